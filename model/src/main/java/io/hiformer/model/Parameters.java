@@ -139,6 +139,20 @@ public final class Parameters {
     return new Parameters(config, ordered);
   }
 
+  private Hiformer.LayerWeights[] layerViews;
+
+  /** Layer {@code l}'s tensors by role, resolved once; used for gradient accumulation. */
+  Hiformer.LayerWeights layerView(int l) {
+    if (layerViews == null) {
+      Hiformer.LayerWeights[] views = new Hiformer.LayerWeights[config.layers()];
+      for (int i = 0; i < views.length; i++) {
+        views[i] = new Hiformer.LayerWeights(this, i);
+      }
+      layerViews = views;
+    }
+    return layerViews[l];
+  }
+
   public ModelConfig config() {
     return config;
   }

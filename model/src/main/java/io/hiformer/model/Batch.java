@@ -1,0 +1,178 @@
+package io.hiformer.model;
+
+import java.util.Arrays;
+
+/**
+ * Model inputs for up to {@link #capacity()} examples, in the encoding of MODEL.md section 6:
+ * categorical ids {@code [B, #categorical]}, bag ids in CSR form with offsets
+ * {@code [B·#bag + 1]}, dense values {@code [B, D]}, and (for training) labels and a label mask
+ * {@code [B, T]}. Reused across calls: {@link #clear()} empties it without freeing anything.
+ */
+public final class Batch {
+  private final int numCategorical;
+  private final int numBag;
+  private final int numDense;
+  private final int numTasks;
+  private final int capacity;
+
+  final int[] categorical;
+  final int[] bagOffsets;
+  int[] bagIds;
+  final float[] dense;
+  final float[] labels;
+  final float[] labelMask;
+  private int size;
+
+  public Batch(ModelConfig config, int capacity) {
+    if (capacity <= 0) {
+      throw new IllegalArgumentException("batch capacity must be positive, got " + capacity);
+    }
+    this.numCategorical = config.categoricalFields().size();
+    this.numBag = config.bagFields().size();
+    this.numDense = config.numDense();
+    this.numTasks = config.numTasks();
+    this.capacity = capacity;
+    this.categorical = new int[capacity * numCategorical];
+    this.bagOffsets = new int[capacity * numBag + 1];
+    this.bagIds = new int[Math.max(16, capacity * numBag * 4)];
+    this.dense = new float[capacity * numDense];
+    this.labels = new float[capacity * numTasks];
+    this.labelMask = new float[capacity * numTasks];
+  }
+
+  public int capacity() {
+    return capacity;
+  }
+
+  public int size() {
+    return size;
+  }
+
+  public void clear() {
+    size = 0;
+  }
+
+  /**
+   * Appends one example. {@code bags[k]} holds the ids of the k-th bag field (may be empty);
+   * {@code labels}/{@code labelMask} may be null at inference. Returns the example's index.
+   */
+  public int add(int[] categoricalIds, int[][] bags, float[] denseValues, float[] labelValues, float[] mask) {
+    if (size == capacity) {
+      throw new IllegalStateException("batch is full (" + capacity + " examples)");
+    }
+    check(categoricalIds.length == numCategorical, "categorical ids", numCategorical, categoricalIds.length);
+    check(denseValues.length == numDense, "dense values", numDense, denseValues.length);
+    int b = size;
+    System.arraycopy(categoricalIds, 0, categorical, b * numCategorical, numCategorical);
+    System.arraycopy(denseValues, 0, dense, b * numDense, numDense);
+    int bagCount = bags == null ? 0 : bags.length;
+    check(bagCount == numBag, "bag fields", numBag, bagCount);
+    for (int k = 0; k < numBag; k++) {
+      int start = bagOffsets[b * numBag + k];
+      int end = start + bags[k].length;
+      if (end > bagIds.length) {
+        bagIds = Arrays.copyOf(bagIds, Math.max(end, bagIds.length * 2));
+      }
+      System.arraycopy(bags[k], 0, bagIds, start, bags[k].length);
+      bagOffsets[b * numBag + k + 1] = end;
+    }
+    for (int j = 0; j < numTasks; j++) {
+      labels[b * numTasks + j] = labelValues == null ? 0f : labelValues[j];
+      labelMask[b * numTasks + j] = labelValues == null ? 0f : mask == null ? 1f : mask[j];
+    }
+    size++;
+    return b;
+  }
+
+  /**
+   * A batch over arrays in the golden-file encoding (MODEL.md section 6), copied in;
+   * {@code labels} and {@code labelMask} may be null.
+   */
+  public static Batch of(ModelConfig config, int size, int[] categorical, int[] bagIds, int[] bagOffsets,
+      float[] dense, float[] labels, float[] labelMask) {
+    Batch batch = new Batch(config, size);
+    int t = config.numTasks();
+    check(categorical.length == size * batch.numCategorical, "categorical ids", size * batch.numCategorical,
+        categorical.length);
+    check(dense.length == size * batch.numDense, "dense values", size * batch.numDense, dense.length);
+    check(bagOffsets.length == size * batch.numBag + 1, "bag offsets", size * batch.numBag + 1, bagOffsets.length);
+    for (int i = 0; i < bagOffsets.length; i++) {
+      if (bagOffsets[i] < (i == 0 ? 0 : bagOffsets[i - 1]) || bagOffsets[i] > bagIds.length) {
+        throw new IllegalArgumentException("bag offsets must rise from 0 to at most " + bagIds.length
+            + "; offset " + i + " is " + bagOffsets[i]);
+      }
+    }
+    System.arraycopy(categorical, 0, batch.categorical, 0, categorical.length);
+    System.arraycopy(dense, 0, batch.dense, 0, dense.length);
+    System.arraycopy(bagOffsets, 0, batch.bagOffsets, 0, bagOffsets.length);
+    batch.bagIds = Arrays.copyOf(bagIds, Math.max(bagIds.length, 1));
+    if (labels != null) {
+      check(labels.length == size * t, "labels", size * t, labels.length);
+      System.arraycopy(labels, 0, batch.labels, 0, labels.length);
+      if (labelMask == null) {
+        Arrays.fill(batch.labelMask, 1f);
+      } else {
+        check(labelMask.length == size * t, "label mask values", size * t, labelMask.length);
+        System.arraycopy(labelMask, 0, batch.labelMask, 0, labelMask.length);
+      }
+    }
+    batch.size = size;
+    return batch;
+  }
+
+  private static void check(boolean ok, String what, int expected, int got) {
+    if (!ok) {
+      throw new IllegalArgumentException("expected " + expected + " " + what + ", got " + got);
+    }
+  }
+
+  /** The id of categorical field {@code c} (index among categorical fields) of example {@code b}. */
+  public int categorical(int b, int c) {
+    return categorical[b * numCategorical + c];
+  }
+
+  public float dense(int b, int k) {
+    return dense[b * numDense + k];
+  }
+
+  public float label(int b, int task) {
+    return labels[b * numTasks + task];
+  }
+
+  public float labelMask(int b, int task) {
+    return labelMask[b * numTasks + task];
+  }
+
+  /**
+   * Checks every id against its vocabulary and every dense value for finiteness, so that the
+   * forward pass can index tables without bounds surprises. Names the first offending value.
+   */
+  void validate(ModelConfig config, int from, int count) {
+    var cats = config.categoricalFields();
+    var bags = config.bagFields();
+    var denseFields = config.denseFields();
+    for (int b = from; b < from + count; b++) {
+      for (int c = 0; c < numCategorical; c++) {
+        int id = categorical[b * numCategorical + c];
+        if (id < 0 || id >= cats.get(c).vocab()) {
+          throw new IllegalArgumentException("example " + b + ": field '" + cats.get(c).name() + "' id " + id
+              + " is outside [0, " + cats.get(c).vocab() + ")");
+        }
+      }
+      for (int k = 0; k < numBag; k++) {
+        for (int p = bagOffsets[b * numBag + k]; p < bagOffsets[b * numBag + k + 1]; p++) {
+          if (bagIds[p] < 0 || bagIds[p] >= bags.get(k).vocab()) {
+            throw new IllegalArgumentException("example " + b + ": bag field '" + bags.get(k).name() + "' id "
+                + bagIds[p] + " is outside [0, " + bags.get(k).vocab() + ")");
+          }
+        }
+      }
+      for (int k = 0; k < numDense; k++) {
+        if (!Float.isFinite(dense[b * numDense + k])) {
+          throw new IllegalArgumentException("example " + b + ": dense field '" + denseFields.get(k).name()
+              + "' is " + dense[b * numDense + k]);
+        }
+      }
+    }
+  }
+}

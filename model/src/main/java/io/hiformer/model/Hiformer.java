@@ -1,0 +1,470 @@
+package io.hiformer.model;
+
+import io.hiformer.kernels.Attention;
+import io.hiformer.kernels.CpuKernels;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * The Hiformer model of MODEL.md: a forward pass shared by serving and training, and the backward
+ * pass for every parameter, side by side. Stateless apart from the parameters it reads, so one
+ * instance serves many threads, each with its own {@link Activations}.
+ *
+ * <p>Both passes work on a tile: examples {@code [from, from + n)} of a {@link Batch}, with
+ * {@code n <= activations.capacity()}. Nothing is allocated per call.
+ */
+public final class Hiformer {
+  private final ModelConfig config;
+  private final Parameters params;
+  private final CpuKernels kern;
+
+  // shapes
+  private final int d;
+  private final int heads;
+  private final int dh;
+  private final int tokens;
+  private final int tasks;
+  private final int ffn;
+  private final int rankK;
+  private final int rankV;
+  private final int numCategorical;
+  private final int numBag;
+  private final int numDense;
+  private final int denseTokens;
+  private final int denseTokenStart;
+  private final int taskTokenStart;
+  /** For each embedded field in schema order: its index among categorical (≥ 0) or bag (-1-k) fields. */
+  private final int[] embeddedSlot;
+  private final int[] towerWidths;
+
+  public Hiformer(Parameters params, CpuKernels kernels) {
+    this.config = params.config();
+    this.params = params;
+    this.kern = kernels;
+    ModelConfig c = config;
+    d = c.tokenDim();
+    heads = c.heads();
+    dh = c.headDim();
+    tokens = c.numTokens();
+    tasks = c.numTasks();
+    ffn = c.ffnDim();
+    rankK = c.rankK();
+    rankV = c.rankV();
+    numCategorical = c.categoricalFields().size();
+    numBag = c.bagFields().size();
+    numDense = c.numDense();
+    denseTokens = c.effectiveDenseTokens();
+    List<ModelConfig.Field> embedded = c.embeddedFields();
+    denseTokenStart = embedded.size();
+    taskTokenStart = denseTokenStart + denseTokens;
+    embeddedSlot = new int[embedded.size()];
+    int cat = 0;
+    int bag = 0;
+    for (int e = 0; e < embedded.size(); e++) {
+      embeddedSlot[e] = embedded.get(e).kind() == ModelConfig.FieldKind.BAG ? -1 - bag++ : cat++;
+    }
+    towerWidths = new int[c.towerHidden().size() + 1];
+    for (int k = 0; k < c.towerHidden().size(); k++) {
+      towerWidths[k] = c.towerHidden().get(k);
+    }
+    towerWidths[towerWidths.length - 1] = 1;
+    embeddingNames = initEmbeddingNames();
+    towerNames = initTowerNames();
+  }
+
+  public ModelConfig config() {
+    return config;
+  }
+
+  public Parameters parameters() {
+    return params;
+  }
+
+  public CpuKernels kernels() {
+    return kern;
+  }
+
+  // =============================================================================================
+  // Forward
+  // =============================================================================================
+
+  /** Runs examples {@code [from, from+n)} of {@code batch}; logits land in {@code act.logits()}. */
+  public void forward(Batch batch, int from, int n, Activations act) {
+    checkTile(batch, from, n, act);
+    batch.validate(config, from, n);
+    embedTokens(batch, from, n, act.tokens);
+    float[] x = act.tokens;
+    for (int l = 0; l < config.layers(); l++) {
+      layerForward(l, x, n, act.layers[l], act.attnScratch);
+      x = act.layers[l].out;
+    }
+    headsForward(x, config.rows(config.layers() - 1), n, act);
+  }
+
+  private void checkTile(Batch batch, int from, int n, Activations act) {
+    if (from < 0 || n < 0 || from + n > batch.size()) {
+      throw new IllegalArgumentException("tile [" + from + ", " + (from + n) + ") outside batch of " + batch.size());
+    }
+    if (n > act.capacity) {
+      throw new IllegalArgumentException("tile of " + n + " exceeds activations capacity " + act.capacity);
+    }
+  }
+
+  /** Section 1: field embeddings (bags averaged), dense tokens, task tokens. */
+  private void embedTokens(Batch batch, int from, int n, float[] out) {
+    int ld = tokens * d;
+    for (int e = 0; e < embeddedSlot.length; e++) {
+      float[] table = params.get(embeddingName(e));
+      int slot = embeddedSlot[e];
+      if (slot >= 0) {
+        kern.gatherRows(n, batch.categorical, from * numCategorical + slot, numCategorical, table, d, out, e * d, ld);
+      } else {
+        int k = -1 - slot;
+        for (int b = 0; b < n; b++) {
+          int o = b * ld + e * d;
+          Arrays.fill(out, o, o + d, 0f);
+          int start = batch.bagOffsets[(from + b) * numBag + k];
+          int end = batch.bagOffsets[(from + b) * numBag + k + 1];
+          float inv = 1f / Math.max(1, end - start);
+          for (int p = start; p < end; p++) {
+            kern.axpy(d, inv, table, batch.bagIds[p] * d, out, o);
+          }
+        }
+      }
+    }
+    if (denseTokens > 0) {
+      int off = denseTokenStart * d;
+      kern.gemm(n, denseTokens * d, numDense, batch.dense, from * numDense, numDense,
+          params.get("dense.weight"), 0, denseTokens * d, out, off, ld, false);
+      kern.addRowVector(n, denseTokens * d, params.get("dense.bias"), 0, out, off, ld);
+    }
+    float[] taskTokens = params.get("task_tokens");
+    for (int b = 0; b < n; b++) {
+      System.arraycopy(taskTokens, 0, out, b * ld + taskTokenStart * d, tasks * d);
+    }
+  }
+
+  /** Section 2: one pre-norm layer; {@code x} is {@code [n, L, d]}, the output {@code [n, R, d]}. */
+  private void layerForward(int l, float[] x, int n, Activations.Layer a, float[] scratch) {
+    LayerWeights w = weights(l);
+    int r = config.rows(l);
+    int s = tokens - r;  // the first query row: the task tokens when pruned
+    int ld = tokens * d;
+    int f = ffn;
+
+    kern.layerNorm(n * tokens, d, x, 0, d, w.ln1g, 0, w.ln1b, 0, a.z1, 0, d, a.mean1, a.rstd1, 0);
+    for (int i = 0; i < r; i++) {   // heterogeneous queries: each token row has its own [d, d]
+      kern.gemm(n, d, d, a.z1, (s + i) * d, ld, w.wq, i * d * d, d, a.q, i * d, r * d, false);
+    }
+    // composite low-rank keys and values over the flattened token matrix
+    kern.gemm(n, rankK, ld, a.z1, 0, ld, w.uk, 0, rankK, a.pk, 0, rankK, false);
+    kern.gemm(n, ld, rankK, a.pk, 0, rankK, w.vk, 0, ld, a.k, 0, ld, false);
+    kern.gemm(n, rankV, ld, a.z1, 0, ld, w.uv, 0, rankV, a.pv, 0, rankV, false);
+    kern.gemm(n, ld, rankV, a.pv, 0, rankV, w.vv, 0, ld, a.v, 0, ld, false);
+    for (int b = 0; b < n; b++) {
+      Attention.forward(kern, r, tokens, heads, dh, a.q, b * r * d, a.k, b * ld, a.v, b * ld,
+          a.probs, b * heads * r * tokens, a.attnOut, b * r * d, scratch);
+      System.arraycopy(x, b * ld + s * d, a.xp, b * r * d, r * d);   // residual
+    }
+    for (int i = 0; i < r; i++) {
+      kern.gemm(n, d, d, a.attnOut, i * d, r * d, w.wo, i * d * d, d, a.xp, i * d, r * d, true);
+    }
+    kern.layerNorm(n * r, d, a.xp, 0, d, w.ln2g, 0, w.ln2b, 0, a.z2, 0, d, a.mean2, a.rstd2, 0);
+    for (int i = 0; i < r; i++) {
+      kern.gemm(n, f, d, a.z2, i * d, r * d, w.w1, i * d * f, f, a.hidden, i * f, r * f, false);
+      kern.addRowVector(n, f, w.b1, i * f, a.hidden, i * f, r * f);
+    }
+    kern.gelu(n * r * f, a.hidden, 0, a.gelu, 0);
+    System.arraycopy(a.xp, 0, a.out, 0, n * r * d);                    // residual
+    for (int i = 0; i < r; i++) {
+      kern.gemm(n, d, f, a.gelu, i * f, r * f, w.w2, i * f * d, d, a.out, i * d, r * d, true);
+      kern.addRowVector(n, d, w.b2, i * d, a.out, i * d, r * d);
+    }
+  }
+
+  /** Section 3: final LayerNorm of each task token, then its tower. */
+  private void headsForward(float[] last, int r, int n, Activations act) {
+    float[] g = params.get("final_ln.weight");
+    float[] bta = params.get("final_ln.bias");
+    for (int b = 0; b < n; b++) {
+      kern.layerNorm(tasks, d, last, (b * r + r - tasks) * d, d, g, 0, bta, 0,
+          act.finalLn, b * tasks * d, d, act.finalMean, act.finalRstd, b * tasks);
+    }
+    for (int j = 0; j < tasks; j++) {
+      float[] in = act.finalLn;
+      int inOff = j * d;
+      int ldIn = tasks * d;
+      int width = d;
+      for (int k = 0; k < towerWidths.length; k++) {
+        float[] wt = params.get(towerName(j, k, "weight"));
+        float[] bias = params.get(towerName(j, k, "bias"));
+        int out = towerWidths[k];
+        if (k < towerWidths.length - 1) {
+          float[] y = act.towers[j][k];
+          kern.gemm(n, out, width, in, inOff, ldIn, wt, 0, out, y, 0, out, false);
+          kern.addRowVector(n, out, bias, 0, y, 0, out);
+          kern.relu(n * out, y, 0);
+          in = y;
+          inOff = 0;
+          ldIn = out;
+        } else {
+          kern.gemm(n, 1, width, in, inOff, ldIn, wt, 0, 1, act.logits, j, tasks, false);
+          kern.addRowVector(n, 1, bias, 0, act.logits, j, tasks);
+        }
+        width = out;
+      }
+    }
+  }
+
+  // =============================================================================================
+  // Loss
+  // =============================================================================================
+
+  /**
+   * Section 3's loss summed over the tile, {@code Σ_b Σ_j mask·BCEWithLogits / batchSize}, after
+   * {@link #forward}. Summing the tiles of a batch gives the batch loss.
+   */
+  public double loss(Batch batch, int from, int n, Activations act, int batchSize) {
+    double sum = 0;
+    for (int b = 0; b < n; b++) {
+      for (int j = 0; j < tasks; j++) {
+        double m = batch.labelMask(from + b, j);
+        if (m != 0) {
+          double z = act.logits[b * tasks + j];
+          double y = batch.label(from + b, j);
+          sum += m * (Math.max(z, 0) - z * y + Math.log1p(Math.exp(-Math.abs(z))));
+        }
+      }
+    }
+    return sum / batchSize;
+  }
+
+  // =============================================================================================
+  // Backward
+  // =============================================================================================
+
+  /**
+   * Adds d loss / d parameter for examples {@code [from, from+n)} into {@code grads}, after
+   * {@link #forward} of the same tile into {@code act}. {@code batchSize} is the B that the loss
+   * divides by (the whole batch, of which this tile may be a part).
+   */
+  public void backward(Batch batch, int from, int n, Activations act, Parameters grads, int batchSize) {
+    if (!act.withGradients) {
+      throw new IllegalArgumentException("activations were allocated without gradient buffers");
+    }
+    checkTile(batch, from, n, act);
+    // d loss / d logit = mask · (sigmoid(z) - y) / B
+    for (int b = 0; b < n; b++) {
+      for (int j = 0; j < tasks; j++) {
+        float z = act.logits[b * tasks + j];
+        float p = (float) (1.0 / (1.0 + Math.exp(-z)));
+        act.dLogits[b * tasks + j] = batch.labelMask(from + b, j) * (p - batch.label(from + b, j)) / batchSize;
+      }
+    }
+    int lastRows = config.rows(config.layers() - 1);
+    float[] dOut = act.dOut;
+    float[] dIn = act.dIn;
+    headsBackward(act.layers[config.layers() - 1].out, lastRows, n, act, grads, dOut);
+    for (int l = config.layers() - 1; l >= 0; l--) {
+      float[] x = l == 0 ? act.tokens : act.layers[l - 1].out;
+      layerBackward(l, x, n, act.layers[l], act, grads, dOut, dIn);
+      float[] t = dOut;
+      dOut = dIn;
+      dIn = t;
+    }
+    embedBackward(batch, from, n, dOut, grads);
+  }
+
+  /** Towers and final LayerNorm, backwards; writes the last layer's output gradient {@code [n, R, d]}. */
+  private void headsBackward(float[] last, int r, int n, Activations act, Parameters grads, float[] dLast) {
+    for (int j = 0; j < tasks; j++) {
+      float[] dy = act.dLogits;
+      int dyOff = j;
+      int ldDy = tasks;
+      for (int k = towerWidths.length - 1; k >= 0; k--) {
+        int out = towerWidths[k];
+        int in = k == 0 ? d : towerWidths[k - 1];
+        float[] x = k == 0 ? act.finalLn : act.towers[j][k - 1];
+        int xOff = k == 0 ? j * d : 0;
+        int ldx = k == 0 ? tasks * d : in;
+        String w = towerName(j, k, "weight");
+        kern.gemmTN(in, out, n, x, xOff, ldx, dy, dyOff, ldDy, grads.get(w), 0, out);
+        kern.sumRows(n, out, dy, dyOff, ldDy, grads.get(towerName(j, k, "bias")), 0);
+        float[] dx = k == 0 ? act.dFinal : dy == act.dTowerA ? act.dTowerB : act.dTowerA;
+        kern.gemmNT(n, in, out, dy, dyOff, ldDy, params.get(w), 0, out, dx, xOff, ldx, false);
+        if (k > 0) {
+          kern.reluBackward(n * in, x, 0, dx, 0);
+        }
+        dy = dx;
+        dyOff = 0;
+        ldDy = in;
+      }
+    }
+    Arrays.fill(dLast, 0, n * r * d, 0f);
+    float[] g = params.get("final_ln.weight");
+    for (int b = 0; b < n; b++) {
+      int row = (b * r + r - tasks) * d;
+      kern.layerNormBackward(tasks, d, act.dFinal, b * tasks * d, d, last, row, d, g, 0,
+          act.finalMean, act.finalRstd, b * tasks, dLast, row, d,
+          grads.get("final_ln.weight"), grads.get("final_ln.bias"), 0);
+    }
+  }
+
+  /** One layer backwards: from {@code dOut [n, R, d]} to {@code dX [n, L, d]}, adding parameter gradients. */
+  private void layerBackward(int l, float[] x, int n, Activations.Layer a, Activations act, Parameters grads,
+      float[] dOut, float[] dX) {
+    LayerWeights w = weights(l);
+    LayerWeights gw = gradients(grads, l);
+    int r = config.rows(l);
+    int s = tokens - r;
+    int ld = tokens * d;
+    int f = ffn;
+    float[] dH = act.dHidden;
+
+    // FFN: out = xp + GELU(LN2(xp)·w1 + b1)·w2 + b2
+    for (int i = 0; i < r; i++) {
+      kern.gemmTN(f, d, n, a.gelu, i * f, r * f, dOut, i * d, r * d, gw.w2, i * f * d, d);
+      kern.sumRows(n, d, dOut, i * d, r * d, gw.b2, i * d);
+      kern.gemmNT(n, f, d, dOut, i * d, r * d, w.w2, i * f * d, d, dH, i * f, r * f, false);
+    }
+    kern.geluBackward(n * r * f, a.hidden, 0, dH, 0, dH, 0);
+    for (int i = 0; i < r; i++) {
+      kern.gemmTN(d, f, n, a.z2, i * d, r * d, dH, i * f, r * f, gw.w1, i * d * f, f);
+      kern.sumRows(n, f, dH, i * f, r * f, gw.b1, i * f);
+      kern.gemmNT(n, d, f, dH, i * f, r * f, w.w1, i * d * f, f, act.dZ2, i * d, r * d, false);
+    }
+    System.arraycopy(dOut, 0, act.dXp, 0, n * r * d);
+    kern.layerNormBackward(n * r, d, act.dZ2, 0, d, a.xp, 0, d, w.ln2g, 0, a.mean2, a.rstd2, 0,
+        act.dXp, 0, d, gw.ln2g, gw.ln2b, 0);
+
+    // attention output projection and residual: xp = x[s..] + attnOut·wo
+    for (int i = 0; i < r; i++) {
+      kern.gemmTN(d, d, n, a.attnOut, i * d, r * d, act.dXp, i * d, r * d, gw.wo, i * d * d, d);
+      kern.gemmNT(n, d, d, act.dXp, i * d, r * d, w.wo, i * d * d, d, act.dAttnOut, i * d, r * d, false);
+    }
+    Arrays.fill(act.dK, 0, n * ld, 0f);
+    Arrays.fill(act.dV, 0, n * ld, 0f);
+    for (int b = 0; b < n; b++) {
+      Arrays.fill(dX, b * ld, b * ld + s * d, 0f);
+      System.arraycopy(act.dXp, b * r * d, dX, b * ld + s * d, r * d);
+      Attention.backward(kern, r, tokens, heads, dh, a.q, b * r * d, a.k, b * ld, a.v, b * ld,
+          a.probs, b * heads * r * tokens, act.dAttnOut, b * r * d,
+          act.dQ, b * r * d, act.dK, b * ld, act.dV, b * ld, act.attnScratch);
+    }
+
+    // composite low-rank keys and values: k = (z·uk)·vk, v = (z·uv)·vv
+    kern.gemmTN(rankK, ld, n, a.pk, 0, rankK, act.dK, 0, ld, gw.vk, 0, ld);
+    kern.gemmNT(n, rankK, ld, act.dK, 0, ld, w.vk, 0, ld, act.dPk, 0, rankK, false);
+    kern.gemmTN(ld, rankK, n, a.z1, 0, ld, act.dPk, 0, rankK, gw.uk, 0, rankK);
+    kern.gemmNT(n, ld, rankK, act.dPk, 0, rankK, w.uk, 0, rankK, act.dZ1, 0, ld, false);
+    kern.gemmTN(rankV, ld, n, a.pv, 0, rankV, act.dV, 0, ld, gw.vv, 0, ld);
+    kern.gemmNT(n, rankV, ld, act.dV, 0, ld, w.vv, 0, ld, act.dPv, 0, rankV, false);
+    kern.gemmTN(ld, rankV, n, a.z1, 0, ld, act.dPv, 0, rankV, gw.uv, 0, rankV);
+    kern.gemmNT(n, ld, rankV, act.dPv, 0, rankV, w.uv, 0, rankV, act.dZ1, 0, ld, true);
+
+    // heterogeneous queries
+    for (int i = 0; i < r; i++) {
+      kern.gemmTN(d, d, n, a.z1, (s + i) * d, ld, act.dQ, i * d, r * d, gw.wq, i * d * d, d);
+      kern.gemmNT(n, d, d, act.dQ, i * d, r * d, w.wq, i * d * d, d, act.dZ1, (s + i) * d, ld, true);
+    }
+    kern.layerNormBackward(n * tokens, d, act.dZ1, 0, d, x, 0, d, w.ln1g, 0, a.mean1, a.rstd1, 0,
+        dX, 0, d, gw.ln1g, gw.ln1b, 0);
+  }
+
+  /** Token gradients into embedding rows, the dense projection and the task tokens. */
+  private void embedBackward(Batch batch, int from, int n, float[] dTokens, Parameters grads) {
+    int ld = tokens * d;
+    for (int e = 0; e < embeddedSlot.length; e++) {
+      float[] dTable = grads.get(embeddingName(e));
+      int slot = embeddedSlot[e];
+      if (slot >= 0) {
+        kern.scatterAddRows(n, batch.categorical, from * numCategorical + slot, numCategorical,
+            dTokens, e * d, ld, 1f, dTable, d);
+      } else {
+        int k = -1 - slot;
+        for (int b = 0; b < n; b++) {
+          int start = batch.bagOffsets[(from + b) * numBag + k];
+          int end = batch.bagOffsets[(from + b) * numBag + k + 1];
+          if (end > start) {
+            kern.scatterAddRows(end - start, batch.bagIds, start, 1, dTokens, b * ld + e * d, 0,
+                1f / (end - start), dTable, d);
+          }
+        }
+      }
+    }
+    if (denseTokens > 0) {
+      int off = denseTokenStart * d;
+      kern.gemmTN(numDense, denseTokens * d, n, batch.dense, from * numDense, numDense,
+          dTokens, off, ld, grads.get("dense.weight"), 0, denseTokens * d);
+      kern.sumRows(n, denseTokens * d, dTokens, off, ld, grads.get("dense.bias"), 0);
+    }
+    kern.sumRows(n, tasks * d, dTokens, taskTokenStart * d, ld, grads.get("task_tokens"), 0);
+  }
+
+  // =============================================================================================
+  // Parameter lookup: names and per-layer views resolved once, so the passes allocate nothing
+  // =============================================================================================
+
+  private String embeddingName(int e) {
+    return embeddingNames[e];
+  }
+
+  private String towerName(int j, int k, String part) {
+    return towerNames[j][k][part.equals("weight") ? 0 : 1];
+  }
+
+  private final String[] embeddingNames;
+  private final String[][][] towerNames;
+
+  private String[] initEmbeddingNames() {
+    List<ModelConfig.Field> embedded = params.config().embeddedFields();
+    String[] names = new String[embedded.size()];
+    for (int e = 0; e < names.length; e++) {
+      names[e] = "emb." + embedded.get(e).name();
+    }
+    return names;
+  }
+
+  private String[][][] initTowerNames() {
+    ModelConfig c = params.config();
+    String[][][] names = new String[c.numTasks()][c.towerHidden().size() + 1][2];
+    for (int j = 0; j < names.length; j++) {
+      for (int k = 0; k < names[j].length; k++) {
+        names[j][k][0] = "towers." + j + "." + k + ".weight";
+        names[j][k][1] = "towers." + j + "." + k + ".bias";
+      }
+    }
+    return names;
+  }
+
+  private LayerWeights weights(int l) {
+    return params.layerView(l);
+  }
+
+  private static LayerWeights gradients(Parameters grads, int l) {
+    return grads.layerView(l);
+  }
+
+  /** The arrays of one layer's parameters (or gradients), by role. */
+  static final class LayerWeights {
+    final float[] ln1g, ln1b, wq, uk, vk, uv, vv, wo, ln2g, ln2b, w1, b1, w2, b2;
+
+    LayerWeights(Parameters p, int l) {
+      String s = "layers." + l + ".";
+      ln1g = p.get(s + "ln1.weight");
+      ln1b = p.get(s + "ln1.bias");
+      wq = p.get(s + "attn.wq");
+      uk = p.get(s + "attn.uk");
+      vk = p.get(s + "attn.vk");
+      uv = p.get(s + "attn.uv");
+      vv = p.get(s + "attn.vv");
+      wo = p.get(s + "attn.wo");
+      ln2g = p.get(s + "ln2.weight");
+      ln2b = p.get(s + "ln2.bias");
+      w1 = p.get(s + "ffn.w1");
+      b1 = p.get(s + "ffn.b1");
+      w2 = p.get(s + "ffn.w2");
+      b2 = p.get(s + "ffn.b2");
+    }
+  }
+}
