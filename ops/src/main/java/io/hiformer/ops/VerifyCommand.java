@@ -1,0 +1,67 @@
+package io.hiformer.ops;
+
+import io.hiformer.kernels.CpuKernels;
+import io.hiformer.model.GoldenCheck;
+import io.hiformer.model.ModelFile;
+import io.hiformer.model.ModelFileException;
+import io.hiformer.model.Parameters;
+import io.hiformer.model.SafeTensors;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/** {@code hiformer verify}: runs a model on an expected file's inputs and compares everything. */
+@Command(name = "verify", mixinStandardHelpOptions = true,
+    description = {
+        "Runs the model on the inputs of an expected file (the format of shared/golden) and compares hidden states,"
+            + " logits, loss and gradients.",
+        "Exits 0 when states, logits and loss are within 1e-5 (absolute) and every gradient within 1e-4 (relative"
+            + " to the largest value of its tensor, at least 1e-3); 1 when they are not; 2 on unreadable files."})
+final class VerifyCommand implements Callable<Integer> {
+
+  @Parameters(index = "0", paramLabel = "WEIGHTS", description = "model file (.safetensors with config metadata)")
+  Path weights;
+
+  @Parameters(index = "1", paramLabel = "EXPECTED", description = "expected file: inputs, hidden states, logits, loss, gradients")
+  Path expected;
+
+  @Option(names = "--kernels", defaultValue = "auto", description = "CPU kernels: ${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE})")
+  KernelChoice kernels;
+
+  @Override
+  public Integer call() throws Exception {
+    PrintStream out = System.out;
+    Parameters params;
+    SafeTensors exp;
+    try {
+      params = ModelFile.read(weights);
+      exp = SafeTensors.read(expected);
+    } catch (ModelFileException e) {
+      System.err.println("error: " + e.getMessage());
+      return 2;
+    }
+    CpuKernels k = kernels.kernels();
+    GoldenCheck.Report r;
+    try {
+      r = GoldenCheck.check(params, exp, k);
+    } catch (ModelFileException | IllegalArgumentException e) {
+      System.err.println("error: " + expected + ": " + e.getMessage());
+      return 2;
+    }
+    out.printf("model      %s (%d parameters, %d layers, %d tokens)%n", weights, params.count(),
+        params.config().layers(), params.config().numTokens());
+    out.printf("expected   %s (%d examples), kernels %s%n", expected, r.examples(), k.name());
+    out.printf("hidden     max abs error %.3e  (worst: %s)%n", r.stateError(), r.worstState());
+    out.printf("logits     max abs error %.3e%n", r.logitError());
+    out.printf("loss       abs error     %.3e%n", r.lossError());
+    out.printf("gradients  max rel error %.3e  (worst: %s)%n", r.gradientError(), r.worstGradient());
+    for (String p : r.problems()) {
+      out.println("problem    " + p);
+    }
+    out.println(r.passes() ? "PASS" : "FAIL: beyond 1e-5 (states, logits, loss) or 1e-4 (gradients)");
+    return r.passes() ? 0 : 1;
+  }
+}
