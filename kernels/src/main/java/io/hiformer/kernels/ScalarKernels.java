@@ -11,38 +11,48 @@ final class ScalarKernels implements CpuKernels {
     return "scalar";
   }
 
+  /** Per-thread row of double accumulators: the reference sums in double to stay close to float64. */
+  private static final ThreadLocal<double[]> ROW = ThreadLocal.withInitial(() -> new double[256]);
+
+  private static double[] row(int n) {
+    double[] r = ROW.get();
+    if (r.length < n) {
+      r = new double[Math.max(n, r.length * 2)];
+      ROW.set(r);
+    }
+    return r;
+  }
+
   @Override
   public void gemm(int m, int n, int k, float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
       float[] c, int cOff, int ldc, boolean accumulate) {
-    for (int i = 0; i < m; i++) {
-      int ci = cOff + i * ldc;
-      if (!accumulate) {
-        for (int j = 0; j < n; j++) {
-          c[ci + j] = 0f;
-        }
-      }
-      for (int p = 0; p < k; p++) {
-        float aip = a[aOff + i * lda + p];
-        int bp = bOff + p * ldb;
-        for (int j = 0; j < n; j++) {
-          c[ci + j] += aip * b[bp + j];
-        }
-      }
-    }
+    gemmStrided(m, n, k, a, aOff, lda, 1, b, bOff, ldb, c, cOff, ldc, accumulate);
   }
 
   @Override
   public void gemmTN(int m, int n, int k, float[] a, int aOff, int lda, float[] b, int bOff, int ldb,
       float[] c, int cOff, int ldc) {
-    for (int p = 0; p < k; p++) {
-      int ap = aOff + p * lda;
-      int bp = bOff + p * ldb;
-      for (int i = 0; i < m; i++) {
-        float api = a[ap + i];
-        int ci = cOff + i * ldc;
+    gemmStrided(m, n, k, a, aOff, 1, lda, b, bOff, ldb, c, cOff, ldc, true);
+  }
+
+  /** {@code C (+)= A·B} with {@code A(i,p) = a[aOff + i·ars + p·acs]}, summed in double per row of C. */
+  private static void gemmStrided(int m, int n, int k, float[] a, int aOff, int ars, int acs,
+      float[] b, int bOff, int ldb, float[] c, int cOff, int ldc, boolean accumulate) {
+    double[] acc = row(n);
+    for (int i = 0; i < m; i++) {
+      int ci = cOff + i * ldc;
+      for (int j = 0; j < n; j++) {
+        acc[j] = accumulate ? c[ci + j] : 0.0;
+      }
+      for (int p = 0; p < k; p++) {
+        double aip = a[aOff + i * ars + p * acs];
+        int bp = bOff + p * ldb;
         for (int j = 0; j < n; j++) {
-          c[ci + j] += api * b[bp + j];
+          acc[j] += aip * b[bp + j];
         }
+      }
+      for (int j = 0; j < n; j++) {
+        c[ci + j] = (float) acc[j];
       }
     }
   }
@@ -55,11 +65,11 @@ final class ScalarKernels implements CpuKernels {
       int ci = cOff + i * ldc;
       for (int j = 0; j < n; j++) {
         int bj = bOff + j * ldb;
-        float s = 0f;
+        double s = accumulate ? c[ci + j] : 0.0;
         for (int p = 0; p < k; p++) {
-          s += a[ai + p] * b[bj + p];
+          s += (double) a[ai + p] * b[bj + p];
         }
-        c[ci + j] = accumulate ? c[ci + j] + s : s;
+        c[ci + j] = (float) s;
       }
     }
   }
@@ -100,11 +110,11 @@ final class ScalarKernels implements CpuKernels {
 
   @Override
   public float dot(int n, float[] x, int xOff, float[] y, int yOff) {
-    float s = 0f;
+    double s = 0;
     for (int i = 0; i < n; i++) {
-      s += x[xOff + i] * y[yOff + i];
+      s += (double) x[xOff + i] * y[yOff + i];
     }
-    return s;
+    return (float) s;
   }
 
   @Override
@@ -122,22 +132,22 @@ final class ScalarKernels implements CpuKernels {
     for (int r = 0; r < rows; r++) {
       int xr = xOff + r * ldx;
       int yr = yOff + r * ldy;
-      float sum = 0f;
+      double sum = 0;
       for (int j = 0; j < n; j++) {
         sum += x[xr + j];
       }
-      float mu = sum / n;
-      float var = 0f;
+      double mu = sum / n;
+      double var = 0;
       for (int j = 0; j < n; j++) {
-        float c = x[xr + j] - mu;
+        double c = x[xr + j] - mu;
         var += c * c;
       }
-      float rs = (float) (1.0 / Math.sqrt(var / n + LAYER_NORM_EPS));
+      double rs = 1.0 / Math.sqrt(var / n + LAYER_NORM_EPS);
       for (int j = 0; j < n; j++) {
-        y[yr + j] = (x[xr + j] - mu) * rs * gamma[gammaOff + j] + beta[betaOff + j];
+        y[yr + j] = (float) ((x[xr + j] - mu) * rs * gamma[gammaOff + j] + beta[betaOff + j]);
       }
-      mean[statOff + r] = mu;
-      rstd[statOff + r] = rs;
+      mean[statOff + r] = (float) mu;
+      rstd[statOff + r] = (float) rs;
     }
   }
 
