@@ -572,7 +572,7 @@ CONFIGS = [
                  F("item_tags", "bag", "item", 5),
                  F("item_id", "categorical", "item", 6),
                  F("hour_of_day", "dense", "context"),
-                 F("query_terms", "bag", "context", 11)]}, 1001, 0.3),
+                 F("query_terms", "bag", "context", 11)]}, 1001, 0.2),
     ({"name": "golden-nodense", "token_dim": 6, "heads": 2, "layers": 2,
       "tasks": ["click", "install"], "rank_k": 3, "rank_v": 5, "ffn_mult": 2,
       "tower_hidden": [4], "dense_tokens": 0, "prune_last_layer": False,
