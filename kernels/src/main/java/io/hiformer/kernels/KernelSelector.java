@@ -32,11 +32,31 @@ final class KernelSelector {
       throw new UnsupportedOperationException(
           "the Vector API is not enabled: run with --add-modules jdk.incubator.vector");
     }
+    if (SimdHolder.INSTANCE == null) {
+      throw new UnsupportedOperationException(SimdHolder.REFUSAL);
+    }
     return SimdHolder.INSTANCE;
   }
 
-  /** Loaded only once the module check passed, so the scalar path never touches Vector API classes. */
+  /**
+   * Loaded only once the module check passed, so the scalar path never touches Vector API classes.
+   * A refusal is kept, not thrown from the initialiser: that would surface as an
+   * ExceptionInInitializerError, then NoClassDefFoundError, instead of the documented exception.
+   */
   private static final class SimdHolder {
-    static final CpuKernels INSTANCE = SimdKernels.create();
+    static final CpuKernels INSTANCE;
+    static final String REFUSAL;
+
+    static {
+      CpuKernels simd = null;
+      String refusal = null;
+      try {
+        simd = SimdKernels.create();
+      } catch (UnsupportedOperationException e) {
+        refusal = e.getMessage();
+      }
+      INSTANCE = simd;
+      REFUSAL = refusal;
+    }
   }
 }

@@ -1,5 +1,6 @@
 package io.hiformer.kernels;
 
+import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorSpecies;
@@ -28,7 +29,7 @@ final class SimdGemm {
     if (k == 0) {
       if (!acc) {
         for (int i = 0; i < m; i++) {
-          java.util.Arrays.fill(c, cOff + i * ldc, cOff + i * ldc + n, 0f);
+          Arrays.fill(c, cOff + i * ldc, cOff + i * ldc + n, 0f);
         }
       }
       return;

@@ -10,8 +10,10 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * The Vector API implementation at the preferred species (512 bits on AVX-512, 256 on AVX2).
- * Matrix products live in {@link SimdGemm}; the rest are single passes of full vectors and one
- * masked tail. Species and lane count are static finals so C2 compiles them as constants.
+ * Matrix products live in {@link SimdGemm}. Long 1-D kernels run full vectors then one masked
+ * tail; row kernels (rows of 32 or so) step a masked vector along the row. Species and lane count
+ * are static finals so C2 compiles them as constants. Masks are made where they are used: one
+ * passed to a method that is not inlined gets boxed on the heap.
  */
 final class SimdKernels implements CpuKernels {
   private static final VectorSpecies<Float> S = SimdGemm.S;

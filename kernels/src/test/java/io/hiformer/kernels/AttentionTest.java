@@ -7,6 +7,7 @@ import static io.hiformer.kernels.TestArrays.uniform;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
+import java.util.Arrays;
 import java.util.Random;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -48,8 +49,8 @@ class AttentionTest {
       float[] dq = new float[q.length];
       float[] dk = new float[k.length];
       float[] dv = new float[v.length];
-      java.util.Arrays.fill(dk, init);
-      java.util.Arrays.fill(dv, init);
+      Arrays.fill(dk, init);
+      Arrays.fill(dv, init);
       Attention.backward(kern, r, l, heads, dh, q, 1, k, 1, v, 1, probs, 1, dOut, 1,
           dq, 1, dk, 1, dv, 1, new float[Attention.scratchSize(r, l, d())]);
       return new float[][] {dq, dk, dv};
