@@ -14,6 +14,9 @@ public final class Batch {
   private final int numDense;
   private final int numTasks;
   private final int capacity;
+  private final java.util.List<ModelConfig.Field> categoricalFields;
+  private final java.util.List<ModelConfig.Field> bagFields;
+  private final java.util.List<ModelConfig.Field> denseFields;
 
   final int[] categorical;
   final int[] bagOffsets;
@@ -27,9 +30,12 @@ public final class Batch {
     if (capacity <= 0) {
       throw new IllegalArgumentException("batch capacity must be positive, got " + capacity);
     }
-    this.numCategorical = config.categoricalFields().size();
-    this.numBag = config.bagFields().size();
-    this.numDense = config.numDense();
+    this.categoricalFields = config.categoricalFields();
+    this.bagFields = config.bagFields();
+    this.denseFields = config.denseFields();
+    this.numCategorical = categoricalFields.size();
+    this.numBag = bagFields.size();
+    this.numDense = denseFields.size();
     this.numTasks = config.numTasks();
     this.capacity = capacity;
     this.categorical = new int[capacity * numCategorical];
@@ -147,10 +153,9 @@ public final class Batch {
    * Checks every id against its vocabulary and every dense value for finiteness, so that the
    * forward pass can index tables without bounds surprises. Names the first offending value.
    */
-  void validate(ModelConfig config, int from, int count) {
-    var cats = config.categoricalFields();
-    var bags = config.bagFields();
-    var denseFields = config.denseFields();
+  void validate(int from, int count) {
+    var cats = categoricalFields;
+    var bags = bagFields;
     for (int b = from; b < from + count; b++) {
       for (int c = 0; c < numCategorical; c++) {
         int id = categorical[b * numCategorical + c];

@@ -36,6 +36,9 @@ public final class Hiformer {
   /** For each embedded field in schema order: its index among categorical (≥ 0) or bag (-1-k) fields. */
   private final int[] embeddedSlot;
   private final int[] towerWidths;
+  private final int layers;
+  /** R per layer: config.rows() builds lists, so it is read once here, off the hot path. */
+  private final int[] rows;
 
   public Hiformer(Parameters params, CpuKernels kernels) {
     this.config = params.config();
@@ -62,6 +65,11 @@ public final class Hiformer {
     int bag = 0;
     for (int e = 0; e < embedded.size(); e++) {
       embeddedSlot[e] = embedded.get(e).kind() == ModelConfig.FieldKind.BAG ? -1 - bag++ : cat++;
+    }
+    layers = c.layers();
+    rows = new int[layers];
+    for (int l = 0; l < layers; l++) {
+      rows[l] = c.rows(l);
     }
     towerWidths = new int[c.towerHidden().size() + 1];
     for (int k = 0; k < c.towerHidden().size(); k++) {
@@ -91,14 +99,14 @@ public final class Hiformer {
   /** Runs examples {@code [from, from+n)} of {@code batch}; logits land in {@code act.logits()}. */
   public void forward(Batch batch, int from, int n, Activations act) {
     checkTile(batch, from, n, act);
-    batch.validate(config, from, n);
+    batch.validate(from, n);
     embedTokens(batch, from, n, act.tokens);
     float[] x = act.tokens;
-    for (int l = 0; l < config.layers(); l++) {
+    for (int l = 0; l < layers; l++) {
       layerForward(l, x, n, act.layers[l], act.attnScratch);
       x = act.layers[l].out;
     }
-    headsForward(x, config.rows(config.layers() - 1), n, act);
+    headsForward(x, rows[layers - 1], n, act);
   }
 
   private void checkTile(Batch batch, int from, int n, Activations act) {
@@ -147,7 +155,7 @@ public final class Hiformer {
   /** Section 2: one pre-norm layer; {@code x} is {@code [n, L, d]}, the output {@code [n, R, d]}. */
   private void layerForward(int l, float[] x, int n, Activations.Layer a, float[] scratch) {
     LayerWeights w = weights(l);
-    int r = config.rows(l);
+    int r = rows[l];
     int s = tokens - r;  // the first query row: the task tokens when pruned
     int ld = tokens * d;
     int f = ffn;
@@ -261,11 +269,11 @@ public final class Hiformer {
         act.dLogits[b * tasks + j] = batch.labelMask(from + b, j) * (p - batch.label(from + b, j)) / batchSize;
       }
     }
-    int lastRows = config.rows(config.layers() - 1);
+    int lastRows = rows[layers - 1];
     float[] dOut = act.dOut;
     float[] dIn = act.dIn;
-    headsBackward(act.layers[config.layers() - 1].out, lastRows, n, act, grads, dOut);
-    for (int l = config.layers() - 1; l >= 0; l--) {
+    headsBackward(act.layers[layers - 1].out, lastRows, n, act, grads, dOut);
+    for (int l = layers - 1; l >= 0; l--) {
       float[] x = l == 0 ? act.tokens : act.layers[l - 1].out;
       layerBackward(l, x, n, act.layers[l], act, grads, dOut, dIn);
       float[] t = dOut;
@@ -315,7 +323,7 @@ public final class Hiformer {
       float[] dOut, float[] dX) {
     LayerWeights w = weights(l);
     LayerWeights gw = gradients(grads, l);
-    int r = config.rows(l);
+    int r = rows[l];
     int s = tokens - r;
     int ld = tokens * d;
     int f = ffn;

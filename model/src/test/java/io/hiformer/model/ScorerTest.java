@@ -1,0 +1,71 @@
+package io.hiformer.model;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.hiformer.kernels.CpuKernels;
+import java.lang.management.ManagementFactory;
+import java.util.Arrays;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+class ScorerTest {
+
+  @Test
+  void tiledParallelScoresEqualOneWholeBatchPass() {
+    SplittableRandom rnd = new SplittableRandom(3);
+    ModelConfig config = TestModels.randomConfig(rnd, 2, 2, true, true, true);
+    Hiformer model = new Hiformer(TestModels.randomParameters(config, rnd), CpuKernels.best());
+    Batch batch = TestModels.randomBatch(config, 37, rnd);
+    Activations whole = new Activations(config, 37, false);
+    model.forward(batch, 0, 37, whole);
+    float[] expected = Arrays.copyOf(whole.logits(), 37 * config.numTasks());
+
+    for (int threads : new int[] {1, 2, 3}) {
+      try (Scorer scorer = new Scorer(model, threads, 5)) {
+        float[] logits = new float[37 * config.numTasks()];
+        scorer.score(batch, logits);
+        assertThat(logits).as("%d threads", threads).containsExactly(expected, org.assertj.core.data.Offset.offset(1e-5f));
+      }
+    }
+  }
+
+  @Test
+  void aFailingTileFailsTheCallAndThePoolKeepsWorking() {
+    SplittableRandom rnd = new SplittableRandom(4);
+    ModelConfig config = TestModels.randomConfig(rnd, 1, 1, true, false, true);
+    Hiformer model = new Hiformer(TestModels.randomParameters(config, rnd), CpuKernels.best());
+    Batch bad = TestModels.randomBatch(config, 20, rnd);
+    bad.categorical[17 * config.categoricalFields().size()] = 1_000_000;
+    try (Scorer scorer = new Scorer(model, 2, 4)) {
+      float[] logits = new float[20 * config.numTasks()];
+      assertThatThrownBy(() -> scorer.score(bad, logits))
+          .isInstanceOf(IllegalArgumentException.class)
+          .hasMessageContaining("example 17").hasMessageContaining("1000000");
+      Batch good = TestModels.randomBatch(config, 20, rnd);
+      scorer.score(good, logits);
+      assertThat(logits[logits.length - 1]).isNotNaN();
+    }
+  }
+
+  /** The serving hot path allocates nothing once warm: measured on the calling thread. */
+  @Test
+  void scoringAllocatesNothingAfterWarmUp() throws Exception {
+    ModelConfig config = ForwardBenchmark.refServing();
+    Hiformer model = new Hiformer(Parameters.initialize(config, 1), CpuKernels.best());
+    Batch batch = TestModels.randomBatch(config, 64, new SplittableRandom(5));
+    float[] logits = new float[64 * config.numTasks()];
+    var mx = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+    try (Scorer scorer = new Scorer(model, 1, 32)) {
+      for (int i = 0; i < 200; i++) {
+        scorer.score(batch, logits);
+      }
+      long before = mx.getCurrentThreadAllocatedBytes();
+      for (int i = 0; i < 50; i++) {
+        scorer.score(batch, logits);
+      }
+      long allocated = mx.getCurrentThreadAllocatedBytes() - before;
+      assertThat(allocated).as("bytes allocated by 50 warm score calls").isZero();
+    }
+  }
+}
