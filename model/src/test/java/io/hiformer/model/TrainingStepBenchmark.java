@@ -20,8 +20,8 @@ import org.openjdk.jmh.annotations.AuxCounters;
 
 /**
  * Forward plus backward of the ref-serving config on one thread, in examples/s (the
- * {@code examples} counter), scalar and SIMD kernels in the same run. Gradients of the touched
- * embedding rows only are cleared between steps, as a sparse optimiser would.
+ * {@code examples} counter), scalar and SIMD kernels in the same run. Gradients accumulate across
+ * steps: clearing them and the optimiser update belong to the trainer and are not measured here.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.Throughput)
