@@ -136,6 +136,26 @@ public final class Activations {
     dPv = new float[g * n * c.rankV()];
   }
 
+  DropoutMasks dropout;
+
+  /**
+   * Turns dropout on for the training passes that use these activations; {@link Dropout#NONE}
+   * turns it off. Masks are drawn anew each forward pass from {@link #seedDropout}'s seed.
+   */
+  public void setDropout(ModelConfig config, Dropout rates) {
+    if (!withGradients && rates.any()) {
+      throw new IllegalStateException("dropout is for training: allocate the activations with gradients");
+    }
+    dropout = rates.any() ? new DropoutMasks(config, capacity, rates) : null;
+  }
+
+  /** Seeds the next forward pass's dropout masks, so that a pass can be repeated exactly. */
+  public void seedDropout(long seed) {
+    if (dropout != null) {
+      dropout.reseed(seed);
+    }
+  }
+
   public int capacity() {
     return capacity;
   }

@@ -101,9 +101,13 @@ public final class Hiformer {
     checkTile(batch, from, n, act);
     batch.validate(from, n);
     embedTokens(batch, from, n, act.tokens);
+    DropoutMasks drop = act.dropout;
+    if (drop != null && drop.rates.tokens() > 0) {
+      drop.drawAndApplyRows(drop.tokens, drop.rates.tokens(), act.tokens, n, taskTokenStart, tokens, d);
+    }
     float[] x = act.tokens;
     for (int l = 0; l < layers; l++) {
-      layerForward(l, x, n, act.layers[l], act.attnScratch);
+      layerForward(l, x, n, act.layers[l], act.attnScratch, drop);
       x = act.layers[l].out;
     }
     headsForward(x, rows[layers - 1], n, act);
@@ -153,7 +157,7 @@ public final class Hiformer {
   }
 
   /** Section 2: one pre-norm layer; {@code x} is {@code [n, L, d]}, the output {@code [n, R, d]}. */
-  private void layerForward(int l, float[] x, int n, Activations.Layer a, float[] scratch) {
+  private void layerForward(int l, float[] x, int n, Activations.Layer a, float[] scratch, DropoutMasks drop) {
     LayerWeights w = weights(l);
     int r = rows[l];
     int s = tokens - r;  // the first query row: the task tokens when pruned
@@ -174,6 +178,9 @@ public final class Hiformer {
           a.probs, b * heads * r * tokens, a.attnOut, b * r * d, scratch);
       System.arraycopy(x, b * ld + s * d, a.xp, b * r * d, r * d);   // residual
     }
+    if (drop != null && drop.rates.attention() > 0) {
+      drop.drawAndApply(drop.attention[l], drop.rates.attention(), a.attnOut, 0, n * r * d);
+    }
     for (int i = 0; i < r; i++) {
       kern.gemm(n, d, d, a.attnOut, i * d, r * d, w.wo, i * d * d, d, a.xp, i * d, r * d, true);
     }
@@ -183,6 +190,9 @@ public final class Hiformer {
       kern.addRowVector(n, f, w.b1, i * f, a.hidden, i * f, r * f);
     }
     kern.gelu(n * r * f, a.hidden, 0, a.gelu, 0);
+    if (drop != null && drop.rates.ffn() > 0) {
+      drop.drawAndApply(drop.ffn[l], drop.rates.ffn(), a.gelu, 0, n * r * f);
+    }
     System.arraycopy(a.xp, 0, a.out, 0, n * r * d);                    // residual
     for (int i = 0; i < r; i++) {
       kern.gemm(n, d, f, a.gelu, i * f, r * f, w.w2, i * f * d, d, a.out, i * d, r * d, true);
@@ -212,6 +222,9 @@ public final class Hiformer {
           kern.gemm(n, out, width, in, inOff, ldIn, wt, 0, out, y, 0, out, false);
           kern.addRowVector(n, out, bias, 0, y, 0, out);
           kern.relu(n * out, y, 0);
+          if (act.dropout != null && act.dropout.rates.towers() > 0) {
+            act.dropout.drawAndApply(act.dropout.towers[j][k], act.dropout.rates.towers(), y, 0, n * out);
+          }
           in = y;
           inOff = 0;
           ldIn = out;
@@ -280,6 +293,9 @@ public final class Hiformer {
       dOut = dIn;
       dIn = t;
     }
+    if (act.dropout != null && act.dropout.rates.tokens() > 0) {
+      DropoutMasks.apply(act.dropout.tokens, dOut, 0, n * tokens * d);
+    }
     embedBackward(batch, from, n, dOut, grads);
   }
 
@@ -301,6 +317,9 @@ public final class Hiformer {
         float[] dx = k == 0 ? act.dFinal : dy == act.dTowerA ? act.dTowerB : act.dTowerA;
         kern.gemmNT(n, in, out, dy, dyOff, ldDy, params.get(w), 0, out, dx, xOff, ldx, false);
         if (k > 0) {
+          if (act.dropout != null && act.dropout.rates.towers() > 0) {
+            DropoutMasks.apply(act.dropout.towers[j][k - 1], dx, 0, n * in);
+          }
           kern.reluBackward(n * in, x, 0, dx, 0);
         }
         dy = dx;
@@ -335,6 +354,9 @@ public final class Hiformer {
       kern.sumRows(n, d, dOut, i * d, r * d, gw.b2, i * d);
       kern.gemmNT(n, f, d, dOut, i * d, r * d, w.w2, i * f * d, d, dH, i * f, r * f, false);
     }
+    if (act.dropout != null && act.dropout.rates.ffn() > 0) {
+      DropoutMasks.apply(act.dropout.ffn[l], dH, 0, n * r * f);
+    }
     kern.geluBackward(n * r * f, a.hidden, 0, dH, 0, dH, 0);
     for (int i = 0; i < r; i++) {
       kern.gemmTN(d, f, n, a.z2, i * d, r * d, dH, i * f, r * f, gw.w1, i * d * f, f);
@@ -349,6 +371,9 @@ public final class Hiformer {
     for (int i = 0; i < r; i++) {
       kern.gemmTN(d, d, n, a.attnOut, i * d, r * d, act.dXp, i * d, r * d, gw.wo, i * d * d, d);
       kern.gemmNT(n, d, d, act.dXp, i * d, r * d, w.wo, i * d * d, d, act.dAttnOut, i * d, r * d, false);
+    }
+    if (act.dropout != null && act.dropout.rates.attention() > 0) {
+      DropoutMasks.apply(act.dropout.attention[l], act.dAttnOut, 0, n * r * d);
     }
     Arrays.fill(act.dK, 0, n * ld, 0f);
     Arrays.fill(act.dV, 0, n * ld, 0f);
