@@ -137,6 +137,20 @@ public final class Batch {
     return categorical[b * numCategorical + c];
   }
 
+  /** Where the ids of bag field {@code k} of example {@code b} start in {@link #bagId}'s numbering. */
+  public int bagStart(int b, int k) {
+    return bagOffsets[b * numBag + k];
+  }
+
+  /** Where they end (exclusive). */
+  public int bagEnd(int b, int k) {
+    return bagOffsets[b * numBag + k + 1];
+  }
+
+  public int bagId(int p) {
+    return bagIds[p];
+  }
+
   public float dense(int b, int k) {
     return dense[b * numDense + k];
   }

@@ -3,20 +3,21 @@ package io.hiformer.ops;
 import io.hiformer.kernels.CpuKernels;
 import io.hiformer.model.Batch;
 import io.hiformer.model.GoldenCheck;
-import io.hiformer.model.Hiformer;
 import io.hiformer.model.ModelConfig;
 import io.hiformer.model.ModelFile;
 import io.hiformer.model.Parameters;
 import io.hiformer.training.Adam;
 import io.hiformer.training.Auc;
-import io.hiformer.training.EpochRunner;
+import io.hiformer.training.ExampleSet;
+import io.hiformer.training.Metrics;
+import io.hiformer.training.Trainer;
+import io.hiformer.model.Dropout;
+import io.hiformer.model.Scorer;
 import io.hiformer.training.SyntheticCtr;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
@@ -60,24 +61,32 @@ final class QuickstartCommand implements Callable<Integer> {
     ModelConfig config = SyntheticCtr.config();
     SyntheticCtr data = new SyntheticCtr(seed);
     SplittableRandom rnd = new SplittableRandom(seed);
-    List<Batch> train = batches(config, data, examples, rnd);
-    List<Batch> valid = batches(config, data, 8192, rnd);
+    ExampleSet train = examples(config, data, examples, rnd);
+    ExampleSet valid = examples(config, data, 8192, rnd);
     CpuKernels k = kernels.kernels();
     o.printf("quickstart: %d training and %d validation examples, %d tokens, kernels %s%n",
         examples, 8192, config.numTokens(), k.name());
 
     Parameters params = Parameters.initialize(config, seed);
-    Hiformer model = new Hiformer(params, k);
-    EpochRunner runner = new EpochRunner(model, new Adam(params, 3e-3), BATCH);
+    int threads = Runtime.getRuntime().availableProcessors();
+    Trainer.Options options = new Trainer.Options(BATCH, 3e-3, 0, Dropout.NONE, Adam.Settings.defaults(), threads, seed);
     double oracle = oracleAuc(data, valid);
     double auc = Double.NaN;
-    for (int epoch = 1; epoch <= epochs; epoch++) {
+    try (Trainer trainer = new Trainer(params, options, k); Scorer scorer = new Scorer(trainer.model(), threads)) {
+     for (int epoch = 1; epoch <= epochs; epoch++) {
       long start = System.nanoTime();
-      double loss = runner.train(train);
+      double loss = 0;
+      int steps = 0;
+      for (Batch b : train.batches(BATCH, true, seed + epoch)) {
+        loss += trainer.step(b);
+        steps++;
+      }
+      loss /= steps;
       double seconds = (System.nanoTime() - start) / 1e9;
-      auc = runner.auc(valid, 0);
+      auc = Metrics.evaluate(scorer, valid, 1024).getFirst().auc();
       o.printf("epoch %d: train loss %.4f, valid AUC %.4f (planted truth %.4f), %.0f examples/s%n",
           epoch, loss, auc, oracle, examples / seconds);
+     }
     }
 
     Files.createDirectories(out);
@@ -91,7 +100,8 @@ final class QuickstartCommand implements Callable<Integer> {
       }
     }
     Path expectedFile = out.resolve("expected.safetensors");
-    Batch sample = batches(config, data, 16, new SplittableRandom(seed + 1)).getFirst();
+    Batch sample = new Batch(config, 16);
+    data.sample(sample, 16, new SplittableRandom(seed + 1));
     GoldenCheck.expected(reloaded, sample, CpuKernels.scalar()).write(expectedFile);
     GoldenCheck.Report r = GoldenCheck.check(reloaded, io.hiformer.model.SafeTensors.read(expectedFile), k);
     o.printf("model written to %s (%d parameters) and read back bit-exact%n", modelFile, params.count());
@@ -106,23 +116,23 @@ final class QuickstartCommand implements Callable<Integer> {
     return learned && r.passes() ? 0 : 1;
   }
 
-  private static List<Batch> batches(ModelConfig config, SyntheticCtr data, int n, SplittableRandom rnd) {
-    List<Batch> out = new ArrayList<>();
+  private static ExampleSet examples(ModelConfig config, SyntheticCtr data, int n, SplittableRandom rnd) {
+    ExampleSet out = new ExampleSet(config);
+    Batch b = new Batch(config, BATCH);
     for (int done = 0; done < n; done += BATCH) {
-      Batch b = new Batch(config, Math.min(BATCH, n - done));
-      data.sample(b, b.capacity(), rnd);
-      out.add(b);
+      data.sample(b, Math.min(BATCH, n - done), rnd);
+      out.addAll(b);
     }
     return out;
   }
 
   /** The AUC of the planted logit itself: the best any model can do on this data. */
-  private static double oracleAuc(SyntheticCtr data, List<Batch> batches) {
-    int total = batches.stream().mapToInt(Batch::size).sum();
+  private static double oracleAuc(SyntheticCtr data, ExampleSet examples) {
+    int total = examples.size();
     float[] scores = new float[total];
     float[] labels = new float[total];
     int k = 0;
-    for (Batch b : batches) {
+    for (Batch b : examples.batches(BATCH, false, 0)) {
       for (int i = 0; i < b.size(); i++, k++) {
         scores[k] = (float) data.trueLogit(b.categorical(i, 1) - 1, b.categorical(i, 2) - 1,
             b.categorical(i, 3) - 1, b.dense(i, 0));

@@ -1,0 +1,85 @@
+package io.hiformer.training;
+
+import io.hiformer.model.Batch;
+import io.hiformer.model.ModelConfig;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The embedding rows one batch uses, per table, each listed once: what the sparse parts of a
+ * training step (gradient reduction, lazy Adam, clearing) iterate over. Reused across steps.
+ */
+public final class TouchedRows {
+
+  /** One table's touched rows. */
+  public static final class Table {
+    private final int[] seenAt;  // the collect() round that last listed the row
+    private int[] rows = new int[64];
+    private int count;
+
+    Table(int vocab) {
+      seenAt = new int[vocab];
+    }
+
+    void add(int row, int round) {
+      if (seenAt[row] != round) {
+        seenAt[row] = round;
+        if (count == rows.length) {
+          rows = java.util.Arrays.copyOf(rows, count * 2);
+        }
+        rows[count++] = row;
+      }
+    }
+
+    public int count() {
+      return count;
+    }
+
+    public int row(int k) {
+      return rows[k];
+    }
+  }
+
+  private final Map<String, Table> tables = new HashMap<>();
+  private final String[] names;
+  private final int[] slot;  // per embedded field: categorical index (>= 0) or -1-bag index
+  private int round;
+
+  public TouchedRows(ModelConfig config) {
+    List<ModelConfig.Field> embedded = config.embeddedFields();
+    names = new String[embedded.size()];
+    slot = new int[embedded.size()];
+    int cat = 0;
+    int bag = 0;
+    for (int e = 0; e < embedded.size(); e++) {
+      ModelConfig.Field f = embedded.get(e);
+      names[e] = "emb." + f.name();
+      slot[e] = f.kind() == ModelConfig.FieldKind.BAG ? -1 - bag++ : cat++;
+      tables.put(names[e], new Table(f.vocab()));
+    }
+  }
+
+  /** Lists the rows examples {@code [0, batch.size())} use. */
+  public void collect(Batch batch) {
+    round++;
+    for (int e = 0; e < names.length; e++) {
+      Table t = tables.get(names[e]);
+      t.count = 0;
+      for (int b = 0; b < batch.size(); b++) {
+        if (slot[e] >= 0) {
+          t.add(batch.categorical(b, slot[e]), round);
+        } else {
+          int k = -1 - slot[e];
+          for (int p = batch.bagStart(b, k); p < batch.bagEnd(b, k); p++) {
+            t.add(batch.bagId(p), round);
+          }
+        }
+      }
+    }
+  }
+
+  public Table table(String name) {
+    return tables.get(name);
+  }
+}

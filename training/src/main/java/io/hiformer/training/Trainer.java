@@ -1,0 +1,169 @@
+package io.hiformer.training;
+
+import io.hiformer.kernels.CpuKernels;
+import io.hiformer.model.Activations;
+import io.hiformer.model.Batch;
+import io.hiformer.model.Dropout;
+import io.hiformer.model.Hiformer;
+import io.hiformer.model.Parameters;
+import io.hiformer.model.WorkerPool;
+
+/**
+ * Data-parallel training steps through the model's own forward and backward: each batch is cut
+ * into one contiguous shard per thread, each shard's gradients land in that thread's buffers, and
+ * the buffers are summed in a fixed order before one optimiser update. The same seed, data order
+ * and thread count give the same model, bit for bit.
+ */
+public final class Trainer implements AutoCloseable {
+
+  /** Step settings. {@code warmupSteps} ramps the learning rate linearly from 0 to {@code lr}. */
+  public record Options(int batchSize, double lr, int warmupSteps, Dropout dropout, Adam.Settings adam,
+      int threads, long seed) {
+    public Options {
+      if (batchSize <= 0 || threads <= 0 || !(lr > 0)) {
+        throw new IllegalArgumentException("batch size, threads and learning rate must be positive");
+      }
+    }
+  }
+
+  private final Parameters params;
+  private final Options options;
+  private final Hiformer model;
+  private final Adam adam;
+  private final WorkerPool pool;
+  private final Activations[] acts;
+  private final Parameters[] grads;
+  private final double[] shardLoss;
+  private final TouchedRows touched;
+  private final WorkerPool.Job shardJob = this::runShard;
+  private Batch current;
+
+  public Trainer(Parameters params, Options options, CpuKernels kernels) {
+    this.params = params;
+    this.options = options;
+    this.model = new Hiformer(params, kernels);
+    this.adam = new Adam(params, options.adam());
+    int t = options.threads();
+    this.pool = new WorkerPool(t, "hiformer-trainer");
+    int shard = (options.batchSize() + t - 1) / t;
+    this.acts = new Activations[t];
+    this.grads = new Parameters[t];
+    for (int i = 0; i < t; i++) {
+      acts[i] = new Activations(params.config(), shard, true);
+      acts[i].setDropout(params.config(), options.dropout());
+      grads[i] = Parameters.zeros(params.config());
+    }
+    this.shardLoss = new double[t];
+    this.touched = new TouchedRows(params.config());
+  }
+
+  public Hiformer model() {
+    return model;
+  }
+
+  public Adam optimizer() {
+    return adam;
+  }
+
+  public Options options() {
+    return options;
+  }
+
+  /** One update from {@code batch} (at most the configured batch size); returns its mean loss. */
+  public double step(Batch batch) {
+    if (batch.size() > options.batchSize() || batch.size() == 0) {
+      throw new IllegalArgumentException("batch of " + batch.size() + " outside 1.." + options.batchSize());
+    }
+    touched.collect(batch);
+    current = batch;
+    pool.run(shardJob, acts.length);
+    current = null;
+    double loss = 0;
+    for (double l : shardLoss) {
+      loss += l;
+    }
+    reduceGradients();
+    adam.step(grads[0], touched, learningRate(adam.steps() + 1));
+    clearGradients();
+    return loss;
+  }
+
+  /** The warm-up schedule: linear from 0 to the configured rate over the warm-up steps. */
+  public double learningRate(long step) {
+    int w = options.warmupSteps();
+    return w <= 0 || step >= w ? options.lr() : options.lr() * step / w;
+  }
+
+  private void runShard(int worker, int shard) {
+    Batch b = current;
+    int per = (b.size() + acts.length - 1) / acts.length;
+    int from = Math.min(b.size(), shard * per);
+    int n = Math.min(per, b.size() - from);
+    shardLoss[shard] = 0;
+    if (n == 0) {
+      return;
+    }
+    Activations act = acts[shard];
+    act.seedDropout(mix(options.seed(), adam.steps(), shard));
+    model.forward(b, from, n, act);
+    shardLoss[shard] = model.loss(b, from, n, act, b.size());
+    model.backward(b, from, n, act, grads[shard], b.size());
+  }
+
+  private void reduceGradients() {
+    for (Parameters.Tensor t : grads[0].tensors()) {
+      float[] sum = t.data();
+      if (Adam.isEmbedding(t.name())) {
+        int d = t.shape()[1];
+        TouchedRows.Table rows = touched.table(t.name());
+        for (int w = 1; w < grads.length; w++) {
+          float[] g = grads[w].get(t.name());
+          for (int k = 0; k < rows.count(); k++) {
+            for (int i = rows.row(k) * d, end = i + d; i < end; i++) {
+              sum[i] += g[i];
+            }
+          }
+        }
+      } else {
+        for (int w = 1; w < grads.length; w++) {
+          float[] g = grads[w].get(t.name());
+          for (int i = 0; i < sum.length; i++) {
+            sum[i] += g[i];
+          }
+        }
+      }
+    }
+  }
+
+  private void clearGradients() {
+    for (Parameters g : grads) {
+      for (Parameters.Tensor t : g.tensors()) {
+        if (Adam.isEmbedding(t.name())) {
+          int d = t.shape()[1];
+          TouchedRows.Table rows = touched.table(t.name());
+          for (int k = 0; k < rows.count(); k++) {
+            java.util.Arrays.fill(t.data(), rows.row(k) * d, (rows.row(k) + 1) * d, 0f);
+          }
+        } else {
+          java.util.Arrays.fill(t.data(), 0f);
+        }
+      }
+    }
+  }
+
+  static long mix(long seed, long step, int shard) {
+    long z = seed * 0x9E3779B97F4A7C15L + step * 0xBF58476D1CE4E5B9L + shard * 0x94D049BB133111EBL;
+    z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+    z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+    return z ^ (z >>> 31);
+  }
+
+  @Override
+  public void close() {
+    pool.close();
+  }
+
+  Parameters parameters() {
+    return params;
+  }
+}
