@@ -9,7 +9,8 @@ import picocli.CommandLine.Command;
     mixinStandardHelpOptions = true,
     versionProvider = Version.class,
     description = "Hiformer ranking service: train, verify and serve Hiformer models.",
-    subcommands = {QuickstartCommand.class, VerifyCommand.class, CommandLine.HelpCommand.class})
+    subcommands = {QuickstartCommand.class, VerifyCommand.class, ModelsCommand.class,
+        CommandLine.HelpCommand.class})
 public final class HiformerCommand implements Runnable {
 
   @CommandLine.Spec

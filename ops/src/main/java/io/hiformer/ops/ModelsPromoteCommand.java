@@ -1,0 +1,37 @@
+package io.hiformer.ops;
+
+import io.hiformer.model.ModelRegistry;
+import io.hiformer.model.ModelRegistry.Version;
+import java.io.IOException;
+import java.io.PrintStream;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code hiformer models promote}: points an alias at a version, after verifying it. */
+@Command(name = "promote",
+    description = {"Points an alias (default: production) at a version, after verifying its file; rankers"
+        + " following the alias pick it up. Undo with 'models rollback'.",
+        "Exits 2 if the model or version does not exist or the file fails verification."})
+final class ModelsPromoteCommand extends RegistryCommand {
+
+  @Option(names = "--model", required = true, paramLabel = "NAME", description = "model name")
+  String model;
+
+  @Option(names = "--version", required = true, paramLabel = "V|ALIAS",
+      description = "version number, another alias (e.g. candidate) or 'latest'")
+  String version;
+
+  @Option(names = "--alias", defaultValue = "production", paramLabel = "ALIAS",
+      description = "alias to move (default: ${DEFAULT-VALUE})")
+  String alias;
+
+  @Override
+  int run(ModelRegistry r, PrintStream out) throws IOException {
+    Version v = resolve(r, model, version);
+    r.verify(v);
+    Long before = r.aliases(model).get(alias);
+    r.setAlias(model, alias, v.number());
+    out.printf("%s/%s: %s -> %d%n", model, alias, before == null ? "(unset)" : before, v.number());
+    return 0;
+  }
+}
