@@ -1,0 +1,59 @@
+package io.hiformer.features;
+
+import io.hiformer.features.FeatureSchema.Task;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * Reads raw text the one way fitting and featurizing both use: what counts as missing, how
+ * numbers and labels parse. Kept in one place so the statistics are fitted on exactly the values
+ * the featurizer later sees.
+ */
+final class RawValues {
+  private final Set<String> missing;
+
+  RawValues(List<String> missingValues) {
+    this.missing = new HashSet<>(missingValues);
+    this.missing.add("");
+  }
+
+  /** Null, empty or one of the schema's missing_values. */
+  boolean isMissing(String text) {
+    return text == null || missing.contains(text);
+  }
+
+  /** The number in {@code column}, NaN when missing or not finite; a bad row when not a number. */
+  double number(RawRecord record, String column, String field) {
+    String text = record.value(column);
+    if (isMissing(text)) {
+      return Double.NaN;
+    }
+    try {
+      double x = Double.parseDouble(text);
+      return Double.isFinite(x) ? x : Double.NaN;
+    } catch (NumberFormatException e) {
+      throw new BadRowException(record.location(),
+          "field '" + field + "': column '" + column + "' holds '" + text + "', not a number");
+    }
+  }
+
+  /** 1 or 0 for a present label, NaN for a missing one; a bad row when a threshold label is not a number. */
+  float label(RawRecord record, Task task) {
+    String text = record.value(task.column());
+    if (isMissing(text)) {
+      return Float.NaN;
+    }
+    if (!task.positiveValues().isEmpty()) {
+      return task.positiveValues().contains(text) ? 1f : 0f;
+    }
+    double x;
+    try {
+      x = Double.parseDouble(text);
+    } catch (NumberFormatException e) {
+      throw new BadRowException(record.location(),
+          "task '" + task.name() + "': column '" + task.column() + "' holds '" + text + "', not a number");
+    }
+    return Double.isNaN(x) ? Float.NaN : x > task.positiveAbove() ? 1f : 0f;
+  }
+}

@@ -1,0 +1,125 @@
+package io.hiformer.features;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.hiformer.features.FeatureSchema.Task;
+import io.hiformer.model.ModelConfig;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Feature transforms fitted on training data: one per schema field, plus the label rules.
+ * Stored in the model file's metadata under {@link #METADATA_KEY} ({@link #toJson()}) so
+ * serving turns raw values into exactly the inputs training used. Immutable.
+ */
+public final class Transforms {
+  /** The model file metadata key that holds {@link #toJson()}. */
+  public static final String METADATA_KEY = "transforms";
+  private static final int FORMAT = 1;
+
+  final List<FieldTransform> fields;
+  final List<Task> tasks;
+  final List<String> missingValues;
+
+  Transforms(List<FieldTransform> fields, List<Task> tasks, List<String> missingValues) {
+    this.fields = List.copyOf(fields);
+    this.tasks = List.copyOf(tasks);
+    this.missingValues = List.copyOf(missingValues);
+  }
+
+  /** Fits in one pass; the first bad row stops it. */
+  public static Transforms fit(FeatureSchema schema, Iterable<? extends RawRecord> records) {
+    return fit(schema, records, BadRows.none());
+  }
+
+  /**
+   * Fits vocabularies (ids by descending count, then value) and dense statistics in one pass.
+   * Memory is bounded apart from the vocabularies' counts. A bad row goes to {@code badRows}
+   * and contributes nothing.
+   */
+  public static Transforms fit(FeatureSchema schema, Iterable<? extends RawRecord> records, BadRows badRows) {
+    TransformFitter fitter = new TransformFitter(schema);
+    for (RawRecord record : records) {
+      try {
+        fitter.add(record);
+      } catch (BadRowException e) {
+        badRows.reject(e);
+      }
+    }
+    return fitter.fitted();
+  }
+
+  /** The model's input fields in schema order, with vocabulary sizes; bucketized fields are categorical. */
+  public List<ModelConfig.Field> modelFields() {
+    List<ModelConfig.Field> out = new ArrayList<>();
+    for (FieldTransform f : fields) {
+      out.add(new ModelConfig.Field(f.spec.name(), f.spec.modelKind(), f.spec.side(), f.vocabSize()));
+    }
+    return out;
+  }
+
+  /** Task names in schema order: the model config's {@code tasks}. */
+  public List<String> tasks() {
+    return tasks.stream().map(Task::name).toList();
+  }
+
+  public String toJson() {
+    ObjectNode root = SchemaJson.JSON.createObjectNode();
+    root.put("format", FORMAT);
+    ArrayNode missing = root.putArray("missing_values");
+    missingValues.forEach(missing::add);
+    ArrayNode ts = root.putArray("tasks");
+    tasks.forEach(t -> ts.add(SchemaJson.toJson(t)));
+    ArrayNode fs = root.putArray("fields");
+    for (FieldTransform f : fields) {
+      ObjectNode o = SchemaJson.toJson(f.spec);
+      if (f.spec.modelKind() != ModelConfig.FieldKind.DENSE && !f.spec.hashed() && f.spec.bucketize().isEmpty()) {
+        ArrayNode vocab = o.putArray("vocabulary");
+        f.vocabulary.forEach(vocab::add);
+      }
+      if (f.spec.kind() == ModelConfig.FieldKind.DENSE) {
+        o.put("mean", f.mean);
+        o.put("std", f.std);
+      }
+      fs.add(o);
+    }
+    return root.toString();
+  }
+
+  /** Reads {@link #toJson()}'s output; throws IllegalArgumentException when it is not valid. */
+  public static Transforms fromJson(String json) {
+    JsonNode root;
+    try {
+      root = SchemaJson.JSON.readTree(json);
+    } catch (JsonProcessingException e) {
+      throw new IllegalArgumentException("transforms: not JSON: " + e.getOriginalMessage());
+    }
+    if (root == null || !root.isObject() || root.path("format").asInt() != FORMAT) {
+      throw new IllegalArgumentException("transforms: expected a JSON object with \"format\": " + FORMAT);
+    }
+    List<String> missing = new ArrayList<>();
+    root.path("missing_values").forEach(m -> missing.add(m.asText()));
+    List<Task> tasks = SchemaJson.tasks(root.path("tasks"));
+    List<FieldTransform> fields = new ArrayList<>();
+    int i = 0;
+    for (JsonNode node : root.path("fields")) {
+      ObjectNode spec = node.deepCopy();
+      JsonNode vocab = spec.remove("vocabulary");
+      JsonNode mean = spec.remove("mean");
+      JsonNode std = spec.remove("std");
+      var field = SchemaJson.field(spec, "fields[" + i++ + "]");
+      List<String> values = new ArrayList<>();
+      if (vocab != null) {
+        vocab.forEach(v -> values.add(v.asText()));
+      }
+      fields.add(new FieldTransform(field, values,
+          mean == null ? 0 : mean.asDouble(), std == null ? 1 : std.asDouble()));
+    }
+    if (fields.isEmpty()) {
+      throw new IllegalArgumentException("transforms: no fields");
+    }
+    return new Transforms(fields, tasks, missing);
+  }
+}
