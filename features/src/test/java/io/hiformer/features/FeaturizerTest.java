@@ -6,7 +6,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.hiformer.model.Batch;
-import io.hiformer.model.BatchPeek;
 import io.hiformer.proto.FeatureValue;
 import io.hiformer.proto.StringList;
 import java.util.List;
@@ -36,14 +35,14 @@ class FeaturizerTest {
     assertThat(f.add(TRAIN.get(1), b)).isZero();
     // Categorical slots in schema order: user, age (bucketized), city.
     assertThat(List.of(b.categorical(0, 0), b.categorical(0, 1), b.categorical(0, 2))).containsExactly(2, 2, 2);
-    assertThat(BatchPeek.bag(b, 0, 0, 1)).containsExactly(1);
+    assertThat(b.bag(0, 0)).containsExactly(1);
     assertThat(b.dense(0, 0)).isEqualTo((float) (1 / Math.sqrt(2.0 / 3)));
     assertThat(b.label(0, 0)).isZero();
     assertThat(b.labelMask(0, 0)).isEqualTo(1f);
 
     assertThat(f.add(record("tags", ""), b)).isEqualTo(1);
     assertThat(List.of(b.categorical(1, 0), b.categorical(1, 1), b.categorical(1, 2))).containsExactly(0, 0, 0);
-    assertThat(BatchPeek.bag(b, 1, 0, 1)).isEmpty();
+    assertThat(b.bag(1, 0)).isEmpty();
     assertThat(b.dense(1, 0)).isZero();
     assertThat(b.labelMask(1, 0)).isZero();
   }
@@ -66,7 +65,7 @@ class FeaturizerTest {
     // A bag given for a categorical field reads as missing.
     assertThat(b.categorical(1, 2)).isZero();
     // List items are taken whole: "x,y" is one (unknown) item, not split.
-    assertThat(BatchPeek.bag(b, 1, 0, 1)).containsExactly(1, 0);
+    assertThat(b.bag(1, 0)).containsExactly(1, 0);
     assertThat(b.dense(1, 0)).isEqualTo(b.dense(0, 0));
     assertThat(RawRecord.ofFeatures(Map.of("id", FeatureValue.newBuilder().setId(957).build())).value("id"))
         .isEqualTo("957");

@@ -183,7 +183,7 @@ class TransformsTest {
       for (int c = 0; c < config.categoricalFields().size(); c++) {
         assertThat(b.categorical(i, c)).isEqualTo(a.categorical(i, c));
       }
-      assertThat(io.hiformer.model.BatchPeek.bag(b, i, 0, 1)).isEqualTo(io.hiformer.model.BatchPeek.bag(a, i, 0, 1));
+      assertThat(b.bag(i, 0)).isEqualTo(a.bag(i, 0));
       for (int d = 0; d < config.numDense(); d++) {
         assertThat(Float.floatToIntBits(b.dense(i, d))).isEqualTo(Float.floatToIntBits(a.dense(i, d)));
       }
@@ -193,8 +193,8 @@ class TransformsTest {
       }
     }
     // Spot checks of the rules: bag items a and b are kept (count >= 2), c and z are not.
-    assertThat(io.hiformer.model.BatchPeek.bag(a, 1, 0, 1)).containsExactly(2, 0, 1);
-    assertThat(io.hiformer.model.BatchPeek.bag(a, 2, 0, 1)).isEmpty();
+    assertThat(a.bag(1, 0)).containsExactly(2, 0, 1);
+    assertThat(a.bag(2, 0)).isEmpty();
     assertThat(a.label(0, 0)).isEqualTo(1f);
     assertThat(a.label(3, 0)).isEqualTo(0f);
     assertThat(a.labelMask(2, 0)).isZero();

@@ -151,6 +151,11 @@ public final class Batch {
     return bagIds[p];
   }
 
+  /** A copy of the ids of bag field {@code k} of example {@code b} (not for hot paths). */
+  public int[] bag(int b, int k) {
+    return Arrays.copyOfRange(bagIds, bagStart(b, k), bagEnd(b, k));
+  }
+
   public float dense(int b, int k) {
     return dense[b * numDense + k];
   }
