@@ -1,0 +1,188 @@
+package io.hiformer.training;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.hiformer.features.BadRowException;
+import io.hiformer.features.BadRows;
+import io.hiformer.features.FeatureSchema;
+import io.hiformer.features.Featurizer;
+import io.hiformer.features.RawRecord;
+import io.hiformer.features.Transforms;
+import io.hiformer.features.data.Joins;
+import io.hiformer.features.data.RecordFiles;
+import io.hiformer.kernels.CpuKernels;
+import io.hiformer.model.Batch;
+import io.hiformer.model.ModelConfig;
+import io.hiformer.model.Parameters;
+import io.hiformer.model.Scorer;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * One training job from files: fits the schema's transforms on the training files, encodes
+ * train, validation and test data through the {@link Featurizer} (the code serving uses), trains
+ * with early stopping and reports. The result carries the model's metadata (transforms, metrics)
+ * and its lineage (data files and hashes, config, metrics, source commit) for publishing.
+ */
+public final class TrainJob {
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  /** The model's shape; fields and tasks come from the schema. */
+  public record Shape(int tokenDim, int heads, int layers, int rankK, int rankV, int ffnMult, List<Integer> tower,
+      int denseTokens, boolean pruneLastLayer) {}
+
+  /** What to train on and how. Data paths are relative to {@code dataDir}. */
+  public record Spec(String name, Path schema, Path dataDir, List<String> train, List<String> valid, List<String> test,
+      Shape shape, Trainer.Options trainer, int maxEpochs, int patience, long maxBadRows, Path checkpoints) {}
+
+  /** The trained model, what to store with it, and the report. */
+  public record Outcome(Parameters parameters, Map<String, String> metadata, String lineageJson,
+      Map<String, Object> report) {}
+
+  private TrainJob() {}
+
+  public static Outcome run(Spec spec, CpuKernels kernels, TrainingRun.Progress progress) throws IOException {
+    long start = System.nanoTime();
+    FeatureSchema schema = FeatureSchema.parse(Files.readString(spec.schema()));
+    Joins joins = Joins.load(schema, spec.dataDir());
+    BadRows fitBad = BadRows.tolerate(spec.maxBadRows());
+    Transforms transforms = Transforms.fit(schema, records(spec, joins, schema, spec.train(), fitBad), fitBad);
+    ModelConfig config = config(spec, transforms);
+    Featurizer featurizer = new Featurizer(transforms);
+    ExampleSet train = encode(spec, joins, schema, spec.train(), config, featurizer);
+    ExampleSet valid = encode(spec, joins, schema, spec.valid(), config, featurizer);
+    ExampleSet test = spec.test().isEmpty() ? null : encode(spec, joins, schema, spec.test(), config, featurizer);
+    progress.line(String.format("data: %,d training, %,d validation%s examples; %d tokens, %,d parameters",
+        train.size(), valid.size(), test == null ? "" : String.format(", %,d test", test.size()), config.numTokens(),
+        Parameters.zeros(config).count()));
+
+    Parameters params = Parameters.initialize(config, spec.trainer().seed());
+    TrainingRun.Result result;
+    List<Metrics.Task> validMetrics;
+    List<Metrics.Task> testMetrics = List.of();
+    try (Trainer trainer = new Trainer(params, spec.trainer(), kernels)) {
+      result = TrainingRun.run(trainer, train, valid,
+          new TrainingRun.Options(spec.maxEpochs(), spec.patience(), spec.checkpoints(), spec.trainer().seed()), progress);
+      try (Scorer scorer = new Scorer(trainer.model(), spec.trainer().threads())) {
+        validMetrics = Metrics.evaluate(scorer, valid, 4096);
+        if (test != null) {
+          testMetrics = Metrics.evaluate(scorer, test, 4096);
+        }
+      }
+    }
+    double seconds = (System.nanoTime() - start) / 1e9;
+    Map<String, Object> report = new LinkedHashMap<>();
+    report.put("name", spec.name());
+    report.put("best_epoch", result.bestEpoch());
+    report.put("epochs_run", result.epochs().size());
+    report.put("valid", byTask(validMetrics));
+    if (test != null) {
+      report.put("test", byTask(testMetrics));
+    }
+    report.put("examples_per_second", result.epochs().stream().mapToDouble(TrainingRun.Epoch::examplesPerSecond)
+        .average().orElse(Double.NaN));
+    report.put("seconds", seconds);
+    report.put("options", JSON.convertValue(Map.of("trainer", spec.trainer().toString(), "max_epochs",
+        spec.maxEpochs(), "patience", spec.patience()), Map.class));
+    report.put("config", JSON.readTree(config.toJson()));
+    report.put("history", history(result));
+
+    Map<String, String> metadata = new LinkedHashMap<>();
+    metadata.put(Transforms.METADATA_KEY, transforms.toJson());
+    metadata.put("metrics", JSON.writeValueAsString(Map.of("valid", byTask(validMetrics), "test", byTask(testMetrics))));
+    Map<String, Object> lineage = new LinkedHashMap<>();
+    lineage.put("data", dataFiles(spec));
+    lineage.put("schema", spec.schema().toString());
+    lineage.put("config", JSON.readTree(config.toJson()));
+    lineage.put("metrics", report.get("valid"));
+    lineage.put("test_metrics", report.get("test"));
+    lineage.put("trainer", spec.trainer().toString());
+    lineage.put("source_commit", SourceCommit.find());
+    return new Outcome(params, metadata, JSON.writeValueAsString(lineage), report);
+  }
+
+  static ModelConfig config(Spec spec, Transforms t) {
+    Shape s = spec.shape();
+    boolean dense = t.modelFields().stream().anyMatch(f -> f.kind() == ModelConfig.FieldKind.DENSE);
+    return new ModelConfig(spec.name(), s.tokenDim(), s.heads(), s.layers(), t.tasks(), s.rankK(), s.rankV(),
+        s.ffnMult(), s.tower(), dense ? s.denseTokens() : 0, s.pruneLastLayer(), t.modelFields());
+  }
+
+  private static Iterable<RawRecord> records(Spec spec, Joins joins, FeatureSchema schema, List<String> files,
+      BadRows bad) {
+    List<Iterable<RawRecord>> parts = new ArrayList<>();
+    for (String f : files) {
+      parts.add(joins.join(RecordFiles.open(spec.dataDir().resolve(f), schema, bad)));
+    }
+    return () -> parts.stream().flatMap(p -> java.util.stream.StreamSupport.stream(p.spliterator(), false)).iterator();
+  }
+
+  private static ExampleSet encode(Spec spec, Joins joins, FeatureSchema schema, List<String> files, ModelConfig config,
+      Featurizer featurizer) {
+    BadRows bad = BadRows.tolerate(spec.maxBadRows());
+    ExampleSet set = new ExampleSet(config);
+    Batch batch = new Batch(config, 4096);
+    for (RawRecord r : records(spec, joins, schema, files, bad)) {
+      try {
+        featurizer.add(r, batch);
+      } catch (BadRowException e) {
+        bad.reject(e);
+      }
+      if (batch.size() == batch.capacity()) {
+        set.addAll(batch);
+        batch.clear();
+      }
+    }
+    set.addAll(batch);
+    return set;
+  }
+
+  private static Map<String, Object> byTask(List<Metrics.Task> metrics) {
+    Map<String, Object> out = new LinkedHashMap<>();
+    for (Metrics.Task t : metrics) {
+      out.put(t.task(), Map.of("auc", t.auc(), "logloss", t.logloss(), "examples", t.count()));
+    }
+    return out;
+  }
+
+  private static List<Map<String, Object>> history(TrainingRun.Result r) {
+    List<Map<String, Object>> out = new ArrayList<>();
+    for (TrainingRun.Epoch e : r.epochs()) {
+      out.add(Map.of("epoch", e.epoch(), "train_loss", e.trainLoss(), "valid", byTask(e.valid()),
+          "examples_per_second", e.examplesPerSecond()));
+    }
+    return out;
+  }
+
+  private static List<Map<String, String>> dataFiles(Spec spec) throws IOException {
+    List<Map<String, String>> out = new ArrayList<>();
+    List<String> all = new ArrayList<>(spec.train());
+    all.addAll(spec.valid());
+    all.addAll(spec.test());
+    for (String f : all) {
+      Path p = spec.dataDir().resolve(f);
+      out.add(Map.of("file", p.toString(), "sha256", sha256(p)));
+    }
+    return out;
+  }
+
+  static String sha256(Path file) throws IOException {
+    try (InputStream in = Files.newInputStream(file)) {
+      MessageDigest md = MessageDigest.getInstance("SHA-256");
+      byte[] buf = new byte[1 << 16];
+      for (int n = in.read(buf); n > 0; n = in.read(buf)) {
+        md.update(buf, 0, n);
+      }
+      return HexFormat.of().formatHex(md.digest());
+    } catch (java.security.NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+}
