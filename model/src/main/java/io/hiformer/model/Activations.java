@@ -44,9 +44,9 @@ public final class Activations {
     final float[] mean1;
     final float[] rstd1;
     final float[] q;       // [n, R, d]
-    final float[] pk;      // [n, r_k]
+    final float[] pk;      // [n, r_k] (hiformer only)
     final float[] k;       // [n, L, d]
-    final float[] pv;      // [n, r_v]
+    final float[] pv;      // [n, r_v] (hiformer only)
     final float[] v;       // [n, L, d]
     final float[] probs;   // [n, H, R, L]
     final float[] attnOut; // [n, R, d]
@@ -66,9 +66,9 @@ public final class Activations {
       mean1 = new float[n * l];
       rstd1 = new float[n * l];
       q = new float[n * r * d];
-      pk = new float[n * c.rankK()];
+      pk = new float[n * composite(c, c.rankK())];
       k = new float[n * l * d];
-      pv = new float[n * c.rankV()];
+      pv = new float[n * composite(c, c.rankV())];
       v = new float[n * l * d];
       probs = new float[n * c.heads() * r * l];
       attnOut = new float[n * r * d];
@@ -132,8 +132,13 @@ public final class Activations {
     dZ1 = new float[g * n * l * d];
     dK = new float[g * n * l * d];
     dV = new float[g * n * l * d];
-    dPk = new float[g * n * c.rankK()];
-    dPv = new float[g * n * c.rankV()];
+    dPk = new float[g * n * composite(c, c.rankK())];
+    dPv = new float[g * n * composite(c, c.rankV())];
+  }
+
+  /** The rank of a composite key or value projection; other variants have none. */
+  private static int composite(ModelConfig c, int rank) {
+    return c.variant() == ModelConfig.Variant.HIFORMER ? rank : 0;
   }
 
   DropoutMasks dropout;

@@ -10,6 +10,11 @@ import java.util.List;
  * pass for every parameter, side by side. Stateless apart from the parameters it reads, so one
  * instance serves many threads, each with its own {@link Activations}.
  *
+ * <p>The config's {@link ModelConfig.Variant} picks the attention layer: {@code hiformer}
+ * (composite low-rank keys and values), {@code hetero} (per-token key and value projections) or
+ * {@code vanilla} (every projection and the FFN shared by all rows). They differ only in
+ * {@link #keysValues} and in whether {@link #linear} uses one weight per row or one for all.
+ *
  * <p>Both passes work on a tile: examples {@code [from, from + n)} of a {@link Batch}, with
  * {@code n <= activations.capacity()}. Nothing is allocated per call.
  */
@@ -27,6 +32,9 @@ public final class Hiformer {
   private final int ffn;
   private final int rankK;
   private final int rankV;
+  private final ModelConfig.Variant variant;
+  /** Vanilla: one set of projection and FFN weights shared by all rows, instead of one per row. */
+  private final boolean shared;
   private final int numCategorical;
   private final int numBag;
   private final int numDense;
@@ -53,6 +61,8 @@ public final class Hiformer {
     ffn = c.ffnDim();
     rankK = c.rankK();
     rankV = c.rankV();
+    variant = c.variant();
+    shared = variant == ModelConfig.Variant.VANILLA;
     numCategorical = c.categoricalFields().size();
     numBag = c.bagFields().size();
     numDense = c.numDense();
@@ -165,14 +175,9 @@ public final class Hiformer {
     int f = ffn;
 
     kern.layerNorm(n * tokens, d, x, 0, d, w.ln1g, 0, w.ln1b, 0, a.z1, 0, d, a.mean1, a.rstd1, 0);
-    for (int i = 0; i < r; i++) {   // heterogeneous queries: each token row has its own [d, d]
-      kern.gemm(n, d, d, a.z1, (s + i) * d, ld, w.wq, i * d * d, d, a.q, i * d, r * d, false);
-    }
-    // composite low-rank keys and values over the flattened token matrix
-    kern.gemm(n, rankK, ld, a.z1, 0, ld, w.uk, 0, rankK, a.pk, 0, rankK, false);
-    kern.gemm(n, ld, rankK, a.pk, 0, rankK, w.vk, 0, ld, a.k, 0, ld, false);
-    kern.gemm(n, rankV, ld, a.z1, 0, ld, w.uv, 0, rankV, a.pv, 0, rankV, false);
-    kern.gemm(n, ld, rankV, a.pv, 0, rankV, w.vv, 0, ld, a.v, 0, ld, false);
+    // queries of rows s.. (each token row its own [d, d], or one shared)
+    linear(n, r, d, d, a.z1, s * d, ld, w.wq, null, a.q, 0, r * d, false);
+    keysValues(w, n, a);
     for (int b = 0; b < n; b++) {
       Attention.forward(kern, r, tokens, heads, dh, a.q, b * r * d, a.k, b * ld, a.v, b * ld,
           a.probs, b * heads * r * tokens, a.attnOut, b * r * d, scratch);
@@ -181,22 +186,61 @@ public final class Hiformer {
     if (drop != null && drop.rates.attention() > 0) {
       drop.drawAndApply(drop.attention[l], drop.rates.attention(), a.attnOut, 0, n * r * d);
     }
-    for (int i = 0; i < r; i++) {
-      kern.gemm(n, d, d, a.attnOut, i * d, r * d, w.wo, i * d * d, d, a.xp, i * d, r * d, true);
-    }
+    linear(n, r, d, d, a.attnOut, 0, r * d, w.wo, null, a.xp, 0, r * d, true);
     kern.layerNorm(n * r, d, a.xp, 0, d, w.ln2g, 0, w.ln2b, 0, a.z2, 0, d, a.mean2, a.rstd2, 0);
-    for (int i = 0; i < r; i++) {
-      kern.gemm(n, f, d, a.z2, i * d, r * d, w.w1, i * d * f, f, a.hidden, i * f, r * f, false);
-      kern.addRowVector(n, f, w.b1, i * f, a.hidden, i * f, r * f);
-    }
+    linear(n, r, d, f, a.z2, 0, r * d, w.w1, w.b1, a.hidden, 0, r * f, false);
     kern.gelu(n * r * f, a.hidden, 0, a.gelu, 0);
     if (drop != null && drop.rates.ffn() > 0) {
       drop.drawAndApply(drop.ffn[l], drop.rates.ffn(), a.gelu, 0, n * r * f);
     }
     System.arraycopy(a.xp, 0, a.out, 0, n * r * d);                    // residual
-    for (int i = 0; i < r; i++) {
-      kern.gemm(n, d, f, a.gelu, i * f, r * f, w.w2, i * f * d, d, a.out, i * d, r * d, true);
-      kern.addRowVector(n, d, w.b2, i * d, a.out, i * d, r * d);
+    linear(n, r, f, d, a.gelu, 0, r * f, w.w2, w.b2, a.out, 0, r * d, true);
+  }
+
+  /** Keys and values {@code [n, L, d]} of all L tokens from {@code a.z1}, as the variant computes them. */
+  private void keysValues(LayerWeights w, int n, Activations.Layer a) {
+    int ld = tokens * d;
+    if (variant == ModelConfig.Variant.HIFORMER) {
+      // composite low-rank keys and values over the flattened token matrix
+      kern.gemm(n, rankK, ld, a.z1, 0, ld, w.uk, 0, rankK, a.pk, 0, rankK, false);
+      kern.gemm(n, ld, rankK, a.pk, 0, rankK, w.vk, 0, ld, a.k, 0, ld, false);
+      kern.gemm(n, rankV, ld, a.z1, 0, ld, w.uv, 0, rankV, a.pv, 0, rankV, false);
+      kern.gemm(n, ld, rankV, a.pv, 0, rankV, w.vv, 0, ld, a.v, 0, ld, false);
+    } else {
+      // hetero: K_i = Z_i·wk[i] per token; vanilla: one shared wk (and likewise V)
+      linear(n, tokens, d, d, a.z1, 0, ld, w.wk, null, a.k, 0, ld, false);
+      linear(n, tokens, d, d, a.z1, 0, ld, w.wv, null, a.v, 0, ld, false);
+    }
+  }
+
+  /**
+   * Row-wise projection of {@code r} rows per example:
+   * {@code y[b, i] = (accumulate ? y[b, i] : 0) + x[b, i]·W_i + bias_i} for {@code b < n, i < r}, where
+   * {@code x[b, i]} is at {@code xOff + b·ldx + i·in}, {@code y[b, i]} at {@code yOff + b·ldy + i·out},
+   * and {@code W_i} is {@code w}'s i-th {@code [in, out]} matrix (per-row weights), or {@code w}
+   * itself when weights are {@link #shared}; likewise {@code bias_i}. {@code bias} may be null.
+   */
+  private void linear(int n, int r, int in, int out, float[] x, int xOff, int ldx, float[] w, float[] bias,
+      float[] y, int yOff, int ldy, boolean accumulate) {
+    if (!shared) {
+      for (int i = 0; i < r; i++) {
+        kern.gemm(n, out, in, x, xOff + i * in, ldx, w, i * in * out, out, y, yOff + i * out, ldy, accumulate);
+        if (bias != null) {
+          kern.addRowVector(n, out, bias, i * out, y, yOff + i * out, ldy);
+        }
+      }
+    } else if (ldx == r * in && ldy == r * out) {   // rows contiguous: one gemm over n·r rows
+      kern.gemm(n * r, out, in, x, xOff, in, w, 0, out, y, yOff, out, accumulate);
+      if (bias != null) {
+        kern.addRowVector(n * r, out, bias, 0, y, yOff, out);
+      }
+    } else {                                        // e.g. the task-token rows of a pruned layer
+      for (int b = 0; b < n; b++) {
+        kern.gemm(r, out, in, x, xOff + b * ldx, in, w, 0, out, y, yOff + b * ldy, out, accumulate);
+        if (bias != null) {
+          kern.addRowVector(r, out, bias, 0, y, yOff + b * ldy, out);
+        }
+      }
     }
   }
 
@@ -349,29 +393,19 @@ public final class Hiformer {
     float[] dH = act.dHidden;
 
     // FFN: out = xp + GELU(LN2(xp)·w1 + b1)·w2 + b2
-    for (int i = 0; i < r; i++) {
-      kern.gemmTN(f, d, n, a.gelu, i * f, r * f, dOut, i * d, r * d, gw.w2, i * f * d, d);
-      kern.sumRows(n, d, dOut, i * d, r * d, gw.b2, i * d);
-      kern.gemmNT(n, f, d, dOut, i * d, r * d, w.w2, i * f * d, d, dH, i * f, r * f, false);
-    }
+    linearBackward(n, r, f, d, a.gelu, 0, r * f, dOut, 0, r * d, w.w2, gw.w2, gw.b2, dH, 0, r * f, false);
     if (act.dropout != null && act.dropout.rates.ffn() > 0) {
       DropoutMasks.apply(act.dropout.ffn[l], dH, 0, n * r * f);
     }
     kern.geluBackward(n * r * f, a.hidden, 0, dH, 0, dH, 0);
-    for (int i = 0; i < r; i++) {
-      kern.gemmTN(d, f, n, a.z2, i * d, r * d, dH, i * f, r * f, gw.w1, i * d * f, f);
-      kern.sumRows(n, f, dH, i * f, r * f, gw.b1, i * f);
-      kern.gemmNT(n, d, f, dH, i * f, r * f, w.w1, i * d * f, f, act.dZ2, i * d, r * d, false);
-    }
+    linearBackward(n, r, d, f, a.z2, 0, r * d, dH, 0, r * f, w.w1, gw.w1, gw.b1, act.dZ2, 0, r * d, false);
     System.arraycopy(dOut, 0, act.dXp, 0, n * r * d);
     kern.layerNormBackward(n * r, d, act.dZ2, 0, d, a.xp, 0, d, w.ln2g, 0, a.mean2, a.rstd2, 0,
         act.dXp, 0, d, gw.ln2g, gw.ln2b, 0);
 
     // attention output projection and residual: xp = x[s..] + attnOut·wo
-    for (int i = 0; i < r; i++) {
-      kern.gemmTN(d, d, n, a.attnOut, i * d, r * d, act.dXp, i * d, r * d, gw.wo, i * d * d, d);
-      kern.gemmNT(n, d, d, act.dXp, i * d, r * d, w.wo, i * d * d, d, act.dAttnOut, i * d, r * d, false);
-    }
+    linearBackward(n, r, d, d, a.attnOut, 0, r * d, act.dXp, 0, r * d, w.wo, gw.wo, null,
+        act.dAttnOut, 0, r * d, false);
     if (act.dropout != null && act.dropout.rates.attention() > 0) {
       DropoutMasks.apply(act.dropout.attention[l], act.dAttnOut, 0, n * r * d);
     }
@@ -385,23 +419,64 @@ public final class Hiformer {
           act.dQ, b * r * d, act.dK, b * ld, act.dV, b * ld, act.attnScratch);
     }
 
-    // composite low-rank keys and values: k = (z·uk)·vk, v = (z·uv)·vv
-    kern.gemmTN(rankK, ld, n, a.pk, 0, rankK, act.dK, 0, ld, gw.vk, 0, ld);
-    kern.gemmNT(n, rankK, ld, act.dK, 0, ld, w.vk, 0, ld, act.dPk, 0, rankK, false);
-    kern.gemmTN(ld, rankK, n, a.z1, 0, ld, act.dPk, 0, rankK, gw.uk, 0, rankK);
-    kern.gemmNT(n, ld, rankK, act.dPk, 0, rankK, w.uk, 0, rankK, act.dZ1, 0, ld, false);
-    kern.gemmTN(rankV, ld, n, a.pv, 0, rankV, act.dV, 0, ld, gw.vv, 0, ld);
-    kern.gemmNT(n, rankV, ld, act.dV, 0, ld, w.vv, 0, ld, act.dPv, 0, rankV, false);
-    kern.gemmTN(ld, rankV, n, a.z1, 0, ld, act.dPv, 0, rankV, gw.uv, 0, rankV);
-    kern.gemmNT(n, ld, rankV, act.dPv, 0, rankV, w.uv, 0, rankV, act.dZ1, 0, ld, true);
+    keysValuesBackward(w, gw, n, a, act);   // writes dZ1
 
-    // heterogeneous queries
-    for (int i = 0; i < r; i++) {
-      kern.gemmTN(d, d, n, a.z1, (s + i) * d, ld, act.dQ, i * d, r * d, gw.wq, i * d * d, d);
-      kern.gemmNT(n, d, d, act.dQ, i * d, r * d, w.wq, i * d * d, d, act.dZ1, (s + i) * d, ld, true);
-    }
+    // queries of rows s..
+    linearBackward(n, r, d, d, a.z1, s * d, ld, act.dQ, 0, r * d, w.wq, gw.wq, null, act.dZ1, s * d, ld, true);
     kern.layerNormBackward(n * tokens, d, act.dZ1, 0, d, x, 0, d, w.ln1g, 0, a.mean1, a.rstd1, 0,
         dX, 0, d, gw.ln1g, gw.ln1b, 0);
+  }
+
+  /** Backward of {@link #keysValues}: from {@code act.dK}, {@code act.dV} to {@code act.dZ1} (overwritten). */
+  private void keysValuesBackward(LayerWeights w, LayerWeights gw, int n, Activations.Layer a, Activations act) {
+    int ld = tokens * d;
+    if (variant == ModelConfig.Variant.HIFORMER) {
+      // composite low-rank keys and values: k = (z·uk)·vk, v = (z·uv)·vv
+      kern.gemmTN(rankK, ld, n, a.pk, 0, rankK, act.dK, 0, ld, gw.vk, 0, ld);
+      kern.gemmNT(n, rankK, ld, act.dK, 0, ld, w.vk, 0, ld, act.dPk, 0, rankK, false);
+      kern.gemmTN(ld, rankK, n, a.z1, 0, ld, act.dPk, 0, rankK, gw.uk, 0, rankK);
+      kern.gemmNT(n, ld, rankK, act.dPk, 0, rankK, w.uk, 0, rankK, act.dZ1, 0, ld, false);
+      kern.gemmTN(rankV, ld, n, a.pv, 0, rankV, act.dV, 0, ld, gw.vv, 0, ld);
+      kern.gemmNT(n, rankV, ld, act.dV, 0, ld, w.vv, 0, ld, act.dPv, 0, rankV, false);
+      kern.gemmTN(ld, rankV, n, a.z1, 0, ld, act.dPv, 0, rankV, gw.uv, 0, rankV);
+      kern.gemmNT(n, ld, rankV, act.dPv, 0, rankV, w.uv, 0, rankV, act.dZ1, 0, ld, true);
+    } else {
+      linearBackward(n, tokens, d, d, a.z1, 0, ld, act.dK, 0, ld, w.wk, gw.wk, null, act.dZ1, 0, ld, false);
+      linearBackward(n, tokens, d, d, a.z1, 0, ld, act.dV, 0, ld, w.wv, gw.wv, null, act.dZ1, 0, ld, true);
+    }
+  }
+
+  /**
+   * Backward of {@link #linear}: given {@code dy}, adds the weight gradient into {@code gw} and the
+   * bias gradient into {@code gb} (may be null), and writes (or, with {@code accumulate}, adds) the
+   * input gradient into {@code dx}, which is laid out like {@code x}.
+   */
+  private void linearBackward(int n, int r, int in, int out, float[] x, int xOff, int ldx,
+      float[] dy, int dyOff, int ldy, float[] w, float[] gw, float[] gb, float[] dx, int dxOff, int lddx,
+      boolean accumulate) {
+    if (!shared) {
+      for (int i = 0; i < r; i++) {
+        kern.gemmTN(in, out, n, x, xOff + i * in, ldx, dy, dyOff + i * out, ldy, gw, i * in * out, out);
+        if (gb != null) {
+          kern.sumRows(n, out, dy, dyOff + i * out, ldy, gb, i * out);
+        }
+        kern.gemmNT(n, in, out, dy, dyOff + i * out, ldy, w, i * in * out, out, dx, dxOff + i * in, lddx, accumulate);
+      }
+    } else if (ldx == r * in && ldy == r * out && lddx == r * in) {   // rows contiguous: n·r rows at once
+      kern.gemmTN(in, out, n * r, x, xOff, in, dy, dyOff, out, gw, 0, out);
+      if (gb != null) {
+        kern.sumRows(n * r, out, dy, dyOff, out, gb, 0);
+      }
+      kern.gemmNT(n * r, in, out, dy, dyOff, out, w, 0, out, dx, dxOff, in, accumulate);
+    } else {
+      for (int b = 0; b < n; b++) {
+        kern.gemmTN(in, out, r, x, xOff + b * ldx, in, dy, dyOff + b * ldy, out, gw, 0, out);
+        if (gb != null) {
+          kern.sumRows(r, out, dy, dyOff + b * ldy, out, gb, 0);
+        }
+        kern.gemmNT(r, in, out, dy, dyOff + b * ldy, out, w, 0, out, dx, dxOff + b * lddx, in, accumulate);
+      }
+    }
   }
 
   /** Token gradients into embedding rows, the dense projection and the task tokens. */
@@ -478,19 +553,22 @@ public final class Hiformer {
     return grads.layerView(l);
   }
 
-  /** The arrays of one layer's parameters (or gradients), by role. */
+  /** The arrays of one layer's parameters (or gradients), by role; null where the variant has none. */
   static final class LayerWeights {
-    final float[] ln1g, ln1b, wq, uk, vk, uv, vv, wo, ln2g, ln2b, w1, b1, w2, b2;
+    final float[] ln1g, ln1b, wq, uk, vk, uv, vv, wk, wv, wo, ln2g, ln2b, w1, b1, w2, b2;
 
     LayerWeights(Parameters p, int l) {
       String s = "layers." + l + ".";
+      boolean composite = p.config().variant() == ModelConfig.Variant.HIFORMER;
       ln1g = p.get(s + "ln1.weight");
       ln1b = p.get(s + "ln1.bias");
       wq = p.get(s + "attn.wq");
-      uk = p.get(s + "attn.uk");
-      vk = p.get(s + "attn.vk");
-      uv = p.get(s + "attn.uv");
-      vv = p.get(s + "attn.vv");
+      uk = composite ? p.get(s + "attn.uk") : null;
+      vk = composite ? p.get(s + "attn.vk") : null;
+      uv = composite ? p.get(s + "attn.uv") : null;
+      vv = composite ? p.get(s + "attn.vv") : null;
+      wk = composite ? null : p.get(s + "attn.wk");
+      wv = composite ? null : p.get(s + "attn.wv");
       wo = p.get(s + "attn.wo");
       ln2g = p.get(s + "ln2.weight");
       ln2b = p.get(s + "ln2.bias");

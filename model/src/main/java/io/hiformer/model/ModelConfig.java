@@ -12,8 +12,9 @@ import java.util.Set;
 
 /**
  * A Hiformer model's shape (MODEL.md sections 1 and 4): token dimension, heads, layers, tasks,
- * low-rank ranks, towers and the input fields in schema order. Immutable and validated on
- * construction; {@link #toJson()} and {@link #fromJson(String)} are the form stored in model files.
+ * low-rank ranks, towers, the input fields in schema order and the attention {@link Variant}.
+ * Immutable and validated on construction; {@link #toJson()} and {@link #fromJson(String)} are the
+ * form stored in model files.
  */
 public record ModelConfig(
     String name,
@@ -27,11 +28,20 @@ public record ModelConfig(
     List<Integer> towerHidden,
     int denseTokens,
     boolean pruneLastLayer,
-    List<Field> fields) {
+    List<Field> fields,
+    Variant variant) {
 
   private static final ObjectMapper JSON = new ObjectMapper();
 
+  /** The default {@link Variant#HIFORMER} model. */
+  public ModelConfig(String name, int tokenDim, int heads, int layers, List<String> tasks, int rankK, int rankV,
+      int ffnMult, List<Integer> towerHidden, int denseTokens, boolean pruneLastLayer, List<Field> fields) {
+    this(name, tokenDim, heads, layers, tasks, rankK, rankV, ffnMult, towerHidden, denseTokens, pruneLastLayer,
+        fields, Variant.HIFORMER);
+  }
+
   public ModelConfig {
+    require(variant != null, "variant must not be null");
     tasks = List.copyOf(tasks);
     towerHidden = List.copyOf(towerHidden);
     fields = List.copyOf(fields);
@@ -64,6 +74,43 @@ public record ModelConfig(
   private static void require(boolean ok, String message) {
     if (!ok) {
       throw new IllegalArgumentException("invalid model config: " + message);
+    }
+  }
+
+  /** This config with another attention variant; everything else unchanged. */
+  public ModelConfig withVariant(Variant v) {
+    return new ModelConfig(name, tokenDim, heads, layers, tasks, rankK, rankV, ffnMult, towerHidden, denseTokens,
+        pruneLastLayer, fields, v);
+  }
+
+  /**
+   * The attention layer, config key {@code variant} (ablations of the Hiformer paper):
+   * <ul>
+   *   <li>{@code hiformer} (the default, omitted from JSON): per-row queries, composite low-rank keys
+   *       and values (MODEL.md section 2);</li>
+   *   <li>{@code hetero}: the heterogeneous attention layer: per-row queries and per-token key and
+   *       value projections {@code K_i = Z_i·wk[i]}, {@code V_i = Z_i·wv[i]} ({@code [L, d, d]});
+   *       {@code rank_k} and {@code rank_v} are unused;</li>
+   *   <li>{@code vanilla}: a plain Transformer layer, one {@code [d, d]} query, key, value and output
+   *       projection and one FFN shared by all rows; {@code rank_k} and {@code rank_v} are unused.</li>
+   * </ul>
+   */
+  public enum Variant {
+    HIFORMER, HETERO, VANILLA;
+
+    public String json() {
+      return name().toLowerCase(java.util.Locale.ROOT);
+    }
+
+    /** The variant named {@code value} (exact lower case, as in JSON). */
+    public static Variant fromJson(String value) {
+      for (Variant v : values()) {
+        if (v.json().equals(value)) {
+          return v;
+        }
+      }
+      throw new IllegalArgumentException("invalid model config: unknown variant '" + value
+          + "' (expected hiformer, hetero or vanilla)");
     }
   }
 
@@ -159,7 +206,11 @@ public record ModelConfig(
     long flops = 2L * numDense() * effectiveDenseTokens() * d;
     for (int layer = 0; layer < layers; layer++) {
       long r = rows(layer);
-      flops += 2L * l * d * (rankK + rankV) * 2;  // z·U and (z·U)·V for keys and values
+      if (variant == Variant.HIFORMER) {
+        flops += 2L * l * d * (rankK + rankV) * 2;  // z·U and (z·U)·V for keys and values
+      } else {
+        flops += 2L * l * d * d * 2;                // key and value projections of every token
+      }
       flops += 2L * r * d * d * 2;                // per-row query and output projections
       flops += 2L * r * l * d * 2;                // scores and weighted values
       flops += 2L * r * d * ffnDim() * 2;         // FFN
@@ -209,6 +260,7 @@ public record ModelConfig(
       throw new IllegalArgumentException("invalid model config: prune_last_layer must be true or false");
     }
     JsonNode name = root.get("name");
+    JsonNode variant = root.get("variant");
     return new ModelConfig(
         name == null || name.isNull() ? "" : text(name, "name"),
         integer(root.get("token_dim"), "token_dim"),
@@ -221,7 +273,8 @@ public record ModelConfig(
         tower,
         root.has("dense_tokens") ? integer(root.get("dense_tokens"), "dense_tokens") : 0,
         prune == null || prune.booleanValue(),
-        fields);
+        fields,
+        variant == null ? Variant.HIFORMER : Variant.fromJson(text(variant, "variant")));
   }
 
   public String toJson() {
@@ -241,6 +294,9 @@ public record ModelConfig(
     towerHidden.forEach(th::add);
     root.put("dense_tokens", denseTokens);
     root.put("prune_last_layer", pruneLastLayer);
+    if (variant != Variant.HIFORMER) {   // omitted by default: hiformer configs stay as they were
+      root.put("variant", variant.json());
+    }
     ArrayNode fs = root.putArray("fields");
     for (Field f : fields) {
       ObjectNode o = fs.addObject();

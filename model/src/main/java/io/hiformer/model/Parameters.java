@@ -46,7 +46,12 @@ public final class Parameters {
     this.tensors = Collections.unmodifiableMap(tensors);
   }
 
-  /** The parameters a config implies, in canonical order (the order of model files we write). */
+  /**
+   * The parameters a config implies, in canonical order (the order of model files we write). The
+   * {@link ModelConfig.Variant} decides the attention tensors: {@code attn.uk/vk/uv/vv} (hiformer),
+   * per-token {@code attn.wk/wv} of {@code [L, d, d]} (hetero), or {@code [d, d]} {@code attn.wk/wv}
+   * and row-shared {@code wq}, {@code wo} and FFN tensors without the leading {@code R} (vanilla).
+   */
   public static List<Spec> specs(ModelConfig c) {
     int d = c.tokenDim();
     int l = c.numTokens();
@@ -62,21 +67,32 @@ public final class Parameters {
     out.add(new Spec("task_tokens", new int[] {t, d}));
     for (int layer = 0; layer < c.layers(); layer++) {
       String p = "layers." + layer + ".";
-      int r = c.rows(layer);
       out.add(new Spec(p + "ln1.weight", new int[] {d}));
       out.add(new Spec(p + "ln1.bias", new int[] {d}));
-      out.add(new Spec(p + "attn.wq", new int[] {r, d, d}));
-      out.add(new Spec(p + "attn.uk", new int[] {l * d, c.rankK()}));
-      out.add(new Spec(p + "attn.vk", new int[] {c.rankK(), l * d}));
-      out.add(new Spec(p + "attn.uv", new int[] {l * d, c.rankV()}));
-      out.add(new Spec(p + "attn.vv", new int[] {c.rankV(), l * d}));
-      out.add(new Spec(p + "attn.wo", new int[] {r, d, d}));
+      out.add(new Spec(p + "attn.wq", rowShape(c, layer, d, d)));
+      switch (c.variant()) {
+        case HIFORMER -> {   // composite low-rank keys and values over the flattened tokens
+          out.add(new Spec(p + "attn.uk", new int[] {l * d, c.rankK()}));
+          out.add(new Spec(p + "attn.vk", new int[] {c.rankK(), l * d}));
+          out.add(new Spec(p + "attn.uv", new int[] {l * d, c.rankV()}));
+          out.add(new Spec(p + "attn.vv", new int[] {c.rankV(), l * d}));
+        }
+        case HETERO -> {     // per-token keys and values: all L tokens, even in a pruned layer
+          out.add(new Spec(p + "attn.wk", new int[] {l, d, d}));
+          out.add(new Spec(p + "attn.wv", new int[] {l, d, d}));
+        }
+        case VANILLA -> {    // shared by all tokens
+          out.add(new Spec(p + "attn.wk", new int[] {d, d}));
+          out.add(new Spec(p + "attn.wv", new int[] {d, d}));
+        }
+      }
+      out.add(new Spec(p + "attn.wo", rowShape(c, layer, d, d)));
       out.add(new Spec(p + "ln2.weight", new int[] {d}));
       out.add(new Spec(p + "ln2.bias", new int[] {d}));
-      out.add(new Spec(p + "ffn.w1", new int[] {r, d, c.ffnDim()}));
-      out.add(new Spec(p + "ffn.b1", new int[] {r, c.ffnDim()}));
-      out.add(new Spec(p + "ffn.w2", new int[] {r, c.ffnDim(), d}));
-      out.add(new Spec(p + "ffn.b2", new int[] {r, d}));
+      out.add(new Spec(p + "ffn.w1", rowShape(c, layer, d, c.ffnDim())));
+      out.add(new Spec(p + "ffn.b1", rowShape(c, layer, c.ffnDim())));
+      out.add(new Spec(p + "ffn.w2", rowShape(c, layer, c.ffnDim(), d)));
+      out.add(new Spec(p + "ffn.b2", rowShape(c, layer, d)));
     }
     out.add(new Spec("final_ln.weight", new int[] {d}));
     out.add(new Spec("final_ln.bias", new int[] {d}));
@@ -91,6 +107,20 @@ public final class Parameters {
       }
     }
     return out;
+  }
+
+  /**
+   * The shape of a row-wise parameter of {@code layer}: {@code [R, dims...]}, one per query row, or
+   * just {@code dims} where all rows share it ({@link ModelConfig.Variant#VANILLA}).
+   */
+  private static int[] rowShape(ModelConfig c, int layer, int... dims) {
+    if (c.variant() == ModelConfig.Variant.VANILLA) {
+      return dims;
+    }
+    int[] shape = new int[dims.length + 1];
+    shape[0] = c.rows(layer);
+    System.arraycopy(dims, 0, shape, 1, dims.length);
+    return shape;
   }
 
   /** All zeros: the starting point of gradients and optimiser moments. */
