@@ -148,7 +148,7 @@ public final class Parameters {
         for (int i = 0; i < x.length; i++) {
           x[i] = (float) (rnd.nextGaussian() * 0.05);
         }
-      } else if (t.shape().length >= 2) {
+      } else if (t.shape().length >= 2 && !isBias(n)) {
         int fanIn = t.shape()[t.shape().length - 2];
         int fanOut = t.shape()[t.shape().length - 1];
         double limit = Math.sqrt(6.0 / (fanIn + fanOut));
@@ -158,6 +158,11 @@ public final class Parameters {
       }
     }
     return p;
+  }
+
+  /** Biases, per-row ones ({@code ffn.b1 [R, m·d]}) included, start at zero. */
+  private static boolean isBias(String name) {
+    return name.endsWith(".bias") || name.endsWith(".b1") || name.endsWith(".b2");
   }
 
   /** Wraps tensors read from a file; the caller has checked names and shapes against the config. */

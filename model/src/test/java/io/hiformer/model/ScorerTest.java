@@ -48,7 +48,11 @@ class ScorerTest {
     }
   }
 
-  /** The serving hot path allocates nothing once warm: measured on the calling thread. */
+  /**
+   * The serving hot path allocates nothing once warm: measured on the calling thread. Until C2 has
+   * compiled the kernels, vectors are real objects, so on a loaded machine warming up can take
+   * longer: the test looks for an allocation-free window within a bounded number of calls.
+   */
   @Test
   void scoringAllocatesNothingAfterWarmUp() throws Exception {
     ModelConfig config = ForwardBenchmark.refServing();
@@ -60,11 +64,14 @@ class ScorerTest {
       for (int i = 0; i < 200; i++) {
         scorer.score(batch, logits);
       }
-      long before = mx.getCurrentThreadAllocatedBytes();
-      for (int i = 0; i < 50; i++) {
-        scorer.score(batch, logits);
+      long allocated = -1;
+      for (int window = 0; window < 40 && allocated != 0; window++) {
+        long before = mx.getCurrentThreadAllocatedBytes();
+        for (int i = 0; i < 50; i++) {
+          scorer.score(batch, logits);
+        }
+        allocated = mx.getCurrentThreadAllocatedBytes() - before;
       }
-      long allocated = mx.getCurrentThreadAllocatedBytes() - before;
       assertThat(allocated).as("bytes allocated by 50 warm score calls").isZero();
     }
   }

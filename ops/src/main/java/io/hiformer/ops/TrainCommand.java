@@ -65,6 +65,8 @@ final class TrainCommand implements Callable<Integer> {
   @Option(names = "--tower", defaultValue = "64,32", split = ",", description = "tower hidden widths (default: ${DEFAULT-VALUE})")
   List<Integer> tower;
   @Option(names = "--dense-tokens", defaultValue = "1") int denseTokens;
+  @Option(names = "--variant", defaultValue = "hiformer", description = "hiformer, hetero (per-token keys and values) or vanilla (shared Q, K, V, O, FFN)")
+  String variant;
   @Option(names = "--no-prune", description = "compute every token's row in the last layer") boolean noPrune;
 
   @Option(names = "--epochs", defaultValue = "30") int epochs;
@@ -94,7 +96,8 @@ final class TrainCommand implements Callable<Integer> {
         new Dropout(tokenDropout, dropout, dropout, dropout),
         Adam.Settings.defaults().withEmbeddingRegularisation(embeddingDecay, embeddingL2), t, seed);
     TrainJob.Spec spec = new TrainJob.Spec(name, schema, dataDir, train, valid, test,
-        new TrainJob.Shape(tokenDim, heads, layers, rankK, rankV, ffnMult, tower, denseTokens, !noPrune),
+        new TrainJob.Shape(tokenDim, heads, layers, rankK, rankV, ffnMult, tower, denseTokens, !noPrune,
+            io.hiformer.model.ModelConfig.Variant.fromJson(variant)),
         options, epochs, patience, maxBadRows, checkpoints);
     TrainJob.Outcome outcome = TrainJob.run(spec, kernels.kernels(), TrainingRun.Progress.console());
 

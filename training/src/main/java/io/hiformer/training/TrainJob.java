@@ -36,7 +36,7 @@ public final class TrainJob {
 
   /** The model's shape; fields and tasks come from the schema. */
   public record Shape(int tokenDim, int heads, int layers, int rankK, int rankV, int ffnMult, List<Integer> tower,
-      int denseTokens, boolean pruneLastLayer) {}
+      int denseTokens, boolean pruneLastLayer, ModelConfig.Variant variant) {}
 
   /** What to train on and how. Data paths are relative to {@code dataDir}. */
   public record Spec(String name, Path schema, Path dataDir, List<String> train, List<String> valid, List<String> test,
@@ -112,7 +112,8 @@ public final class TrainJob {
     Shape s = spec.shape();
     boolean dense = t.modelFields().stream().anyMatch(f -> f.kind() == ModelConfig.FieldKind.DENSE);
     return new ModelConfig(spec.name(), s.tokenDim(), s.heads(), s.layers(), t.tasks(), s.rankK(), s.rankV(),
-        s.ffnMult(), s.tower(), dense ? s.denseTokens() : 0, s.pruneLastLayer(), t.modelFields());
+        s.ffnMult(), s.tower(), dense ? s.denseTokens() : 0, s.pruneLastLayer(), t.modelFields())
+        .withVariant(s.variant());
   }
 
   private static Iterable<RawRecord> records(Spec spec, Joins joins, FeatureSchema schema, List<String> files,
