@@ -99,7 +99,13 @@ final class TrainCommand implements Callable<Integer> {
         new TrainJob.Shape(tokenDim, heads, layers, rankK, rankV, ffnMult, tower, denseTokens, !noPrune,
             io.hiformer.model.ModelConfig.Variant.fromJson(variant)),
         options, epochs, patience, maxBadRows, checkpoints);
-    TrainJob.Outcome outcome = TrainJob.run(spec, kernels.kernels(), TrainingRun.Progress.console());
+    TrainJob.Outcome outcome;
+    try {
+      outcome = TrainJob.run(spec, kernels.kernels(), TrainingRun.Progress.console());
+    } catch (io.hiformer.features.BadRowException | IllegalArgumentException | java.io.UncheckedIOException e) {
+      System.err.println("error: " + e.getMessage());
+      return 2;
+    }
 
     Map<String, Object> report = outcome.report();
     System.out.println("valid: " + report.get("valid"));
