@@ -78,6 +78,7 @@ final class TrainCommand implements Callable<Integer> {
   @Option(names = "--token-dropout", defaultValue = "0.2", description = "dropout on field tokens") float tokenDropout;
   @Option(names = "--embedding-decay", defaultValue = "0", description = "decoupled weight decay on embeddings (AdamW, per step x lr)") double embeddingDecay;
   @Option(names = "--embedding-l2", defaultValue = "0", description = "L2 penalty on the embedding rows a batch uses") double embeddingL2;
+  @Option(names = "--ema", defaultValue = "0", description = "moving average of the weights for evaluation and the final model, e.g. 0.999 (0: off)") double ema;
   @Option(names = "--threads", description = "training threads (default: all processors)") Integer threads;
   @Option(names = "--seed", defaultValue = "1") long seed;
   @Option(names = "--max-bad-rows", defaultValue = "0", description = "skip and count up to this many bad rows per file set, then stop") long maxBadRows;
@@ -94,7 +95,7 @@ final class TrainCommand implements Callable<Integer> {
     int t = threads == null ? Runtime.getRuntime().availableProcessors() : threads;
     Trainer.Options options = new Trainer.Options(batchSize, lr, warmup,
         new Dropout(tokenDropout, dropout, dropout, dropout),
-        Adam.Settings.defaults().withEmbeddingRegularisation(embeddingDecay, embeddingL2), t, seed);
+        Adam.Settings.defaults().withEmbeddingRegularisation(embeddingDecay, embeddingL2), t, seed, ema);
     TrainJob.Spec spec = new TrainJob.Spec(name, schema, dataDir, train, valid, test,
         new TrainJob.Shape(tokenDim, heads, layers, rankK, rankV, ffnMult, tower, denseTokens, !noPrune,
             io.hiformer.model.ModelConfig.Variant.fromJson(variant)),

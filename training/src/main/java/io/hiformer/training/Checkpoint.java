@@ -30,6 +30,9 @@ public final class Checkpoint {
     add(tensors, "adam.m.", trainer.optimizer().firstMoments());
     add(tensors, "adam.v.", trainer.optimizer().secondMoments());
     add(tensors, "best.", best);
+    if (trainer.evaluationParameters() != trainer.parameters()) {
+      add(tensors, "ema.", trainer.evaluationParameters());
+    }
     Map<String, String> meta = new HashMap<>();
     meta.put("config", trainer.parameters().config().toJson());
     meta.put("epoch", Integer.toString(state.epoch()));
@@ -60,6 +63,9 @@ public final class Checkpoint {
     fill(file, "adam.m.", trainer.optimizer().firstMoments());
     fill(file, "adam.v.", trainer.optimizer().secondMoments());
     fill(file, "best.", best);
+    if (trainer.evaluationParameters() != trainer.parameters()) {
+      fill(file, "ema.", trainer.evaluationParameters());
+    }
     trainer.optimizer().restore(Long.parseLong(meta.get("adam_steps")),
         Double.parseDouble(meta.get("adam_decay_product")));
     return new State(Integer.parseInt(meta.get("epoch")), Double.parseDouble(meta.get("best_score")),

@@ -70,7 +70,7 @@ public final class TrainJob {
     try (Trainer trainer = new Trainer(params, spec.trainer(), kernels)) {
       result = TrainingRun.run(trainer, train, valid,
           new TrainingRun.Options(spec.maxEpochs(), spec.patience(), spec.checkpoints(), spec.trainer().seed()), progress);
-      try (Scorer scorer = new Scorer(trainer.model(), spec.trainer().threads())) {
+      try (Scorer scorer = new Scorer(trainer.evaluationModel(), spec.trainer().threads())) {
         validMetrics = Metrics.evaluate(scorer, valid, 4096);
         if (test != null) {
           testMetrics = Metrics.evaluate(scorer, test, 4096);

@@ -16,13 +16,25 @@ import io.hiformer.model.WorkerPool;
  */
 public final class Trainer implements AutoCloseable {
 
-  /** Step settings. {@code warmupSteps} ramps the learning rate linearly from 0 to {@code lr}. */
+  /**
+   * Step settings. {@code warmupSteps} ramps the learning rate linearly from 0 to {@code lr}.
+   * {@code ema} above 0 keeps an exponential moving average of the weights (decay {@code ema},
+   * less in the first steps), which is what evaluation and the final model use.
+   */
   public record Options(int batchSize, double lr, int warmupSteps, Dropout dropout, Adam.Settings adam,
-      int threads, long seed) {
+      int threads, long seed, double ema) {
     public Options {
       if (batchSize <= 0 || threads <= 0 || !(lr > 0)) {
         throw new IllegalArgumentException("batch size, threads and learning rate must be positive");
       }
+      if (!(ema >= 0 && ema < 1)) {
+        throw new IllegalArgumentException("ema must be in [0, 1), got " + ema);
+      }
+    }
+
+    public Options(int batchSize, double lr, int warmupSteps, Dropout dropout, Adam.Settings adam, int threads,
+        long seed) {
+      this(batchSize, lr, warmupSteps, dropout, adam, threads, seed, 0);
     }
   }
 
@@ -35,6 +47,8 @@ public final class Trainer implements AutoCloseable {
   private final Parameters[] grads;
   private final double[] shardLoss;
   private final TouchedRows touched;
+  private final Parameters averaged;
+  private final Hiformer averagedModel;
   private final WorkerPool.Job shardJob = this::runShard;
   private Batch current;
 
@@ -55,6 +69,18 @@ public final class Trainer implements AutoCloseable {
     }
     this.shardLoss = new double[t];
     this.touched = new TouchedRows(params.config());
+    this.averaged = options.ema() > 0 ? params.copy() : null;
+    this.averagedModel = averaged == null ? model : new Hiformer(averaged, kernels);
+  }
+
+  /** The weights evaluation uses: the moving average when on, else the trained weights. */
+  public Parameters evaluationParameters() {
+    return averaged == null ? params : averaged;
+  }
+
+  /** The model over {@link #evaluationParameters()}. */
+  public Hiformer evaluationModel() {
+    return averagedModel;
   }
 
   public Hiformer model() {
@@ -85,6 +111,9 @@ public final class Trainer implements AutoCloseable {
     reduceGradients();
     adam.step(grads[0], touched, learningRate(adam.steps() + 1));
     clearGradients();
+    if (averaged != null) {
+      updateAverage();
+    }
     return loss;
   }
 
@@ -147,6 +176,18 @@ public final class Trainer implements AutoCloseable {
         } else {
           java.util.Arrays.fill(t.data(), 0f);
         }
+      }
+    }
+  }
+
+  private void updateAverage() {
+    long t = adam.steps();
+    float decay = (float) Math.min(options.ema(), (1.0 + t) / (10.0 + t));
+    for (Parameters.Tensor a : averaged.tensors()) {
+      float[] avg = a.data();
+      float[] w = params.get(a.name());
+      for (int i = 0; i < avg.length; i++) {
+        avg[i] += (1 - decay) * (w[i] - avg[i]);
       }
     }
   }

@@ -29,7 +29,7 @@ public final class TrainingRun {
 
   public static Result run(Trainer trainer, ExampleSet train, ExampleSet valid, Options o, Progress progress)
       throws IOException {
-    Parameters params = trainer.parameters();
+    Parameters params = trainer.evaluationParameters();
     Parameters best = params.copy();
     Checkpoint.State state = new Checkpoint.State(0, Double.NEGATIVE_INFINITY, 0, 0);
     boolean resumed = Checkpoint.exists(o.checkpoints());
@@ -39,7 +39,7 @@ public final class TrainingRun {
     }
     List<Epoch> epochs = new ArrayList<>();
     int batchSize = trainer.options().batchSize();
-    try (Scorer scorer = new Scorer(trainer.model(), trainer.options().threads())) {
+    try (Scorer scorer = new Scorer(trainer.evaluationModel(), trainer.options().threads())) {
       for (int e = state.epoch() + 1; e <= o.maxEpochs() && state.epochsWithoutGain() < o.patience(); e++) {
         long start = System.nanoTime();
         double loss = 0;
@@ -70,6 +70,7 @@ public final class TrainingRun {
       }
     }
     copy(best, params);
+    copy(best, trainer.parameters());
     return new Result(epochs, state.bestEpoch(), state.bestScore(), resumed);
   }
 

@@ -40,7 +40,7 @@ class TrainingRunTest {
    */
   static Trainer trainer(long seed, CpuKernels kernels) {
     Trainer.Options o = new Trainer.Options(128, 3e-3, 10, new Dropout(0.1f, 0.1f, 0.1f, 0.1f),
-        Adam.Settings.defaults().withEmbeddingRegularisation(0.5, 1e-4), 2, seed);
+        Adam.Settings.defaults().withEmbeddingRegularisation(0.5, 1e-4), 2, seed, 0.9);
     return new Trainer(Parameters.initialize(CONFIG, seed), o, kernels);
   }
 
