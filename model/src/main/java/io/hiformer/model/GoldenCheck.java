@@ -39,12 +39,10 @@ public final class GoldenCheck {
     List<String> problems = new ArrayList<>();
     Batch batch = inputs(c, expected);
     int n = batch.size();
-    Hiformer model = new Hiformer(weights, kernels);
-    Activations act = new Activations(c, n, true);
-    Parameters grads = Parameters.zeros(c);
-    model.forward(batch, 0, n, act);
-    double loss = model.loss(batch, 0, n, act, n);
-    model.backward(batch, 0, n, act, grads, n);
+    Pass pass = Pass.run(weights, batch, kernels);
+    Activations act = pass.act();
+    Parameters grads = pass.grads();
+    double loss = pass.loss();
 
     Map<String, float[]> states = new LinkedHashMap<>();
     states.put("hidden.tokens", act.tokens);
@@ -106,6 +104,20 @@ public final class GoldenCheck {
     return new Report(n, stateError, worstState, logitError, lossError, gradientError, worstGradient, problems);
   }
 
+  /** Forward, loss and backward of a whole batch: what both sides of a golden comparison need. */
+  private record Pass(Activations act, double loss, Parameters grads) {
+    static Pass run(Parameters weights, Batch batch, CpuKernels kernels) {
+      int n = batch.size();
+      Hiformer model = new Hiformer(weights, kernels);
+      Activations act = new Activations(weights.config(), n, true);
+      Parameters grads = Parameters.zeros(weights.config());
+      model.forward(batch, 0, n, act);
+      double loss = model.loss(batch, 0, n, act, n);
+      model.backward(batch, 0, n, act, grads, n);
+      return new Pass(act, loss, grads);
+    }
+  }
+
   private static double missing(String key, List<String> problems) {
     problems.add("missing " + key);
     return Double.NaN;
@@ -160,12 +172,10 @@ public final class GoldenCheck {
   public static SafeTensors expected(Parameters weights, Batch batch, CpuKernels kernels) {
     ModelConfig c = weights.config();
     int n = batch.size();
-    Hiformer model = new Hiformer(weights, kernels);
-    Activations act = new Activations(c, n, true);
-    Parameters grads = Parameters.zeros(c);
-    model.forward(batch, 0, n, act);
-    double loss = model.loss(batch, 0, n, act, n);
-    model.backward(batch, 0, n, act, grads, n);
+    Pass pass = Pass.run(weights, batch, kernels);
+    Activations act = pass.act();
+    Parameters grads = pass.grads();
+    double loss = pass.loss();
 
     int d = c.tokenDim();
     int t = c.numTasks();
