@@ -20,10 +20,11 @@ import picocli.CommandLine.Option;
 /** {@code hiformer train}: fit transforms, train with early stopping, publish or write the model. */
 @Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
     description = {
-        "Fits the schema's feature transforms on the training files, trains a Hiformer with early stopping on",
-        "validation AUC, reports validation (and test) AUC and log loss per task, and writes the model file",
-        "(--out) or publishes a new version to a registry (--registry, --name). Data files are CSV, TSV or",
-        "libFM, chosen by extension, relative to --data-dir."})
+        "Trains a Hiformer from data files and writes or publishes it.",
+        "Fits the schema's feature transforms on the training files, trains with early stopping on validation AUC,",
+        "reports validation (and test) AUC and log loss per task, and writes the model file (--out) or publishes a",
+        "new version to a registry (--registry, --name). Data files are CSV, TSV or libFM (optionally .gz), chosen",
+        "by extension, relative to --data-dir."})
 final class TrainCommand implements Callable<Integer> {
 
   @Option(names = "--schema", required = true, description = "feature schema (YAML)")
@@ -56,23 +57,23 @@ final class TrainCommand implements Callable<Integer> {
   @Option(names = "--checkpoint-dir", description = "checkpoint after every epoch; resume from one found here")
   Path checkpoints;
 
-  @Option(names = "--token-dim", defaultValue = "16") int tokenDim;
-  @Option(names = "--heads", defaultValue = "2") int heads;
-  @Option(names = "--layers", defaultValue = "2") int layers;
-  @Option(names = "--rank-k", defaultValue = "32") int rankK;
-  @Option(names = "--rank-v", defaultValue = "64") int rankV;
-  @Option(names = "--ffn-mult", defaultValue = "2") int ffnMult;
+  @Option(names = "--token-dim", defaultValue = "16", description = "token dimension d (default: ${DEFAULT-VALUE})") int tokenDim;
+  @Option(names = "--heads", defaultValue = "2", description = "attention heads (default: ${DEFAULT-VALUE})") int heads;
+  @Option(names = "--layers", defaultValue = "2", description = "layers (default: ${DEFAULT-VALUE})") int layers;
+  @Option(names = "--rank-k", defaultValue = "32", description = "rank of the composite key projection (default: ${DEFAULT-VALUE})") int rankK;
+  @Option(names = "--rank-v", defaultValue = "64", description = "rank of the composite value projection (default: ${DEFAULT-VALUE})") int rankV;
+  @Option(names = "--ffn-mult", defaultValue = "2", description = "FFN width as a multiple of d (default: ${DEFAULT-VALUE})") int ffnMult;
   @Option(names = "--tower", defaultValue = "64,32", split = ",", description = "tower hidden widths (default: ${DEFAULT-VALUE})")
   List<Integer> tower;
-  @Option(names = "--dense-tokens", defaultValue = "1") int denseTokens;
+  @Option(names = "--dense-tokens", defaultValue = "1", description = "tokens the dense fields are projected into (default: ${DEFAULT-VALUE})") int denseTokens;
   @Option(names = "--variant", defaultValue = "hiformer", description = "hiformer, hetero (per-token keys and values) or vanilla (shared Q, K, V, O, FFN)")
   String variant;
   @Option(names = "--no-prune", description = "compute every token's row in the last layer") boolean noPrune;
 
-  @Option(names = "--epochs", defaultValue = "30") int epochs;
+  @Option(names = "--epochs", defaultValue = "30", description = "most epochs (default: ${DEFAULT-VALUE})") int epochs;
   @Option(names = "--patience", defaultValue = "3", description = "epochs without a better validation AUC before stopping") int patience;
-  @Option(names = "--batch-size", defaultValue = "1024") int batchSize;
-  @Option(names = "--lr", defaultValue = "1e-3") double lr;
+  @Option(names = "--batch-size", defaultValue = "1024", description = "examples per step (default: ${DEFAULT-VALUE})") int batchSize;
+  @Option(names = "--lr", defaultValue = "1e-3", description = "Adam learning rate (default: ${DEFAULT-VALUE})") double lr;
   @Option(names = "--warmup", defaultValue = "0", description = "linear learning-rate warm-up steps") int warmup;
   @Option(names = "--dropout", defaultValue = "0.2", description = "attention, FFN and tower dropout") float dropout;
   @Option(names = "--token-dropout", defaultValue = "0.2", description = "dropout on field tokens") float tokenDropout;
@@ -80,7 +81,7 @@ final class TrainCommand implements Callable<Integer> {
   @Option(names = "--embedding-l2", defaultValue = "0", description = "L2 penalty on the embedding rows a batch uses") double embeddingL2;
   @Option(names = "--ema", defaultValue = "0", description = "moving average of the weights for evaluation and the final model, e.g. 0.999 (0: off)") double ema;
   @Option(names = "--threads", description = "training threads (default: all processors)") Integer threads;
-  @Option(names = "--seed", defaultValue = "1") long seed;
+  @Option(names = "--seed", defaultValue = "1", description = "seed of initialisation, data order and dropout (default: ${DEFAULT-VALUE})") long seed;
   @Option(names = "--max-bad-rows", defaultValue = "0", description = "skip and count up to this many bad rows per file set, then stop") long maxBadRows;
 
   @Option(names = "--kernels", defaultValue = "auto", description = "CPU kernels: ${COMPLETION-CANDIDATES}")
