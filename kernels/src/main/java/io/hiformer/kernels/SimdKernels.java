@@ -174,45 +174,68 @@ final class SimdKernels implements CpuKernels {
   public void layerNormBackward(int rows, int n, float[] dy, int dyOff, int lddy, float[] x, int xOff,
       int ldx, float[] gamma, int gammaOff, float[] mean, float[] rstd, int statOff, float[] dx,
       int dxOff, int lddx, float[] dgamma, float[] dbeta, int dgammaOff) {
+    // One small method per pass: as one method, C1 ran out of registers ("out of virtual
+    // registers in LIR generator") and the kernel stayed on the slow, boxed path until C2 caught up.
     for (int r = 0; r < rows; r++) {
       int dyr = dyOff + r * lddy;
       int xr = xOff + r * ldx;
-      int dxr = dxOff + r * lddx;
       float mu = mean[statOff + r];
       float rs = rstd[statOff + r];
       // dxhat = dy·gamma; dx = rstd·(dxhat - mean(dxhat) - xhat·mean(dxhat·xhat))
-      FloatVector sumG = FloatVector.zero(S);
-      FloatVector sumGX = FloatVector.zero(S);
-      for (int j = 0; j < n; j += L) {
-        VectorMask<Float> m = S.indexInRange(j, n);
-        FloatVector xhat = FloatVector.fromArray(S, x, xr + j, m).sub(mu).mul(rs);
-        FloatVector d = FloatVector.fromArray(S, dy, dyr + j, m);
-        FloatVector g = d.mul(FloatVector.fromArray(S, gamma, gammaOff + j, m));
-        sumG = sumG.add(g);
-        sumGX = g.fma(xhat, sumGX);
-        d.fma(xhat, FloatVector.fromArray(S, dgamma, dgammaOff + j, m)).intoArray(dgamma, dgammaOff + j, m);
-        d.add(FloatVector.fromArray(S, dbeta, dgammaOff + j, m)).intoArray(dbeta, dgammaOff + j, m);
-      }
-      float meanG = sumG.reduceLanes(VectorOperators.ADD) / n;
-      float meanGX = sumGX.reduceLanes(VectorOperators.ADD) / n;
-      for (int j = 0; j < n; j += L) {
-        VectorMask<Float> m = S.indexInRange(j, n);
-        FloatVector xhat = FloatVector.fromArray(S, x, xr + j, m).sub(mu).mul(rs);
-        FloatVector g = FloatVector.fromArray(S, dy, dyr + j, m)
-            .mul(FloatVector.fromArray(S, gamma, gammaOff + j, m));
-        g.sub(meanG).sub(xhat.mul(meanGX)).mul(rs)
-            .add(FloatVector.fromArray(S, dx, dxr + j, m))
-            .intoArray(dx, dxr + j, m);
-      }
+      float meanG = dot(n, dy, dyr, gamma, gammaOff) / n;
+      float meanGX = sumGammaXhat(n, dy, dyr, gamma, gammaOff, x, xr, mu, rs) / n;
+      normGradients(n, dy, dyr, x, xr, mu, rs, dgamma, dbeta, dgammaOff);
+      addInputGradient(n, dy, dyr, gamma, gammaOff, x, xr, mu, rs, meanG, meanGX, dx, dxOff + r * lddx);
     }
   }
+
+  /** Σ dy·gamma·xhat over one row. */
+  private static float sumGammaXhat(int n, float[] dy, int dyr, float[] gamma, int gammaOff, float[] x, int xr,
+      float mu, float rs) {
+    FloatVector acc = FloatVector.zero(S);
+    for (int j = 0; j < n; j += L) {
+      VectorMask<Float> m = S.indexInRange(j, n);
+      FloatVector xhat = FloatVector.fromArray(S, x, xr + j, m).sub(mu).mul(rs);
+      FloatVector g = FloatVector.fromArray(S, dy, dyr + j, m).mul(FloatVector.fromArray(S, gamma, gammaOff + j, m));
+      acc = g.fma(xhat, acc);
+    }
+    return acc.reduceLanes(VectorOperators.ADD);
+  }
+
+  /** dgamma += dy·xhat, dbeta += dy over one row. */
+  private static void normGradients(int n, float[] dy, int dyr, float[] x, int xr, float mu, float rs,
+      float[] dgamma, float[] dbeta, int off) {
+    for (int j = 0; j < n; j += L) {
+      VectorMask<Float> m = S.indexInRange(j, n);
+      FloatVector xhat = FloatVector.fromArray(S, x, xr + j, m).sub(mu).mul(rs);
+      FloatVector d = FloatVector.fromArray(S, dy, dyr + j, m);
+      d.fma(xhat, FloatVector.fromArray(S, dgamma, off + j, m)).intoArray(dgamma, off + j, m);
+      d.add(FloatVector.fromArray(S, dbeta, off + j, m)).intoArray(dbeta, off + j, m);
+    }
+  }
+
+  /** dx += rstd·(dy·gamma - mean(dy·gamma) - xhat·mean(dy·gamma·xhat)) over one row. */
+  private static void addInputGradient(int n, float[] dy, int dyr, float[] gamma, int gammaOff, float[] x, int xr,
+      float mu, float rs, float meanG, float meanGX, float[] dx, int dxr) {
+    for (int j = 0; j < n; j += L) {
+      VectorMask<Float> m = S.indexInRange(j, n);
+      FloatVector xhat = FloatVector.fromArray(S, x, xr + j, m).sub(mu).mul(rs);
+      FloatVector g = FloatVector.fromArray(S, dy, dyr + j, m).mul(FloatVector.fromArray(S, gamma, gammaOff + j, m));
+      g.sub(meanG).sub(xhat.mul(meanGX)).mul(rs)
+          .add(FloatVector.fromArray(S, dx, dxr + j, m))
+          .intoArray(dx, dxr + j, m);
+    }
+  }
+
 
   @Override
   public void gelu(int n, float[] x, int xOff, float[] y, int yOff) {
     for (int i = 0; i < n; i += L) {
       VectorMask<Float> m = S.indexInRange(i, n);
       FloatVector v = FloatVector.fromArray(S, x, xOff + i, m);
-      FloatVector t = geluTanh(v);
+      // tanh(sqrt(2/pi)·(v + c·v³)), written out here: a helper taking a vector may not be
+      // inlined (TANH is large), and an out-of-line vector is boxed and runs the slow path
+      FloatVector t = v.mul(v).fma(GELU_C, 1f).mul(v).mul(SQRT_2_OVER_PI).lanewise(VectorOperators.TANH);
       v.mul(0.5f).fma(t, v.mul(0.5f)).intoArray(y, yOff + i, m);
     }
   }
@@ -222,17 +245,12 @@ final class SimdKernels implements CpuKernels {
     for (int i = 0; i < n; i += L) {
       VectorMask<Float> m = S.indexInRange(i, n);
       FloatVector v = FloatVector.fromArray(S, x, xOff + i, m);
-      FloatVector t = geluTanh(v);
+      FloatVector t = v.mul(v).fma(GELU_C, 1f).mul(v).mul(SQRT_2_OVER_PI).lanewise(VectorOperators.TANH);
       // dt = sqrt(2/pi)·(1 + 3c·v²)·(1 - t²); dx = dy·(0.5·(1 + t) + 0.5·v·dt)
       FloatVector dt = v.mul(v).fma(3f * GELU_C, 1f).mul(SQRT_2_OVER_PI).mul(t.mul(t).neg().add(1f));
       FloatVector grad = t.add(1f).add(v.mul(dt)).mul(0.5f);
       FloatVector.fromArray(S, dy, dyOff + i, m).mul(grad).intoArray(dx, dxOff + i, m);
     }
-  }
-
-  /** tanh(sqrt(2/pi)·(v + c·v³)), the inner term of the tanh-form GELU. */
-  private static FloatVector geluTanh(FloatVector v) {
-    return v.mul(v).fma(GELU_C, 1f).mul(v).mul(SQRT_2_OVER_PI).lanewise(VectorOperators.TANH);
   }
 
   @Override
