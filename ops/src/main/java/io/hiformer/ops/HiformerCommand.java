@@ -9,7 +9,7 @@ import picocli.CommandLine.Command;
     mixinStandardHelpOptions = true,
     versionProvider = Version.class,
     description = "Hiformer ranking service: train, verify and serve Hiformer models.",
-    subcommands = {QuickstartCommand.class, TrainCommand.class, VerifyCommand.class, ModelsCommand.class,
+    subcommands = {QuickstartCommand.class, TrainCommand.class, VerifyCommand.class, ModelsCommand.class, ServeCommand.class,
         CommandLine.HelpCommand.class})
 public final class HiformerCommand implements Runnable {
 

@@ -1,0 +1,79 @@
+package io.hiformer.ops;
+
+import io.hiformer.model.ModelRegistry;
+import io.hiformer.model.ModelRegistry.Version;
+import io.hiformer.ranker.LoadedModel;
+import io.hiformer.ranker.RankService;
+import io.hiformer.ranker.RankerServer;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.util.function.Consumer;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code hiformer serve}: the gRPC Rank API for one model version from a registry. */
+@Command(name = "serve",
+    description = {"Verifies a model version from the registry and serves it with the gRPC Rank API"
+        + " (hiformer.v1.Ranker), plus the standard health service and server reflection, until interrupted"
+        + " (Ctrl-C drains calls in flight, then exits).",
+        "Requests pass user_id and each item_id as the raw columns 'user_id' and 'item_id'.",
+        "Exits 2 if the model, version or alias does not exist or the file fails verification."})
+final class ServeCommand extends RegistryCommand {
+
+  @Option(names = "--model", required = true, paramLabel = "NAME", description = "model name")
+  String model;
+
+  @Option(names = "--version", defaultValue = ModelRegistry.LATEST, paramLabel = "V|ALIAS",
+      description = "version number, alias or 'latest' (default: ${DEFAULT-VALUE})")
+  String version;
+
+  @Option(names = "--port", defaultValue = "50051", paramLabel = "PORT",
+      description = "TCP port on all interfaces; 0 picks a free one (default: ${DEFAULT-VALUE})")
+  int port;
+
+  @Option(names = "--threads", paramLabel = "N",
+      description = "scoring threads per model (default: the number of CPU cores)")
+  Integer threads;
+
+  @Option(names = "--max-candidates", defaultValue = "1000", paramLabel = "N",
+      description = "most candidates per request (default: ${DEFAULT-VALUE})")
+  int maxCandidates;
+
+  /** Called with the started server; tests use it to reach and stop the server. */
+  Consumer<RankerServer> onStart = s -> {};
+
+  @Override
+  int run(ModelRegistry r, PrintStream out) throws IOException {
+    if (port < 0 || port > 65535) {
+      throw new IllegalArgumentException("--port must be 0 to 65535, got " + port);
+    }
+    int n = threads == null ? Runtime.getRuntime().availableProcessors() : threads;
+    if (n < 1) {
+      throw new IllegalArgumentException("--threads must be positive, got " + n);
+    }
+    Version v = resolve(r, model, version);
+    try (LoadedModel loaded = LoadedModel.load(r, v, n)) {
+      RankService service = new RankService(loaded, RankService.Options.DEFAULTS.withMaxCandidates(maxCandidates));
+      RankerServer server = RankerServer.start(port, service);
+      Thread hook = new Thread(server::close, "hiformer-serve-shutdown");
+      Runtime.getRuntime().addShutdownHook(hook);
+      out.printf("serving %s v%d (%d scoring threads) on port %d%n", v.model(), v.number(), n, server.port());
+      out.flush();
+      try {
+        onStart.accept(server);
+        server.awaitTermination();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      } finally {
+        server.close();
+        try {
+          Runtime.getRuntime().removeShutdownHook(hook);
+        } catch (IllegalStateException alreadyShuttingDown) {
+          // The hook is running or has run.
+        }
+      }
+      out.println("stopped");
+      return 0;
+    }
+  }
+}

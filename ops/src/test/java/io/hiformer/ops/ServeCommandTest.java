@@ -1,0 +1,87 @@
+package io.hiformer.ops;
+
+import static io.hiformer.ops.VerifyCommandTest.run;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.grpc.ManagedChannel;
+import io.grpc.ManagedChannelBuilder;
+import io.hiformer.features.FeatureSchema;
+import io.hiformer.features.RawRecord;
+import io.hiformer.features.Transforms;
+import io.hiformer.model.ModelConfig;
+import io.hiformer.model.ModelRegistry;
+import io.hiformer.model.Parameters;
+import io.hiformer.ops.VerifyCommandTest.Result;
+import io.hiformer.proto.Candidate;
+import io.hiformer.proto.RankRequest;
+import io.hiformer.proto.RankResponse;
+import io.hiformer.proto.RankerGrpc;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+/** {@code hiformer serve} in-process: serves a registry model on an ephemeral loopback port. */
+class ServeCommandTest {
+  @TempDir
+  Path root;
+
+  @BeforeEach
+  void publish() throws Exception {
+    FeatureSchema schema = FeatureSchema.parse("""
+        tasks: [{name: click}]
+        fields:
+          - {name: user_id, kind: categorical, side: user}
+          - {name: item_id, kind: categorical, side: item}
+        """);
+    List<RawRecord> records = new ArrayList<>();
+    for (int i = 0; i < 6; i++) {
+      records.add(RawRecord.of(Map.of("user_id", "u" + i % 2, "item_id", "i" + i % 3, "click", "" + i % 2)));
+    }
+    Transforms t = Transforms.fit(schema, records);
+    ModelConfig config = new ModelConfig("tiny", 8, 2, 1, t.tasks(), 2, 2, 2, List.of(8), 0, false, t.modelFields());
+    ModelRegistry registry = ModelRegistry.open(root);
+    for (int seed = 1; seed <= 2; seed++) {
+      registry.publish("tiny", Parameters.initialize(config, seed), Map.of(Transforms.METADATA_KEY, t.toJson()), "{}");
+    }
+    registry.setAlias("tiny", "production", 1);
+  }
+
+  @Test
+  void servesTheResolvedVersionUntilClosed() {
+    ServeCommand serve = new ServeCommand();
+    AtomicReference<RankResponse> response = new AtomicReference<>();
+    serve.onStart = server -> {
+      ManagedChannel channel = ManagedChannelBuilder.forAddress("127.0.0.1", server.port()).usePlaintext().build();
+      try {
+        response.set(RankerGrpc.newBlockingStub(channel).rank(RankRequest.newBuilder().setUserId("u0")
+            .addCandidates(Candidate.newBuilder().setItemId("i1")).addCandidates(Candidate.newBuilder().setItemId("i2"))
+            .build()));
+        channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      } finally {
+        server.close();
+      }
+    };
+    int exit = new CommandLine(serve).execute("--registry", root.toString(), "--model", "tiny", "--version", "production",
+        "--port", "0", "--threads", "1");
+    assertThat(exit).isZero();
+    assertThat(response.get().getModelName()).isEqualTo("tiny");
+    assertThat(response.get().getModelVersion()).isEqualTo(1);
+    assertThat(response.get().getCandidatesCount()).isEqualTo(2);
+  }
+
+  @Test
+  void unknownModelExits2() {
+    Result r = run("serve", "--registry", root.toString(), "--model", "nope", "--port", "0");
+    assertThat(r.exit()).isEqualTo(2);
+    assertThat(r.err()).contains("no model 'nope'", "tiny");
+  }
+}

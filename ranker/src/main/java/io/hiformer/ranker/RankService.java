@@ -1,0 +1,234 @@
+package io.hiformer.ranker;
+
+import io.grpc.Status;
+import io.grpc.stub.StreamObserver;
+import io.hiformer.features.BadRowException;
+import io.hiformer.features.Featurizer;
+import io.hiformer.features.RawRecord;
+import io.hiformer.model.Batch;
+import io.hiformer.proto.Candidate;
+import io.hiformer.proto.FeatureValue;
+import io.hiformer.proto.RankRequest;
+import io.hiformer.proto.RankResponse;
+import io.hiformer.proto.RankerGrpc;
+import io.hiformer.proto.ScoredCandidate;
+import io.hiformer.proto.TaskScore;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.UUID;
+import java.util.concurrent.atomic.AtomicReference;
+
+/**
+ * The {@code hiformer.v1.Ranker} service: validates a request, featurizes one row per candidate,
+ * scores all candidates as one batch and returns them best first.
+ *
+ * <p>Each candidate's row is a {@link RawRecord} over the request's {@code context} features,
+ * then the candidate's {@code features} (which win on a clash), then the ids: the request's
+ * {@code user_id} under the column {@link Options#userColumn()} and the candidate's
+ * {@code item_id} under {@link Options#itemColumn()} (default {@code user_id} and
+ * {@code item_id}). Feature map keys are matched against each model field's {@code column}
+ * (its name unless the schema says otherwise); keys no field reads are ignored. Unknown users,
+ * items and values get the missing or unseen id, so they are scored, never rejected.
+ *
+ * <p>Per-task probabilities are the sigmoid of the logits; the combined score is
+ * {@link Options#formula()} (default: their mean). The served model sits in an
+ * {@link AtomicReference}: {@link #swap} replaces it for later calls while calls in flight finish
+ * with the model they started with. The arm is always {@value #DEFAULT_ARM} for now.
+ */
+public final class RankService extends RankerGrpc.RankerImplBase {
+  public static final String DEFAULT_ARM = "default";
+  public static final int MAX_REQUEST_ID_LENGTH = 128;
+
+  /**
+   * Service settings.
+   *
+   * @param maxCandidates the most candidates one request may carry
+   * @param userColumn the raw column the request's {@code user_id} is passed under
+   * @param itemColumn the raw column each candidate's {@code item_id} is passed under
+   * @param formula how task probabilities combine into the score
+   */
+  public record Options(int maxCandidates, String userColumn, String itemColumn, ScoreFormula formula) {
+    public static final Options DEFAULTS = new Options(1000, "user_id", "item_id", ScoreFormula.MEAN);
+
+    public Options {
+      if (maxCandidates < 1) {
+        throw new IllegalArgumentException("maxCandidates must be positive, got " + maxCandidates);
+      }
+      Objects.requireNonNull(userColumn, "userColumn");
+      Objects.requireNonNull(itemColumn, "itemColumn");
+      Objects.requireNonNull(formula, "formula");
+    }
+
+    public Options withMaxCandidates(int n) {
+      return new Options(n, userColumn, itemColumn, formula);
+    }
+
+    public Options withColumns(String user, String item) {
+      return new Options(maxCandidates, user, item, formula);
+    }
+
+    public Options withFormula(ScoreFormula f) {
+      return new Options(maxCandidates, userColumn, itemColumn, f);
+    }
+  }
+
+  private final AtomicReference<LoadedModel> current;
+  private final Options options;
+
+  public RankService(LoadedModel model, Options options) {
+    this.current = new AtomicReference<>(Objects.requireNonNull(model, "model"));
+    this.options = Objects.requireNonNull(options, "options");
+  }
+
+  public RankService(LoadedModel model) {
+    this(model, Options.DEFAULTS);
+  }
+
+  /** The model new calls are served by. */
+  public LoadedModel model() {
+    return current.get();
+  }
+
+  /**
+   * Serves later calls with {@code next}; returns the model it replaces. Calls in flight keep
+   * the model they started with, so close the returned one only once they have drained.
+   */
+  public LoadedModel swap(LoadedModel next) {
+    return current.getAndSet(Objects.requireNonNull(next, "next"));
+  }
+
+  @Override
+  public void rank(RankRequest request, StreamObserver<RankResponse> responses) {
+    RankResponse response;
+    try {
+      response = rank(request);
+    } catch (InvalidRequest e) {
+      responses.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
+      return;
+    } catch (RuntimeException e) {
+      responses.onError(Status.INTERNAL.withDescription("ranking failed: " + e).withCause(e).asRuntimeException());
+      return;
+    }
+    responses.onNext(response);
+    responses.onCompleted();
+  }
+
+  /** Ranks {@code request} with the current model; throws {@link InvalidRequest} for a bad one. */
+  RankResponse rank(RankRequest request) {
+    LoadedModel model = current.get();
+    validate(request, model);
+    List<Candidate> candidates = request.getCandidatesList();
+    int n = candidates.size();
+    int tasks = model.parameters().config().numTasks();
+
+    Batch batch = new Batch(model.parameters().config(), n);
+    Featurizer featurizer = model.featurizer();
+    FeatureValue user = FeatureValue.newBuilder().setCategorical(request.getUserId()).build();
+    for (int i = 0; i < n; i++) {
+      Candidate c = candidates.get(i);
+      Map<String, FeatureValue> row = new HashMap<>(request.getContextMap());
+      row.putAll(c.getFeaturesMap());
+      row.put(options.userColumn(), user);
+      row.put(options.itemColumn(), FeatureValue.newBuilder().setCategorical(c.getItemId()).build());
+      try {
+        featurizer.add(RawRecord.ofFeatures(row), batch);
+      } catch (BadRowException e) {
+        throw new InvalidRequest("candidates[" + i + "] (item_id '" + c.getItemId() + "'): " + e.reason());
+      }
+    }
+
+    float[] probabilities = new float[n * tasks];
+    model.scorer().score(batch, probabilities);
+    float[] scores = new float[n];
+    for (int i = 0; i < n; i++) {
+      for (int t = 0; t < tasks; t++) {
+        probabilities[i * tasks + t] = sigmoid(probabilities[i * tasks + t]);
+      }
+      scores[i] = options.formula().combine(probabilities, i * tasks, tasks);
+    }
+
+    Integer[] order = new Integer[n];
+    Arrays.setAll(order, i -> i);
+    // Best first; ties keep request order.
+    Arrays.sort(order, (a, b) -> Float.compare(scores[b], scores[a]));
+    int k = request.getTopK() == 0 ? n : Math.min(n, request.getTopK());
+
+    List<String> taskNames = model.parameters().config().tasks();
+    RankResponse.Builder out = RankResponse.newBuilder()
+        .setRequestId(request.getRequestId().isEmpty() ? UUID.randomUUID().toString() : request.getRequestId())
+        .setModelName(model.name())
+        .setModelVersion(model.version())
+        .setArm(DEFAULT_ARM);
+    for (int p = 0; p < k; p++) {
+      int i = order[p];
+      ScoredCandidate.Builder sc = out.addCandidatesBuilder()
+          .setItemId(candidates.get(i).getItemId())
+          .setPosition(p)
+          .setScore(scores[i]);
+      for (int t = 0; t < tasks; t++) {
+        sc.addTaskScores(TaskScore.newBuilder().setTask(taskNames.get(t)).setProbability(probabilities[i * tasks + t]));
+      }
+    }
+    return out.build();
+  }
+
+  private void validate(RankRequest r, LoadedModel model) {
+    if (r.getRequestId().length() > MAX_REQUEST_ID_LENGTH) {
+      throw new InvalidRequest("request_id is longer than " + MAX_REQUEST_ID_LENGTH + " characters");
+    }
+    if (r.getUserId().isEmpty()) {
+      throw new InvalidRequest("user_id is empty");
+    }
+    if (r.getCandidatesCount() == 0) {
+      throw new InvalidRequest("candidates is empty");
+    }
+    if (r.getCandidatesCount() > options.maxCandidates()) {
+      throw new InvalidRequest("candidates has " + r.getCandidatesCount() + " entries; at most "
+          + options.maxCandidates() + " are allowed");
+    }
+    if (r.getModelVersion() != 0 && r.getModelVersion() != model.version()) {
+      throw new InvalidRequest("model_version " + r.getModelVersion() + " is not served; this server serves "
+          + model.name() + " v" + model.version());
+    }
+    if (!r.getArm().isEmpty() && !r.getArm().equals(DEFAULT_ARM)) {
+      throw new InvalidRequest("arm '" + r.getArm() + "' is not a configured arm; arms: [" + DEFAULT_ARM + "]");
+    }
+    checkFeatures("context", r.getContextMap());
+    Set<String> seen = new HashSet<>();
+    for (int i = 0; i < r.getCandidatesCount(); i++) {
+      Candidate c = r.getCandidates(i);
+      if (c.getItemId().isEmpty()) {
+        throw new InvalidRequest("candidates[" + i + "].item_id is empty");
+      }
+      if (!seen.add(c.getItemId())) {
+        throw new InvalidRequest("candidates[" + i + "].item_id '" + c.getItemId() + "' is a duplicate");
+      }
+      checkFeatures("candidates[" + i + "].features", c.getFeaturesMap());
+    }
+  }
+
+  private static void checkFeatures(String where, Map<String, FeatureValue> features) {
+    for (Map.Entry<String, FeatureValue> e : features.entrySet()) {
+      FeatureValue v = e.getValue();
+      if (v.hasDense() && !Double.isFinite(v.getDense())) {
+        throw new InvalidRequest(where + "[" + e.getKey() + "].dense is " + v.getDense() + "; it must be finite");
+      }
+    }
+  }
+
+  private static float sigmoid(float x) {
+    return (float) (1.0 / (1.0 + Math.exp(-x)));
+  }
+
+  /** A request that fails validation; its message names the offending field. */
+  static final class InvalidRequest extends RuntimeException {
+    InvalidRequest(String message) {
+      super(message, null, false, false);
+    }
+  }
+}
