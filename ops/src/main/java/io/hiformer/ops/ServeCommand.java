@@ -2,11 +2,16 @@ package io.hiformer.ops;
 
 import io.hiformer.model.ModelRegistry;
 import io.hiformer.model.ModelRegistry.Version;
+import io.hiformer.ranker.ExperimentsWatcher;
 import io.hiformer.ranker.LoadedModel;
 import io.hiformer.ranker.RankService;
 import io.hiformer.ranker.RankerServer;
 import java.io.IOException;
 import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -16,6 +21,10 @@ import picocli.CommandLine.Option;
     description = {"Verifies a model version from the registry and serves it with the gRPC Rank API"
         + " (hiformer.v1.Ranker), plus the standard health service and server reflection, until interrupted"
         + " (Ctrl-C drains calls in flight, then exits).",
+        "With --experiments FILE, serves the file's arms (each a version or alias of --model, a traffic share"
+            + " and a score formula; see ranker/README.md) instead of --version, and re-reads the file every"
+            + " --experiments-poll seconds: a changed valid file switches the arms, an invalid one is logged and"
+            + " refused.",
         "Requests pass user_id and each item_id as the raw columns 'user_id' and 'item_id'.",
         "Exits 2 if the model, version or alias does not exist or the file fails verification."})
 final class ServeCommand extends RegistryCommand {
@@ -39,6 +48,14 @@ final class ServeCommand extends RegistryCommand {
       description = "most candidates per request (default: ${DEFAULT-VALUE})")
   int maxCandidates;
 
+  @Option(names = "--experiments", paramLabel = "FILE",
+      description = "experiment arms YAML (salt, arms: name, model, share, score); replaces --version")
+  Path experiments;
+
+  @Option(names = "--experiments-poll", defaultValue = "10", paramLabel = "SECONDS",
+      description = "how often the experiments file is checked for changes (default: ${DEFAULT-VALUE})")
+  int experimentsPoll;
+
   /** Called with the started server; tests use it to reach and stop the server. */
   Consumer<RankerServer> onStart = s -> {};
 
@@ -51,29 +68,64 @@ final class ServeCommand extends RegistryCommand {
     if (n < 1) {
       throw new IllegalArgumentException("--threads must be positive, got " + n);
     }
-    Version v = resolve(r, model, version);
-    try (LoadedModel loaded = LoadedModel.load(r, v, n)) {
-      RankService service = new RankService(loaded, RankService.Options.DEFAULTS.withMaxCandidates(maxCandidates));
-      RankerServer server = RankerServer.start(port, service);
-      Thread hook = new Thread(server::close, "hiformer-serve-shutdown");
-      Runtime.getRuntime().addShutdownHook(hook);
-      out.printf("serving %s v%d (%d scoring threads) on port %d%n", v.model(), v.number(), n, server.port());
-      out.flush();
-      try {
-        onStart.accept(server);
-        server.awaitTermination();
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
+    RankService.Options options = RankService.Options.DEFAULTS.withMaxCandidates(maxCandidates);
+    if (experiments != null) {
+      if (experimentsPoll < 1) {
+        throw new IllegalArgumentException("--experiments-poll must be positive, got " + experimentsPoll);
+      }
+      requireModel(r, model);
+      ScheduledExecutorService poller = Executors.newSingleThreadScheduledExecutor(task -> {
+        Thread t = new Thread(task, "hiformer-experiments-poll");
+        t.setDaemon(true);
+        return t;
+      });
+      try (ExperimentsWatcher watcher = new ExperimentsWatcher(experiments, r, model, n, options)) {
+        poller.scheduleWithFixedDelay(() -> {
+          try {
+            watcher.reloadIfChanged();
+          } catch (RuntimeException e) {
+            System.getLogger(ServeCommand.class.getName()).log(System.Logger.Level.WARNING,
+                "experiments reload failed: " + e);
+          }
+        }, experimentsPoll, experimentsPoll, TimeUnit.SECONDS);
+        return serve(watcher.service(), String.format("%s arms %s from %s", model,
+            watcher.service().arms().arms().stream().map(a -> a.name() + "=v" + a.model().version()).toList(),
+            experiments), n, out);
       } finally {
-        server.close();
+        poller.shutdownNow();
         try {
-          Runtime.getRuntime().removeShutdownHook(hook);
-        } catch (IllegalStateException alreadyShuttingDown) {
-          // The hook is running or has run.
+          poller.awaitTermination(10, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
         }
       }
-      out.println("stopped");
-      return 0;
     }
+    Version v = resolve(r, model, version);
+    try (LoadedModel loaded = LoadedModel.load(r, v, n)) {
+      return serve(new RankService(loaded, options), v.model() + " v" + v.number(), n, out);
+    }
+  }
+
+  private int serve(RankService service, String what, int n, PrintStream out) throws IOException {
+    RankerServer server = RankerServer.start(port, service);
+    Thread hook = new Thread(server::close, "hiformer-serve-shutdown");
+    Runtime.getRuntime().addShutdownHook(hook);
+    out.printf("serving %s (%d scoring threads) on port %d%n", what, n, server.port());
+    out.flush();
+    try {
+      onStart.accept(server);
+      server.awaitTermination();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    } finally {
+      server.close();
+      try {
+        Runtime.getRuntime().removeShutdownHook(hook);
+      } catch (IllegalStateException alreadyShuttingDown) {
+        // The hook is running or has run.
+      }
+    }
+    out.println("stopped");
+    return 0;
   }
 }

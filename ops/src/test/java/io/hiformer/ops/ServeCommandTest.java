@@ -79,6 +79,36 @@ class ServeCommandTest {
   }
 
   @Test
+  void servesExperimentArms() throws Exception {
+    Path file = root.resolve("experiments.yaml");
+    java.nio.file.Files.writeString(file, """
+        salt: s1
+        arms:
+          - {name: control, model: production, share: 0.5}
+          - {name: treatment, model: 2, share: 0.5, score: {weighted_sum: {click: 1}}}
+        """);
+    ServeCommand serve = new ServeCommand();
+    AtomicReference<RankResponse> response = new AtomicReference<>();
+    serve.onStart = server -> {
+      ManagedChannel channel = ManagedChannelBuilder.forAddress("127.0.0.1", server.port()).usePlaintext().build();
+      try {
+        response.set(RankerGrpc.newBlockingStub(channel).rank(RankRequest.newBuilder().setUserId("u0")
+            .setArm("treatment").addCandidates(Candidate.newBuilder().setItemId("i1")).build()));
+        channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      } finally {
+        server.close();
+      }
+    };
+    int exit = new CommandLine(serve).execute("--registry", root.toString(), "--model", "tiny",
+        "--experiments", file.toString(), "--port", "0", "--threads", "1");
+    assertThat(exit).isZero();
+    assertThat(response.get().getArm()).isEqualTo("treatment");
+    assertThat(response.get().getModelVersion()).isEqualTo(2);
+  }
+
+  @Test
   void unknownModelExits2() {
     Result r = run("serve", "--registry", root.toString(), "--model", "nope", "--port", "0");
     assertThat(r.exit()).isEqualTo(2);

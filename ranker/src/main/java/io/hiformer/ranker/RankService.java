@@ -38,7 +38,11 @@ import java.util.concurrent.atomic.AtomicReference;
  * <p>Per-task probabilities are the sigmoid of the logits; the combined score is
  * {@link Options#formula()} (default: their mean). The served model sits in an
  * {@link AtomicReference}: {@link #swap} replaces it for later calls while calls in flight finish
- * with the model they started with. The arm is always {@value #DEFAULT_ARM} for now.
+ * with the model they started with.
+ *
+ * <p>Several experiment {@link Arms} may be served: each request goes to its {@code arm}
+ * override or to the arm {@link ArmAssigner} picks for its {@code unit_id} (else {@code user_id}),
+ * and is scored with that arm's model and formula.
  */
 public final class RankService extends RankerGrpc.RankerImplBase {
   public static final String DEFAULT_ARM = "default";
@@ -77,29 +81,103 @@ public final class RankService extends RankerGrpc.RankerImplBase {
     }
   }
 
-  private final AtomicReference<LoadedModel> current;
+  /** One served arm: its name, its model and how it combines task probabilities. */
+  public record ServedArm(String name, LoadedModel model, ScoreFormula formula) {
+    public ServedArm {
+      Objects.requireNonNull(name, "name");
+      Objects.requireNonNull(model, "model");
+      Objects.requireNonNull(formula, "formula");
+    }
+  }
+
+  /** The arms served together and the assigner that splits units across them. Immutable. */
+  public record Arms(ArmAssigner assigner, List<ServedArm> arms) {
+    public Arms {
+      Objects.requireNonNull(assigner, "assigner");
+      arms = List.copyOf(arms);
+      if (!arms.stream().map(ServedArm::name).toList().equals(assigner.names())) {
+        throw new IllegalArgumentException("the assigner's arms " + assigner.names() + " differ from the served arms");
+      }
+    }
+
+    /** One arm named {@value #DEFAULT_ARM} with all traffic. */
+    public static Arms single(LoadedModel model, ScoreFormula formula) {
+      return new Arms(new ArmAssigner("", List.of(DEFAULT_ARM), new double[] {1}),
+          List.of(new ServedArm(DEFAULT_ARM, model, formula)));
+    }
+
+    /** The arm named {@code name}, or null. */
+    public ServedArm arm(String name) {
+      for (ServedArm a : arms) {
+        if (a.name().equals(name)) {
+          return a;
+        }
+      }
+      return null;
+    }
+
+    /** The distinct models the arms serve. */
+    public Set<LoadedModel> models() {
+      Set<LoadedModel> out = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+      arms.forEach(a -> out.add(a.model()));
+      return out;
+    }
+  }
+
+  private final AtomicReference<Arms> current;
   private final Options options;
 
+  /** Serves {@code model} as the single arm {@value #DEFAULT_ARM} with {@link Options#formula()}. */
   public RankService(LoadedModel model, Options options) {
-    this.current = new AtomicReference<>(Objects.requireNonNull(model, "model"));
-    this.options = Objects.requireNonNull(options, "options");
+    this(Arms.single(Objects.requireNonNull(model, "model"), options.formula()), options);
   }
 
   public RankService(LoadedModel model) {
     this(model, Options.DEFAULTS);
   }
 
-  /** The model new calls are served by. */
+  /** Serves several arms; {@link Options#formula()} is unused (each arm has its own). */
+  public RankService(Arms arms, Options options) {
+    this.current = new AtomicReference<>(Objects.requireNonNull(arms, "arms"));
+    this.options = Objects.requireNonNull(options, "options");
+  }
+
+  /** The model new calls of the first arm are served by. */
   public LoadedModel model() {
+    return current.get().arms().getFirst().model();
+  }
+
+  /** The arms new calls are served by. */
+  public Arms arms() {
     return current.get();
   }
 
   /**
-   * Serves later calls with {@code next}; returns the model it replaces. Calls in flight keep
-   * the model they started with, so close the returned one only once they have drained.
+   * Serves later calls with {@code next} arms; returns the arms replaced. Calls in flight keep
+   * the arms they started with, so close models no longer served only once they have drained.
+   */
+  public Arms setArms(Arms next) {
+    return current.getAndSet(Objects.requireNonNull(next, "next"));
+  }
+
+  /**
+   * With a single arm, serves later calls with {@code next}; returns the model it replaces. Calls
+   * in flight keep the model they started with, so close the returned one only once they have
+   * drained. Fails when several arms are served (use {@link #setArms}).
    */
   public LoadedModel swap(LoadedModel next) {
-    return current.getAndSet(Objects.requireNonNull(next, "next"));
+    Objects.requireNonNull(next, "next");
+    while (true) {
+      Arms arms = current.get();
+      if (arms.arms().size() != 1) {
+        throw new IllegalStateException("swap needs a single arm; " + arms.assigner().names() + " are served");
+      }
+      ServedArm a = arms.arms().getFirst();
+      Arms replaced = new Arms(arms.assigner(), List.of(new ServedArm(a.name(), next, a.formula())));
+      if (current.compareAndSet(arms, replaced)) {
+        return a.model();
+      }
+    }
   }
 
   @Override
@@ -120,7 +198,9 @@ public final class RankService extends RankerGrpc.RankerImplBase {
 
   /** Ranks {@code request} with the current model; throws {@link InvalidRequest} for a bad one. */
   RankResponse rank(RankRequest request) {
-    LoadedModel model = current.get();
+    Arms arms = current.get();
+    ServedArm arm = pickArm(request, arms);
+    LoadedModel model = arm.model();
     validate(request, model);
     List<Candidate> candidates = request.getCandidatesList();
     int n = candidates.size();
@@ -149,7 +229,7 @@ public final class RankService extends RankerGrpc.RankerImplBase {
       for (int t = 0; t < tasks; t++) {
         probabilities[i * tasks + t] = sigmoid(probabilities[i * tasks + t]);
       }
-      scores[i] = options.formula().combine(probabilities, i * tasks, tasks);
+      scores[i] = arm.formula().combine(probabilities, i * tasks, tasks);
     }
 
     Integer[] order = new Integer[n];
@@ -163,7 +243,7 @@ public final class RankService extends RankerGrpc.RankerImplBase {
         .setRequestId(request.getRequestId().isEmpty() ? UUID.randomUUID().toString() : request.getRequestId())
         .setModelName(model.name())
         .setModelVersion(model.version())
-        .setArm(DEFAULT_ARM);
+        .setArm(arm.name());
     for (int p = 0; p < k; p++) {
       int i = order[p];
       ScoredCandidate.Builder sc = out.addCandidatesBuilder()
@@ -175,6 +255,22 @@ public final class RankService extends RankerGrpc.RankerImplBase {
       }
     }
     return out.build();
+  }
+
+  /** The request's arm: its {@code arm} override, else the assigner's pick for its unit. */
+  private static ServedArm pickArm(RankRequest r, Arms arms) {
+    if (!r.getArm().isEmpty()) {
+      ServedArm a = arms.arm(r.getArm());
+      if (a == null) {
+        throw new InvalidRequest("arm '" + r.getArm() + "' is not a configured arm; arms: " + arms.assigner().names());
+      }
+      return a;
+    }
+    if (arms.arms().size() == 1) {
+      return arms.arms().getFirst();
+    }
+    String unit = r.getUnitId().isEmpty() ? r.getUserId() : r.getUnitId();
+    return arms.arms().get(arms.assigner().index(unit));
   }
 
   private void validate(RankRequest r, LoadedModel model) {
@@ -194,9 +290,6 @@ public final class RankService extends RankerGrpc.RankerImplBase {
     if (r.getModelVersion() != 0 && r.getModelVersion() != model.version()) {
       throw new InvalidRequest("model_version " + r.getModelVersion() + " is not served; this server serves "
           + model.name() + " v" + model.version());
-    }
-    if (!r.getArm().isEmpty() && !r.getArm().equals(DEFAULT_ARM)) {
-      throw new InvalidRequest("arm '" + r.getArm() + "' is not a configured arm; arms: [" + DEFAULT_ARM + "]");
     }
     checkFeatures("context", r.getContextMap());
     Set<String> seen = new HashSet<>();
