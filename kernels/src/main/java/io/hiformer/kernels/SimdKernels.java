@@ -314,10 +314,8 @@ final class SimdKernels implements CpuKernels {
   @Override
   public void gatherRows(int count, int[] ids, int idsOff, int idsStride, float[] table, int d,
       float[] out, int outOff, int outStride) {
-    // arraycopy is already a vectorised intrinsic.
-    for (int i = 0; i < count; i++) {
-      System.arraycopy(table, ids[idsOff + i * idsStride] * d, out, outOff + i * outStride, d);
-    }
+    // A gather is row copies, and arraycopy is already a vectorised intrinsic: share the scalar one.
+    ScalarKernels.INSTANCE.gatherRows(count, ids, idsOff, idsStride, table, d, out, outOff, outStride);
   }
 
   @Override
