@@ -8,6 +8,7 @@ import io.hiformer.ranker.RankService;
 import io.hiformer.ranker.RankerServer;
 import java.io.IOException;
 import java.io.PrintStream;
+import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -48,6 +49,16 @@ final class ServeCommand extends RegistryCommand {
       description = "most candidates per request (default: ${DEFAULT-VALUE})")
   int maxCandidates;
 
+  @Option(names = "--max-concurrent-calls", defaultValue = "" + RankerServer.DEFAULT_MAX_CONCURRENT_CALLS,
+      paramLabel = "N", description = "most Rank calls in flight; more fail at once with RESOURCE_EXHAUSTED"
+          + " (default: ${DEFAULT-VALUE})")
+  int maxConcurrentCalls;
+
+  @Option(names = "--max-message-bytes", defaultValue = "4194304", paramLabel = "BYTES",
+      description = "largest request message; larger ones fail with RESOURCE_EXHAUSTED (default: ${DEFAULT-VALUE},"
+          + " 4 MiB)")
+  int maxMessageBytes;
+
   @Option(names = "--experiments", paramLabel = "FILE",
       description = "experiment arms YAML (salt, arms: name, model, share, score); replaces --version")
   Path experiments;
@@ -67,6 +78,12 @@ final class ServeCommand extends RegistryCommand {
     int n = threads == null ? Runtime.getRuntime().availableProcessors() : threads;
     if (n < 1) {
       throw new IllegalArgumentException("--threads must be positive, got " + n);
+    }
+    if (maxConcurrentCalls < 1) {
+      throw new IllegalArgumentException("--max-concurrent-calls must be positive, got " + maxConcurrentCalls);
+    }
+    if (maxMessageBytes < 1) {
+      throw new IllegalArgumentException("--max-message-bytes must be positive, got " + maxMessageBytes);
     }
     RankService.Options options = RankService.Options.DEFAULTS.withMaxCandidates(maxCandidates);
     if (experiments != null) {
@@ -107,7 +124,8 @@ final class ServeCommand extends RegistryCommand {
   }
 
   private int serve(RankService service, String what, int n, PrintStream out) throws IOException {
-    RankerServer server = RankerServer.start(port, service);
+    RankerServer server = RankerServer.start(new InetSocketAddress(port), service, maxMessageBytes,
+        RankerServer.DEFAULT_GRACE, maxConcurrentCalls);
     Thread hook = new Thread(server::close, "hiformer-serve-shutdown");
     Runtime.getRuntime().addShutdownHook(hook);
     out.printf("serving %s (%d scoring threads) on port %d%n", what, n, server.port());

@@ -109,6 +109,43 @@ class ServeCommandTest {
   }
 
   @Test
+  void protectionOptionsReachTheServer() {
+    ServeCommand serve = new ServeCommand();
+    AtomicReference<Integer> limit = new AtomicReference<>();
+    AtomicReference<io.grpc.Status.Code> oversized = new AtomicReference<>();
+    serve.onStart = server -> {
+      limit.set(server.concurrencyLimit().limit());
+      ManagedChannel channel = ManagedChannelBuilder.forAddress("127.0.0.1", server.port()).usePlaintext().build();
+      try {
+        RankerGrpc.newBlockingStub(channel).rank(RankRequest.newBuilder().setUserId("u".repeat(2048))
+            .addCandidates(Candidate.newBuilder().setItemId("i1")).build());
+      } catch (io.grpc.StatusRuntimeException e) {
+        oversized.set(e.getStatus().getCode());
+      } finally {
+        try {
+          channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+        }
+        server.close();
+      }
+    };
+    int exit = new CommandLine(serve).execute("--registry", root.toString(), "--model", "tiny", "--port", "0",
+        "--threads", "1", "--max-concurrent-calls", "3", "--max-message-bytes", "1024");
+    assertThat(exit).isZero();
+    assertThat(limit.get()).isEqualTo(3);
+    assertThat(oversized.get()).isEqualTo(io.grpc.Status.Code.RESOURCE_EXHAUSTED);
+  }
+
+  @Test
+  void aNonPositiveConcurrencyLimitExits2() {
+    Result r = run("serve", "--registry", root.toString(), "--model", "tiny", "--port", "0",
+        "--max-concurrent-calls", "0");
+    assertThat(r.exit()).isEqualTo(2);
+    assertThat(r.err()).contains("--max-concurrent-calls must be positive");
+  }
+
+  @Test
   void unknownModelExits2() {
     Result r = run("serve", "--registry", root.toString(), "--model", "nope", "--port", "0");
     assertThat(r.exit()).isEqualTo(2);

@@ -1,5 +1,7 @@
 package io.hiformer.ranker;
 
+import io.grpc.Context;
+import io.grpc.Deadline;
 import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
 import io.hiformer.features.BadRowException;
@@ -185,6 +187,12 @@ public final class RankService extends RankerGrpc.RankerImplBase {
     RankResponse response;
     try {
       response = rank(request);
+    } catch (CallGone e) {
+      if (e.expired) {
+        responses.onError(Status.DEADLINE_EXCEEDED.withDescription(e.getMessage()).asRuntimeException());
+      }
+      // A cancelled call gets no answer: the caller has gone.
+      return;
     } catch (InvalidRequest e) {
       responses.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
       return;
@@ -196,12 +204,17 @@ public final class RankService extends RankerGrpc.RankerImplBase {
     responses.onCompleted();
   }
 
-  /** Ranks {@code request} with the current model; throws {@link InvalidRequest} for a bad one. */
+  /**
+   * Ranks {@code request} with the current model; throws {@link InvalidRequest} for a bad one and
+   * {@link CallGone} when the current gRPC context's deadline has passed or it was cancelled
+   * (checked before featurizing, before scoring and before answering).
+   */
   RankResponse rank(RankRequest request) {
     Arms arms = current.get();
     ServedArm arm = pickArm(request, arms);
     LoadedModel model = arm.model();
     validate(request, model);
+    checkCallAlive("before featurizing");
     List<Candidate> candidates = request.getCandidatesList();
     int n = candidates.size();
     int tasks = model.parameters().config().numTasks();
@@ -222,6 +235,7 @@ public final class RankService extends RankerGrpc.RankerImplBase {
       }
     }
 
+    checkCallAlive("before scoring");
     float[] probabilities = new float[n * tasks];
     model.scorer().score(batch, probabilities);
     float[] scores = new float[n];
@@ -232,6 +246,7 @@ public final class RankService extends RankerGrpc.RankerImplBase {
       scores[i] = arm.formula().combine(probabilities, i * tasks, tasks);
     }
 
+    checkCallAlive("after scoring");
     Integer[] order = new Integer[n];
     Arrays.setAll(order, i -> i);
     // Best first; ties keep request order.
@@ -316,6 +331,30 @@ public final class RankService extends RankerGrpc.RankerImplBase {
 
   private static float sigmoid(float x) {
     return (float) (1.0 / (1.0 + Math.exp(-x)));
+  }
+
+  /** Throws {@link CallGone} when the current context's deadline has passed or it was cancelled. */
+  private static void checkCallAlive(String where) {
+    Context context = Context.current();
+    Deadline deadline = context.getDeadline();
+    if (deadline != null && deadline.isExpired()) {
+      throw new CallGone(true, "deadline exceeded " + where);
+    }
+    if (context.isCancelled()) {
+      Throwable cause = context.cancellationCause();
+      boolean expired = cause != null && Status.fromThrowable(cause).getCode() == Status.Code.DEADLINE_EXCEEDED;
+      throw new CallGone(expired, (expired ? "deadline exceeded " : "call cancelled ") + where);
+    }
+  }
+
+  /** The caller's deadline passed ({@code expired}) or the call was cancelled. */
+  static final class CallGone extends RuntimeException {
+    final boolean expired;
+
+    CallGone(boolean expired, String message) {
+      super(message, null, false, false);
+      this.expired = expired;
+    }
   }
 
   /** A request that fails validation; its message names the offending field. */

@@ -1,6 +1,7 @@
 package io.hiformer.ranker;
 
 import io.grpc.Server;
+import io.grpc.ServerInterceptors;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.protobuf.services.HealthStatusManager;
@@ -23,15 +24,20 @@ public final class RankerServer implements AutoCloseable {
   /** The default limit on one request message: room for 1000 candidates with features. */
   public static final int DEFAULT_MAX_INBOUND_MESSAGE_BYTES = 16 * 1024 * 1024;
   public static final Duration DEFAULT_GRACE = Duration.ofSeconds(10);
+  /** The default most Rank calls in flight at once; more are shed with RESOURCE_EXHAUSTED. */
+  public static final int DEFAULT_MAX_CONCURRENT_CALLS = 64;
 
   private final Server server;
   private final RankService service;
   private final HealthStatusManager health;
   private final Duration grace;
+  private final ConcurrencyLimit limit;
   private final AtomicBoolean closing = new AtomicBoolean();
 
-  private RankerServer(Server server, RankService service, Duration grace, HealthStatusManager health) {
+  private RankerServer(Server server, RankService service, Duration grace, HealthStatusManager health,
+      ConcurrencyLimit limit) {
     this.server = server;
+    this.limit = limit;
     this.service = service;
     this.grace = grace;
     this.health = health;
@@ -50,17 +56,34 @@ public final class RankerServer implements AutoCloseable {
    */
   public static RankerServer start(InetSocketAddress address, RankService service, int maxInboundMessageBytes,
       Duration grace) throws IOException {
+    return start(address, service, maxInboundMessageBytes, grace, DEFAULT_MAX_CONCURRENT_CALLS);
+  }
+
+  /**
+   * Starts serving {@code service} on {@code address}.
+   *
+   * @param maxInboundMessageBytes larger requests fail with RESOURCE_EXHAUSTED
+   * @param grace how long {@link #close()} waits for calls in flight before cancelling them
+   * @param maxConcurrentCalls the most Rank calls in flight at once; more fail at once with
+   *     RESOURCE_EXHAUSTED (health and reflection are not limited)
+   */
+  public static RankerServer start(InetSocketAddress address, RankService service, int maxInboundMessageBytes,
+      Duration grace, int maxConcurrentCalls) throws IOException {
     Objects.requireNonNull(service, "service");
     Objects.requireNonNull(grace, "grace");
+    if (maxInboundMessageBytes < 1) {
+      throw new IllegalArgumentException("maxInboundMessageBytes must be positive, got " + maxInboundMessageBytes);
+    }
+    ConcurrencyLimit limit = new ConcurrencyLimit(maxConcurrentCalls);
     HealthStatusManager health = new HealthStatusManager();
     Server server = NettyServerBuilder.forAddress(address)
         .maxInboundMessageSize(maxInboundMessageBytes)
-        .addService(service)
+        .addService(ServerInterceptors.intercept(service, limit))
         .addService(health.getHealthService())
         .addService(ProtoReflectionServiceV1.newInstance())
         .build()
         .start();
-    RankerServer rs = new RankerServer(server, service, grace, health);
+    RankerServer rs = new RankerServer(server, service, grace, health, limit);
     health.setStatus(HealthStatusManager.SERVICE_NAME_ALL_SERVICES, ServingStatus.SERVING);
     health.setStatus(RankerGrpc.SERVICE_NAME, ServingStatus.SERVING);
     return rs;
@@ -69,6 +92,11 @@ public final class RankerServer implements AutoCloseable {
   /** The port the server is bound to (the ephemeral one it got when started with port 0). */
   public int port() {
     return server.getPort();
+  }
+
+  /** The limit on Rank calls in flight. */
+  public ConcurrencyLimit concurrencyLimit() {
+    return limit;
   }
 
   public RankService service() {
