@@ -54,9 +54,9 @@ final class ServeCommand extends RegistryCommand {
           + " (default: ${DEFAULT-VALUE})")
   int maxConcurrentCalls;
 
-  @Option(names = "--max-message-bytes", defaultValue = "4194304", paramLabel = "BYTES",
+  @Option(names = "--max-message-bytes", defaultValue = "16777216", paramLabel = "BYTES",
       description = "largest request message; larger ones fail with RESOURCE_EXHAUSTED (default: ${DEFAULT-VALUE},"
-          + " 4 MiB)")
+          + " 16 MiB, sized for 1,000 candidates with request-time features)")
   int maxMessageBytes;
 
   @Option(names = "--experiments", paramLabel = "FILE",
