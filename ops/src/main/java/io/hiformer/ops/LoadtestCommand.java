@@ -1,0 +1,494 @@
+package io.hiformer.ops;
+
+import io.grpc.ManagedChannel;
+import io.grpc.ManagedChannelBuilder;
+import io.grpc.Status;
+import io.grpc.stub.StreamObserver;
+import io.hiformer.features.Featurizer;
+import io.hiformer.features.RawRecord;
+import io.hiformer.model.Batch;
+import io.hiformer.model.ModelConfig;
+import io.hiformer.model.ModelRegistry;
+import io.hiformer.proto.Candidate;
+import io.hiformer.proto.FeatureValue;
+import io.hiformer.proto.RankRequest;
+import io.hiformer.proto.RankResponse;
+import io.hiformer.proto.RankerGrpc;
+import io.hiformer.proto.StringList;
+import io.hiformer.ranker.LoadedModel;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.NoSuchElementException;
+import java.util.Set;
+import java.util.SplittableRandom;
+import java.util.concurrent.Callable;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.concurrent.locks.LockSupport;
+import org.HdrHistogram.ConcurrentHistogram;
+import org.HdrHistogram.Histogram;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code hiformer loadtest}: a closed-loop ({@code --concurrency}) or open-loop ({@code --rps}) load
+ * generator for the Rank API, or ({@code --in-process}) the same batches scored directly by a
+ * registry model without gRPC, as a baseline.
+ */
+@Command(name = "loadtest",
+    description = {"Sends synthetic Rank requests (a user id, context features, K candidates with distinct item ids"
+        + " drawn from a seeded generator) to --target for --warmup + --duration seconds, then prints the achieved"
+        + " rate (requests/s, candidates/s), latency percentiles (HdrHistogram, microsecond precision) and counts by"
+        + " status; warmup calls are not counted.",
+        "--concurrency C: C virtual users over one channel, each sending its next request when the previous answers"
+            + " (closed loop). --rps N: requests at fixed intervals whatever the responses (open loop); latency runs"
+            + " from the intended send time (no coordinated omission) and requests beyond --max-in-flight are dropped"
+            + " and counted.",
+        "Without --schema-from-registry requests carry only user_id, item_id and the --context pairs; with it, every"
+            + " field of the model gets a synthetic value of its kind (keyed by the field name).",
+        "--in-process: featurizes and scores the same batches with --threads threads on a registry model (no gRPC),"
+            + " the baseline for the served figures.",
+        "Exits 2 on invalid options or a missing model."})
+final class LoadtestCommand implements Callable<Integer> {
+
+  @Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help message and exit.")
+  boolean help;
+
+  @Option(names = "--target", paramLabel = "HOST:PORT", description = "the Rank server (not with --in-process)")
+  String target;
+
+  @ArgGroup(exclusive = true)
+  Load load;
+
+  static final class Load {
+    @Option(names = "--rps", paramLabel = "N", description = "open loop: requests per second")
+    Double rps;
+
+    @Option(names = "--concurrency", paramLabel = "C", description = "closed loop: virtual users")
+    Integer concurrency;
+  }
+
+  @Option(names = "--candidates", defaultValue = "100", paramLabel = "K",
+      description = "candidates per request (default: ${DEFAULT-VALUE})")
+  int candidates;
+
+  @Option(names = "--duration", defaultValue = "10", paramLabel = "S",
+      description = "measured seconds (default: ${DEFAULT-VALUE})")
+  double duration;
+
+  @Option(names = "--warmup", defaultValue = "0", paramLabel = "S",
+      description = "seconds of load before measuring (default: ${DEFAULT-VALUE})")
+  double warmup;
+
+  @Option(names = "--deadline-ms", paramLabel = "MS", description = "per-request deadline (default: none)")
+  Long deadlineMs;
+
+  @Option(names = "--max-in-flight", defaultValue = "1000", paramLabel = "N",
+      description = "open loop: most requests awaiting an answer; more are dropped (default: ${DEFAULT-VALUE})")
+  int maxInFlight;
+
+  @Option(names = "--context", paramLabel = "KEY=VALUE", description = "a categorical context feature sent with"
+      + " every request (repeatable)")
+  Map<String, String> context = new LinkedHashMap<>();
+
+  @Option(names = "--seed", defaultValue = "1", paramLabel = "N",
+      description = "seed of the request generator (default: ${DEFAULT-VALUE})")
+  long seed;
+
+  @Option(names = "--json", paramLabel = "FILE", description = "also write the figures as JSON")
+  Path json;
+
+  @Option(names = "--in-process", description = "score batches directly with --registry/--model, no gRPC")
+  boolean inProcess;
+
+  @Option(names = {"--registry", "--schema-from-registry"}, paramLabel = "DIR",
+      description = "registry root: the model for --in-process, or the field names for --target")
+  Path registry;
+
+  @Option(names = "--model", paramLabel = "NAME", description = "model name in --registry")
+  String model;
+
+  @Option(names = "--version", defaultValue = ModelRegistry.LATEST, paramLabel = "V|ALIAS",
+      description = "version number, alias or 'latest' (default: ${DEFAULT-VALUE})")
+  String version;
+
+  @Option(names = "--threads", defaultValue = "1", paramLabel = "T",
+      description = "--in-process: caller threads (default: ${DEFAULT-VALUE}); the model scores with as many")
+  int threads;
+
+  @Override
+  public Integer call() {
+    try {
+      validate();
+      Report report = inProcess ? runInProcess() : runTarget();
+      report.print(System.out);
+      if (json != null) {
+        Files.writeString(json, report.json());
+      }
+      return 0;
+    } catch (IllegalArgumentException | NoSuchElementException | IllegalStateException | IOException e) {
+      System.err.println("error: " + e.getMessage());
+      return 2;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      System.err.println("error: interrupted");
+      return 1;
+    }
+  }
+
+  private void validate() {
+    if (candidates < 1) {
+      throw new IllegalArgumentException("--candidates must be positive, got " + candidates);
+    }
+    if (!(duration > 0) || !(warmup >= 0)) {
+      throw new IllegalArgumentException("--duration must be positive and --warmup not negative");
+    }
+    if (deadlineMs != null && deadlineMs < 1) {
+      throw new IllegalArgumentException("--deadline-ms must be positive, got " + deadlineMs);
+    }
+    if (registry != null && model == null) {
+      throw new IllegalArgumentException("--registry needs --model");
+    }
+    if (inProcess) {
+      if (target != null || registry == null) {
+        throw new IllegalArgumentException("--in-process takes --registry and --model, not --target");
+      }
+      if (threads < 1) {
+        throw new IllegalArgumentException("--threads must be positive, got " + threads);
+      }
+      return;
+    }
+    if (target == null) {
+      throw new IllegalArgumentException("give --target HOST:PORT (or --in-process)");
+    }
+    if (load == null) {
+      throw new IllegalArgumentException("give --rps N or --concurrency C");
+    }
+    if (load.rps != null && !(load.rps > 0)) {
+      throw new IllegalArgumentException("--rps must be positive, got " + load.rps);
+    }
+    if (load.concurrency != null && load.concurrency < 1) {
+      throw new IllegalArgumentException("--concurrency must be positive, got " + load.concurrency);
+    }
+    if (maxInFlight < 1) {
+      throw new IllegalArgumentException("--max-in-flight must be positive, got " + maxInFlight);
+    }
+  }
+
+  private LoadedModel loadModel(int scorerThreads) throws IOException {
+    ModelRegistry r = ModelRegistry.open(registry);
+    return LoadedModel.load(r, RegistryCommand.resolve(r, model, version), scorerThreads);
+  }
+
+  // ---------------------------------------------------------------- requests
+
+  /** Synthetic requests; one per thread (not thread-safe). */
+  static final class Requests {
+    private final SplittableRandom random;
+    private final List<ModelConfig.Field> fields;
+    private final Map<String, String> context;
+    private final int k;
+
+    Requests(long seed, List<ModelConfig.Field> fields, Map<String, String> context, int k) {
+      this.random = new SplittableRandom(seed);
+      this.fields = fields;
+      this.context = context;
+      this.k = k;
+    }
+
+    RankRequest next() {
+      RankRequest.Builder b = RankRequest.newBuilder().setUserId("u" + random.nextInt(10_000));
+      context.forEach((key, v) -> b.putContext(key, FeatureValue.newBuilder().setCategorical(v).build()));
+      for (ModelConfig.Field f : fields) {
+        if (f.side() != ModelConfig.Side.ITEM && !isId(f) && !context.containsKey(f.name())) {
+          b.putContext(f.name(), value(f));
+        }
+      }
+      Set<String> ids = new HashSet<>();
+      while (ids.size() < k) {
+        String id = "i" + random.nextInt(Math.max(1_000_000, 4 * k));
+        if (ids.add(id)) {
+          Candidate.Builder c = Candidate.newBuilder().setItemId(id);
+          for (ModelConfig.Field f : fields) {
+            if (f.side() == ModelConfig.Side.ITEM && !isId(f)) {
+              c.putFeatures(f.name(), value(f));
+            }
+          }
+          b.addCandidates(c);
+        }
+      }
+      return b.build();
+    }
+
+    private static boolean isId(ModelConfig.Field f) {
+      return f.name().equals("user_id") || f.name().equals("item_id");
+    }
+
+    private FeatureValue value(ModelConfig.Field f) {
+      return switch (f.kind()) {
+        case CATEGORICAL -> FeatureValue.newBuilder().setCategorical("v" + random.nextInt(100)).build();
+        case BAG -> FeatureValue.newBuilder().setBag(StringList.newBuilder().addValues("v" + random.nextInt(100))
+            .addValues("v" + random.nextInt(100)).addValues("v" + random.nextInt(100))).build();
+        case DENSE -> FeatureValue.newBuilder().setDense(random.nextGaussian()).build();
+      };
+    }
+  }
+
+  // ---------------------------------------------------------------- figures
+
+  /** Latencies (microseconds) and status counts of the measured window. */
+  static final class Stats {
+    final Histogram latency = new ConcurrentHistogram(3);
+    final LongAdder ok = new LongAdder();
+    final LongAdder exhausted = new LongAdder();
+    final LongAdder deadline = new LongAdder();
+    final LongAdder other = new LongAdder();
+    final LongAdder dropped = new LongAdder();
+    final LongAdder issued = new LongAdder();
+
+    void record(long micros, Status.Code code) {
+      latency.recordValue(Math.max(0, micros));
+      switch (code) {
+        case OK -> ok.increment();
+        case RESOURCE_EXHAUSTED -> exhausted.increment();
+        case DEADLINE_EXCEEDED -> deadline.increment();
+        default -> other.increment();
+      }
+    }
+  }
+
+  record Report(String mode, String target, int candidates, double seconds, Stats s) {
+    long completed() {
+      return s.ok.sum() + s.exhausted.sum() + s.deadline.sum() + s.other.sum();
+    }
+
+    double requestsPerSecond() {
+      return completed() / seconds;
+    }
+
+    double candidatesPerSecond() {
+      return s.ok.sum() * (double) candidates / seconds;
+    }
+
+    double ms(double percentile) {
+      return s.latency.getTotalCount() == 0 ? 0 : s.latency.getValueAtPercentile(percentile) / 1000.0;
+    }
+
+    void print(PrintStream out) {
+      out.printf(Locale.ROOT, "%s %s: %d candidates per request, %.2f s measured%n", mode, target, candidates, seconds);
+      out.printf(Locale.ROOT, "rate       %.1f req/s, %.0f candidates/s (%d issued, %d completed)%n",
+          requestsPerSecond(), candidatesPerSecond(), s.issued.sum(), completed());
+      out.printf(Locale.ROOT, "latency ms p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f%n",
+          ms(50), ms(90), ms(99), ms(99.9), s.latency.getTotalCount() == 0 ? 0 : s.latency.getMaxValue() / 1000.0);
+      out.printf("status     OK %d  RESOURCE_EXHAUSTED %d  DEADLINE_EXCEEDED %d  other %d  dropped %d%n",
+          s.ok.sum(), s.exhausted.sum(), s.deadline.sum(), s.other.sum(), s.dropped.sum());
+    }
+
+    String json() {
+      return String.format(Locale.ROOT, """
+          {
+            "mode": "%s",
+            "target": "%s",
+            "candidates": %d,
+            "seconds": %.3f,
+            "issued": %d,
+            "completed": %d,
+            "requests_per_s": %.3f,
+            "candidates_per_s": %.3f,
+            "latency_ms": {"p50": %.3f, "p90": %.3f, "p99": %.3f, "p99_9": %.3f, "max": %.3f},
+            "status": {"OK": %d, "RESOURCE_EXHAUSTED": %d, "DEADLINE_EXCEEDED": %d, "other": %d},
+            "dropped": %d
+          }
+          """, mode, target.replace("\\", "\\\\").replace("\"", "\\\""), candidates, seconds, s.issued.sum(),
+          completed(), requestsPerSecond(), candidatesPerSecond(), ms(50), ms(90), ms(99), ms(99.9),
+          s.latency.getTotalCount() == 0 ? 0 : s.latency.getMaxValue() / 1000.0, s.ok.sum(), s.exhausted.sum(),
+          s.deadline.sum(), s.other.sum(), s.dropped.sum());
+    }
+  }
+
+  // ---------------------------------------------------------------- runs
+
+  private Report runTarget() throws IOException, InterruptedException {
+    int colon = target.lastIndexOf(':');
+    if (colon < 1) {
+      throw new IllegalArgumentException("--target must be HOST:PORT, got " + target);
+    }
+    String host = target.substring(0, colon);
+    int port;
+    try {
+      port = Integer.parseInt(target.substring(colon + 1));
+    } catch (NumberFormatException e) {
+      throw new IllegalArgumentException("--target must be HOST:PORT, got " + target);
+    }
+    List<ModelConfig.Field> fields = List.of();
+    if (registry != null) {
+      try (LoadedModel m = loadModel(1)) {
+        fields = m.parameters().config().fields();
+      }
+    }
+    ManagedChannel channel = ManagedChannelBuilder.forAddress(host, port).usePlaintext()
+        .maxInboundMessageSize(64 << 20).build();
+    try {
+      return load.concurrency != null ? closedLoop(channel, fields) : openLoop(channel, fields);
+    } finally {
+      channel.shutdownNow().awaitTermination(10, TimeUnit.SECONDS);
+    }
+  }
+
+  private RankerGrpc.RankerBlockingStub blocking(ManagedChannel channel) {
+    RankerGrpc.RankerBlockingStub stub = RankerGrpc.newBlockingStub(channel);
+    return deadlineMs == null ? stub : stub.withDeadlineAfter(deadlineMs, TimeUnit.MILLISECONDS);
+  }
+
+  private Report closedLoop(ManagedChannel channel, List<ModelConfig.Field> fields) throws InterruptedException {
+    Stats stats = new Stats();
+    long start = System.nanoTime();
+    long measureFrom = start + seconds(warmup);
+    long end = measureFrom + seconds(duration);
+    List<Thread> users = new ArrayList<>();
+    for (int u = 0; u < load.concurrency; u++) {
+      Requests requests = new Requests(seed + u, fields, context, candidates);
+      users.add(Thread.ofPlatform().name("hiformer-loadtest-" + u).daemon().start(() -> {
+        for (long t0 = System.nanoTime(); t0 < end; t0 = System.nanoTime()) {
+          RankRequest request = requests.next();
+          Status.Code code = Status.Code.OK;
+          try {
+            RankResponse ignored = blocking(channel).rank(request);
+          } catch (RuntimeException e) {
+            code = Status.fromThrowable(e).getCode();
+          }
+          if (t0 >= measureFrom) {
+            stats.issued.increment();
+            stats.record((System.nanoTime() - t0) / 1000, code);
+          }
+        }
+      }));
+    }
+    for (Thread t : users) {
+      t.join();
+    }
+    return new Report("closed loop, concurrency " + load.concurrency, target, candidates,
+        (System.nanoTime() - measureFrom) / 1e9, stats);
+  }
+
+  private Report openLoop(ManagedChannel channel, List<ModelConfig.Field> fields) throws InterruptedException {
+    Stats stats = new Stats();
+    Requests requests = new Requests(seed, fields, context, candidates);
+    Semaphore inFlight = new Semaphore(maxInFlight);
+    long interval = Math.max(1, Math.round(1e9 / load.rps));
+    long start = System.nanoTime();
+    long measureFrom = start + seconds(warmup);
+    long end = measureFrom + seconds(duration);
+    RankerGrpc.RankerStub async = RankerGrpc.newStub(channel);
+    for (long i = 0; ; i++) {
+      long intended = start + i * interval;
+      if (intended >= end) {
+        break;
+      }
+      for (long wait = intended - System.nanoTime(); wait > 0; wait = intended - System.nanoTime()) {
+        LockSupport.parkNanos(wait);
+      }
+      RankRequest request = requests.next();
+      boolean measured = intended >= measureFrom;
+      if (measured) {
+        stats.issued.increment();
+      }
+      if (!inFlight.tryAcquire()) {
+        if (measured) {
+          stats.dropped.increment();
+        }
+        continue;
+      }
+      RankerGrpc.RankerStub stub = deadlineMs == null ? async : async.withDeadlineAfter(deadlineMs, TimeUnit.MILLISECONDS);
+      stub.rank(request, new StreamObserver<>() {
+        @Override
+        public void onNext(RankResponse value) {}
+
+        @Override
+        public void onError(Throwable t) {
+          done(Status.fromThrowable(t).getCode());
+        }
+
+        @Override
+        public void onCompleted() {
+          done(Status.Code.OK);
+        }
+
+        private void done(Status.Code code) {
+          if (measured) {
+            stats.record((System.nanoTime() - intended) / 1000, code);
+          }
+          inFlight.release();
+        }
+      });
+    }
+    // Let the requests in flight answer (bounded), so they are counted.
+    if (inFlight.tryAcquire(maxInFlight, deadlineMs == null ? 30_000 : deadlineMs + 5_000, TimeUnit.MILLISECONDS)) {
+      inFlight.release(maxInFlight);
+    }
+    return new Report(String.format(Locale.ROOT, "open loop, %.1f rps", load.rps), target, candidates,
+        (System.nanoTime() - measureFrom) / 1e9, stats);
+  }
+
+  private Report runInProcess() throws IOException, InterruptedException {
+    Stats stats = new Stats();
+    try (LoadedModel m = loadModel(threads)) {
+      ModelConfig config = m.parameters().config();
+      int tasks = config.numTasks();
+      long start = System.nanoTime();
+      long measureFrom = start + seconds(warmup);
+      long end = measureFrom + seconds(duration);
+      List<Thread> workers = new ArrayList<>();
+      for (int w = 0; w < threads; w++) {
+        Requests requests = new Requests(seed + w, config.fields(), context, candidates);
+        workers.add(Thread.ofPlatform().name("hiformer-loadtest-" + w).daemon().start(() -> {
+          Featurizer featurizer = m.featurizer();
+          Batch batch = new Batch(config, candidates);
+          float[] logits = new float[candidates * tasks];
+          for (long t0 = System.nanoTime(); t0 < end; t0 = System.nanoTime()) {
+            RankRequest request = requests.next();
+            Status.Code code = Status.Code.OK;
+            try {
+              batch.clear();
+              FeatureValue user = FeatureValue.newBuilder().setCategorical(request.getUserId()).build();
+              for (Candidate c : request.getCandidatesList()) {
+                Map<String, FeatureValue> row = new HashMap<>(request.getContextMap());
+                row.putAll(c.getFeaturesMap());
+                row.put("user_id", user);
+                row.put("item_id", FeatureValue.newBuilder().setCategorical(c.getItemId()).build());
+                featurizer.add(RawRecord.ofFeatures(row), batch);
+              }
+              m.scorer().score(batch, logits);
+            } catch (RuntimeException e) {
+              code = Status.Code.UNKNOWN;
+            }
+            if (t0 >= measureFrom) {
+              stats.issued.increment();
+              stats.record((System.nanoTime() - t0) / 1000, code);
+            }
+          }
+        }));
+      }
+      for (Thread t : workers) {
+        t.join();
+      }
+      return new Report("in-process, " + threads + " threads", m.toString(), candidates,
+          (System.nanoTime() - measureFrom) / 1e9, stats);
+    }
+  }
+
+  private static long seconds(double s) {
+    return Math.round(s * 1e9);
+  }
+}
