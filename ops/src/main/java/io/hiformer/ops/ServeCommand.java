@@ -4,6 +4,7 @@ import io.hiformer.model.ModelRegistry;
 import io.hiformer.model.ModelRegistry.Version;
 import io.hiformer.ranker.ExperimentsWatcher;
 import io.hiformer.ranker.LoadedModel;
+import io.hiformer.ranker.MetricsServer;
 import io.hiformer.ranker.RankService;
 import io.hiformer.ranker.RankerServer;
 import java.io.IOException;
@@ -41,6 +42,11 @@ final class ServeCommand extends RegistryCommand {
       description = "TCP port on all interfaces; 0 picks a free one (default: ${DEFAULT-VALUE})")
   int port;
 
+  @Option(names = "--metrics-port", defaultValue = "" + MetricsServer.DEFAULT_PORT, paramLabel = "PORT",
+      description = "TCP port on all interfaces for Prometheus metrics at GET /metrics; 0 picks a free one"
+          + " (default: ${DEFAULT-VALUE})")
+  int metricsPort;
+
   @Option(names = "--threads", paramLabel = "N",
       description = "scoring threads per model (default: the number of CPU cores)")
   Integer threads;
@@ -70,10 +76,16 @@ final class ServeCommand extends RegistryCommand {
   /** Called with the started server; tests use it to reach and stop the server. */
   Consumer<RankerServer> onStart = s -> {};
 
+  /** The metrics server's bound port once started; tests read it from {@link #onStart}. */
+  volatile int boundMetricsPort = -1;
+
   @Override
   int run(ModelRegistry r, PrintStream out) throws IOException {
     if (port < 0 || port > 65535) {
       throw new IllegalArgumentException("--port must be 0 to 65535, got " + port);
+    }
+    if (metricsPort < 0 || metricsPort > 65535) {
+      throw new IllegalArgumentException("--metrics-port must be 0 to 65535, got " + metricsPort);
     }
     int n = threads == null ? Runtime.getRuntime().availableProcessors() : threads;
     if (n < 1) {
@@ -124,11 +136,20 @@ final class ServeCommand extends RegistryCommand {
   }
 
   private int serve(RankService service, String what, int n, PrintStream out) throws IOException {
-    RankerServer server = RankerServer.start(new InetSocketAddress(port), service, maxMessageBytes,
-        RankerServer.DEFAULT_GRACE, maxConcurrentCalls);
+    MetricsServer metrics = MetricsServer.start(new InetSocketAddress(metricsPort), service.metrics());
+    RankerServer server;
+    try {
+      server = RankerServer.start(new InetSocketAddress(port), service, maxMessageBytes,
+          RankerServer.DEFAULT_GRACE, maxConcurrentCalls);
+    } catch (IOException | RuntimeException e) {
+      metrics.close();
+      throw e;
+    }
+    boundMetricsPort = metrics.port();
     Thread hook = new Thread(server::close, "hiformer-serve-shutdown");
     Runtime.getRuntime().addShutdownHook(hook);
     out.printf("serving %s (%d scoring threads) on port %d%n", what, n, server.port());
+    out.printf("metrics on port %d (GET /metrics)%n", metrics.port());
     out.flush();
     try {
       onStart.accept(server);
@@ -137,6 +158,7 @@ final class ServeCommand extends RegistryCommand {
       Thread.currentThread().interrupt();
     } finally {
       server.close();
+      metrics.close();
       try {
         Runtime.getRuntime().removeShutdownHook(hook);
       } catch (IllegalStateException alreadyShuttingDown) {

@@ -57,25 +57,33 @@ class ServeCommandTest {
   void servesTheResolvedVersionUntilClosed() {
     ServeCommand serve = new ServeCommand();
     AtomicReference<RankResponse> response = new AtomicReference<>();
+    AtomicReference<String> scraped = new AtomicReference<>();
     serve.onStart = server -> {
       ManagedChannel channel = ManagedChannelBuilder.forAddress("127.0.0.1", server.port()).usePlaintext().build();
-      try {
+      try (java.net.http.HttpClient http = java.net.http.HttpClient.newHttpClient()) {
         response.set(RankerGrpc.newBlockingStub(channel).rank(RankRequest.newBuilder().setUserId("u0")
             .addCandidates(Candidate.newBuilder().setItemId("i1")).addCandidates(Candidate.newBuilder().setItemId("i2"))
             .build()));
         channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        scraped.set(http.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create(
+            "http://127.0.0.1:" + serve.boundMetricsPort + "/metrics")).GET().build(),
+            java.net.http.HttpResponse.BodyHandlers.ofString()).body());
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
+      } catch (java.io.IOException e) {
+        throw new java.io.UncheckedIOException(e);
       } finally {
         server.close();
       }
     };
     int exit = new CommandLine(serve).execute("--registry", root.toString(), "--model", "tiny", "--version", "production",
-        "--port", "0", "--threads", "1");
+        "--port", "0", "--metrics-port", "0", "--threads", "1");
     assertThat(exit).isZero();
     assertThat(response.get().getModelName()).isEqualTo("tiny");
     assertThat(response.get().getModelVersion()).isEqualTo(1);
     assertThat(response.get().getCandidatesCount()).isEqualTo(2);
+    assertThat(scraped.get()).contains("hiformer_candidates_scored_total{arm=\"default\"} 2",
+        "hiformer_model_version{arm=\"default\",model=\"tiny\"} 1");
   }
 
   @Test
@@ -102,7 +110,7 @@ class ServeCommandTest {
       }
     };
     int exit = new CommandLine(serve).execute("--registry", root.toString(), "--model", "tiny",
-        "--experiments", file.toString(), "--port", "0", "--threads", "1");
+        "--experiments", file.toString(), "--port", "0", "--metrics-port", "0", "--threads", "1");
     assertThat(exit).isZero();
     assertThat(response.get().getArm()).isEqualTo("treatment");
     assertThat(response.get().getModelVersion()).isEqualTo(2);
@@ -130,7 +138,7 @@ class ServeCommandTest {
         server.close();
       }
     };
-    int exit = new CommandLine(serve).execute("--registry", root.toString(), "--model", "tiny", "--port", "0",
+    int exit = new CommandLine(serve).execute("--registry", root.toString(), "--model", "tiny", "--port", "0", "--metrics-port", "0",
         "--threads", "1", "--max-concurrent-calls", "3", "--max-message-bytes", "1024");
     assertThat(exit).isZero();
     assertThat(limit.get()).isEqualTo(3);
@@ -139,7 +147,7 @@ class ServeCommandTest {
 
   @Test
   void aNonPositiveConcurrencyLimitExits2() {
-    Result r = run("serve", "--registry", root.toString(), "--model", "tiny", "--port", "0",
+    Result r = run("serve", "--registry", root.toString(), "--model", "tiny", "--port", "0", "--metrics-port", "0",
         "--max-concurrent-calls", "0");
     assertThat(r.exit()).isEqualTo(2);
     assertThat(r.err()).contains("--max-concurrent-calls must be positive");
@@ -147,7 +155,7 @@ class ServeCommandTest {
 
   @Test
   void unknownModelExits2() {
-    Result r = run("serve", "--registry", root.toString(), "--model", "nope", "--port", "0");
+    Result r = run("serve", "--registry", root.toString(), "--model", "nope", "--port", "0", "--metrics-port", "0");
     assertThat(r.exit()).isEqualTo(2);
     assertThat(r.err()).contains("no model 'nope'", "tiny");
   }

@@ -69,6 +69,7 @@ public final class ExperimentsWatcher implements AutoCloseable {
       // Small file: read on every poll (modification times can be too coarse to show a rewrite).
       bytes = Files.readAllBytes(file);
     } catch (IOException e) {
+      service.metrics().refused();
       LOG.log(Level.WARNING, "experiments " + file + ": cannot read (" + e + "); keeping arms "
           + service.arms().assigner().names());
       return false;
@@ -87,6 +88,7 @@ public final class ExperimentsWatcher implements AutoCloseable {
       }
       next = load(e, reuse);
     } catch (IOException | RuntimeException e) {
+      service.metrics().refused();
       LOG.log(Level.WARNING, "experiments " + file + " refused: " + e.getMessage() + "; keeping arms "
           + service.arms().assigner().names());
       return false;

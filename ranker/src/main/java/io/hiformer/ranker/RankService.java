@@ -128,6 +128,7 @@ public final class RankService extends RankerGrpc.RankerImplBase {
 
   private final AtomicReference<Arms> current;
   private final Options options;
+  private final RankerMetrics metrics;
 
   /** Serves {@code model} as the single arm {@value #DEFAULT_ARM} with {@link Options#formula()}. */
   public RankService(LoadedModel model, Options options) {
@@ -142,6 +143,13 @@ public final class RankService extends RankerGrpc.RankerImplBase {
   public RankService(Arms arms, Options options) {
     this.current = new AtomicReference<>(Objects.requireNonNull(arms, "arms"));
     this.options = Objects.requireNonNull(options, "options");
+    this.metrics = new RankerMetrics();
+    metrics.served(arms);
+  }
+
+  /** This service's metrics (its own Prometheus registry); {@link RankerServer} applies their interceptor. */
+  public RankerMetrics metrics() {
+    return metrics;
   }
 
   /** The model new calls of the first arm are served by. */
@@ -159,7 +167,10 @@ public final class RankService extends RankerGrpc.RankerImplBase {
    * the arms they started with, so close models no longer served only once they have drained.
    */
   public Arms setArms(Arms next) {
-    return current.getAndSet(Objects.requireNonNull(next, "next"));
+    Arms previous = current.getAndSet(Objects.requireNonNull(next, "next"));
+    metrics.served(next);
+    metrics.swapped();
+    return previous;
   }
 
   /**
@@ -177,6 +188,8 @@ public final class RankService extends RankerGrpc.RankerImplBase {
       ServedArm a = arms.arms().getFirst();
       Arms replaced = new Arms(arms.assigner(), List.of(new ServedArm(a.name(), next, a.formula())));
       if (current.compareAndSet(arms, replaced)) {
+        metrics.served(replaced);
+        metrics.swapped();
         return a.model();
       }
     }
@@ -213,6 +226,7 @@ public final class RankService extends RankerGrpc.RankerImplBase {
     Arms arms = current.get();
     ServedArm arm = pickArm(request, arms);
     LoadedModel model = arm.model();
+    RankerMetrics.reportArm(arm.name());
     validate(request, model);
     checkCallAlive("before featurizing");
     List<Candidate> candidates = request.getCandidatesList();
@@ -238,6 +252,7 @@ public final class RankService extends RankerGrpc.RankerImplBase {
     checkCallAlive("before scoring");
     float[] probabilities = new float[n * tasks];
     model.scorer().score(batch, probabilities);
+    RankerMetrics.reportScored(n);
     float[] scores = new float[n];
     for (int i = 0; i < n; i++) {
       for (int t = 0; t < tasks; t++) {

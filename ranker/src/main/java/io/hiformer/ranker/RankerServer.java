@@ -78,7 +78,7 @@ public final class RankerServer implements AutoCloseable {
     HealthStatusManager health = new HealthStatusManager();
     Server server = NettyServerBuilder.forAddress(address)
         .maxInboundMessageSize(maxInboundMessageBytes)
-        .addService(ServerInterceptors.intercept(service, limit))
+        .addService(ServerInterceptors.intercept(service, limit, service.metrics().interceptor()))
         .addService(health.getHealthService())
         .addService(ProtoReflectionServiceV1.newInstance())
         .build()

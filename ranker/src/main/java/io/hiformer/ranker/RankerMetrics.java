@@ -1,0 +1,179 @@
+package io.hiformer.ranker;
+
+import io.grpc.Context;
+import io.grpc.Contexts;
+import io.grpc.ForwardingServerCall.SimpleForwardingServerCall;
+import io.grpc.Metadata;
+import io.grpc.ServerCall;
+import io.grpc.ServerCallHandler;
+import io.grpc.ServerInterceptor;
+import io.grpc.Status;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.Timer;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicReferenceArray;
+
+/**
+ * Prometheus metrics of one {@link RankService} (see ranker/README.md, "Metrics"), in a
+ * {@link PrometheusMeterRegistry}. {@link #interceptor()} times every Rank call and counts its
+ * closing status, including calls shed by the {@link ConcurrencyLimit} when it is applied outside
+ * the limit; the service reports the call's arm and candidates scored through the call's
+ * {@link Context}. Meters are resolved once per arm and status and cached.
+ */
+public final class RankerMetrics {
+  /** The arm tag of calls that never reached an arm (shed, or failed before one was picked). */
+  public static final String NO_ARM = "none";
+
+  /** What the service learns about a call; set on the call's thread, read when it closes. */
+  static final class CallInfo {
+    volatile String arm = NO_ARM;
+    volatile int scored;
+  }
+
+  static final Context.Key<CallInfo> CALL = Context.key("hiformer-rank-call");
+
+  private static final Status.Code[] CODES = Status.Code.values();
+
+  private final PrometheusMeterRegistry registry;
+  private final ConcurrentHashMap<String, ArmMeters> arms = new ConcurrentHashMap<>();
+  private final AtomicReferenceArray<Counter> errors = new AtomicReferenceArray<>(CODES.length);
+  private final Counter swaps;
+  private final Counter refusals;
+  private final List<Gauge> versionGauges = new ArrayList<>();
+  private final ServerInterceptor interceptor = new Interceptor();
+
+  /** Meters with a fresh registry of their own. */
+  public RankerMetrics() {
+    this(new PrometheusMeterRegistry(PrometheusConfig.DEFAULT));
+  }
+
+  public RankerMetrics(PrometheusMeterRegistry registry) {
+    this.registry = Objects.requireNonNull(registry, "registry");
+    this.swaps = Counter.builder("hiformer.model.swaps")
+        .description("Served models or arms replaced (RankService.swap, setArms, experiments reloads)")
+        .register(registry);
+    this.refusals = Counter.builder("hiformer.model.refusals")
+        .description("Experiments reloads refused (unreadable file, invalid file or model)")
+        .register(registry);
+  }
+
+  public PrometheusMeterRegistry registry() {
+    return registry;
+  }
+
+  /** The Prometheus text exposition of every meter. */
+  public String scrape() {
+    return registry.scrape();
+  }
+
+  /** Times Rank calls and counts their statuses; apply it outside the concurrency limit. */
+  public ServerInterceptor interceptor() {
+    return interceptor;
+  }
+
+  /** Sets {@code hiformer_model_version} to the arms served now (arms no longer served are dropped). */
+  synchronized void served(RankService.Arms served) {
+    versionGauges.forEach(registry::remove);
+    versionGauges.clear();
+    for (RankService.ServedArm a : served.arms()) {
+      long version = a.model().version();
+      versionGauges.add(Gauge.builder("hiformer.model.version", () -> version)
+          .description("Version of the model each arm serves")
+          .tags("arm", a.name(), "model", a.model().name())
+          .strongReference(true)
+          .register(registry));
+    }
+  }
+
+  void swapped() {
+    swaps.increment();
+  }
+
+  void refused() {
+    refusals.increment();
+  }
+
+  /** Called by the service once a call's candidates are scored. */
+  static void reportArm(String arm) {
+    CallInfo info = CALL.get();
+    if (info != null) {
+      info.arm = arm;
+    }
+  }
+
+  static void reportScored(int candidates) {
+    CallInfo info = CALL.get();
+    if (info != null) {
+      info.scored = candidates;
+    }
+  }
+
+  private void closed(CallInfo info, Status.Code code, long nanos) {
+    ArmMeters m = arms.computeIfAbsent(info.arm, ArmMeters::new);
+    m.timer(code).record(nanos, java.util.concurrent.TimeUnit.NANOSECONDS);
+    if (info.scored > 0) {
+      m.scored.increment(info.scored);
+    }
+    if (code != Status.Code.OK) {
+      Counter c = errors.get(code.ordinal());
+      if (c == null) {
+        c = Counter.builder("hiformer.rank.errors")
+            .description("Rank calls that failed, by gRPC status code")
+            .tag("status", code.name())
+            .register(registry);
+        errors.set(code.ordinal(), c);
+      }
+      c.increment();
+    }
+  }
+
+  private final class ArmMeters {
+    final String arm;
+    final Counter scored;
+    final AtomicReferenceArray<Timer> timers = new AtomicReferenceArray<>(CODES.length);
+
+    ArmMeters(String arm) {
+      this.arm = arm;
+      this.scored = Counter.builder("hiformer.candidates.scored")
+          .description("Candidates scored, by arm")
+          .tag("arm", arm)
+          .register(registry);
+    }
+
+    Timer timer(Status.Code code) {
+      Timer t = timers.get(code.ordinal());
+      if (t == null) {
+        t = Timer.builder("hiformer.rank.latency")
+            .description("Server-side Rank call latency, by arm and gRPC status code")
+            .tags("arm", arm, "status", code.name())
+            .publishPercentileHistogram()
+            .register(registry);
+        timers.set(code.ordinal(), t);
+      }
+      return t;
+    }
+  }
+
+  private final class Interceptor implements ServerInterceptor {
+    @Override
+    public <Q, R> ServerCall.Listener<Q> interceptCall(ServerCall<Q, R> call, Metadata headers,
+        ServerCallHandler<Q, R> next) {
+      long start = System.nanoTime();
+      CallInfo info = new CallInfo();
+      ServerCall<Q, R> observed = new SimpleForwardingServerCall<>(call) {
+        @Override
+        public void close(Status status, Metadata trailers) {
+          closed(info, status.getCode(), System.nanoTime() - start);
+          super.close(status, trailers);
+        }
+      };
+      return Contexts.interceptCall(Context.current().withValue(CALL, info), observed, headers, next);
+    }
+  }
+}
