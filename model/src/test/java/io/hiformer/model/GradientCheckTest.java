@@ -1,7 +1,5 @@
 package io.hiformer.model;
 
-import static org.assertj.core.api.Assertions.assertThat;
-
 import io.hiformer.kernels.CpuKernels;
 import java.util.SplittableRandom;
 import java.util.stream.Stream;
@@ -45,43 +43,8 @@ class GradientCheckTest {
       SplittableRandom rnd = new SplittableRandom(layers * 1000L + heads * 100 + (prune ? 10 : 0) + (bags ? 1 : 0));
       ModelConfig config = TestModels.randomConfig(rnd, layers, heads, prune, bags, dense);
       Parameters params = TestModels.randomParameters(config, rnd);
-      int size = 6;
-      Batch batch = TestModels.randomBatch(config, size, rnd);
-      Hiformer model = new Hiformer(params, kernels);
-      Activations act = new Activations(config, size, true);
-      act.setDropout(config, dropout);
-      Parameters grads = Parameters.zeros(config);
-      act.seedDropout(99);
-      model.forward(batch, 0, size, act);
-      model.backward(batch, 0, size, act, grads, size);
-
-      for (Parameters.Tensor t : params.tensors()) {
-        float[] g = grads.get(t.name());
-        float[] x = t.data();
-        double[] v = new double[x.length];
-        double analytic = 0;
-        for (int i = 0; i < x.length; i++) {
-          v[i] = rnd.nextGaussian();
-          analytic += g[i] * v[i];
-        }
-        double h = 3e-4;
-        double numeric = (lossAt(model, batch, act, x, v, h) - lossAt(model, batch, act, x, v, -h)) / (2 * h);
-        assertThat(Math.abs(numeric - analytic))
-            .as("%s with %s: analytic %s, numeric %s", t.name(), kernels.name(), analytic, numeric)
-            .isLessThanOrEqualTo(2e-2 * Math.abs(analytic) + 2e-4);
-      }
+      Batch batch = TestModels.randomBatch(config, 6, rnd);
+      GradientChecks.assertMatchesFiniteDifferences(config, params, batch, kernels, dropout, rnd);
     }
-  }
-
-  private static double lossAt(Hiformer model, Batch batch, Activations act, float[] x, double[] v, double h) {
-    float[] saved = x.clone();
-    for (int i = 0; i < x.length; i++) {
-      x[i] = (float) (x[i] + h * v[i]);
-    }
-    act.seedDropout(99);
-    model.forward(batch, 0, batch.size(), act);
-    double loss = model.loss(batch, 0, batch.size(), act, batch.size());
-    System.arraycopy(saved, 0, x, 0, x.length);
-    return loss;
   }
 }
