@@ -60,6 +60,11 @@ public final class Transforms {
     return out;
   }
 
+  /** The schema fields the transforms were fitted for, in schema order: raw columns, kinds and sides. */
+  public List<FeatureSchema.Field> schemaFields() {
+    return fields.stream().map(f -> f.spec).toList();
+  }
+
   /** Task names in schema order: the model config's {@code tasks}. */
   public List<String> tasks() {
     return tasks.stream().map(Task::name).toList();

@@ -1,0 +1,183 @@
+package io.hiformer.features.online;
+
+import static io.hiformer.features.online.Updates.ITEM;
+import static io.hiformer.features.online.Updates.USER;
+import static io.hiformer.features.online.Updates.cat;
+import static io.hiformer.features.online.Updates.dense;
+import static io.hiformer.features.online.Updates.update;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.hiformer.localkafka.KafkaBroker;
+import io.hiformer.proto.FeatureUpdate;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/** The ingestor against a real broker; each test has topics of its own under a fresh prefix. */
+class FeatureIngestorTest {
+  private static final AtomicInteger PREFIXES = new AtomicInteger();
+  private static KafkaBroker kafka;
+
+  private final FeatureTopics topics = new FeatureTopics("t" + PREFIXES.incrementAndGet() + ".");
+  private final FeatureStore store = new FeatureStore(Updates.storeSchema(), 10_000);
+  private final SimpleMeterRegistry registry = new SimpleMeterRegistry();
+  private FeatureIngestor ingestor;
+
+  @BeforeAll
+  static void startBroker() {
+    kafka = KafkaBroker.forTests();
+  }
+
+  @AfterAll
+  static void stopBroker() {
+    kafka.close();
+  }
+
+  @AfterEach
+  void stopIngestor() {
+    if (ingestor != null) {
+      ingestor.close();
+    }
+  }
+
+  private void startIngestor(Duration partitionRefresh) {
+    ingestor = FeatureIngestor.start(
+        new FeatureIngestor.Settings(kafka.bootstrapServers(), topics, "test", partitionRefresh), store, registry);
+  }
+
+  @Test
+  void catchesUpFromTheBeginningThenMakesNewUpdatesVisibleWithinASecond() throws Exception {
+    Kafkas.createTopics(kafka, topics, 2);
+    Map<String, String> expected = new HashMap<>();
+    try (FeaturePublisher publisher = new FeaturePublisher(kafka.bootstrapServers(), topics)) {
+      for (int version = 1; version <= 4; version++) {
+        for (int u = 0; u < 500; u++) {
+          publisher.send(update(USER, "u" + u, version, "country", cat("c" + u + "v" + version)));
+          expected.put("u" + u, "c" + u + "v" + version);
+        }
+      }
+      for (int i = 0; i < 100; i++) {
+        publisher.send(update(ITEM, "i" + i, 1, "price", dense(i)));
+      }
+      publisher.flush();
+
+      startIngestor(Duration.ofSeconds(30));
+      assertThat(ingestor.awaitCaughtUp(Duration.ofSeconds(30))).isTrue();
+      // Caught up means every record that existed at start is applied.
+      assertThat(store.size(USER)).isEqualTo(500);
+      expected.forEach((u, c) -> assertThat(store.user(u).value("country")).isEqualTo(cat(c)));
+      assertThat(store.item("i99").value("price")).isEqualTo(dense(99));
+      assertThat(registry.get("hiformer.features.caught.up").gauge().value()).isEqualTo(1);
+
+      publisher.send(update(USER, "u7", System.currentTimeMillis(), "country", cat("fresh")));
+      publisher.flush();
+      long ms = Kafkas.waitFor(Duration.ofSeconds(1),
+          () -> cat("fresh").equals(store.user("u7").value("country")));
+      assertThat(ms).as("milliseconds from written to visible").isBetween(0L, 1000L);
+    }
+    assertThat(registry.get("hiformer.features.updates").tag("kind", "user").counter().count()).isEqualTo(2001);
+    assertThat(registry.get("hiformer.features.updates").tag("kind", "item").counter().count()).isEqualTo(100);
+    assertThat(registry.get("hiformer.features.freshness").tag("kind", "user").timer().count()).isEqualTo(2001);
+    assertThat(Kafkas.waitFor(Duration.ofSeconds(5),
+        () -> registry.get("hiformer.features.lag").tag("kind", "user").gauge().value() == 0)).isNotNegative();
+  }
+
+  @Test
+  void poisonRecordsGoToTheDeadLetterTopicWithTheirReasonAndIngestionGoesOn() throws Exception {
+    Kafkas.createTopics(kafka, topics, 1);
+    byte[] unknownField = update(USER, "u2", 1, "countyr", cat("de")).toByteArray();
+    byte[] wrongType = update(USER, "u3", 1, "age", cat("old")).toByteArray();
+    byte[] nan = update(USER, "u4", 1, "age", dense(Double.NaN)).toByteArray();
+    byte[] item = update(ITEM, "u5", 1, "price", dense(1)).toByteArray();
+    byte[] keyed = update(USER, "u6", 1, "country", cat("de")).toByteArray();
+    try (var producer = Kafkas.rawProducer(kafka)) {
+      String t = topics.user();
+      // A compacted topic refuses records without a key, so that case cannot reach the ingestor.
+      producer.send(new ProducerRecord<>(t, bytes("u0"), update(USER, "u0", 1, "country", cat("ok")).toByteArray())).get();
+      producer.send(new ProducerRecord<>(t, bytes("u1"), new byte[] {(byte) 0xff, 0x01, 0x02})).get();
+      producer.send(new ProducerRecord<>(t, bytes("u2"), unknownField)).get();
+      producer.send(new ProducerRecord<>(t, bytes("u3"), wrongType)).get();
+      producer.send(new ProducerRecord<>(t, bytes("u4"), nan)).get();
+      producer.send(new ProducerRecord<>(t, bytes("u5"), item)).get();
+      producer.send(new ProducerRecord<>(t, bytes("someone-else"), keyed)).get();
+      producer.send(new ProducerRecord<>(t, bytes("u9"), update(USER, "u9", 1, "country", cat("ok")).toByteArray())).get();
+    }
+    startIngestor(Duration.ofSeconds(30));
+    assertThat(ingestor.awaitCaughtUp(Duration.ofSeconds(30))).isTrue();
+    assertThat(store.user("u0").value("country")).isEqualTo(cat("ok"));
+    assertThat(store.user("u9").value("country")).isEqualTo(cat("ok"));
+    assertThat(store.size(USER)).isEqualTo(2);
+
+    List<ConsumerRecord<byte[], byte[]>> dlq = Kafkas.readAll(kafka, topics.dlq(), 6);
+    assertThat(dlq).hasSize(6);
+    assertThat(dlq).extracting(r -> header(r, FeatureIngestor.REASON_CODE_HEADER)).containsExactly(
+        "unparsable", "unknown_field", "wrong_type", "not_finite", "wrong_entity_kind", "key_mismatch");
+    assertThat(header(dlq.get(1), FeatureIngestor.REASON_HEADER)).contains("unknown field 'countyr' for a user");
+    assertThat(header(dlq.get(2), FeatureIngestor.REASON_HEADER)).contains("field 'age' of a user takes dense values");
+    assertThat(header(dlq.get(3), FeatureIngestor.REASON_HEADER)).contains("is NaN");
+    assertThat(header(dlq.get(4), FeatureIngestor.REASON_HEADER)).contains("ENTITY_KIND_ITEM on topic " + topics.user());
+    assertThat(header(dlq.get(5), FeatureIngestor.REASON_HEADER)).contains("key 'someone-else' differs from entity_id 'u6'");
+    assertThat(header(dlq.get(1), FeatureIngestor.SOURCE_HEADER)).isEqualTo(topics.user() + "/0@2");
+    assertThat(dlq.get(2).value()).as("the original value is kept").isEqualTo(wrongType);
+    assertThat(dlq.get(2).key()).isEqualTo(bytes("u3"));
+    assertThat(registry.get("hiformer.features.dlq").tag("kind", "user").tag("reason", "key_mismatch").counter()
+        .count()).isEqualTo(1);
+    assertThat(registry.get("hiformer.features.dlq").tag("kind", "user").tag("reason", "not_finite").counter()
+        .count()).isEqualTo(1);
+    assertThat(registry.get("hiformer.features.dlq.failures").counter().count()).isZero();
+  }
+
+  @Test
+  void outOfOrderUpdatesConvergeAndTombstonesRemove() throws Exception {
+    Kafkas.createTopics(kafka, topics, 2);
+    startIngestor(Duration.ofSeconds(30));
+    assertThat(ingestor.awaitCaughtUp(Duration.ofSeconds(30))).isTrue();
+    try (FeaturePublisher publisher = new FeaturePublisher(kafka.bootstrapServers(), topics);
+        var raw = Kafkas.rawProducer(kafka)) {
+      publisher.send(update(ITEM, "i1", 300, "category", cat("newest")));
+      publisher.send(update(ITEM, "i1", 100, "category", cat("oldest"), "price", dense(1)));
+      publisher.send(update(ITEM, "i1", 200, "category", cat("middle"), "price", dense(2)));
+      publisher.send(update(ITEM, "i2", 1, "category", cat("gone soon")));
+      publisher.flush();
+      raw.send(new ProducerRecord<>(topics.item(), bytes("i2"), null)).get();
+      publisher.send(update(ITEM, "i3", 1, "category", cat("last")));
+      publisher.flush();
+    }
+    assertThat(Kafkas.waitFor(Duration.ofSeconds(10), () -> store.item("i3") != null)).isNotNegative();
+    assertThat(Kafkas.waitFor(Duration.ofSeconds(10), () -> store.item("i2") == null)).isNotNegative();
+    assertThat(store.item("i1").value("category")).isEqualTo(cat("newest"));
+    assertThat(store.item("i1").value("price")).isEqualTo(dense(2));
+  }
+
+  @Test
+  void topicsCreatedAfterStartArePickedUpAtTheNextRefresh() throws Exception {
+    startIngestor(Duration.ofMillis(200));
+    assertThat(ingestor.awaitCaughtUp(Duration.ofSeconds(30))).as("no topics: nothing to catch up on").isTrue();
+    Kafkas.createTopics(kafka, topics, 1);
+    try (FeaturePublisher publisher = new FeaturePublisher(kafka.bootstrapServers(), topics)) {
+      FeatureUpdate u = update(USER, "late", 1, "country", cat("here"));
+      publisher.send(u);
+      publisher.flush();
+    }
+    assertThat(Kafkas.waitFor(Duration.ofSeconds(10), () -> store.user("late") != null)).isNotNegative();
+  }
+
+  private static byte[] bytes(String s) {
+    return s.getBytes(StandardCharsets.UTF_8);
+  }
+
+  private static String header(ConsumerRecord<byte[], byte[]> r, String name) {
+    var h = r.headers().lastHeader(name);
+    return h == null ? null : new String(h.value(), StandardCharsets.UTF_8);
+  }
+}
