@@ -12,21 +12,30 @@ import java.util.concurrent.ConcurrentHashMap;
 /**
  * The entities of one kind. Readers take a {@link StoredEntity} snapshot from a
  * {@link ConcurrentHashMap} without locking; writers are serialised on this table, build the
- * next snapshot and publish it with one volatile write. At most {@code maxEntities} are kept: a
- * new entity beyond that evicts the least recently written one (reads do not count, so the read
- * path never writes).
+ * next snapshot and publish it with one volatile write.
+ *
+ * <p>At most {@code maxEntities} are kept. Beyond that a new entity evicts one chosen by CLOCK
+ * (second chance) over writes: entities sit in a ring; a write to a stored entity marks it, and
+ * the hand sweeping the ring clears marks and evicts the first unmarked entity, i.e. one not
+ * written again since it was added or since the hand last passed it. This approximates least-recently-written without touching other
+ * entities on each write; reads never mark, so the read path never writes.
  */
 final class EntityTable {
   private final EntityKind kind;
   private final EntitySchema schema;
   private final int maxEntities;
   private final ConcurrentHashMap<String, Node> byId;
-  // Least recently written first; guarded by this.
-  private Node oldest;
-  private Node newest;
-  // Slot and value per field of the update being applied; guarded by this.
+  // The CLOCK ring, guarded by this: slots [0, used) were handed out, free[0, freeCount) are
+  // slots of removed entities (null in the ring) to reuse first; the ring grows up to maxEntities.
+  private Node[] ring = new Node[64];
+  private int used;
+  private int[] free = new int[16];
+  private int freeCount;
+  private int hand;
+  // Slot and value (as StoredEntity keeps it) per field of the update being applied; guarded by this.
   private int[] slots = new int[16];
-  private FeatureValue[] pending = new FeatureValue[16];
+  private Object[] pendingRefs = new Object[16];
+  private long[] pendingNumbers = new long[16];
   private volatile int size;
   private volatile long evictions;
 
@@ -44,8 +53,9 @@ final class EntityTable {
   private static final class Node {
     final String id;
     volatile StoredEntity entity;
-    Node older;
-    Node newer;
+    // Writer-side only: the ring slot and the CLOCK mark.
+    int slot;
+    boolean written;
 
     Node(String id) {
       this.id = id;
@@ -87,7 +97,8 @@ final class EntityTable {
     int n = fields.size() + u.getDeletesCount();
     if (slots.length < n) {
       slots = new int[n];
-      pending = new FeatureValue[n];
+      pendingRefs = new Object[n];
+      pendingNumbers = new long[n];
     }
     int k = 0;
     for (Map.Entry<String, FeatureValue> e : fields.entrySet()) {
@@ -97,17 +108,30 @@ final class EntityTable {
       }
       FeatureValue v = e.getValue();
       FeatureValue.KindCase kc = v.getKindCase();
-      if (kc == FeatureValue.KindCase.KIND_NOT_SET) {
-        v = null; // an empty value means missing
-      } else if ((schema.accepted[slot] & StoreSchema.bit(kc)) == 0) {
+      if (kc != FeatureValue.KindCase.KIND_NOT_SET && (schema.accepted[slot] & StoreSchema.bit(kc)) == 0) {
         return new Rejection(Reason.WRONG_TYPE, "field '" + e.getKey() + "' of " + noun() + " takes "
             + accepted(schema.accepted[slot]) + " values, got " + kc.name().toLowerCase(java.util.Locale.ROOT));
-      } else if (kc == FeatureValue.KindCase.DENSE && !Double.isFinite(v.getDense())) {
-        return new Rejection(Reason.NOT_FINITE, "field '" + e.getKey() + "' of " + noun() + " is " + v.getDense()
-            + "; dense values must be finite");
       }
       slots[k] = slot;
-      pending[k++] = v;
+      switch (kc) {
+        case CATEGORICAL -> pendingRefs[k] = v.getCategorical();
+        case BAG -> pendingRefs[k] = v.getBag().getValuesList();
+        case ID -> {
+          pendingRefs[k] = StoredEntity.ID;
+          pendingNumbers[k] = v.getId();
+        }
+        case DENSE -> {
+          double x = v.getDense();
+          if (!Double.isFinite(x)) {
+            return new Rejection(Reason.NOT_FINITE, "field '" + e.getKey() + "' of " + noun() + " is " + x
+                + "; dense values must be finite");
+          }
+          pendingRefs[k] = StoredEntity.DENSE;
+          pendingNumbers[k] = Double.doubleToRawLongBits(x);
+        }
+        case KIND_NOT_SET -> pendingRefs[k] = null; // an empty value means missing
+      }
+      k++;
     }
     for (int i = 0; i < u.getDeletesCount(); i++) {
       String column = u.getDeletes(i);
@@ -119,7 +143,7 @@ final class EntityTable {
         return new Rejection(Reason.CONFLICTING_DELETE, "field '" + column + "' is both set and deleted");
       }
       slots[k] = slot;
-      pending[k++] = null;
+      pendingRefs[k++] = null;
     }
     merge(id, time, k);
     return null;
@@ -129,86 +153,83 @@ final class EntityTable {
   synchronized void remove(String id) {
     Node n = byId.remove(id);
     if (n != null) {
-      unlink(n);
+      ring[n.slot] = null;
+      if (freeCount == free.length) {
+        free = Arrays.copyOf(free, 2 * free.length);
+      }
+      free[freeCount++] = n.slot;
       size--;
     }
   }
 
   private void merge(String id, long time, int count) {
+    int n = schema.size();
     Node node = byId.get(id);
     StoredEntity old = node == null ? null : node.entity;
-    long[] times = null;
-    FeatureValue[] values = null;
+    long[] data = null;
+    Object[] refs = null;
     for (int i = 0; i < count; i++) {
       int slot = slots[i];
       // Ties go to the later delivery, so a replay of the same record is a no-op.
-      if (old != null && time < old.times[slot]) {
+      if (old != null && time < old.data[slot]) {
         continue;
       }
-      if (times == null) {
-        times = old == null ? newTimes() : old.times.clone();
-        values = old == null ? new FeatureValue[schema.size()] : old.values.clone();
+      if (data == null) {
+        data = old == null ? StoredEntity.emptyData(n) : old.data.clone();
+        refs = old == null ? new Object[n] : old.refs.clone();
       }
-      times[slot] = time;
-      values[slot] = pending[i];
+      data[slot] = time;
+      data[n + slot] = pendingNumbers[i];
+      refs[slot] = pendingRefs[i];
     }
-    Arrays.fill(pending, 0, count, null);
+    Arrays.fill(pendingRefs, 0, count, null);
     if (node == null) {
-      if (size >= maxEntities) {
-        evictOldest();
-      }
       node = new Node(id);
-      node.entity = new StoredEntity(schema, times == null ? newTimes() : times,
-          values == null ? new FeatureValue[schema.size()] : values);
+      node.entity = new StoredEntity(schema, data == null ? StoredEntity.emptyData(n) : data,
+          refs == null ? new Object[n] : refs);
+      place(node);
       byId.put(id, node);
       size++;
     } else {
-      if (times != null) {
-        node.entity = new StoredEntity(schema, times, values);
+      if (data != null) {
+        node.entity = new StoredEntity(schema, data, refs);
       }
-      unlink(node);
+      node.written = true;
     }
-    append(node);
   }
 
-  private long[] newTimes() {
-    long[] t = new long[schema.size()];
-    Arrays.fill(t, StoredEntity.NEVER);
-    return t;
-  }
-
-  private void evictOldest() {
-    Node victim = oldest;
-    byId.remove(victim.id);
-    unlink(victim);
-    size--;
-    evictions++;
-  }
-
-  private void append(Node n) {
-    n.older = newest;
-    n.newer = null;
-    if (newest != null) {
-      newest.newer = n;
+  /** Gives a new node a ring slot: a freed one, a new one below the limit, else an evicted entity's. */
+  private void place(Node node) {
+    int slot;
+    if (freeCount > 0) {
+      slot = free[--freeCount];
+    } else if (used < maxEntities) {
+      if (used == ring.length) {
+        ring = Arrays.copyOf(ring, (int) Math.min(maxEntities, 2L * ring.length));
+      }
+      slot = used++;
     } else {
-      oldest = n;
+      slot = evict();
     }
-    newest = n;
+    ring[slot] = node;
+    node.slot = slot;
   }
 
-  private void unlink(Node n) {
-    if (n.older != null) {
-      n.older.newer = n.newer;
-    } else {
-      oldest = n.newer;
+  /** Sweeps the full ring (every slot holds a node) to the first entity not written since the last pass. */
+  private int evict() {
+    while (true) {
+      int slot = hand;
+      hand = hand + 1 == used ? 0 : hand + 1;
+      Node n = ring[slot];
+      if (n.written) {
+        n.written = false;
+      } else {
+        byId.remove(n.id);
+        size--;
+        evictions++;
+        return slot;
+      }
     }
-    if (n.newer != null) {
-      n.newer.older = n.older;
-    } else {
-      newest = n.older;
-    }
-    n.older = null;
-    n.newer = null;
   }
 
   private Rejection unknown(String column) {

@@ -22,16 +22,11 @@ import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
-import org.apache.kafka.clients.producer.KafkaProducer;
-import org.apache.kafka.clients.producer.ProducerConfig;
-import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.WakeupException;
-import org.apache.kafka.common.header.internals.RecordHeaders;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
-import org.apache.kafka.common.serialization.ByteArraySerializer;
 
 /**
  * Keeps a {@link FeatureStore} up to date from the topics {@code features.user} and
@@ -45,8 +40,11 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * key, value and headers plus {@value #REASON_HEADER}, {@value #REASON_CODE_HEADER} and
  * {@value #SOURCE_HEADER} headers; ingestion goes on. A record whose value is null (a tombstone)
  * removes the entity. A lost connection or a broker restart is retried by the Kafka client from
- * the positions held in memory, so nothing is skipped. One thread does all the work; see
- * {@code features/README.md} for the consumer settings and metrics.
+ * the positions held in memory, so nothing is skipped.
+ *
+ * <p>Two threads: {@code hiformer-features-ingest} polls and parses, {@code hiformer-features-apply}
+ * merges into the store (see {@link Applier}); see {@code features/README.md} for the consumer
+ * settings and metrics.
  */
 public final class FeatureIngestor implements AutoCloseable {
   public static final String REASON_HEADER = "hiformer.dlq.reason";
@@ -85,40 +83,41 @@ public final class FeatureIngestor implements AutoCloseable {
   }
 
   private final Settings settings;
-  private final FeatureStore store;
   private final IngestMetrics metrics;
   private final KafkaConsumer<byte[], byte[]> consumer;
-  private final KafkaProducer<byte[], byte[]> dlq;
+  private final DeadLetters deadLetters;
+  private final Applier applier;
   private final CountDownLatch caughtUpLatch = new CountDownLatch(1);
   private final Thread thread;
-  private final long[] appliedInBatch = new long[2];
   private Set<TopicPartition> assigned = Set.of();
-  // End offsets found at start; null until the first assignment, empty once caught up.
+  // End offsets found at start; null until the first assignment, empty once reached.
   private Map<TopicPartition, Long> catchUpTargets;
+  private boolean caughtUpQueued;
   private long nextRefreshNanos;
   private volatile boolean closing;
 
   private FeatureIngestor(Settings settings, FeatureStore store, MeterRegistry registry) {
     this.settings = settings;
-    this.store = store;
     this.metrics = new IngestMetrics(registry);
     this.consumer = new KafkaConsumer<>(consumerConfig(settings.bootstrapServers(), settings.clientId()),
         new ByteArrayDeserializer(), new ByteArrayDeserializer());
-    this.dlq = new KafkaProducer<>(dlqProducerConfig(settings.bootstrapServers(), settings.clientId() + "-dlq"),
-        new ByteArraySerializer(), new ByteArraySerializer());
+    this.deadLetters = new DeadLetters(settings.bootstrapServers(), settings.clientId() + "-dlq",
+        settings.topics().dlq(), metrics);
+    this.applier = new Applier(store, metrics, deadLetters, caughtUpLatch);
     this.thread = new Thread(this::run, "hiformer-features-ingest");
     this.thread.setDaemon(true);
   }
 
-  /** Starts ingesting into {@code store} on a thread of its own; meters go to {@code registry}. */
+  /** Starts ingesting into {@code store} on threads of its own; meters go to {@code registry}. */
   public static FeatureIngestor start(Settings settings, FeatureStore store, MeterRegistry registry) {
     FeatureIngestor ingestor = new FeatureIngestor(Objects.requireNonNull(settings, "settings"),
         Objects.requireNonNull(store, "store"), Objects.requireNonNull(registry, "registry"));
+    ingestor.applier.start();
     ingestor.thread.start();
     return ingestor;
   }
 
-  /** True once every partition was read up to the end offset it had when ingestion started. */
+  /** True once every partition was read and applied up to the end offset it had when ingestion started. */
   public boolean caughtUp() {
     return metrics.caughtUp;
   }
@@ -128,7 +127,10 @@ public final class FeatureIngestor implements AutoCloseable {
     return caughtUpLatch.await(timeout.toNanos(), TimeUnit.NANOSECONDS);
   }
 
-  /** Stops consuming, sends the dead-letter records still pending (up to 10 s) and closes the clients. */
+  /**
+   * Stops consuming, applies what was polled, sends the dead-letter records still pending (up to
+   * 10 s) and closes the clients.
+   */
   @Override
   public void close() {
     closing = true;
@@ -159,19 +161,6 @@ public final class FeatureIngestor implements AutoCloseable {
     return c;
   }
 
-  private static Map<String, Object> dlqProducerConfig(String bootstrapServers, String clientId) {
-    Map<String, Object> c = new HashMap<>();
-    c.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
-    c.put(ProducerConfig.CLIENT_ID_CONFIG, clientId);
-    c.put(ProducerConfig.ACKS_CONFIG, "all");
-    c.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
-    // Keep retrying through a broker outage rather than dropping a rejected record.
-    c.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, Integer.MAX_VALUE);
-    c.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, 30_000);
-    c.put(ProducerConfig.LINGER_MS_CONFIG, 5);
-    return c;
-  }
-
   private void run() {
     try {
       while (!closing) {
@@ -185,50 +174,86 @@ public final class FeatureIngestor implements AutoCloseable {
           sleep(RETRY_BACKOFF);
         }
       }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
     } finally {
       try {
         consumer.close(Duration.ofSeconds(5));
+        applier.finish();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
       } finally {
-        dlq.close(Duration.ofSeconds(10));
+        deadLetters.close();
       }
     }
   }
 
-  private void step() {
+  private void step() throws InterruptedException {
     if (System.nanoTime() - nextRefreshNanos >= 0 || catchUpTargets == null) {
       refreshAssignment();
     }
     if (assigned.isEmpty()) {
       sleep(POLL); // no topic exists yet: nothing to poll until the next refresh
     } else {
-      consume(consumer.poll(POLL));
+      ConsumerRecords<byte[], byte[]> records = consumer.poll(POLL);
+      if (!records.isEmpty()) {
+        applier.submit(parse(records));
+      }
     }
     updateLag();
-    if (catchUpTargets != null && !catchUpTargets.isEmpty()) {
+    if (!caughtUpQueued) {
       catchUpTargets.entrySet().removeIf(e -> positionOrMinus1(e.getKey()) >= e.getValue());
-    }
-    if (catchUpTargets != null && catchUpTargets.isEmpty() && !metrics.caughtUp) {
-      metrics.caughtUp = true;
-      caughtUpLatch.countDown();
-      LOG.log(Level.INFO, "feature ingestion caught up: " + store.size(EntityKind.ENTITY_KIND_USER) + " users, "
-          + store.size(EntityKind.ENTITY_KIND_ITEM) + " items");
+      if (catchUpTargets.isEmpty()) {
+        applier.caughtUpHere();
+        caughtUpQueued = true;
+      }
     }
   }
 
-  private void consume(ConsumerRecords<byte[], byte[]> batch) {
-    if (!batch.isEmpty()) {
-      long now = System.currentTimeMillis();
-      for (TopicPartition tp : batch.partitions()) {
-        int kind = tp.topic().equals(settings.topics().user()) ? USER : ITEM;
-        for (ConsumerRecord<byte[], byte[]> r : batch.records(tp)) {
-          handle(kind, r, now);
+  /** Parses a poll's records; the ones that cannot be applied go to the dead-letter topic now. */
+  private Applier.Batch parse(ConsumerRecords<byte[], byte[]> records) {
+    Applier.Batch batch = new Applier.Batch(records.count());
+    for (TopicPartition tp : records.partitions()) {
+      int kind = tp.topic().equals(settings.topics().user()) ? USER : ITEM;
+      for (ConsumerRecord<byte[], byte[]> r : records.records(tp)) {
+        FeatureUpdate u = null;
+        Rejection problem = null;
+        try {
+          if (r.value() != null) {
+            u = FeatureUpdate.parseFrom(r.value());
+            problem = check(kind, r, u);
+          } else if (r.key() == null) {
+            problem = new Rejection(Reason.KEY_MISMATCH, "a tombstone (null value) without a key");
+          }
+        } catch (InvalidProtocolBufferException e) {
+          problem = new Rejection(Reason.UNPARSABLE, "not a FeatureUpdate: " + e.getMessage());
+        }
+        if (problem == null) {
+          batch.add(kind, r, u);
+        } else {
+          deadLetters.reject(kind, r, problem);
         }
       }
-      metrics.applied(USER, appliedInBatch[USER]);
-      metrics.applied(ITEM, appliedInBatch[ITEM]);
-      appliedInBatch[USER] = 0;
-      appliedInBatch[ITEM] = 0;
     }
+    return batch;
+  }
+
+  /** What the store cannot check: the topic's kind and the record key. */
+  private static Rejection check(int kind, ConsumerRecord<byte[], byte[]> r, FeatureUpdate u) {
+    EntityKind expected = Applier.KINDS[kind];
+    if (u.getEntityKind() != expected) {
+      return new Rejection(Reason.WRONG_ENTITY_KIND, "entity_kind " + u.getEntityKind() + " on topic " + r.topic()
+          + ", which holds " + expected);
+    }
+    byte[] key = r.key();
+    if (key == null) {
+      return new Rejection(Reason.KEY_MISMATCH, "the record has no key");
+    }
+    if (!sameText(key, u.getEntityId())) {
+      return new Rejection(Reason.KEY_MISMATCH, "key '" + new String(key, StandardCharsets.UTF_8)
+          + "' differs from entity_id '" + u.getEntityId() + "'");
+    }
+    return null;
   }
 
   /** Assigns every partition of both topics; new ones are read from the beginning. */
@@ -280,74 +305,6 @@ public final class FeatureIngestor implements AutoCloseable {
       }
     }
     metrics.lag(users, items);
-  }
-
-  private void handle(int kind, ConsumerRecord<byte[], byte[]> r, long now) {
-    EntityKind expected = kind == USER ? EntityKind.ENTITY_KIND_USER : EntityKind.ENTITY_KIND_ITEM;
-    byte[] key = r.key();
-    byte[] value = r.value();
-    if (value == null) {
-      if (key == null) {
-        reject(kind, r, new Rejection(Reason.KEY_MISMATCH, "a tombstone (null value) without a key"));
-      } else {
-        store.remove(expected, new String(key, StandardCharsets.UTF_8));
-        appliedInBatch[kind]++;
-      }
-      return;
-    }
-    Rejection problem;
-    try {
-      FeatureUpdate u = FeatureUpdate.parseFrom(value);
-      if (u.getEntityKind() != expected) {
-        problem = new Rejection(Reason.WRONG_ENTITY_KIND, "entity_kind " + u.getEntityKind() + " on topic "
-            + r.topic() + ", which holds " + expected);
-      } else if (key == null || !sameText(key, u.getEntityId())) {
-        problem = new Rejection(Reason.KEY_MISMATCH, key == null ? "the record has no key"
-            : "key '" + new String(key, StandardCharsets.UTF_8) + "' differs from entity_id '" + u.getEntityId() + "'");
-      } else {
-        problem = store.apply(u);
-        if (problem == null) {
-          appliedInBatch[kind]++;
-          metrics.freshness(kind, now - u.getEventTimeMs());
-        }
-      }
-    } catch (InvalidProtocolBufferException e) {
-      problem = new Rejection(Reason.UNPARSABLE, "not a FeatureUpdate: " + e.getMessage());
-    } catch (RuntimeException e) {
-      LOG.log(Level.ERROR, "applying " + source(r) + " failed", e);
-      problem = new Rejection(Reason.INTERNAL, "applying the update failed: " + e);
-    }
-    if (problem != null) {
-      reject(kind, r, problem);
-    }
-  }
-
-  private void reject(int kind, ConsumerRecord<byte[], byte[]> r, Rejection problem) {
-    metrics.rejected(kind, problem.reason());
-    RecordHeaders headers = new RecordHeaders(r.headers().toArray());
-    headers.add(REASON_HEADER, problem.toString().getBytes(StandardCharsets.UTF_8));
-    headers.add(REASON_CODE_HEADER, problem.reason().tag().getBytes(StandardCharsets.UTF_8));
-    headers.add(SOURCE_HEADER, source(r).getBytes(StandardCharsets.UTF_8));
-    ProducerRecord<byte[], byte[]> out = new ProducerRecord<>(settings.topics().dlq(), null, r.key(), r.value(), headers);
-    try {
-      dlq.send(out, (meta, error) -> {
-        if (error != null) {
-          dlqFailed(r, problem, error);
-        }
-      });
-    } catch (KafkaException e) {
-      dlqFailed(r, problem, e);
-    }
-  }
-
-  private void dlqFailed(ConsumerRecord<byte[], byte[]> r, Rejection problem, Exception error) {
-    metrics.dlqFailed();
-    LOG.log(Level.ERROR, "dead-letter topic " + settings.topics().dlq() + " did not take rejected record " + source(r)
-        + " (" + problem + "): " + error);
-  }
-
-  private static String source(ConsumerRecord<?, ?> r) {
-    return r.topic() + "/" + r.partition() + "@" + r.offset();
   }
 
   /** Whether UTF-8 {@code bytes} spell {@code text}; allocation-free for ASCII. */

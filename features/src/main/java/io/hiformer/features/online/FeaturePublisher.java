@@ -30,6 +30,9 @@ public final class FeaturePublisher implements AutoCloseable {
     c.put(ProducerConfig.CLIENT_ID_CONFIG, "hiformer-features-publisher");
     c.put(ProducerConfig.ACKS_CONFIG, "all");
     c.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
+    // One request in flight: a batch retried after NOT_LEADER_OR_FOLLOWER (a topic just created, a
+    // broker restarting) cannot be overtaken by the next, which can wedge the idempotent sequence.
+    c.put(ProducerConfig.MAX_IN_FLIGHT_REQUESTS_PER_CONNECTION, 1);
     c.put(ProducerConfig.LINGER_MS_CONFIG, 5);
     c.put(ProducerConfig.BATCH_SIZE_CONFIG, 256 << 10);
     c.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, 300_000);

@@ -10,6 +10,7 @@ import java.util.concurrent.ExecutionException;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.common.config.TopicConfig;
+import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
 
 /**
  * The feature topics under a prefix (default {@value #DEFAULT_PREFIX}): {@code features.user} and
@@ -68,9 +69,33 @@ public record FeatureTopics(String prefix) {
     if (!existing.contains(dlq())) {
       created.add(new NewTopic(dlq(), Optional.of(partitions), Optional.of(replicas)));
     }
+    List<String> names = created.stream().map(NewTopic::name).toList();
     if (!created.isEmpty()) {
       admin.createTopics(created).all().get();
+      awaitLeaders(admin, names);
     }
-    return created.stream().map(NewTopic::name).toList();
+    return names;
+  }
+
+  /** Waits (up to 30 s) until every partition of {@code topics} has a leader, so writes can start. */
+  private static void awaitLeaders(Admin admin, List<String> topics) throws InterruptedException, ExecutionException {
+    long deadline = System.nanoTime() + 30_000_000_000L;
+    while (true) {
+      try {
+        boolean ready = admin.describeTopics(topics).allTopicNames().get().values().stream()
+            .allMatch(d -> d.partitions().stream().allMatch(p -> p.leader() != null && !p.leader().isEmpty()));
+        if (ready) {
+          return;
+        }
+      } catch (ExecutionException e) {
+        if (!(e.getCause() instanceof UnknownTopicOrPartitionException) || System.nanoTime() > deadline) {
+          throw e;
+        }
+      }
+      if (System.nanoTime() > deadline) {
+        throw new IllegalStateException("topics " + topics + " have partitions without a leader after 30 s");
+      }
+      Thread.sleep(50);
+    }
   }
 }

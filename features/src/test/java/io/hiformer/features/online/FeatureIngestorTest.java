@@ -75,14 +75,14 @@ class FeatureIngestorTest {
       assertThat(ingestor.awaitCaughtUp(Duration.ofSeconds(30))).isTrue();
       // Caught up means every record that existed at start is applied.
       assertThat(store.size(USER)).isEqualTo(500);
-      expected.forEach((u, c) -> assertThat(store.user(u).value("country")).isEqualTo(cat(c)));
-      assertThat(store.item("i99").value("price")).isEqualTo(dense(99));
+      expected.forEach((u, c) -> assertThat(store.user(u).feature("country")).isEqualTo(cat(c)));
+      assertThat(store.item("i99").feature("price")).isEqualTo(dense(99));
       assertThat(registry.get("hiformer.features.caught.up").gauge().value()).isEqualTo(1);
 
       publisher.send(update(USER, "u7", System.currentTimeMillis(), "country", cat("fresh")));
       publisher.flush();
       long ms = Kafkas.waitFor(Duration.ofSeconds(1),
-          () -> cat("fresh").equals(store.user("u7").value("country")));
+          () -> cat("fresh").equals(store.user("u7").feature("country")));
       assertThat(ms).as("milliseconds from written to visible").isBetween(0L, 1000L);
     }
     assertThat(registry.get("hiformer.features.updates").tag("kind", "user").counter().count()).isEqualTo(2001);
@@ -101,35 +101,39 @@ class FeatureIngestorTest {
     byte[] item = update(ITEM, "u5", 1, "price", dense(1)).toByteArray();
     byte[] keyed = update(USER, "u6", 1, "country", cat("de")).toByteArray();
     try (var producer = Kafkas.rawProducer(kafka)) {
-      String t = topics.user();
+      String topic = topics.user();
       // A compacted topic refuses records without a key, so that case cannot reach the ingestor.
-      producer.send(new ProducerRecord<>(t, bytes("u0"), update(USER, "u0", 1, "country", cat("ok")).toByteArray())).get();
-      producer.send(new ProducerRecord<>(t, bytes("u1"), new byte[] {(byte) 0xff, 0x01, 0x02})).get();
-      producer.send(new ProducerRecord<>(t, bytes("u2"), unknownField)).get();
-      producer.send(new ProducerRecord<>(t, bytes("u3"), wrongType)).get();
-      producer.send(new ProducerRecord<>(t, bytes("u4"), nan)).get();
-      producer.send(new ProducerRecord<>(t, bytes("u5"), item)).get();
-      producer.send(new ProducerRecord<>(t, bytes("someone-else"), keyed)).get();
-      producer.send(new ProducerRecord<>(t, bytes("u9"), update(USER, "u9", 1, "country", cat("ok")).toByteArray())).get();
+      producer.send(new ProducerRecord<>(topic, bytes("u0"), update(USER, "u0", 1, "country", cat("ok")).toByteArray())).get();
+      producer.send(new ProducerRecord<>(topic, bytes("u1"), new byte[] {(byte) 0xff, 0x01, 0x02})).get();
+      producer.send(new ProducerRecord<>(topic, bytes("u2"), unknownField)).get();
+      producer.send(new ProducerRecord<>(topic, bytes("u3"), wrongType)).get();
+      producer.send(new ProducerRecord<>(topic, bytes("u4"), nan)).get();
+      producer.send(new ProducerRecord<>(topic, bytes("u5"), item)).get();
+      producer.send(new ProducerRecord<>(topic, bytes("someone-else"), keyed)).get();
+      producer.send(new ProducerRecord<>(topic, bytes("u9"), update(USER, "u9", 1, "country", cat("ok")).toByteArray())).get();
     }
     startIngestor(Duration.ofSeconds(30));
     assertThat(ingestor.awaitCaughtUp(Duration.ofSeconds(30))).isTrue();
-    assertThat(store.user("u0").value("country")).isEqualTo(cat("ok"));
-    assertThat(store.user("u9").value("country")).isEqualTo(cat("ok"));
+    assertThat(store.user("u0").feature("country")).isEqualTo(cat("ok"));
+    assertThat(store.user("u9").feature("country")).isEqualTo(cat("ok"));
     assertThat(store.size(USER)).isEqualTo(2);
 
-    List<ConsumerRecord<byte[], byte[]>> dlq = Kafkas.readAll(kafka, topics.dlq(), 6);
-    assertThat(dlq).hasSize(6);
-    assertThat(dlq).extracting(r -> header(r, FeatureIngestor.REASON_CODE_HEADER)).containsExactly(
-        "unparsable", "unknown_field", "wrong_type", "not_finite", "wrong_entity_kind", "key_mismatch");
-    assertThat(header(dlq.get(1), FeatureIngestor.REASON_HEADER)).contains("unknown field 'countyr' for a user");
-    assertThat(header(dlq.get(2), FeatureIngestor.REASON_HEADER)).contains("field 'age' of a user takes dense values");
-    assertThat(header(dlq.get(3), FeatureIngestor.REASON_HEADER)).contains("is NaN");
-    assertThat(header(dlq.get(4), FeatureIngestor.REASON_HEADER)).contains("ENTITY_KIND_ITEM on topic " + topics.user());
-    assertThat(header(dlq.get(5), FeatureIngestor.REASON_HEADER)).contains("key 'someone-else' differs from entity_id 'u6'");
-    assertThat(header(dlq.get(1), FeatureIngestor.SOURCE_HEADER)).isEqualTo(topics.user() + "/0@2");
-    assertThat(dlq.get(2).value()).as("the original value is kept").isEqualTo(wrongType);
-    assertThat(dlq.get(2).key()).isEqualTo(bytes("u3"));
+    // Parsing and applying run on two threads, so the dead letters come in no fixed order: key them by source offset.
+    Map<String, ConsumerRecord<byte[], byte[]>> dlq = new HashMap<>();
+    Kafkas.readAll(kafka, topics.dlq(), 6).forEach(r -> dlq.put(header(r, FeatureIngestor.SOURCE_HEADER), r));
+    String t = topics.user() + "/0@";
+    assertThat(dlq).hasSize(6).containsOnlyKeys(t + 1, t + 2, t + 3, t + 4, t + 5, t + 6);
+    assertThat(reason(dlq.get(t + 1))).startsWith("unparsable: not a FeatureUpdate");
+    assertThat(reason(dlq.get(t + 2))).isEqualTo("unknown_field: unknown field 'countyr' for a user; stored fields: "
+        + "[user_id, country, age, recent]");
+    assertThat(reason(dlq.get(t + 3))).isEqualTo("wrong_type: field 'age' of a user takes dense values, got categorical");
+    assertThat(reason(dlq.get(t + 4))).isEqualTo("not_finite: field 'age' of a user is NaN; dense values must be finite");
+    assertThat(reason(dlq.get(t + 5))).isEqualTo("wrong_entity_kind: entity_kind ENTITY_KIND_ITEM on topic "
+        + topics.user() + ", which holds ENTITY_KIND_USER");
+    assertThat(reason(dlq.get(t + 6))).isEqualTo("key_mismatch: key 'someone-else' differs from entity_id 'u6'");
+    assertThat(header(dlq.get(t + 2), FeatureIngestor.REASON_CODE_HEADER)).isEqualTo("unknown_field");
+    assertThat(dlq.get(t + 3).value()).as("the original value is kept").isEqualTo(wrongType);
+    assertThat(dlq.get(t + 3).key()).isEqualTo(bytes("u3"));
     assertThat(registry.get("hiformer.features.dlq").tag("kind", "user").tag("reason", "key_mismatch").counter()
         .count()).isEqualTo(1);
     assertThat(registry.get("hiformer.features.dlq").tag("kind", "user").tag("reason", "not_finite").counter()
@@ -155,8 +159,8 @@ class FeatureIngestorTest {
     }
     assertThat(Kafkas.waitFor(Duration.ofSeconds(10), () -> store.item("i3") != null)).isNotNegative();
     assertThat(Kafkas.waitFor(Duration.ofSeconds(10), () -> store.item("i2") == null)).isNotNegative();
-    assertThat(store.item("i1").value("category")).isEqualTo(cat("newest"));
-    assertThat(store.item("i1").value("price")).isEqualTo(dense(2));
+    assertThat(store.item("i1").feature("category")).isEqualTo(cat("newest"));
+    assertThat(store.item("i1").feature("price")).isEqualTo(dense(2));
   }
 
   @Test
@@ -174,6 +178,10 @@ class FeatureIngestorTest {
 
   private static byte[] bytes(String s) {
     return s.getBytes(StandardCharsets.UTF_8);
+  }
+
+  private static String reason(ConsumerRecord<byte[], byte[]> r) {
+    return header(r, FeatureIngestor.REASON_HEADER);
   }
 
   private static String header(ConsumerRecord<byte[], byte[]> r, String name) {

@@ -35,12 +35,18 @@ class FeatureStoreTest {
     assertThat(store.apply(update(USER, "u1", 200, "age", dense(32)))).isNull();
 
     StoredEntity u1 = store.user("u1");
-    assertThat(u1.value("country")).isEqualTo(cat("de")); // 50 is older than 100
-    assertThat(u1.value("recent")).isEqualTo(bag("i1", "i2")); // never set before: taken
-    assertThat(u1.value("age")).isEqualTo(dense(32));
+    assertThat(u1.feature("country")).isEqualTo(cat("de")); // 50 is older than 100
+    assertThat(u1.feature("recent")).isEqualTo(bag("i1", "i2")); // never set before: taken
+    assertThat(u1.feature("age")).isEqualTo(dense(32));
     assertThat(u1.eventTimeMs("country")).isEqualTo(100);
     assertThat(u1.eventTimeMs("age")).isEqualTo(200);
-    assertThat(u1.value("hour")).as("context columns are not stored").isNull();
+    assertThat(u1.feature("hour")).as("context columns are not stored").isNull();
+    // As a raw record: text as is, numbers as text, bags as lists, missing as null.
+    assertThat(u1.value("country")).isEqualTo("de");
+    assertThat(u1.value("age")).isEqualTo("32.0");
+    assertThat(u1.bag("recent", "|")).containsExactly("i1", "i2");
+    assertThat(u1.value("recent")).as("a bag read as text").isEmpty();
+    assertThat(u1.value("hour")).isNull();
     assertThat(store.user("u2")).isNull();
     assertThat(store.item("u1")).as("users and items are apart").isNull();
   }
@@ -49,7 +55,7 @@ class FeatureStoreTest {
   void onEqualTimesTheLaterDeliveryWins() {
     store.apply(update(ITEM, "i1", 100, "category", cat("games")));
     store.apply(update(ITEM, "i1", 100, "category", cat("music")));
-    assertThat(store.item("i1").value("category")).isEqualTo(cat("music"));
+    assertThat(store.item("i1").feature("category")).isEqualTo(cat("music"));
   }
 
   @Test
@@ -61,10 +67,10 @@ class FeatureStoreTest {
     store.apply(update(USER, "u1", 120, "recent", FeatureValue.getDefaultInstance())); // empty value: missing
 
     StoredEntity u1 = store.user("u1");
-    assertThat(u1.value("country")).isEqualTo(cat("de"));
-    assertThat(u1.value("age")).isNull();
+    assertThat(u1.feature("country")).isEqualTo(cat("de"));
+    assertThat(u1.feature("age")).isNull();
     assertThat(u1.eventTimeMs("age")).isEqualTo(110);
-    assertThat(u1.value("recent")).isNull();
+    assertThat(u1.feature("recent")).isNull();
     assertThat(u1.eventTimeMs("recent")).isEqualTo(120);
   }
 
@@ -129,7 +135,7 @@ class FeatureStoreTest {
         Reason.CONFLICTING_DELETE, "'country' is both set and deleted");
     assertRejected(delete(USER, "u1", 200, "nope"), Reason.UNKNOWN_FIELD, "'nope'");
 
-    assertThat(store.user("u1").value("country")).isEqualTo(cat("de"));
+    assertThat(store.user("u1").feature("country")).isEqualTo(cat("de"));
     assertThat(store.user("u1").eventTimeMs("country")).isEqualTo(100);
     assertThat(store.item("i1")).isNull();
     assertThat(store.apply(update(USER, "u2", 1, "country", id(49)))).as("ids are categorical values").isNull();
@@ -164,6 +170,23 @@ class FeatureStoreTest {
   }
 
   @Test
+  void entitiesWrittenAgainSurviveAStreamOfNewOnes() {
+    FeatureStore small = new FeatureStore(Updates.storeSchema(), 100);
+    for (int cold = 0; cold < 1000; cold++) {
+      for (int hot = 0; hot < 50; hot++) {
+        small.apply(update(USER, "hot" + hot, 1 + cold, "country", cat("" + cold)));
+      }
+      small.apply(update(USER, "cold" + cold, 1, "country", cat("x")));
+    }
+    for (int hot = 0; hot < 50; hot++) {
+      assertThat(small.user("hot" + hot)).as("hot%d", hot).isNotNull();
+    }
+    assertThat(small.size(USER)).isEqualTo(100);
+    assertThat(small.evictions(USER)).isEqualTo(1050 - 100);
+    assertThat(small.user("cold999")).as("the newest stays").isNotNull();
+  }
+
+  @Test
   void aSnapshotNeverChangesAndReadersNeverSeeAHalfAppliedUpdate() throws Exception {
     store.apply(update(USER, "u1", 1, "country", cat("0"), "recent", bag("0")));
     StoredEntity first = store.user("u1");
@@ -173,8 +196,8 @@ class FeatureStoreTest {
     Thread reader = new Thread(() -> {
       while (!done.get()) {
         StoredEntity e = store.user("u1");
-        String country = e.value("country").getCategorical();
-        String recent = e.value("recent").getBag().getValues(0);
+        String country = e.value("country");
+        String recent = e.bag("recent", "|").getFirst();
         if (!country.equals(recent)) {
           torn.compareAndSet(null, country + " vs " + recent);
         }
@@ -189,8 +212,8 @@ class FeatureStoreTest {
     reader.join();
     assertThat(torn.get()).isNull();
     assertThat(reads.get()).isPositive();
-    assertThat(first.value("country")).isEqualTo(cat("0"));
-    assertThat(store.user("u1").value("country")).isEqualTo(cat("200000"));
+    assertThat(first.feature("country")).isEqualTo(cat("0"));
+    assertThat(store.user("u1").feature("country")).isEqualTo(cat("200000"));
   }
 
   private void assertRejected(FeatureUpdate u, Reason reason, String message) {
@@ -214,7 +237,7 @@ class FeatureStoreTest {
     updates.stream().map(FeatureUpdate::getEntityId).distinct().sorted().forEach(u -> {
       StoredEntity e = s.user(u);
       for (String c : columns) {
-        sb.append(u).append('.').append(c).append('=').append(e.value(c)).append('@').append(e.eventTimeMs(c)).append('\n');
+        sb.append(u).append('.').append(c).append('=').append(e.feature(c)).append('@').append(e.eventTimeMs(c)).append('\n');
       }
     });
     return sb.toString();

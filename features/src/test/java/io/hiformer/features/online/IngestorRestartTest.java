@@ -64,7 +64,7 @@ class IngestorRestartTest {
         long ms = Kafkas.waitFor(Duration.ofSeconds(30), () -> {
           for (int u = 0; u < USERS; u++) {
             StoredEntity e = store.user("u" + u);
-            if (e == null || !cat("v" + (total - USERS + u)).equals(e.value("country"))) {
+            if (e == null || !cat("v" + (total - USERS + u)).equals(e.feature("country"))) {
               return false;
             }
           }
@@ -106,7 +106,7 @@ class IngestorRestartTest {
       }
       assertThat(second.size(USER)).isEqualTo(USERS);
       for (int u = 0; u < USERS; u++) {
-        assertThat(second.user("u" + u).value("country")).isEqualTo(first.user("u" + u).value("country"))
+        assertThat(second.user("u" + u).feature("country")).isEqualTo(first.user("u" + u).feature("country"))
             .isEqualTo(cat("v" + (u + USERS * ((999 - u) / USERS)))); // the last i with i % USERS == u
       }
     }

@@ -28,8 +28,8 @@ final class Kafkas {
 
   /** A producer of raw bytes, for records no publisher would write. */
   static KafkaProducer<byte[], byte[]> rawProducer(KafkaBroker kafka) {
-    return new KafkaProducer<>(Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers()),
-        new ByteArraySerializer(), new ByteArraySerializer());
+    return new KafkaProducer<>(Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(),
+        ProducerConfig.MAX_IN_FLIGHT_REQUESTS_PER_CONNECTION, 1), new ByteArraySerializer(), new ByteArraySerializer());
   }
 
   /** Reads {@code expected} records of {@code topic} from the beginning, waiting up to 30 s. */
