@@ -49,7 +49,7 @@ final class Applier {
   private final IngestMetrics metrics;
   private final DeadLetters deadLetters;
   private final CountDownLatch caughtUp;
-  private final BlockingQueue<Batch> queue = new ArrayBlockingQueue<>(2);
+  private final BlockingQueue<Batch> queue = new ArrayBlockingQueue<>(1);
   private final Thread thread;
   private final long[] applied = new long[2];
 

@@ -154,7 +154,7 @@ public final class FeatureIngestor implements AutoCloseable {
     c.put(ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG, false);
     c.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
     // Catch-up throughput: large fetches and polls; fetch.min.bytes stays 1 so tailing is prompt.
-    c.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, 5000);
+    c.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, 500);
     c.put(ConsumerConfig.MAX_PARTITION_FETCH_BYTES_CONFIG, 8 << 20);
     c.put(ConsumerConfig.FETCH_MAX_BYTES_CONFIG, 64 << 20);
     c.put(ConsumerConfig.RECEIVE_BUFFER_CONFIG, 1 << 20);
