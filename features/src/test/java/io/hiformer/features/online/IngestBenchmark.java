@@ -37,6 +37,8 @@ import org.apache.kafka.common.serialization.StringSerializer;
  *   <li>per round, reads them all from the beginning with (a) a bare consumer that only polls and
  *       parses each value as a FeatureUpdate, and (b) a {@link FeatureIngestor} into a fresh
  *       {@link FeatureStore} (time to caught-up); alternating which goes first;
+ *   <li>reports updates/s (wall clock) and microseconds of process CPU per update (broker and GC
+ *       included, so less sensitive to other load on the machine), per round and as medians;
  *   <li>publishes unique users open-loop at {@code --rate} updates/s for {@code --seconds} while an
  *       ingestor tails, and measures from each update's intended send time until the store shows
  *       it (HdrHistogram).
@@ -84,20 +86,32 @@ public final class IngestBenchmark {
 
       double[] bare = new double[rounds];
       double[] ingest = new double[rounds];
+      double[] ratio = new double[rounds];
+      double[] bareCpu = new double[rounds];
+      double[] ingestCpu = new double[rounds];
       for (int r = 0; r < rounds; r++) {
+        long cpu0 = cpuNanos();
         if (r % 2 == 0) {
           bare[r] = bare(kafka, topics, updates);
-          ingest[r] = ingest(kafka, topics, updates, entities, r == rounds - 1);
+          bareCpu[r] = (cpuNanos() - cpu0) / 1e3 / updates;
+          long cpu1 = cpuNanos();
+          ingest[r] = ingest(kafka, topics, updates, entities, false);
+          ingestCpu[r] = (cpuNanos() - cpu1) / 1e3 / updates;
         } else {
-          ingest[r] = ingest(kafka, topics, updates, entities, r == rounds - 1);
+          ingest[r] = ingest(kafka, topics, updates, entities, false);
+          ingestCpu[r] = (cpuNanos() - cpu0) / 1e3 / updates;
+          long cpu1 = cpuNanos();
           bare[r] = bare(kafka, topics, updates);
+          bareCpu[r] = (cpuNanos() - cpu1) / 1e3 / updates;
         }
-        System.out.printf("round %d: bare consumer %,.0f updates/s, ingestor %,.0f updates/s (%.0f%%)%n",
-            r + 1, bare[r], ingest[r], 100 * ingest[r] / bare[r]);
+        ratio[r] = ingest[r] / bare[r];
+        System.out.printf("round %d: bare consumer %,.0f updates/s (%.2f us CPU each), ingestor %,.0f updates/s"
+            + " (%.2f us CPU each), ratio %.2f%n", r + 1, bare[r], bareCpu[r], ingest[r], ingestCpu[r], ratio[r]);
       }
-      double mb = median(bare);
-      double mi = median(ingest);
-      System.out.printf("median: bare consumer %,.0f updates/s, ingestor %,.0f updates/s, ratio %.2f%n", mb, mi, mi / mb);
+      System.out.printf("median: bare consumer %,.0f updates/s (%.2f us CPU each), ingestor %,.0f updates/s"
+          + " (%.2f us CPU each), ratio %.2f (median of the rounds' ratios %.2f)%n", median(bare), median(bareCpu),
+          median(ingest), median(ingestCpu), median(ingest) / median(bare), median(ratio));
+      ingest(kafka, topics, updates, entities, true); // once more, outside the timed rounds, for the heap it takes
 
       latency(kafka, new FeatureTopics("latency."), rate, seconds);
     }
@@ -216,6 +230,11 @@ public final class IngestBenchmark {
       }
     }
     return perSecond;
+  }
+
+  /** CPU time of this whole process (broker, clients and GC included). */
+  private static long cpuNanos() {
+    return ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean()).getProcessCpuTime();
   }
 
   private static long usedHeap() {
