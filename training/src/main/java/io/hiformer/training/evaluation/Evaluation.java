@@ -164,6 +164,11 @@ public final class Evaluation {
     return new Evaluation(models, options, kernels).pass(source, badRows, progress);
   }
 
+  /** The metric names of every table under {@code options}, in order. */
+  public static List<String> metricNames(Options options) {
+    return MetricSet.of(options.ndcgArray()).stream().map(EvaluationResult.Metric::name).toList();
+  }
+
   private EvaluationResult pass(EvalSource source, BadRows badRows, Consumer<String> progress) {
     long start = System.nanoTime();
     int threads = options.threads();
@@ -338,20 +343,16 @@ public final class Evaluation {
     int id(String value) {
       String v = value == null || value.isEmpty() ? MISSING : value;
       Integer id = ids.get(v);
-      if (id != null) {
-        return id;
-      }
-      if (names.size() == cap) {
+      if (id == null && ids.size() - (capped ? 1 : 0) >= cap) {
         capped = true;
         v = OTHER;
         id = ids.get(v);
-        if (id != null) {
-          return id;
-        }
       }
-      id = names.size();
-      names.add(v);
-      ids.put(v, id);
+      if (id == null) {
+        id = names.size();
+        names.add(v);
+        ids.put(v, id);
+      }
       return id;
     }
   }

@@ -33,7 +33,11 @@ public record EvaluationResult(List<ModelVersion> versions, List<String> tasks, 
   public record Metric(String name, Direction direction) {}
 
   public enum Verdict {
-    BETTER("better"), WORSE("worse"), NO_SIGNIFICANT_DIFFERENCE("no significant difference"), UNDEFINED("undefined");
+    BETTER("better"), WORSE("worse"), NO_SIGNIFICANT_DIFFERENCE("no significant difference"),
+    /** Fewer groups than {@link Results#MIN_GROUPS}: resampling them says nothing about the uncertainty. */
+    TOO_FEW_GROUPS("too few groups"),
+    /** The metric is undefined on these rows (e.g. no positives). */
+    UNDEFINED("undefined");
 
     private final String text;
 
@@ -48,7 +52,8 @@ public record EvaluationResult(List<ModelVersion> versions, List<String> tasks, 
 
   /**
    * The rows of one slice value (or all rows: field and value null). {@code mover}: among the
-   * field's largest movers by the first task's AUC difference.
+   * field's largest movers by the first task's AUC difference (of values with enough groups for an
+   * interval).
    */
   public record Cell(String field, String value, long rows, long groups, List<TaskTable> tasks, boolean mover) {}
 
@@ -81,7 +86,7 @@ public record EvaluationResult(List<ModelVersion> versions, List<String> tasks, 
   /** A slice field's values; {@code capped}: values beyond the cap were pooled into "(other)". */
   public record SliceField(String field, List<Cell> values, boolean capped) {}
 
-  /** The value for the first non-baseline version, task and metric, overall; NaN if absent. */
+  /** The overall difference of {@code version} to the baseline on a task and metric; null if there is none. */
   public Delta delta(String task, String version, String metric) {
     for (TaskTable t : overall.tasks()) {
       if (t.task().equals(task)) {

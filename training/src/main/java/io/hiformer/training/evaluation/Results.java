@@ -19,6 +19,8 @@ import java.util.Set;
 /** Turns the summed accumulators into metric tables, differences and verdicts. */
 final class Results {
   private static final int ROC_POINTS = 400;
+  /** Fewer groups give no interval: a bootstrap over a handful of groups understates the uncertainty. */
+  static final int MIN_GROUPS = 10;
 
   private final List<EvaluationResult.ModelVersion> versions;
   private final List<String> tasks;
@@ -55,13 +57,16 @@ final class Results {
         seconds, options, overall, slices);
   }
 
-  /** Marks the values with the largest absolute first-task AUC difference (first challenger), NaN last. */
+  /**
+   * Marks the values with the largest absolute first-task AUC difference (first challenger) among
+   * those with an interval.
+   */
   private List<Cell> flagMovers(List<Cell> values) {
     if (versions.size() < 2) {
       return values;
     }
     List<Cell> ranked = new ArrayList<>(values);
-    ranked.removeIf(c -> Double.isNaN(c.tasks().getFirst().deltas().getFirst().delta()));
+    ranked.removeIf(c -> Double.isNaN(c.tasks().getFirst().deltas().getFirst().lo()));
     ranked.sort(Comparator.comparingDouble((Cell c) -> Math.abs(c.tasks().getFirst().deltas().getFirst().delta()))
         .reversed());
     Set<String> movers = new HashSet<>();
@@ -90,7 +95,8 @@ final class Results {
       List<Delta> deltas = new ArrayList<>();
       for (int v = 1; v < versions.size(); v++) {
         for (int m = 0; m < metrics.size(); m++) {
-          deltas.add(delta(v, metrics.get(m), points[0][m], points[v][m], replicates[0][m], replicates[v][m]));
+          long groups = c.accumulators[t].groups;
+          deltas.add(delta(v, metrics.get(m), points[0][m], points[v][m], replicates[0][m], replicates[v][m], groups));
         }
       }
       tables.add(new TaskTable(tasks.get(t), perVersion, deltas));
@@ -98,7 +104,12 @@ final class Results {
     return new Cell(field, value, c.rows, c.groups, tables, false);
   }
 
-  private Delta delta(int v, Metric metric, double base, double value, double[] baseReps, double[] reps) {
+  private Delta delta(int v, Metric metric, double base, double value, double[] baseReps, double[] reps,
+      long groups) {
+    if (groups < MIN_GROUPS) {
+      return new Delta(versions.get(v).label(), versions.getFirst().label(), metric.name(), base, value, value - base,
+          Double.NaN, Double.NaN, Double.NaN, Verdict.TOO_FEW_GROUPS);
+    }
     double[] diff = new double[reps.length];
     for (int b = 0; b < reps.length; b++) {
       diff[b] = reps[b] - baseReps[b];

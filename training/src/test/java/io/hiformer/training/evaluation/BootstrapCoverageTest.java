@@ -12,7 +12,9 @@ import org.junit.jupiter.api.Test;
  * In simulation, 95% paired group-bootstrap intervals of the difference between two versions
  * cover the true difference about 95% of the time, for every metric whose estimator is unbiased
  * for its population value; and resampling rows instead of groups would give too narrow intervals
- * on data whose rows are correlated within groups.
+ * on data whose rows are correlated within groups. (Expected calibration error is left out: its
+ * estimate is biased upwards in small samples, so no interval centred on it covers the population
+ * value at the nominal rate.)
  */
 class BootstrapCoverageTest {
   private static final List<String> METRICS = List.of("auc", "logloss", "ratio", "gauc", "ndcg@5", "mrr");
@@ -37,8 +39,8 @@ class BootstrapCoverageTest {
         double x = rnd.nextGaussian();
         double truth = -0.5 + 1.2 * x + effect;
         float y = rnd.nextDouble() < 1 / (1 + Math.exp(-truth)) ? 1 : 0;
-        float a = (float) (-0.4 + 1.0 * x + 0.5 * effect + 0.5 * errorA + 0.8 * rnd.nextGaussian());
-        float b = (float) (-0.5 + 1.1 * x + 0.7 * effect + 0.4 * errorB + 0.7 * rnd.nextGaussian());
+        float a = (float) (-0.4 + 1.0 * x + 0.5 * effect + 0.9 * errorA + 0.6 * rnd.nextGaussian());
+        float b = (float) (-0.5 + 1.1 * x + 0.7 * effect + 0.9 * errorB + 0.6 * rnd.nextGaussian());
         String key = byRow ? "row" + seq : "g" + g;
         agg.add(key, Bootstrap.hash(key), seq++, new float[] {a, b}, new float[] {y}, new float[] {1}, new int[0], "");
       }
@@ -94,8 +96,10 @@ class BootstrapCoverageTest {
       assertThat(rate).as("coverage of %s (true difference %.5f; rows resampled instead: %.3f)", m,
           population.get(m).delta(), coveredByRow.getOrDefault(m, 0) / (double) TRIALS).isBetween(0.90, 0.99);
     }
-    // Rows of a request are correlated: treating them as independent understates the uncertainty.
+    // Rows of a request are correlated: treating them as independent understates the uncertainty
+    // (seen: logloss intervals 14% narrower, the ratio's difference covered 62% of the time).
     assertThat(widthByRow).isLessThan(0.9 * widthByGroup);
+    assertThat(coveredByRow.getOrDefault("ratio", 0) / (double) TRIALS).isLessThan(0.85);
     // The simulated versions do differ, so the intervals are about a real difference.
     assertThat(Math.abs(population.get("auc").delta())).isGreaterThan(0.005);
   }

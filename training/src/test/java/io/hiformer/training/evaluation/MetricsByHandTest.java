@@ -86,6 +86,19 @@ class MetricsByHandTest {
   }
 
   @Test
+  void sliceValuesBeyondTheCapArePooled() {
+    Evaluation.SliceValues values = new Evaluation.SliceValues("country", 2);
+    assertThat(values.id("de")).isZero();
+    assertThat(values.id(null)).isOne();
+    assertThat(values.id("fr")).isEqualTo(2);
+    assertThat(values.id("it")).isEqualTo(2);
+    assertThat(values.id("")).isOne();
+    assertThat(values.id("de")).isZero();
+    assertThat(values.names).containsExactly("de", Evaluation.MISSING, Evaluation.OTHER);
+    assertThat(values.capped).isTrue();
+  }
+
+  @Test
   void ndcgMrrAndGroupAucOfOneGroupWithATie() {
     // Descending: score 3 (label 0), then a tie at 2 (labels 1 and 0), then score 1 (label 1).
     float[] scores = {3, 2, 2, 1};
@@ -173,6 +186,9 @@ class MetricsByHandTest {
     assertThat(auc.delta()).isCloseTo(0.5 - 8.0 / 9, within(1e-12));
     assertThat(auc.version()).isEqualTo("v2");
     assertThat(auc.baseline()).isEqualTo("v1");
+    // Three requests are too few to resample: no interval, no verdict.
+    assertThat(auc.verdict()).isEqualTo(EvaluationResult.Verdict.TOO_FEW_GROUPS);
+    assertThat(auc.lo()).isNaN();
 
     // Slices: "de" holds r1's first two rows and r2; "fr" r1's last two and r3.
     EvaluationResult.SliceField slice = result.slices().getFirst();
@@ -182,8 +198,8 @@ class MetricsByHandTest {
     assertThat(de.groups()).isEqualTo(2);
     // de: positives 0.15; negatives 0.05, 0.15 -> (1 + 0.5) / 2
     assertThat(de.tasks().getFirst().versions().getFirst().metrics().get("auc")).isEqualTo(0.75);
-    // B loses 0.25 AUC on de (0.75 -> 0.5) and 0.5 on fr (1 -> 0.5): fr is the one largest mover.
-    assertThat(slice.values()).filteredOn(EvaluationResult.Cell::mover).extracting(EvaluationResult.Cell::value)
-        .containsExactly("fr");
+    // B loses 0.25 AUC on de (0.75 -> 0.5) and 0.5 on fr (1 -> 0.5), but neither has the groups for an
+    // interval, so neither is flagged as a mover.
+    assertThat(slice.values()).noneMatch(EvaluationResult.Cell::mover);
   }
 }
