@@ -55,30 +55,35 @@ final class Bootstrap {
 
   /**
    * A confidence interval and two-sided p-value for a difference whose exact value is
-   * {@code point}, from its replicates (non-finite replicates, where a metric is undefined, are left
-   * out). The interval is the percentile interval of the replicates shifted by
-   * {@code point - mean(replicates)}: identical to the plain percentile interval when the
-   * replicates centre on the point, and free of the small bias of replicates computed on coarser
-   * bins (AUC). The p-value is the share of centred replicates at least as far from 0 as
-   * {@code point}, {@code (1 + count) / (1 + valid)}. All NaN with fewer than 10 valid replicates.
+   * {@code point}, from its replicates (non-finite replicates, where a metric is undefined, are
+   * left out). The replicates are shifted by {@code point - mean(replicates)}, which removes the
+   * small bias of replicates computed on coarser bins (AUC) and changes nothing when they centre on
+   * the point; the interval is their percentile interval. The p-value inverts that interval:
+   * twice the smaller share of shifted replicates on either side of 0, {@code (1 + count) / (1 + valid)}
+   * per side, so it is below {@code 1 - confidence} just when the interval excludes 0. All NaN
+   * with fewer than 10 valid replicates.
    */
   static Interval interval(double point, double[] replicates, double confidence) {
     double[] valid = Arrays.stream(replicates).filter(Double::isFinite).toArray();
     if (valid.length < 10 || !Double.isFinite(point)) {
       return new Interval(Double.NaN, Double.NaN, Double.NaN);
     }
-    double mean = Arrays.stream(valid).average().orElseThrow();
-    int beyond = 0;
+    double shift = point - Arrays.stream(valid).average().orElseThrow();
+    int atOrBelow = 0;
+    int atOrAbove = 0;
     for (int i = 0; i < valid.length; i++) {
-      valid[i] -= mean;
-      if (Math.abs(valid[i]) >= Math.abs(point)) {
-        beyond++;
+      valid[i] += shift;
+      if (valid[i] <= 0) {
+        atOrBelow++;
+      }
+      if (valid[i] >= 0) {
+        atOrAbove++;
       }
     }
     Arrays.sort(valid);
     double alpha = (1 - confidence) / 2;
-    return new Interval(point + quantile(valid, alpha), point + quantile(valid, 1 - alpha),
-        (1.0 + beyond) / (1.0 + valid.length));
+    double p = Math.min(1, 2 * (1.0 + Math.min(atOrBelow, atOrAbove)) / (1.0 + valid.length));
+    return new Interval(quantile(valid, alpha), quantile(valid, 1 - alpha), p);
   }
 
   /** Linear interpolation between order statistics (type 7 of Hyndman and Fan). */

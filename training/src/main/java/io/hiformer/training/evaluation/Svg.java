@@ -148,7 +148,8 @@ final class Svg {
 
   private static StringBuilder open(String id, String title, int width, int height) {
     StringBuilder sb = new StringBuilder();
-    sb.append(String.format(Locale.ROOT, "<svg xmlns='http://www.w3.org/2000/svg' class='plot' id='%s' width='%d' "
+    // Inline in HTML the parser puts <svg> in the SVG namespace: no xmlns, no URL in the page.
+    sb.append(String.format(Locale.ROOT, "<svg class='plot' id='%s' width='%d' "
         + "height='%d' viewBox='0 0 %d %d' font-family='sans-serif'>", esc(id), width, height, width, height));
     sb.append("<title>").append(esc(title)).append("</title>");
     sb.append(String.format(Locale.ROOT, "<text x='%d' y='18' font-size='13' font-weight='bold'>%s</text>", 8,
