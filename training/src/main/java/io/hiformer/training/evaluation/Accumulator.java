@@ -5,18 +5,18 @@ package io.hiformer.training.evaluation;
  * estimates and one set per bootstrap replicate. Filled a group at a time; mergeable, so each
  * worker keeps its own and they are added up at the end.
  *
- * <p>Memory is fixed by the settings, not the data (apart from the {@link ScoreTable}):
+ * <p>Memory is fixed by the settings, not the data: the {@link ScoreTable} up to its limit, and
  * {@code B * (2 * aucBins * 4 + 2 * calibrationBins * 8 + (9 + #ndcg) * 8)} bytes for the
- * replicates, about 1.1 MB at the defaults (B 500, 256 AUC bins, 10 calibration bins).
+ * replicates, about 1.1 MB at the defaults (B 500, 256 AUC bins, 10 calibration bins, one NDCG).
  */
 final class Accumulator {
   /** Replicate AUCs use score bins of 1/8 logit on [-16, 16]; the point AUC is exact. */
   static final double LOGIT_RANGE = 16;
 
-  /** What every accumulator of one evaluation shares: sizes and the metric list. */
-  record Layout(int replicates, int calibrationBins, int aucBins, int[] ndcgAt, int histogramBins, int scoreTableLimit) {
+  /** What every accumulator of one evaluation shares: replicates, bins and NDCG cut-offs. */
+  record Layout(int replicates, int calibrationBins, int aucBins, int[] ndcgAt, int histogramBins) {
     static Layout of(int replicates, int calibrationBins, int[] ndcgAt) {
-      return new Layout(replicates, calibrationBins, 256, ndcgAt.clone(), 40, ScoreTable.DEFAULT_LIMIT);
+      return new Layout(replicates, calibrationBins, 256, ndcgAt.clone(), 40);
     }
 
     int aucBin(float logit) {
@@ -68,11 +68,12 @@ final class Accumulator {
   final double[] rRr;
   final double[] rRrW;
 
-  Accumulator(Layout layout) {
+  /** {@code scoreTableLimit}: distinct scores the exact AUC keeps (see {@link ScoreTable}). */
+  Accumulator(Layout layout, int scoreTableLimit) {
     this.layout = layout;
     int b = layout.replicates();
     int k = layout.ndcgAt().length;
-    scores = new ScoreTable(layout.scoreTableLimit());
+    scores = new ScoreTable(scoreTableLimit);
     calibrationCount = new long[layout.calibrationBins()];
     calibrationP = new double[layout.calibrationBins()];
     calibrationY = new double[layout.calibrationBins()];

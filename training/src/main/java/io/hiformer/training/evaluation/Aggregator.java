@@ -46,10 +46,10 @@ final class Aggregator {
     long rows;
     long groups;
 
-    Cell(Accumulator.Layout layout, int count) {
+    Cell(Accumulator.Layout layout, int count, int scoreTableLimit) {
       accumulators = new Accumulator[count];
       for (int i = 0; i < count; i++) {
-        accumulators[i] = new Accumulator(layout);
+        accumulators[i] = new Accumulator(layout, scoreTableLimit);
       }
     }
   }
@@ -201,7 +201,8 @@ final class Aggregator {
   }
 
   private void addToCell(long key, Group g, int[] members, int count, int nonzero) {
-    Cell cell = cells.computeIfAbsent(key, k -> new Cell(layout, versions * tasks));
+    Cell cell = cells.computeIfAbsent(key, k -> new Cell(layout, versions * tasks,
+        k == OVERALL ? ScoreTable.OVERALL_LIMIT : ScoreTable.SLICE_LIMIT));
     cell.rows += count;
     cell.groups++;
     for (int v = 0; v < versions; v++) {

@@ -24,7 +24,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Consumer;
 
 /**
@@ -93,11 +93,6 @@ public final class Evaluation {
           sliceValues, movers, n);
     }
 
-    public Options withGroupBy(String column) {
-      return new Options(bootstrap, confidence, seed, ndcgAt, calibrationBins, column, groupWindow, slices,
-          sliceValues, movers, threads);
-    }
-
     public Options withBootstrap(int replicates) {
       return new Options(replicates, confidence, seed, ndcgAt, calibrationBins, groupBy, groupWindow, slices,
           sliceValues, movers, threads);
@@ -123,7 +118,7 @@ public final class Evaluation {
   private final boolean sameTransforms;
   private final List<SliceValues> sliceValues = new ArrayList<>();
   private final ConcurrentLinkedQueue<BadRowException> badFromWorkers = new ConcurrentLinkedQueue<>();
-  private final AtomicBoolean failed = new AtomicBoolean();
+  private final AtomicReference<Throwable> failure = new AtomicReference<>();
   private String groupColumn;
 
   private Evaluation(List<EvaluatedModel> models, Options options, CpuKernels kernels) {
@@ -276,9 +271,8 @@ public final class Evaluation {
   /** Hands a chunk to a worker, waiting while its queue is full unless a worker has failed. */
   private void send(Worker worker, Chunk chunk) throws InterruptedException, ExecutionException {
     while (!worker.queue.offer(chunk, 50, TimeUnit.MILLISECONDS)) {
-      if (failed.get()) {
-        throw new ExecutionException(worker.failure != null ? worker.failure : new IllegalStateException(
-            "a worker failed"));
+      if (failure.get() != null) {
+        throw new ExecutionException(failure.get());
       }
     }
   }
@@ -375,7 +369,6 @@ public final class Evaluation {
   /** Featurizes, scores and accumulates the groups dealt to it. */
   private final class Worker implements java.util.concurrent.Callable<Aggregator> {
     final BlockingQueue<Chunk> queue = new ArrayBlockingQueue<>(QUEUED_CHUNKS);
-    volatile Throwable failure;
     private final List<Hiformer> networks;
     private final Aggregator aggregator;
     private final boolean[] bad = new boolean[CHUNK];
@@ -415,8 +408,7 @@ public final class Evaluation {
           process(c, featurizers, exampleRows, batches, scorers, logits);
         }
       } catch (RuntimeException | Error e) {
-        failure = e;
-        failed.set(true);
+        failure.compareAndSet(null, e);
         throw e;
       } finally {
         for (Scorer s : scorers) {

@@ -4,16 +4,19 @@ import java.util.Arrays;
 
 /**
  * Positive and negative counts per distinct score (a float32 logit), from which the exact AUC
- * (ties count one half, as {@code training.Auc}), the ROC curve and score histograms follow.
+ * (ties count one half, as {@code training.Auc}) and the ROC curve follow.
  *
- * <p>Memory is one entry (24 bytes, at most half the table full) per distinct score, up to
- * {@code limit} entries. Past that, scores are coarsened: keys drop their lowest bit (adjacent
- * floats merge) until the table is half full again, so memory stays bounded and the AUC becomes
- * that of scores rounded to fewer mantissa bits; {@link #shift()} says how many bits were dropped
- * (0: exact).
+ * <p>Memory is a hash table of 24-byte slots, 2 to 4 per distinct score, up to {@code limit}
+ * distinct scores: at most {@code 48 * limit} bytes. Past the limit, scores are coarsened: keys
+ * drop their lowest bit (adjacent floats merge) until half the limit is left, so memory stays
+ * bounded and the AUC becomes that of scores rounded to fewer mantissa bits; {@link #shift()} says
+ * how many bits were dropped (0: exact).
  */
 final class ScoreTable {
-  static final int DEFAULT_LIMIT = 1 << 20;
+  /** Distinct scores kept exactly for all rows (at most 48 MB per table). */
+  static final int OVERALL_LIMIT = 1 << 20;
+  /** Distinct scores kept exactly per slice value (at most 3 MB per table). */
+  static final int SLICE_LIMIT = 1 << 16;
   private static final long EMPTY = Long.MIN_VALUE;
 
   private final int limit;

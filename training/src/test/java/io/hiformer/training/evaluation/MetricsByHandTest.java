@@ -27,7 +27,7 @@ class MetricsByHandTest {
     // 0.4 (1.5), 0.8 beats 0.1 and 0.4 and ties 0.8 (2.5), 0.9 beats all three (3): 7 of 9.
     float[] scores = {0.1f, 0.4f, 0.4f, 0.8f, 0.8f, 0.9f};
     float[] labels = {0, 1, 0, 1, 0, 1};
-    ScoreTable table = new ScoreTable(ScoreTable.DEFAULT_LIMIT);
+    ScoreTable table = new ScoreTable(ScoreTable.OVERALL_LIMIT);
     for (int i = 0; i < scores.length; i++) {
       table.add(scores[i], labels[i] > 0.5f);
     }
@@ -45,7 +45,7 @@ class MetricsByHandTest {
     int n = 20_000;
     float[] scores = new float[n];
     float[] labels = new float[n];
-    ScoreTable table = new ScoreTable(ScoreTable.DEFAULT_LIMIT);
+    ScoreTable table = new ScoreTable(ScoreTable.OVERALL_LIMIT);
     for (int i = 0; i < n; i++) {
       // few distinct scores, so most pairs are ties; -0 and 0 both occur
       scores[i] = (float) (Math.round(rnd.nextGaussian() * 8) / 4.0) * (rnd.nextBoolean() ? 1 : -1);
@@ -78,7 +78,7 @@ class MetricsByHandTest {
     }
     assertThat(table.sorted().auc()).isEqualTo(Auc.of(rounded, labels, n));
 
-    ScoreTable other = new ScoreTable(ScoreTable.DEFAULT_LIMIT);
+    ScoreTable other = new ScoreTable(ScoreTable.OVERALL_LIMIT);
     other.add(0.5f, true);
     other.merge(table);
     assertThat(other.shift()).isEqualTo(shift);
