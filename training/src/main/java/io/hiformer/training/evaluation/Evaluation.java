@@ -232,10 +232,13 @@ public final class Evaluation {
       for (Aggregator a : done.subList(1, done.size())) {
         all.merge(a);
       }
-      long scored = seq - badRows.count();
+      Aggregator.Cell overall = all.cells().get(Aggregator.OVERALL);
+      if (overall == null) {
+        throw new IllegalArgumentException("no row of " + source.description() + " could be scored");
+      }
       double seconds = (System.nanoTime() - start) / 1e9;
-      progress.accept(String.format("scored %,d rows with %d versions in %.1f s (%,.0f rows/s)%s", scored,
-          models.size(), seconds, scored / seconds, ungrouped == 0 ? ""
+      progress.accept(String.format("scored %,d rows with %d version%s in %.1f s (%,.0f rows/s)%s", overall.rows,
+          models.size(), models.size() == 1 ? "" : "s", seconds, overall.rows / seconds, ungrouped == 0 ? ""
               : String.format("; %,d rows without %s are groups of their own", ungrouped, groupColumn)));
       List<EvaluationResult.ModelVersion> versions = models.stream().map(m -> new EvaluationResult.ModelVersion(
           m.name(), m.version(), m.label(), m.sha256(), m.parameters().config().variant().json())).toList();
