@@ -72,8 +72,9 @@ final class Svg {
       bar(sb, i * bin, bin / 2, share(negatives[i], n) / max, "#7f7f7f");
       bar(sb, i * bin + bin / 2, bin / 2, share(positives[i], p) / max, "#2ca02c");
     }
-    legend(sb, 0, String.format(Locale.ROOT, "negatives (%,d)", n), "#7f7f7f");
-    legend(sb, 1, String.format(Locale.ROOT, "positives (%,d)", p), "#2ca02c");
+    // Negatives pile up near 0 and positives near 1: the legend goes top centre.
+    legendAt(sb, px(0.35), py(1) + 16, String.format(Locale.ROOT, "negatives (%,d)", n), "#7f7f7f");
+    legendAt(sb, px(0.35), py(1) + 30, String.format(Locale.ROOT, "positives (%,d)", p), "#2ca02c");
     sb.append(String.format(Locale.ROOT, "<text x='%d' y='%.1f' font-size='10' fill='#555'>peak share %.3f</text>",
         LEFT + 4, py(1) + 12, max));
     return sb.append("</svg>").toString();
@@ -179,12 +180,14 @@ final class Svg {
         + "transform='rotate(-90 12 %.1f)'>%s</text>", (py(0) + py(1)) / 2, (py(0) + py(1)) / 2, esc(yLabel)));
   }
 
+  /** A legend entry in the bottom right corner, {@code row} entries up. */
   private static void legend(StringBuilder sb, int row, String name, String color) {
-    double y = py(0) - 12 - 14 * row;
-    sb.append(String.format(Locale.ROOT, "<rect x='%.1f' y='%.1f' width='10' height='10' fill='%s'/>", px(1) - 150,
-        y - 9, color));
-    sb.append(String.format(Locale.ROOT, "<text x='%.1f' y='%.1f' font-size='11'>%s</text>", px(1) - 136, y,
-        esc(name)));
+    legendAt(sb, px(1) - 150, py(0) - 12 - 14 * row, name, color);
+  }
+
+  private static void legendAt(StringBuilder sb, double x, double y, String name, String color) {
+    sb.append(String.format(Locale.ROOT, "<rect x='%.1f' y='%.1f' width='10' height='10' fill='%s'/>", x, y - 9, color));
+    sb.append(String.format(Locale.ROOT, "<text x='%.1f' y='%.1f' font-size='11'>%s</text>", x + 14, y, esc(name)));
   }
 
   private static double px(double x) {
