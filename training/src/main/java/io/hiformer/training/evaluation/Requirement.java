@@ -9,8 +9,8 @@ import java.util.regex.Pattern;
 /**
  * A gate on the difference between each challenger version and the baseline, for pipelines:
  * {@code [TASK:]METRIC[.lo|.hi|.p] OP NUMBER}, e.g. {@code auc>=+0.001} (the AUC difference is at
- * least 0.001), {@code auc.lo>=0} (the interval's lower bound is at least 0: significantly not
- * worse at the chosen confidence), {@code logloss.hi<0} (significantly lower log loss),
+ * least 0.001), {@code auc.lo>=0} (the interval's lower bound is at least 0: at the chosen
+ * confidence the AUC is not lower), {@code logloss.hi<0} (significantly lower log loss),
  * {@code click:ndcg@10>=-0.002} or {@code auc.p<=0.05}. OP is {@code >=}, {@code <=}, {@code >} or
  * {@code <}. Without a task it applies to every task; every challenger must pass it. A difference
  * that is undefined (NaN) fails.
