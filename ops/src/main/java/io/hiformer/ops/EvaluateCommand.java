@@ -3,6 +3,7 @@ package io.hiformer.ops;
 import io.hiformer.features.BadRowException;
 import io.hiformer.features.BadRows;
 import io.hiformer.features.FeatureSchema;
+import io.hiformer.model.ModelFileException;
 import io.hiformer.model.ModelRegistry;
 import io.hiformer.training.evaluation.EvalSource;
 import io.hiformer.training.evaluation.EvaluatedModel;
@@ -128,7 +129,8 @@ final class EvaluateCommand implements Callable<Integer> {
       EvalSource source = FileSource.of(data.stream().map(dataDir::resolve).toList(), parsed, dataDir,
           models.getFirst().parameters().config(), bad);
       result = Evaluation.run(models, source, options, kernels.kernels(), bad, System.err::println);
-    } catch (IllegalArgumentException | NoSuchElementException | BadRowException | UncheckedIOException | IOException e) {
+    } catch (IllegalArgumentException | IllegalStateException | NoSuchElementException | BadRowException
+        | ModelFileException | UncheckedIOException | IOException e) {
       System.err.println("error: " + e.getMessage());
       return 2;
     }

@@ -137,6 +137,25 @@ class EvaluateCommandTest {
   }
 
   @Test
+  void aModelFileChangedAfterPublishingIsRefused() throws Exception {
+    Path copy = dir.resolve("tampered-registry");
+    try (var files = Files.walk(registry)) {
+      for (Path p : files.toList()) {
+        Files.copy(p, copy.resolve(registry.relativize(p).toString()));
+      }
+    }
+    Path file = copy.resolve("ctr/2/model.safetensors");
+    byte[] bytes = Files.readAllBytes(file);
+    bytes[bytes.length - 1] ^= 1;
+    Files.write(file, bytes);
+    VerifyCommandTest.Result r = VerifyCommandTest.run("evaluate", "--registry", copy.toString(), "--model", "ctr",
+        "--versions", "1,2", "--data-dir", dir.toString(), "--data", "test.csv", "--out", dir.resolve("t").toString());
+    assertThat(r.exit()).isEqualTo(2);
+    assertThat(r.err()).contains("error:").contains("SHA-256");
+    assertThat(dir.resolve("t")).doesNotExist();
+  }
+
+  @Test
   void theHtmlReportRendersInHeadlessChromiumWithEveryPlot() throws Exception {
     assumeTrue(Files.isExecutable(CHROMIUM), "no " + CHROMIUM + " (apt-get install -y chromium): skipping the "
         + "screenshot test of the HTML report");
