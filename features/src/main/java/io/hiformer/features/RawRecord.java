@@ -62,4 +62,20 @@ public interface RawRecord {
   static RawRecord ofFeatures(Map<String, FeatureValue> values) {
     return new FeatureValueRecord(values);
   }
+
+  /**
+   * The text a protobuf feature value reads as (see {@link #ofFeatures}): numbers and integer ids
+   * in decimal, a bag or an unset value as empty; null for null.
+   */
+  static String text(FeatureValue v) {
+    if (v == null) {
+      return null;
+    }
+    return switch (v.getKindCase()) {
+      case CATEGORICAL -> v.getCategorical();
+      case ID -> Long.toString(v.getId());
+      case DENSE -> Double.toString(v.getDense());
+      case BAG, KIND_NOT_SET -> "";
+    };
+  }
 }

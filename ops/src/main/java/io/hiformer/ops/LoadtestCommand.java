@@ -1,11 +1,14 @@
 package io.hiformer.ops;
 
+import io.grpc.ChannelCredentials;
+import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
-import io.grpc.ManagedChannelBuilder;
+import io.grpc.Metadata;
 import io.grpc.Status;
+import io.grpc.TlsChannelCredentials;
+import io.grpc.stub.MetadataUtils;
 import io.grpc.stub.StreamObserver;
-import io.hiformer.features.Featurizer;
-import io.hiformer.features.RawRecord;
 import io.hiformer.model.Batch;
 import io.hiformer.model.ModelConfig;
 import io.hiformer.model.ModelRegistry;
@@ -16,12 +19,12 @@ import io.hiformer.proto.RankResponse;
 import io.hiformer.proto.RankerGrpc;
 import io.hiformer.proto.StringList;
 import io.hiformer.ranker.LoadedModel;
+import io.hiformer.ranker.RequestRows;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -127,6 +130,33 @@ final class LoadtestCommand implements Callable<Integer> {
       description = "--in-process: caller threads (default: ${DEFAULT-VALUE}); the model scores with as many")
   int threads;
 
+  @Option(names = "--model-only",
+      description = "--in-process: featurize the --distinct requests once up front and time only the model's scoring")
+  boolean modelOnly;
+
+  @Option(names = "--distinct", defaultValue = "64", paramLabel = "N",
+      description = "distinct requests each generator builds up front and then cycles through, so building them"
+          + " costs the measured machine nothing (default: ${DEFAULT-VALUE})")
+  int distinct;
+
+  @Option(names = "--tls-ca", paramLabel = "PEM",
+      description = "use TLS, trusting these CA certificates (PEM) for the server's certificate")
+  Path tlsCa;
+
+  @Option(names = "--tls-cert", paramLabel = "PEM", description = "mutual TLS: client certificate chain (PEM)")
+  Path tlsCert;
+
+  @Option(names = "--tls-key", paramLabel = "PEM", description = "mutual TLS: client private key (PKCS#8 PEM)")
+  Path tlsKey;
+
+  @Option(names = "--auth-token-file", paramLabel = "FILE",
+      description = "send 'authorization: Bearer <token>' with the first token in FILE")
+  Path authTokenFile;
+
+  @Option(names = "--auth-token-env", paramLabel = "VAR",
+      description = "send 'authorization: Bearer <token>' with the token in environment variable VAR")
+  String authTokenEnv;
+
   @Override
   public Integer call() {
     try {
@@ -156,6 +186,9 @@ final class LoadtestCommand implements Callable<Integer> {
     }
     if (deadlineMs != null && deadlineMs < 1) {
       throw new IllegalArgumentException("--deadline-ms must be positive, got " + deadlineMs);
+    }
+    if (distinct < 1) {
+      throw new IllegalArgumentException("--distinct must be positive, got " + distinct);
     }
     if (registry != null && model == null) {
       throw new IllegalArgumentException("--registry needs --model");
@@ -205,6 +238,20 @@ final class LoadtestCommand implements Callable<Integer> {
       this.fields = fields;
       this.context = context;
       this.k = k;
+    }
+
+    /** {@code n} requests built now and handed out in turn. */
+    static java.util.function.Supplier<RankRequest> cycle(Requests source, int n) {
+      RankRequest[] pool = new RankRequest[n];
+      for (int i = 0; i < n; i++) {
+        pool[i] = source.next();
+      }
+      int[] next = {0};
+      return () -> {
+        int i = next[0];
+        next[0] = (i + 1) % n;
+        return pool[i];
+      };
     }
 
     RankRequest next() {
@@ -337,13 +384,58 @@ final class LoadtestCommand implements Callable<Integer> {
         fields = m.parameters().config().fields();
       }
     }
-    ManagedChannel channel = ManagedChannelBuilder.forAddress(host, port).usePlaintext()
-        .maxInboundMessageSize(64 << 20).build();
+    var builder = Grpc.newChannelBuilderForAddress(host, port, credentials()).maxInboundMessageSize(64 << 20);
+    String token = token();
+    if (token != null) {
+      Metadata headers = new Metadata();
+      headers.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), "Bearer " + token);
+      builder.intercept(MetadataUtils.newAttachHeadersInterceptor(headers));
+    }
+    ManagedChannel channel = builder.build();
     try {
       return load.concurrency != null ? closedLoop(channel, fields) : openLoop(channel, fields);
     } finally {
       channel.shutdownNow().awaitTermination(10, TimeUnit.SECONDS);
     }
+  }
+
+  private ChannelCredentials credentials() throws IOException {
+    if (tlsCa == null) {
+      if (tlsCert != null || tlsKey != null) {
+        throw new IllegalArgumentException("--tls-cert and --tls-key need --tls-ca");
+      }
+      return InsecureChannelCredentials.create();
+    }
+    TlsChannelCredentials.Builder b = TlsChannelCredentials.newBuilder().trustManager(tlsCa.toFile());
+    if ((tlsCert == null) != (tlsKey == null)) {
+      throw new IllegalArgumentException("--tls-cert and --tls-key go together");
+    }
+    if (tlsCert != null) {
+      b.keyManager(tlsCert.toFile(), tlsKey.toFile());
+    }
+    return b.build();
+  }
+
+  /** The bearer token to send, or null. */
+  private String token() throws IOException {
+    if (authTokenFile != null && authTokenEnv != null) {
+      throw new IllegalArgumentException("give --auth-token-file or --auth-token-env, not both");
+    }
+    if (authTokenFile != null) {
+      List<String> tokens = io.hiformer.ranker.BearerAuth.readTokens(authTokenFile);
+      if (tokens.isEmpty()) {
+        throw new IllegalArgumentException("--auth-token-file " + authTokenFile + " holds no token");
+      }
+      return tokens.getFirst();
+    }
+    if (authTokenEnv != null) {
+      String value = System.getenv(authTokenEnv);
+      if (value == null || value.isBlank()) {
+        throw new IllegalArgumentException("--auth-token-env: environment variable " + authTokenEnv + " is unset or empty");
+      }
+      return value.strip();
+    }
+    return null;
   }
 
   private RankerGrpc.RankerBlockingStub blocking(ManagedChannel channel) {
@@ -358,10 +450,14 @@ final class LoadtestCommand implements Callable<Integer> {
     long end = measureFrom + seconds(duration);
     List<Thread> users = new ArrayList<>();
     for (int u = 0; u < load.concurrency; u++) {
-      Requests requests = new Requests(seed + u, fields, context, candidates);
+      var requests = Requests.cycle(new Requests(seed + u, fields, context, candidates), distinct);
       users.add(Thread.ofPlatform().name("hiformer-loadtest-" + u).daemon().start(() -> {
-        for (long t0 = System.nanoTime(); t0 < end; t0 = System.nanoTime()) {
-          RankRequest request = requests.next();
+        while (true) {
+          RankRequest request = requests.get();
+          long t0 = System.nanoTime();
+          if (t0 >= end) {
+            break;
+          }
           Status.Code code = Status.Code.OK;
           try {
             RankResponse ignored = blocking(channel).rank(request);
@@ -384,7 +480,7 @@ final class LoadtestCommand implements Callable<Integer> {
 
   private Report openLoop(ManagedChannel channel, List<ModelConfig.Field> fields) throws InterruptedException {
     Stats stats = new Stats();
-    Requests requests = new Requests(seed, fields, context, candidates);
+    var requests = Requests.cycle(new Requests(seed, fields, context, candidates), distinct);
     Semaphore inFlight = new Semaphore(maxInFlight);
     long interval = Math.max(1, Math.round(1e9 / load.rps));
     long start = System.nanoTime();
@@ -399,7 +495,7 @@ final class LoadtestCommand implements Callable<Integer> {
       for (long wait = intended - System.nanoTime(); wait > 0; wait = intended - System.nanoTime()) {
         LockSupport.parkNanos(wait);
       }
-      RankRequest request = requests.next();
+      RankRequest request = requests.get();
       boolean measured = intended >= measureFrom;
       if (measured) {
         stats.issued.increment();
@@ -451,25 +547,24 @@ final class LoadtestCommand implements Callable<Integer> {
       long end = measureFrom + seconds(duration);
       List<Thread> workers = new ArrayList<>();
       for (int w = 0; w < threads; w++) {
-        Requests requests = new Requests(seed + w, config.fields(), context, candidates);
+        var requests = Requests.cycle(new Requests(seed + w, config.fields(), context, candidates), distinct);
+        RequestRows rows = new RequestRows(m, "user_id", "item_id", candidates);
+        // --model-only: the same requests as model rows, encoded once here.
+        List<Batch> encoded = new ArrayList<>();
+        for (int i = 0; modelOnly && i < distinct; i++) {
+          encoded.add(new RequestRows(m, "user_id", "item_id", candidates).encode(requests.get()));
+        }
         workers.add(Thread.ofPlatform().name("hiformer-loadtest-" + w).daemon().start(() -> {
-          Featurizer featurizer = m.featurizer();
-          Batch batch = new Batch(config, candidates);
           float[] logits = new float[candidates * tasks];
-          for (long t0 = System.nanoTime(); t0 < end; t0 = System.nanoTime()) {
-            RankRequest request = requests.next();
+          for (int i = 0; ; i = (i + 1) % distinct) {
+            RankRequest request = modelOnly ? null : requests.get();
+            long t0 = System.nanoTime();
+            if (t0 >= end) {
+              break;
+            }
             Status.Code code = Status.Code.OK;
             try {
-              batch.clear();
-              FeatureValue user = FeatureValue.newBuilder().setCategorical(request.getUserId()).build();
-              for (Candidate c : request.getCandidatesList()) {
-                Map<String, FeatureValue> row = new HashMap<>(request.getContextMap());
-                row.putAll(c.getFeaturesMap());
-                row.put("user_id", user);
-                row.put("item_id", FeatureValue.newBuilder().setCategorical(c.getItemId()).build());
-                featurizer.add(RawRecord.ofFeatures(row), batch);
-              }
-              m.scorer().score(batch, logits);
+              m.scorer().score(modelOnly ? encoded.get(i) : rows.encode(request), logits);
             } catch (RuntimeException e) {
               code = Status.Code.UNKNOWN;
             }
@@ -483,8 +578,8 @@ final class LoadtestCommand implements Callable<Integer> {
       for (Thread t : workers) {
         t.join();
       }
-      return new Report("in-process, " + threads + " threads", m.toString(), candidates,
-          (System.nanoTime() - measureFrom) / 1e9, stats);
+      return new Report("in-process" + (modelOnly ? " model only" : "") + ", " + threads + " threads", m.toString(),
+          candidates, (System.nanoTime() - measureFrom) / 1e9, stats);
     }
   }
 

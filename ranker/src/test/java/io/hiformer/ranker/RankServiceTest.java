@@ -255,8 +255,9 @@ class RankServiceTest {
   void closeDrainsCallsInFlightAndRefusesNewOnes() throws Exception {
     CountDownLatch entered = new CountDownLatch(1);
     CountDownLatch release = new CountDownLatch(1);
+    java.util.concurrent.atomic.AtomicBoolean hold = new java.util.concurrent.atomic.AtomicBoolean(true);
     ScoreFormula blocking = (p, offset, tasks) -> {
-      if (p.length == 3 * tasks && offset == 0) { // only the three-candidate call blocks
+      if (hold.compareAndSet(true, false)) { // only the first call, the one left in flight, blocks
         entered.countDown();
         try {
           release.await();
