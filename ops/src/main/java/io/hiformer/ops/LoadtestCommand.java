@@ -445,12 +445,16 @@ final class LoadtestCommand implements Callable<Integer> {
 
   private Report closedLoop(ManagedChannel channel, List<ModelConfig.Field> fields) throws InterruptedException {
     Stats stats = new Stats();
+    List<java.util.function.Supplier<RankRequest>> pools = new ArrayList<>();
+    for (int u = 0; u < load.concurrency; u++) {
+      pools.add(Requests.cycle(new Requests(seed + u, fields, context, candidates), distinct));
+    }
     long start = System.nanoTime();
     long measureFrom = start + seconds(warmup);
     long end = measureFrom + seconds(duration);
     List<Thread> users = new ArrayList<>();
     for (int u = 0; u < load.concurrency; u++) {
-      var requests = Requests.cycle(new Requests(seed + u, fields, context, candidates), distinct);
+      var requests = pools.get(u);
       users.add(Thread.ofPlatform().name("hiformer-loadtest-" + u).daemon().start(() -> {
         while (true) {
           RankRequest request = requests.get();
@@ -542,18 +546,26 @@ final class LoadtestCommand implements Callable<Integer> {
     try (LoadedModel m = loadModel(threads)) {
       ModelConfig config = m.parameters().config();
       int tasks = config.numTasks();
-      long start = System.nanoTime();
-      long measureFrom = start + seconds(warmup);
-      long end = measureFrom + seconds(duration);
-      List<Thread> workers = new ArrayList<>();
+      List<java.util.function.Supplier<RankRequest>> pools = new ArrayList<>();
+      List<List<Batch>> batches = new ArrayList<>();
       for (int w = 0; w < threads; w++) {
         var requests = Requests.cycle(new Requests(seed + w, config.fields(), context, candidates), distinct);
-        RequestRows rows = new RequestRows(m, "user_id", "item_id", candidates);
+        pools.add(requests);
         // --model-only: the same requests as model rows, encoded once here.
         List<Batch> encoded = new ArrayList<>();
         for (int i = 0; modelOnly && i < distinct; i++) {
           encoded.add(new RequestRows(m, "user_id", "item_id", candidates).encode(requests.get()));
         }
+        batches.add(encoded);
+      }
+      long start = System.nanoTime();
+      long measureFrom = start + seconds(warmup);
+      long end = measureFrom + seconds(duration);
+      List<Thread> workers = new ArrayList<>();
+      for (int w = 0; w < threads; w++) {
+        var requests = pools.get(w);
+        List<Batch> encoded = batches.get(w);
+        RequestRows rows = new RequestRows(m, "user_id", "item_id", candidates);
         workers.add(Thread.ofPlatform().name("hiformer-loadtest-" + w).daemon().start(() -> {
           float[] logits = new float[candidates * tasks];
           for (int i = 0; ; i = (i + 1) % distinct) {
