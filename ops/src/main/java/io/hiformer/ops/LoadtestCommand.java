@@ -127,8 +127,12 @@ final class LoadtestCommand implements Callable<Integer> {
   String version;
 
   @Option(names = "--threads", defaultValue = "1", paramLabel = "T",
-      description = "--in-process: caller threads (default: ${DEFAULT-VALUE}); the model scores with as many")
+      description = "--in-process: caller threads (default: ${DEFAULT-VALUE})")
   int threads;
+
+  @Option(names = "--scorer-threads", paramLabel = "N",
+      description = "--in-process: the model's scoring threads, as serve --threads (default: --threads)")
+  Integer scorerThreads;
 
   @Option(names = "--model-only",
       description = "--in-process: featurize the --distinct requests once up front and time only the model's scoring")
@@ -197,8 +201,8 @@ final class LoadtestCommand implements Callable<Integer> {
       if (target != null || registry == null) {
         throw new IllegalArgumentException("--in-process takes --registry and --model, not --target");
       }
-      if (threads < 1) {
-        throw new IllegalArgumentException("--threads must be positive, got " + threads);
+      if (threads < 1 || (scorerThreads != null && scorerThreads < 1)) {
+        throw new IllegalArgumentException("--threads and --scorer-threads must be positive");
       }
       return;
     }
@@ -297,6 +301,9 @@ final class LoadtestCommand implements Callable<Integer> {
   /** Latencies (microseconds) and status counts of the measured window. */
   static final class Stats {
     final Histogram latency = new ConcurrentHistogram(3);
+    /** Latency of the calls answered OK, and of those shed (RESOURCE_EXHAUSTED). */
+    final Histogram okLatency = new ConcurrentHistogram(3);
+    final Histogram shedLatency = new ConcurrentHistogram(3);
     final LongAdder ok = new LongAdder();
     final LongAdder exhausted = new LongAdder();
     final LongAdder deadline = new LongAdder();
@@ -307,8 +314,14 @@ final class LoadtestCommand implements Callable<Integer> {
     void record(long micros, Status.Code code) {
       latency.recordValue(Math.max(0, micros));
       switch (code) {
-        case OK -> ok.increment();
-        case RESOURCE_EXHAUSTED -> exhausted.increment();
+        case OK -> {
+          ok.increment();
+          okLatency.recordValue(Math.max(0, micros));
+        }
+        case RESOURCE_EXHAUSTED -> {
+          exhausted.increment();
+          shedLatency.recordValue(Math.max(0, micros));
+        }
         case DEADLINE_EXCEEDED -> deadline.increment();
         default -> other.increment();
       }
@@ -329,15 +342,32 @@ final class LoadtestCommand implements Callable<Integer> {
     }
 
     double ms(double percentile) {
-      return s.latency.getTotalCount() == 0 ? 0 : s.latency.getValueAtPercentile(percentile) / 1000.0;
+      return ms(s.latency, percentile);
+    }
+
+    static double ms(Histogram h, double percentile) {
+      return h.getTotalCount() == 0 ? 0 : h.getValueAtPercentile(percentile) / 1000.0;
+    }
+
+    static String percentiles(Histogram h) {
+      return String.format(Locale.ROOT, "p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f", ms(h, 50), ms(h, 90),
+          ms(h, 99), ms(h, 99.9), h.getTotalCount() == 0 ? 0 : h.getMaxValue() / 1000.0);
+    }
+
+    static String json(Histogram h) {
+      return String.format(Locale.ROOT, "{\"p50\": %.3f, \"p90\": %.3f, \"p99\": %.3f, \"p99_9\": %.3f, \"max\": %.3f}",
+          ms(h, 50), ms(h, 90), ms(h, 99), ms(h, 99.9), h.getTotalCount() == 0 ? 0 : h.getMaxValue() / 1000.0);
     }
 
     void print(PrintStream out) {
       out.printf(Locale.ROOT, "%s %s: %d candidates per request, %.2f s measured%n", mode, target, candidates, seconds);
       out.printf(Locale.ROOT, "rate       %.1f req/s, %.0f candidates/s (%d issued, %d completed)%n",
           requestsPerSecond(), candidatesPerSecond(), s.issued.sum(), completed());
-      out.printf(Locale.ROOT, "latency ms p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f%n",
-          ms(50), ms(90), ms(99), ms(99.9), s.latency.getTotalCount() == 0 ? 0 : s.latency.getMaxValue() / 1000.0);
+      out.println("latency ms " + percentiles(s.latency));
+      if (s.okLatency.getTotalCount() != s.latency.getTotalCount()) {
+        out.println("  OK ms    " + percentiles(s.okLatency));
+        out.println("  shed ms  " + percentiles(s.shedLatency));
+      }
       out.printf("status     OK %d  RESOURCE_EXHAUSTED %d  DEADLINE_EXCEEDED %d  other %d  dropped %d%n",
           s.ok.sum(), s.exhausted.sum(), s.deadline.sum(), s.other.sum(), s.dropped.sum());
     }
@@ -354,12 +384,15 @@ final class LoadtestCommand implements Callable<Integer> {
             "requests_per_s": %.3f,
             "candidates_per_s": %.3f,
             "latency_ms": {"p50": %.3f, "p90": %.3f, "p99": %.3f, "p99_9": %.3f, "max": %.3f},
+            "ok_latency_ms": %s,
+            "shed_latency_ms": %s,
             "status": {"OK": %d, "RESOURCE_EXHAUSTED": %d, "DEADLINE_EXCEEDED": %d, "other": %d},
             "dropped": %d
           }
           """, mode, target.replace("\\", "\\\\").replace("\"", "\\\""), candidates, seconds, s.issued.sum(),
           completed(), requestsPerSecond(), candidatesPerSecond(), ms(50), ms(90), ms(99), ms(99.9),
-          s.latency.getTotalCount() == 0 ? 0 : s.latency.getMaxValue() / 1000.0, s.ok.sum(), s.exhausted.sum(),
+          s.latency.getTotalCount() == 0 ? 0 : s.latency.getMaxValue() / 1000.0, json(s.okLatency),
+          json(s.shedLatency), s.ok.sum(), s.exhausted.sum(),
           s.deadline.sum(), s.other.sum(), s.dropped.sum());
     }
   }
@@ -543,7 +576,8 @@ final class LoadtestCommand implements Callable<Integer> {
 
   private Report runInProcess() throws IOException, InterruptedException {
     Stats stats = new Stats();
-    try (LoadedModel m = loadModel(threads)) {
+    int scoring = scorerThreads == null ? threads : scorerThreads;
+    try (LoadedModel m = loadModel(scoring)) {
       ModelConfig config = m.parameters().config();
       int tasks = config.numTasks();
       List<java.util.function.Supplier<RankRequest>> pools = new ArrayList<>();
@@ -590,7 +624,8 @@ final class LoadtestCommand implements Callable<Integer> {
       for (Thread t : workers) {
         t.join();
       }
-      return new Report("in-process" + (modelOnly ? " model only" : "") + ", " + threads + " threads", m.toString(),
+      return new Report("in-process" + (modelOnly ? " model only" : "") + ", " + threads + " threads, scorer "
+          + scoring + " threads", m.toString(),
           candidates, (System.nanoTime() - measureFrom) / 1e9, stats);
     }
   }

@@ -3,7 +3,9 @@ package io.hiformer.ranker;
 import io.hiformer.features.Featurizer;
 import io.hiformer.features.Transforms;
 import io.hiformer.kernels.CpuKernels;
+import io.hiformer.model.Batch;
 import io.hiformer.model.Hiformer;
+import io.hiformer.model.ModelConfig;
 import io.hiformer.model.ModelFile;
 import io.hiformer.model.ModelRegistry;
 import io.hiformer.model.Parameters;
@@ -29,6 +31,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  */
 public final class LoadedModel implements AutoCloseable {
   private static final System.Logger LOG = System.getLogger(LoadedModel.class.getName());
+  /** Scoring passes over a check batch before a model serves: enough for the JIT to compile the forward pass. */
+  static final int CHECK_PASSES = 20;
   /** Request buffers kept for reuse; more than this many calls at once allocate their own. */
   private static final int POOLED_SCRATCH = 64;
 
@@ -69,8 +73,42 @@ public final class LoadedModel implements AutoCloseable {
       throw new IllegalArgumentException("model " + version.model() + " v" + version.number()
           + " has no '" + Transforms.METADATA_KEY + "' metadata; it cannot featurize requests");
     }
-    return new LoadedModel(version.model(), version.number(), loaded.parameters(), Transforms.fromJson(json),
+    LoadedModel m = new LoadedModel(version.model(), version.number(), loaded.parameters(), Transforms.fromJson(json),
         threads);
+    try {
+      m.check(threads);
+    } catch (RuntimeException e) {
+      m.close();
+      throw e;
+    }
+    return m;
+  }
+
+  /**
+   * Scores a batch of all-missing rows {@link #CHECK_PASSES} times and fails when a logit is not
+   * finite. Besides checking the weights produce numbers, this compiles the forward pass before
+   * the first call arrives (interpreted, the vector kernels are some hundred times slower).
+   */
+  private void check(int threads) {
+    ModelConfig c = parameters.config();
+    int n = 2 * Scorer.DEFAULT_TILE * threads;
+    Batch batch = new Batch(c, n);
+    int[] categorical = new int[c.categoricalFields().size()];
+    int[][] bags = new int[c.bagFields().size()][0];
+    float[] dense = new float[c.denseFields().size()];
+    for (int i = 0; i < n; i++) {
+      batch.add(categorical, bags, dense, null, null);
+    }
+    float[] logits = new float[n * c.numTasks()];
+    for (int pass = 0; pass < CHECK_PASSES; pass++) {
+      scorer.score(batch, logits);
+    }
+    for (float x : logits) {
+      if (!Float.isFinite(x)) {
+        throw new IllegalArgumentException("model " + this + " scores rows of missing values as " + x
+            + "; its weights are not usable");
+      }
+    }
   }
 
   public String name() {
