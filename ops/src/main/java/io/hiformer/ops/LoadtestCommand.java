@@ -1,12 +1,15 @@
 package io.hiformer.ops;
 
+import io.grpc.CallOptions;
 import io.grpc.ChannelCredentials;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.Metadata;
+import io.grpc.MethodDescriptor;
 import io.grpc.Status;
 import io.grpc.TlsChannelCredentials;
+import io.grpc.stub.ClientCalls;
 import io.grpc.stub.MetadataUtils;
 import io.grpc.stub.StreamObserver;
 import io.hiformer.model.Batch;
@@ -15,12 +18,13 @@ import io.hiformer.model.ModelRegistry;
 import io.hiformer.proto.Candidate;
 import io.hiformer.proto.FeatureValue;
 import io.hiformer.proto.RankRequest;
-import io.hiformer.proto.RankResponse;
 import io.hiformer.proto.RankerGrpc;
 import io.hiformer.proto.StringList;
 import io.hiformer.ranker.LoadedModel;
 import io.hiformer.ranker.RequestRows;
+import java.io.ByteArrayInputStream;
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -413,9 +417,8 @@ final class LoadtestCommand implements Callable<Integer> {
     }
     List<ModelConfig.Field> fields = List.of();
     if (registry != null) {
-      try (LoadedModel m = loadModel(1)) {
-        fields = m.parameters().config().fields();
-      }
+      ModelRegistry r = ModelRegistry.open(registry);
+      fields = r.verify(RegistryCommand.resolve(r, model, version)).parameters().config().fields();
     }
     var builder = Grpc.newChannelBuilderForAddress(host, port, credentials()).maxInboundMessageSize(64 << 20);
     String token = token();
@@ -471,16 +474,55 @@ final class LoadtestCommand implements Callable<Integer> {
     return null;
   }
 
-  private RankerGrpc.RankerBlockingStub blocking(ManagedChannel channel) {
-    RankerGrpc.RankerBlockingStub stub = RankerGrpc.newBlockingStub(channel);
-    return deadlineMs == null ? stub : stub.withDeadlineAfter(deadlineMs, TimeUnit.MILLISECONDS);
+  /** Bytes as they are: requests are serialized once when generated, answers are not parsed. */
+  private static final MethodDescriptor.Marshaller<byte[]> BYTES = new MethodDescriptor.Marshaller<>() {
+    @Override
+    public InputStream stream(byte[] value) {
+      return new ByteArrayInputStream(value);
+    }
+
+    @Override
+    public byte[] parse(InputStream stream) {
+      try {
+        return stream.readAllBytes();
+      } catch (IOException e) {
+        throw Status.INTERNAL.withDescription("cannot read the answer").withCause(e).asRuntimeException();
+      }
+    }
+  };
+
+  /**
+   * Ranker.Rank over pre-serialized requests, so that the generator, which shares the machine with
+   * the server, spends little CPU per call: no request building or encoding, no answer decoding.
+   */
+  private static final MethodDescriptor<byte[], byte[]> RANK_BYTES =
+      RankerGrpc.getRankMethod().toBuilder(BYTES, BYTES).build();
+
+  private CallOptions callOptions() {
+    return deadlineMs == null ? CallOptions.DEFAULT
+        : CallOptions.DEFAULT.withDeadlineAfter(deadlineMs, TimeUnit.MILLISECONDS);
+  }
+
+  /** {@link Requests#cycle} serialized. */
+  private java.util.function.Supplier<byte[]> serializedPool(long seed, List<ModelConfig.Field> fields) {
+    var requests = Requests.cycle(new Requests(seed, fields, context, candidates), distinct);
+    byte[][] pool = new byte[distinct][];
+    for (int i = 0; i < distinct; i++) {
+      pool[i] = requests.get().toByteArray();
+    }
+    int[] next = {0};
+    return () -> {
+      int i = next[0];
+      next[0] = (i + 1) % distinct;
+      return pool[i];
+    };
   }
 
   private Report closedLoop(ManagedChannel channel, List<ModelConfig.Field> fields) throws InterruptedException {
     Stats stats = new Stats();
-    List<java.util.function.Supplier<RankRequest>> pools = new ArrayList<>();
+    List<java.util.function.Supplier<byte[]>> pools = new ArrayList<>();
     for (int u = 0; u < load.concurrency; u++) {
-      pools.add(Requests.cycle(new Requests(seed + u, fields, context, candidates), distinct));
+      pools.add(serializedPool(seed + u, fields));
     }
     long start = System.nanoTime();
     long measureFrom = start + seconds(warmup);
@@ -490,14 +532,14 @@ final class LoadtestCommand implements Callable<Integer> {
       var requests = pools.get(u);
       users.add(Thread.ofPlatform().name("hiformer-loadtest-" + u).daemon().start(() -> {
         while (true) {
-          RankRequest request = requests.get();
+          byte[] request = requests.get();
           long t0 = System.nanoTime();
           if (t0 >= end) {
             break;
           }
           Status.Code code = Status.Code.OK;
           try {
-            RankResponse ignored = blocking(channel).rank(request);
+            ClientCalls.blockingUnaryCall(channel, RANK_BYTES, callOptions(), request);
           } catch (RuntimeException e) {
             code = Status.fromThrowable(e).getCode();
           }
@@ -517,13 +559,12 @@ final class LoadtestCommand implements Callable<Integer> {
 
   private Report openLoop(ManagedChannel channel, List<ModelConfig.Field> fields) throws InterruptedException {
     Stats stats = new Stats();
-    var requests = Requests.cycle(new Requests(seed, fields, context, candidates), distinct);
+    var requests = serializedPool(seed, fields);
     Semaphore inFlight = new Semaphore(maxInFlight);
     long interval = Math.max(1, Math.round(1e9 / load.rps));
     long start = System.nanoTime();
     long measureFrom = start + seconds(warmup);
     long end = measureFrom + seconds(duration);
-    RankerGrpc.RankerStub async = RankerGrpc.newStub(channel);
     for (long i = 0; ; i++) {
       long intended = start + i * interval;
       if (intended >= end) {
@@ -532,7 +573,7 @@ final class LoadtestCommand implements Callable<Integer> {
       for (long wait = intended - System.nanoTime(); wait > 0; wait = intended - System.nanoTime()) {
         LockSupport.parkNanos(wait);
       }
-      RankRequest request = requests.get();
+      byte[] request = requests.get();
       boolean measured = intended >= measureFrom;
       if (measured) {
         stats.issued.increment();
@@ -543,10 +584,9 @@ final class LoadtestCommand implements Callable<Integer> {
         }
         continue;
       }
-      RankerGrpc.RankerStub stub = deadlineMs == null ? async : async.withDeadlineAfter(deadlineMs, TimeUnit.MILLISECONDS);
-      stub.rank(request, new StreamObserver<>() {
+      ClientCalls.asyncUnaryCall(channel.newCall(RANK_BYTES, callOptions()), request, new StreamObserver<>() {
         @Override
-        public void onNext(RankResponse value) {}
+        public void onNext(byte[] value) {}
 
         @Override
         public void onError(Throwable t) {

@@ -63,18 +63,32 @@ public final class LoadedModel implements AutoCloseable {
 
   /**
    * Verifies {@code version} (hash and model validation) and builds it; the transforms come from
-   * the model file's metadata under {@link Transforms#METADATA_KEY}.
+   * the model file's metadata under {@link Transforms#METADATA_KEY}. Then {@link #CHECK_PASSES}
+   * scoring passes check that it scores rows of missing values as finite numbers.
    */
   public static LoadedModel load(ModelRegistry registry, ModelRegistry.Version version, int threads)
       throws IOException {
+    return build(read(registry, version), threads);
+  }
+
+  /** A verified version's parameters and transforms: what {@link #build} makes servable. */
+  record Read(ModelRegistry.Version version, Parameters parameters, Transforms transforms) {}
+
+  /** The expensive part of {@link #load}: hashing, validating and parsing the file; no threads started. */
+  static Read read(ModelRegistry registry, ModelRegistry.Version version) throws IOException {
     ModelFile.Loaded loaded = registry.verify(version);
     String json = loaded.metadata().get(Transforms.METADATA_KEY);
     if (json == null) {
       throw new IllegalArgumentException("model " + version.model() + " v" + version.number()
           + " has no '" + Transforms.METADATA_KEY + "' metadata; it cannot featurize requests");
     }
-    LoadedModel m = new LoadedModel(version.model(), version.number(), loaded.parameters(), Transforms.fromJson(json),
-        threads);
+    return new Read(version, loaded.parameters(), Transforms.fromJson(json));
+  }
+
+  /** Starts {@code read}'s scorer with {@code threads} threads and checks it. */
+  static LoadedModel build(Read read, int threads) {
+    LoadedModel m = new LoadedModel(read.version().model(), read.version().number(), read.parameters(),
+        read.transforms(), threads);
     try {
       m.check(threads);
     } catch (RuntimeException e) {

@@ -42,6 +42,8 @@ public final class RegistryWatcher implements AutoCloseable {
   private final int threads;
   private final RankService service;
   private final ScheduledExecutorService loader;
+  /** Reads, hashes and parses model files at low CPU priority (nice 10), so calls keep their CPU. */
+  private final java.util.concurrent.ExecutorService reader = LowPriority.executor("hiformer-model-reader");
   private final Set<Long> refused = java.util.concurrent.ConcurrentHashMap.newKeySet();
   // guarded by this
   private Experiments spec;
@@ -232,7 +234,7 @@ public final class RegistryWatcher implements AutoCloseable {
         if (m == null) {
           m = served.get(number);
           if (m == null) {
-            m = LoadedModel.load(registry, v, threads);
+            m = LoadedModel.build(read(v), threads);
             fresh.add(m);
           }
           models.put(number, m);
@@ -243,6 +245,26 @@ public final class RegistryWatcher implements AutoCloseable {
     } catch (IOException | RuntimeException ex) {
       fresh.forEach(LoadedModel::close);
       throw ex;
+    }
+  }
+
+  /**
+   * {@link LoadedModel#read} on the low-priority reader thread. The scorer is started back on the
+   * calling thread, so its threads do not inherit the low priority.
+   */
+  private LoadedModel.Read read(ModelRegistry.Version v) throws IOException {
+    try {
+      return reader.submit(() -> LoadedModel.read(registry, v)).get();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new java.io.InterruptedIOException("interrupted while reading " + v.model() + " v" + v.number());
+    } catch (java.util.concurrent.ExecutionException e) {
+      switch (e.getCause()) {
+        case IOException io -> throw io;
+        case RuntimeException re -> throw re;
+        case Error err -> throw err;
+        default -> throw new IllegalStateException(e.getCause());
+      }
     }
   }
 
@@ -277,6 +299,7 @@ public final class RegistryWatcher implements AutoCloseable {
   @Override
   public void close() {
     loader.shutdownNow();
+    reader.shutdownNow();
     try {
       loader.awaitTermination(30, TimeUnit.SECONDS);
     } catch (InterruptedException e) {
