@@ -13,6 +13,17 @@ record FeatureValueRecord(Map<String, FeatureValue> values) implements RawRecord
   }
 
   @Override
+  public boolean isNumber(String column) {
+    FeatureValue v = values.get(column);
+    return v != null && v.hasDense();
+  }
+
+  @Override
+  public double number(String column) {
+    return values.get(column).getDense();
+  }
+
+  @Override
   public List<String> bag(String column, String separator) {
     FeatureValue v = values.get(column);
     if (v != null && v.hasBag()) {

@@ -43,6 +43,19 @@ public interface RawRecord {
     return items;
   }
 
+  /**
+   * True when the source holds {@code column} as a number (a protobuf dense value), which
+   * {@link #number} then returns without a round trip through decimal text. Text sources say false.
+   */
+  default boolean isNumber(String column) {
+    return false;
+  }
+
+  /** The number in {@code column}, when {@link #isNumber} says there is one. */
+  default double number(String column) {
+    throw new UnsupportedOperationException("column '" + column + "' holds no number");
+  }
+
   /** Where the record came from ({@code file:line}), for error messages. */
   default String location() {
     return "record";

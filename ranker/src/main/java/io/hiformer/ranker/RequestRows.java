@@ -169,6 +169,17 @@ public final class RequestRows {
     }
 
     @Override
+    public boolean isNumber(String column) {
+      FeatureValue v = find(column);
+      return v != null && v.hasDense();
+    }
+
+    @Override
+    public double number(String column) {
+      return find(column).getDense();
+    }
+
+    @Override
     public List<String> bag(String column, String separator) {
       FeatureValue v = find(column);
       return v != null && v.hasBag() ? v.getBag().getValuesList() : RawRecord.super.bag(column, separator);
@@ -199,6 +210,17 @@ public final class RequestRows {
         return candidate.getItemId();
       }
       return RawRecord.text(find(column));
+    }
+
+    @Override
+    public boolean isNumber(String column) {
+      FeatureValue v = find(column);
+      return v != null && v.hasDense();
+    }
+
+    @Override
+    public double number(String column) {
+      return find(column).getDense();
     }
 
     @Override
