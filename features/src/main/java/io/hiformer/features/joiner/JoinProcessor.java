@@ -173,7 +173,9 @@ final class JoinProcessor implements Processor<String, Object, String, TrainingE
         x.addLabels(y == null ? 0f : y).addLabelMask(true);
         positive |= y != null && y > 0f;
       }
-      context.forward(new Record<>(id, x.build(), entry.getServedTimeMs()));
+      // Stamped with the time it was written, not served: time bounds on the examples topic then
+      // select by when examples became available, and retention counts from there.
+      context.forward(new Record<>(id, x.build(), context.currentSystemTimeMs()));
       counts.examples.increment();
       if (positive) {
         counts.positives.increment();
