@@ -40,7 +40,9 @@ public final class RankLogWriter implements AutoCloseable {
       // User and context ids repeat in every candidate's inputs: entries compress well.
       ProducerConfig.COMPRESSION_TYPE_CONFIG, "lz4",
       ProducerConfig.LINGER_MS_CONFIG, 10,
-      ProducerConfig.MAX_BLOCK_MS_CONFIG, 5_000,
+      // While the broker is away each send waits this long for metadata: the buffer drains slowly
+      // (as failures) and fills, and later entries are dropped.
+      ProducerConfig.MAX_BLOCK_MS_CONFIG, 1_000,
       ProducerConfig.CLIENT_ID_CONFIG, "hiformer-rank-log");
 
   /**
