@@ -21,6 +21,7 @@ import org.apache.kafka.streams.KafkaStreams;
 import org.apache.kafka.streams.StreamsConfig;
 import org.apache.kafka.streams.Topology;
 import org.apache.kafka.streams.errors.LogAndContinueExceptionHandler;
+import org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler;
 import org.apache.kafka.streams.state.Stores;
 
 /**
@@ -90,6 +91,7 @@ public final class ExampleJoiner implements AutoCloseable {
 
   private final KafkaStreams streams;
   private final JoinerCounts counts;
+  private volatile Throwable failure;
 
   private ExampleJoiner(KafkaStreams streams, JoinerCounts counts) {
     this.streams = streams;
@@ -158,12 +160,23 @@ public final class ExampleJoiner implements AutoCloseable {
     }
     JoinerCounts counts = new JoinerCounts();
     KafkaStreams streams = new KafkaStreams(topology(options, counts), config);
+    ExampleJoiner joiner = new ExampleJoiner(streams, counts);
+    // A bug or a broken store: stop this instance (its partitions move to the others) and say why.
+    streams.setUncaughtExceptionHandler(e -> {
+      joiner.failure = e;
+      return StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse.SHUTDOWN_CLIENT;
+    });
     streams.start();
-    return new ExampleJoiner(streams, counts);
+    return joiner;
   }
 
   public JoinerCounts counts() {
     return counts;
+  }
+
+  /** What stopped this instance, or null. */
+  public Throwable failure() {
+    return failure;
   }
 
   /** The running Kafka Streams instance (state, metrics). */
