@@ -125,15 +125,17 @@ public final class TrainJob {
     Map<String, Object> data = new LinkedHashMap<>();
     data.put("topic", spec.topic());
     data.put("bootstrap_servers", spec.bootstrapServers());
-    data.put("train", Map.of("from", trainRange.from().toString(), "to", trainRange.to().toString(),
-        "examples", train.size()));
-    data.put("valid", Map.of("from", validRange.from().toString(), "to", validRange.to().toString(),
-        "examples", valid.size()));
+    data.put("train", range(trainRange, train));
+    data.put("valid", range(validRange, valid));
     data.put("skipped", select.skipped);
+    Map<String, Object> baseModel = new LinkedHashMap<>();
+    baseModel.put("model", spec.base().model());
+    baseModel.put("version", spec.base().number());
+    baseModel.put("sha256", spec.base().sha256());
+    baseModel.put("warm_start", spec.warmStart());
     Map<String, Object> lineage = new LinkedHashMap<>();
     lineage.put("data", data);
-    lineage.put("base", Map.of("model", spec.base().model(), "version", spec.base().number(),
-        "sha256", spec.base().sha256(), "warm_start", spec.warmStart()));
+    lineage.put("base", baseModel);
     Parameters params = spec.warmStart() ? base.parameters().copy() : Parameters.initialize(config, spec.trainer().seed());
     return train(spec.name(), spec.trainer(), spec.maxEpochs(), spec.patience(), spec.checkpoints(), config, params,
         train, valid, null, transforms, lineage, Map.of("data", data), kernels, progress, start);
@@ -184,6 +186,14 @@ public final class TrainJob {
     lineage.put("trainer", options.toString());
     lineage.put("source_commit", SourceCommit.find());
     return new Outcome(params, metadata, JSON.writeValueAsString(lineage), report);
+  }
+
+  private static Map<String, Object> range(ExampleTopic.Range range, ExampleSet examples) {
+    Map<String, Object> m = new LinkedHashMap<>();
+    m.put("from", range.from().toString());
+    m.put("to", range.to().toString());
+    m.put("examples", examples.size());
+    return m;
   }
 
   private static ExampleSet read(ExamplesSpec spec, ExampleTopic.Range range, ModelConfig config,
