@@ -66,6 +66,11 @@ final class JoinProcessor implements Processor<String, Object, String, TrainingE
   @Override
   public void process(Record<String, Object> record) {
     closeDue(context.currentStreamTimeMs());
+    long ahead = EventTime.of(record.value()) - context.currentSystemTimeMs();
+    if (ahead > EventTime.MAX_AHEAD_MS) {
+      throw reject(Reason.INVALID, "record of " + record.key() + " is stamped " + ahead + " ms ahead of the clock;"
+          + " at most " + EventTime.MAX_AHEAD_MS + " ms are taken as clock skew");
+    }
     switch (record.value()) {
       case RankLogEntry entry -> served(record.key(), entry);
       case Outcome outcome -> outcome(record.key(), outcome);

@@ -163,6 +163,19 @@ class JoinProcessorTest {
   }
 
   @Test
+  void aTimeFarAheadOfTheClockNeitherMovesStreamTimeNorJoins() {
+    serve(served("r1", 0, 1, "a"));
+    long hours = 3_600_000;
+    pipe(outcomes, "r1", outcome("r1", "a", "click", 1f, 2 * hours));
+    serve(served("r2", 3 * hours, 1, "b"));
+    pipe(outcomes, "r1", outcome("r1", "a", "click", 1f, 1_000));
+    serve(served("r3", 60_000, 1, "c"));
+    assertThat(examples()).containsExactly("r1/a click=1.0 like=0.0");
+    assertThat(deadLetters()).map(m -> m.substring(0, m.indexOf(" is stamped"))).containsExactly(
+        "invalid: record of r1", "invalid: record of r2");
+  }
+
+  @Test
   void invalidOutcomesAreDeadLettered() {
     serve(served("r1", 0, 1, "a"));
     pipe(outcomes, "r1", outcome("r1", "", "click", 1f, 1_000));
