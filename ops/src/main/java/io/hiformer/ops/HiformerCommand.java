@@ -12,7 +12,7 @@ import picocli.CommandLine.Command;
     versionProvider = Version.class,
     description = "Hiformer ranking service: train, verify and serve Hiformer models.",
     subcommands = {QuickstartCommand.class, TrainCommand.class, VerifyCommand.class, ModelsCommand.class, ServeCommand.class,
-        LoadtestCommand.class, EvaluateCommand.class,
+        LoadtestCommand.class, EvaluateCommand.class, JoinerCommand.class,
         CommandLine.HelpCommand.class})
 public final class HiformerCommand implements Runnable {
 
