@@ -7,16 +7,17 @@ import io.hiformer.features.FeatureUpdates;
 import io.hiformer.features.RawRecord;
 import io.hiformer.features.data.RecordFiles;
 import io.hiformer.features.online.FeaturePublisher;
-import io.hiformer.features.online.FeatureTopics;
+import io.hiformer.features.kafka.KafkaTopics;
+import io.hiformer.features.kafka.TopicNames;
 import io.hiformer.proto.EntityKind;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
-import java.util.concurrent.ExecutionException;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.common.KafkaException;
@@ -58,7 +59,7 @@ final class FeaturesLoadCommand implements Callable<Integer> {
       description = "Kafka bootstrap servers (default: ${DEFAULT-VALUE})")
   String bootstrapServers;
 
-  @Option(names = "--topic-prefix", defaultValue = FeatureTopics.DEFAULT_PREFIX, paramLabel = "PREFIX",
+  @Option(names = "--topic-prefix", defaultValue = TopicNames.DEFAULT_PREFIX, paramLabel = "PREFIX",
       description = "prefix of the feature topic names (default: ${DEFAULT-VALUE})")
   String topicPrefix;
 
@@ -76,19 +77,16 @@ final class FeaturesLoadCommand implements Callable<Integer> {
   long maxBadRows;
 
   @Option(names = "--partitions", defaultValue = "1", paramLabel = "N",
-      description = "partitions of topics this command creates (default: ${DEFAULT-VALUE})")
+      description = "partitions of the topics this command creates (with the broker's default replication;"
+          + " default: ${DEFAULT-VALUE})")
   int partitions;
-
-  @Option(names = "--replication-factor", defaultValue = "-1", paramLabel = "N",
-      description = "replication factor of topics this command creates; -1: the broker's default (default: ${DEFAULT-VALUE})")
-  short replicationFactor;
 
   @Override
   public Integer call() throws Exception {
     long start = System.nanoTime();
     long eventTime = System.currentTimeMillis();
-    FeatureTopics topics = new FeatureTopics(topicPrefix);
-    String topic = topics.of(entity.kind);
+    TopicNames topics = new TopicNames(topicPrefix);
+    String topic = topics.features(entity.kind);
     BadRows badRows = BadRows.tolerate(maxBadRows);
     long published = 0;
     try {
@@ -101,10 +99,8 @@ final class FeaturesLoadCommand implements Callable<Integer> {
       Iterable<RawRecord> rows = RecordFiles.open(file, fields, badRows);
       try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers,
           AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 30_000))) {
-        List<String> created = topics.createMissing(admin, partitions, replicationFactor);
-        if (!created.isEmpty()) {
-          System.out.println("created topics " + String.join(", ", created));
-        }
+        KafkaTopics.ensure(admin, KafkaTopics.featureTopics(topics, partitions));
+        KafkaTopics.awaitLeaders(admin, List.of(topic), Duration.ofSeconds(30));
       }
       System.out.printf("loading %s features %s from %s to %s%n", entity, updates.columns(), file, topic);
       try (FeaturePublisher publisher = new FeaturePublisher(bootstrapServers, topics)) {
@@ -118,11 +114,9 @@ final class FeaturesLoadCommand implements Callable<Integer> {
         }
         publisher.flush();
       }
-    } catch (BadRowException | IllegalArgumentException | UncheckedIOException | IOException | KafkaException e) {
+    } catch (BadRowException | IllegalArgumentException | IllegalStateException | UncheckedIOException | IOException
+        | KafkaException e) {
       System.err.println("error: " + e.getMessage());
-      return 2;
-    } catch (ExecutionException e) {
-      System.err.println("error: Kafka at " + bootstrapServers + ": " + e.getCause().getMessage());
       return 2;
     }
     System.out.printf("published %d %s updates to %s in %.1f s (%d bad rows skipped%s)%n", published, entity, topic,

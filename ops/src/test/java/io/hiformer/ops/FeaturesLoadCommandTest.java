@@ -6,7 +6,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.hiformer.features.FeatureSchema;
 import io.hiformer.features.online.FeatureIngestor;
 import io.hiformer.features.online.FeatureStore;
-import io.hiformer.features.online.FeatureTopics;
+import io.hiformer.features.kafka.TopicNames;
 import io.hiformer.features.online.StoreSchema;
 import io.hiformer.localkafka.KafkaBroker;
 import io.hiformer.ops.VerifyCommandTest.Result;
@@ -66,22 +66,26 @@ class FeaturesLoadCommandTest {
     Result u = run("features", "load", "--schema", schema.toString(), "--entity", "user", "--file", users.toString(),
         "--bootstrap-servers", kafka.bootstrapServers(), "--topic-prefix", "load.", "--partitions", "2");
     assertThat(u.exit()).as(u.err()).isZero();
-    assertThat(u.out()).contains("created topics load.features.user, load.features.item, load.features.dlq")
-        .contains("loading user features [country, age] from " + users)
+    assertThat(u.out()).contains("loading user features [country, age] from " + users)
         .contains("published 3 user updates to load.features.user");
     Result i = run("features", "load", "--schema", schema.toString(), "--entity", "item", "--file", items.toString(),
         "--bootstrap-servers", kafka.bootstrapServers(), "--topic-prefix", "load.", "--event-time-column", "ts");
     assertThat(i.exit()).as(i.err()).isZero();
-    assertThat(i.out()).doesNotContain("created topics").contains("published 2 item updates");
+    assertThat(i.out()).contains("published 2 item updates");
 
     try (Admin admin = Admin.create(Map.of("bootstrap.servers", kafka.bootstrapServers()))) {
-      ConfigResource topic = new ConfigResource(ConfigResource.Type.TOPIC, "load.features.user");
-      assertThat(admin.describeConfigs(List.of(topic)).all().get().get(topic).get("cleanup.policy").value())
-          .isEqualTo("compact");
+      for (String name : List.of("load.features.user", "load.features.item")) {
+        ConfigResource topic = new ConfigResource(ConfigResource.Type.TOPIC, name);
+        assertThat(admin.describeConfigs(List.of(topic)).all().get().get(topic).get("cleanup.policy").value())
+            .as(name).isEqualTo("compact");
+      }
+      assertThat(admin.describeTopics(List.of("load.features.user")).allTopicNames().get().get("load.features.user")
+          .partitions()).hasSize(2);
+      assertThat(admin.listTopics().names().get()).contains("load.features.dlq");
     }
     FeatureStore store = new FeatureStore(StoreSchema.of(FeatureSchema.parse(SCHEMA).fields()), 100);
     try (FeatureIngestor ingestor = FeatureIngestor.start(
-        FeatureIngestor.Settings.of(kafka.bootstrapServers(), new FeatureTopics("load.")), store,
+        FeatureIngestor.Settings.of(kafka.bootstrapServers(), new TopicNames("load.")), store,
         new SimpleMeterRegistry())) {
       assertThat(ingestor.awaitCaughtUp(Duration.ofSeconds(30))).isTrue();
     }

@@ -1,5 +1,6 @@
 package io.hiformer.features.online;
 
+import io.hiformer.features.kafka.TopicNames;
 import com.google.protobuf.InvalidProtocolBufferException;
 import io.hiformer.features.online.Rejection.Reason;
 import io.hiformer.proto.EntityKind;
@@ -66,7 +67,7 @@ public final class FeatureIngestor implements AutoCloseable {
    * @param clientId the Kafka client id of the consumer and the dead-letter producer
    * @param partitionRefresh how often partitions added to the topics (or topics created) are looked for
    */
-  public record Settings(String bootstrapServers, FeatureTopics topics, String clientId, Duration partitionRefresh) {
+  public record Settings(String bootstrapServers, TopicNames topics, String clientId, Duration partitionRefresh) {
     public Settings {
       Objects.requireNonNull(bootstrapServers, "bootstrapServers");
       Objects.requireNonNull(topics, "topics");
@@ -77,7 +78,7 @@ public final class FeatureIngestor implements AutoCloseable {
     }
 
     /** Default client id {@code hiformer-features} and a partition refresh every 30 s. */
-    public static Settings of(String bootstrapServers, FeatureTopics topics) {
+    public static Settings of(String bootstrapServers, TopicNames topics) {
       return new Settings(bootstrapServers, topics, "hiformer-features", Duration.ofSeconds(30));
     }
   }
@@ -102,7 +103,7 @@ public final class FeatureIngestor implements AutoCloseable {
     this.consumer = new KafkaConsumer<>(consumerConfig(settings.bootstrapServers(), settings.clientId()),
         new ByteArrayDeserializer(), new ByteArrayDeserializer());
     this.deadLetters = new DeadLetters(settings.bootstrapServers(), settings.clientId() + "-dlq",
-        settings.topics().dlq(), metrics);
+        settings.topics().featuresDlq(), metrics);
     this.applier = new Applier(store, metrics, deadLetters, caughtUpLatch);
     this.thread = new Thread(this::run, "hiformer-features-ingest");
     this.thread.setDaemon(true);
@@ -214,7 +215,7 @@ public final class FeatureIngestor implements AutoCloseable {
   private Applier.Batch parse(ConsumerRecords<byte[], byte[]> records) {
     Applier.Batch batch = new Applier.Batch(records.count());
     for (TopicPartition tp : records.partitions()) {
-      int kind = tp.topic().equals(settings.topics().user()) ? USER : ITEM;
+      int kind = tp.topic().equals(settings.topics().featuresUser()) ? USER : ITEM;
       for (ConsumerRecord<byte[], byte[]> r : records.records(tp)) {
         FeatureUpdate u = null;
         Rejection problem = null;
@@ -259,7 +260,7 @@ public final class FeatureIngestor implements AutoCloseable {
   /** Assigns every partition of both topics; new ones are read from the beginning. */
   private void refreshAssignment() {
     Set<TopicPartition> all = new HashSet<>();
-    for (String topic : List.of(settings.topics().user(), settings.topics().item())) {
+    for (String topic : List.of(settings.topics().featuresUser(), settings.topics().featuresItem())) {
       List<PartitionInfo> infos = consumer.partitionsFor(topic, METADATA_TIMEOUT);
       if (infos == null || infos.isEmpty()) {
         if (catchUpTargets == null) {
@@ -297,7 +298,7 @@ public final class FeatureIngestor implements AutoCloseable {
     for (TopicPartition tp : assigned) {
       OptionalLong lag = consumer.currentLag(tp);
       if (lag.isPresent()) {
-        if (tp.topic().equals(settings.topics().user())) {
+        if (tp.topic().equals(settings.topics().featuresUser())) {
           users += lag.getAsLong();
         } else {
           items += lag.getAsLong();

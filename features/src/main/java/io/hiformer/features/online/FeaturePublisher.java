@@ -1,5 +1,6 @@
 package io.hiformer.features.online;
 
+import io.hiformer.features.kafka.TopicNames;
 import io.hiformer.proto.FeatureUpdate;
 import java.util.HashMap;
 import java.util.Map;
@@ -18,12 +19,12 @@ import org.apache.kafka.common.serialization.StringSerializer;
  * asynchronous; {@link #flush()} waits for them and fails if any was not written.
  */
 public final class FeaturePublisher implements AutoCloseable {
-  private final FeatureTopics topics;
+  private final TopicNames topics;
   private final KafkaProducer<String, byte[]> producer;
   private final AtomicLong failed = new AtomicLong();
   private final AtomicReference<Exception> firstFailure = new AtomicReference<>();
 
-  public FeaturePublisher(String bootstrapServers, FeatureTopics topics) {
+  public FeaturePublisher(String bootstrapServers, TopicNames topics) {
     this.topics = topics;
     Map<String, Object> c = new HashMap<>();
     c.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
@@ -41,7 +42,7 @@ public final class FeaturePublisher implements AutoCloseable {
 
   /** Queues {@code update} for its kind's topic; a failure is reported by {@link #flush()}. */
   public void send(FeatureUpdate update) {
-    String topic = topics.of(update.getEntityKind());
+    String topic = topics.features(update.getEntityKind());
     try {
       producer.send(new ProducerRecord<>(topic, update.getEntityId(), update.toByteArray()), (meta, error) -> {
         if (error != null) {

@@ -1,5 +1,6 @@
 package io.hiformer.features.online;
 
+import io.hiformer.features.kafka.TopicNames;
 import static io.hiformer.features.online.Updates.ITEM;
 import static io.hiformer.features.online.Updates.USER;
 import static io.hiformer.features.online.Updates.cat;
@@ -28,7 +29,7 @@ class FeatureIngestorTest {
   private static final AtomicInteger PREFIXES = new AtomicInteger();
   private static KafkaBroker kafka;
 
-  private final FeatureTopics topics = new FeatureTopics("t" + PREFIXES.incrementAndGet() + ".");
+  private final TopicNames topics = new TopicNames("t" + PREFIXES.incrementAndGet() + ".");
   private final FeatureStore store = new FeatureStore(Updates.storeSchema(), 10_000);
   private final SimpleMeterRegistry registry = new SimpleMeterRegistry();
   private FeatureIngestor ingestor;
@@ -101,7 +102,7 @@ class FeatureIngestorTest {
     byte[] item = update(ITEM, "u5", 1, "price", dense(1)).toByteArray();
     byte[] keyed = update(USER, "u6", 1, "country", cat("de")).toByteArray();
     try (var producer = Kafkas.rawProducer(kafka)) {
-      String topic = topics.user();
+      String topic = topics.featuresUser();
       // A compacted topic refuses records without a key, so that case cannot reach the ingestor.
       producer.send(new ProducerRecord<>(topic, bytes("u0"), update(USER, "u0", 1, "country", cat("ok")).toByteArray())).get();
       producer.send(new ProducerRecord<>(topic, bytes("u1"), new byte[] {(byte) 0xff, 0x01, 0x02})).get();
@@ -120,8 +121,8 @@ class FeatureIngestorTest {
 
     // Parsing and applying run on two threads, so the dead letters come in no fixed order: key them by source offset.
     Map<String, ConsumerRecord<byte[], byte[]>> dlq = new HashMap<>();
-    Kafkas.readAll(kafka, topics.dlq(), 6).forEach(r -> dlq.put(header(r, FeatureIngestor.SOURCE_HEADER), r));
-    String t = topics.user() + "/0@";
+    Kafkas.readAll(kafka, topics.featuresDlq(), 6).forEach(r -> dlq.put(header(r, FeatureIngestor.SOURCE_HEADER), r));
+    String t = topics.featuresUser() + "/0@";
     assertThat(dlq).hasSize(6).containsOnlyKeys(t + 1, t + 2, t + 3, t + 4, t + 5, t + 6);
     assertThat(reason(dlq.get(t + 1))).startsWith("unparsable: not a FeatureUpdate");
     assertThat(reason(dlq.get(t + 2))).isEqualTo("unknown_field: unknown field 'countyr' for a user; stored fields: "
@@ -129,7 +130,7 @@ class FeatureIngestorTest {
     assertThat(reason(dlq.get(t + 3))).isEqualTo("wrong_type: field 'age' of a user takes dense values, got categorical");
     assertThat(reason(dlq.get(t + 4))).isEqualTo("not_finite: field 'age' of a user is NaN; dense values must be finite");
     assertThat(reason(dlq.get(t + 5))).isEqualTo("wrong_entity_kind: entity_kind ENTITY_KIND_ITEM on topic "
-        + topics.user() + ", which holds ENTITY_KIND_USER");
+        + topics.featuresUser() + ", which holds ENTITY_KIND_USER");
     assertThat(reason(dlq.get(t + 6))).isEqualTo("key_mismatch: key 'someone-else' differs from entity_id 'u6'");
     assertThat(header(dlq.get(t + 2), FeatureIngestor.REASON_CODE_HEADER)).isEqualTo("unknown_field");
     assertThat(dlq.get(t + 3).value()).as("the original value is kept").isEqualTo(wrongType);
@@ -153,7 +154,7 @@ class FeatureIngestorTest {
       publisher.send(update(ITEM, "i1", 200, "category", cat("middle"), "price", dense(2)));
       publisher.send(update(ITEM, "i2", 1, "category", cat("gone soon")));
       publisher.flush();
-      raw.send(new ProducerRecord<>(topics.item(), bytes("i2"), null)).get();
+      raw.send(new ProducerRecord<>(topics.featuresItem(), bytes("i2"), null)).get();
       publisher.send(update(ITEM, "i3", 1, "category", cat("last")));
       publisher.flush();
     }

@@ -1,5 +1,6 @@
 package io.hiformer.features.online;
 
+import io.hiformer.features.kafka.TopicNames;
 import io.hiformer.features.FeatureSchema;
 import io.hiformer.localkafka.KafkaBroker;
 import io.hiformer.proto.EntityKind;
@@ -78,11 +79,11 @@ public final class IngestBenchmark {
         ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage() + " load average at start");
 
     try (KafkaBroker kafka = KafkaBroker.forTests()) {
-      FeatureTopics topics = new FeatureTopics("bench.");
+      TopicNames topics = new TopicNames("bench.");
       Kafkas.createTopics(kafka, topics, partitions);
       long bytes = prefill(kafka, topics, updates, entities);
       System.out.printf("pre-filled %s: %,d updates of %d fields over %,d users, %.1f MB of values (%d bytes each)%n",
-          topics.user(), updates, FIELDS.length, entities, bytes / 1e6, bytes / updates);
+          topics.featuresUser(), updates, FIELDS.length, entities, bytes / 1e6, bytes / updates);
 
       double[] bare = new double[rounds];
       double[] ingest = new double[rounds];
@@ -113,7 +114,7 @@ public final class IngestBenchmark {
           median(ingest), median(ingestCpu), median(ingest) / median(bare), median(ratio));
       ingest(kafka, topics, updates, entities, true); // once more, outside the timed rounds, for the heap it takes
 
-      latency(kafka, new FeatureTopics("latency."), rate, seconds);
+      latency(kafka, new TopicNames("latency."), rate, seconds);
     }
   }
 
@@ -131,7 +132,7 @@ public final class IngestBenchmark {
   }
 
   /** Writes the updates; returns the bytes of their values. */
-  private static long prefill(KafkaBroker kafka, FeatureTopics topics, int updates, int entities) {
+  private static long prefill(KafkaBroker kafka, TopicNames topics, int updates, int entities) {
     Random random = new Random(1);
     long bytes = 0;
     try (var producer = new KafkaProducer<>(Map.<String, Object>of(
@@ -143,7 +144,7 @@ public final class IngestBenchmark {
         String user = "u" + (i % entities);
         byte[] value = tenFields(user, i + 1, random).toByteArray();
         bytes += value.length;
-        producer.send(new ProducerRecord<>(topics.user(), user, value));
+        producer.send(new ProducerRecord<>(topics.featuresUser(), user, value));
       }
       producer.flush();
     }
@@ -176,14 +177,14 @@ public final class IngestBenchmark {
   }
 
   /** Polls and parses every record with the ingestor's consumer settings; returns updates/s. */
-  private static double bare(KafkaBroker kafka, FeatureTopics topics, int updates) throws Exception {
+  private static double bare(KafkaBroker kafka, TopicNames topics, int updates) throws Exception {
     long start = System.nanoTime();
     long checksum = 0;
     int seen = 0;
     try (var consumer = new KafkaConsumer<>(FeatureIngestor.consumerConfig(kafka.bootstrapServers(), "bare"),
         new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
       List<TopicPartition> all = new ArrayList<>();
-      consumer.partitionsFor(topics.user(), Duration.ofSeconds(5))
+      consumer.partitionsFor(topics.featuresUser(), Duration.ofSeconds(5))
           .forEach(p -> all.add(new TopicPartition(p.topic(), p.partition())));
       consumer.assign(all);
       consumer.seekToBeginning(all);
@@ -203,7 +204,7 @@ public final class IngestBenchmark {
   }
 
   /** Ingests every record into a fresh store; returns updates/s from start to caught up. */
-  private static double ingest(KafkaBroker kafka, FeatureTopics topics, int updates, int entities, boolean measureHeap)
+  private static double ingest(KafkaBroker kafka, TopicNames topics, int updates, int entities, boolean measureHeap)
       throws Exception {
     long heapBefore = measureHeap ? usedHeap() : 0;
     FeatureStore store = new FeatureStore(StoreSchema.of(SCHEMA.fields()), FeatureStore.DEFAULT_MAX_ENTITIES);
@@ -246,7 +247,7 @@ public final class IngestBenchmark {
   }
 
   /** Open-loop publishing of unique users at {@code rate}/s; latency from intended send to visible in the store. */
-  private static void latency(KafkaBroker kafka, FeatureTopics topics, int rate, int seconds) throws Exception {
+  private static void latency(KafkaBroker kafka, TopicNames topics, int rate, int seconds) throws Exception {
     Kafkas.createTopics(kafka, topics, 2);
     FeatureStore store = new FeatureStore(StoreSchema.of(SCHEMA.fields()), FeatureStore.DEFAULT_MAX_ENTITIES);
     int warmup = 2 * rate;

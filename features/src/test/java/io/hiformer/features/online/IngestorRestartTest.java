@@ -1,5 +1,6 @@
 package io.hiformer.features.online;
 
+import io.hiformer.features.kafka.TopicNames;
 import static io.hiformer.features.online.Updates.USER;
 import static io.hiformer.features.online.Updates.cat;
 import static io.hiformer.features.online.Updates.update;
@@ -17,7 +18,7 @@ import org.junit.jupiter.api.Test;
 /** Broker restarts and ingestor restarts, each with a broker of its own. */
 class IngestorRestartTest {
   private static final int USERS = 300;
-  private static final FeatureTopics TOPICS = FeatureTopics.defaults();
+  private static final TopicNames TOPICS = TopicNames.DEFAULT;
 
   @Test
   void aBrokerStoppedAndRestartedMidStreamLosesNoUpdate() throws Exception {

@@ -1,5 +1,7 @@
 package io.hiformer.features.online;
 
+import io.hiformer.features.kafka.KafkaTopics;
+import io.hiformer.features.kafka.TopicNames;
 import io.hiformer.localkafka.KafkaBroker;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -20,9 +22,11 @@ final class Kafkas {
   private Kafkas() {}
 
   /** Creates the three feature topics under {@code topics}' prefix with {@code partitions} each. */
-  static void createTopics(KafkaBroker kafka, FeatureTopics topics, int partitions) throws Exception {
+  static void createTopics(KafkaBroker kafka, TopicNames topics, int partitions) throws Exception {
     try (Admin admin = Admin.create(Map.of("bootstrap.servers", kafka.bootstrapServers()))) {
-      topics.createMissing(admin, partitions, (short) 1);
+      KafkaTopics.ensure(admin, KafkaTopics.featureTopics(topics, partitions));
+      KafkaTopics.awaitLeaders(admin, List.of(topics.featuresUser(), topics.featuresItem(), topics.featuresDlq()),
+          Duration.ofSeconds(30));
     }
   }
 
