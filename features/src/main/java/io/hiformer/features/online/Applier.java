@@ -7,7 +7,7 @@ import java.lang.System.Logger.Level;
 import java.nio.charset.StandardCharsets;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
-import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.CompletableFuture;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 
 /**
@@ -48,12 +48,12 @@ final class Applier {
   private final FeatureStore store;
   private final IngestMetrics metrics;
   private final DeadLetters deadLetters;
-  private final CountDownLatch caughtUp;
+  private final CompletableFuture<Void> caughtUp;
   private final BlockingQueue<Batch> queue = new ArrayBlockingQueue<>(1);
   private final Thread thread;
   private final long[] applied = new long[2];
 
-  Applier(FeatureStore store, IngestMetrics metrics, DeadLetters deadLetters, CountDownLatch caughtUp) {
+  Applier(FeatureStore store, IngestMetrics metrics, DeadLetters deadLetters, CompletableFuture<Void> caughtUp) {
     this.store = store;
     this.metrics = metrics;
     this.deadLetters = deadLetters;
@@ -87,7 +87,7 @@ final class Applier {
       for (Batch b = queue.take(); b != END; b = queue.take()) {
         if (b == CAUGHT_UP) {
           metrics.caughtUp = true;
-          caughtUp.countDown();
+          caughtUp.complete(null);
           LOG.log(Level.INFO, "feature ingestion caught up: " + store.size(EntityKind.ENTITY_KIND_USER)
               + " users, " + store.size(EntityKind.ENTITY_KIND_ITEM) + " items");
         } else {

@@ -17,8 +17,11 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.OptionalLong;
 import java.util.Set;
-import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
@@ -88,7 +91,7 @@ public final class FeatureIngestor implements AutoCloseable {
   private final KafkaConsumer<byte[], byte[]> consumer;
   private final DeadLetters deadLetters;
   private final Applier applier;
-  private final CountDownLatch caughtUpLatch = new CountDownLatch(1);
+  private final CompletableFuture<Void> caughtUp = new CompletableFuture<>();
   private final Thread thread;
   private Set<TopicPartition> assigned = Set.of();
   // End offsets found at start; null until the first assignment, empty once reached.
@@ -104,7 +107,7 @@ public final class FeatureIngestor implements AutoCloseable {
         new ByteArrayDeserializer(), new ByteArrayDeserializer());
     this.deadLetters = new DeadLetters(settings.bootstrapServers(), settings.clientId() + "-dlq",
         settings.topics().featuresDlq(), metrics);
-    this.applier = new Applier(store, metrics, deadLetters, caughtUpLatch);
+    this.applier = new Applier(store, metrics, deadLetters, caughtUp);
     this.thread = new Thread(this::run, "hiformer-features-ingest");
     this.thread.setDaemon(true);
   }
@@ -125,7 +128,19 @@ public final class FeatureIngestor implements AutoCloseable {
 
   /** Waits up to {@code timeout} for {@link #caughtUp()}; returns it. */
   public boolean awaitCaughtUp(Duration timeout) throws InterruptedException {
-    return caughtUpLatch.await(timeout.toNanos(), TimeUnit.NANOSECONDS);
+    try {
+      caughtUp.get(timeout.toNanos(), TimeUnit.NANOSECONDS);
+      return true;
+    } catch (TimeoutException e) {
+      return false;
+    } catch (ExecutionException e) {
+      throw new IllegalStateException(e.getCause());
+    }
+  }
+
+  /** Completes once {@link #caughtUp()}: what a ranker waits for before reporting itself serving. */
+  public CompletionStage<Void> whenCaughtUp() {
+    return caughtUp.minimalCompletionStage();
   }
 
   /**

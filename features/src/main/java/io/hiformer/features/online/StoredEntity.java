@@ -14,9 +14,9 @@ import java.util.List;
  * deleted or never-set column is missing.
  *
  * <p>As a {@link RawRecord} it reads like {@link RawRecord#ofFeatures} over the stored values:
- * categorical text as is, ids and dense numbers as decimal text, bags through {@link #bag}; a
- * missing column is null, so a caller can fall back to another source. Categorical values and bags
- * are returned without allocating; numbers allocate their text.
+ * categorical text as is, dense values through {@link #isNumber} and {@link #number}, ids as
+ * decimal text, bags through {@link #bag}; a missing column is null, so a caller can fall back to
+ * another source. Only ids (and numbers read as text) allocate.
  */
 public final class StoredEntity implements RawRecord {
   /** Event time of a column no update has touched. */
@@ -67,6 +67,21 @@ public final class StoredEntity implements RawRecord {
       return Double.toString(Double.longBitsToDouble(number(slot)));
     }
     return ""; // a bag, read as text by a non-bag field: missing, as RawRecord.ofFeatures does
+  }
+
+  @Override
+  public boolean isNumber(String column) {
+    int slot = schema.slot(column);
+    return slot >= 0 && refs[slot] == DENSE;
+  }
+
+  @Override
+  public double number(String column) {
+    int slot = schema.slot(column);
+    if (slot < 0 || refs[slot] != DENSE) {
+      throw new UnsupportedOperationException("column '" + column + "' holds no number");
+    }
+    return Double.longBitsToDouble(number(slot));
   }
 
   @Override
