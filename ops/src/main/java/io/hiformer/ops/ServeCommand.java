@@ -1,5 +1,8 @@
 package io.hiformer.ops;
 
+import io.hiformer.features.announce.AnnouncementListener;
+import io.hiformer.features.kafka.TopicNames;
+import io.hiformer.features.ranklog.RankLogWriter;
 import io.hiformer.model.ModelRegistry;
 import io.hiformer.model.ModelRegistry.Version;
 import io.hiformer.ranker.BearerAuth;
@@ -34,6 +37,10 @@ import picocli.CommandLine.Option;
         "Every --registry-poll seconds the registry is checked for a new target of --version (or of the arms'"
             + " refs): a new version is loaded and verified off the request path, then swapped in; calls in flight"
             + " finish on their model. A version that fails is refused with a log line and never retried.",
+        "With --bootstrap-servers, every answered call is written to the rank-log topic (the exact model inputs"
+            + " of each candidate, scores, positions, version, arm; asynchronously: a slow or absent broker never"
+            + " delays a call, and what cannot be written is dropped and counted), and announcements on the models"
+            + " topic go through the same load-check-swap path as polling.",
         "--tls-cert/--tls-key serve TLS; --tls-client-ca also requires client certificates signed by that CA."
             + " --auth-tokens FILE or --auth-tokens-env VAR require 'authorization: Bearer <token>' on Rank and"
             + " reflection calls (health stays open).",
@@ -106,6 +113,20 @@ final class ServeCommand extends RegistryCommand {
       description = "require a bearer token from this environment variable (comma-separated)")
   String authTokensEnv;
 
+  @Option(names = "--bootstrap-servers", paramLabel = "HOST:PORT[,...]",
+      description = "Kafka: write every answered call to the rank-log topic (never blocking a call) and follow the"
+          + " models topic, so announced versions and alias moves swap in at once")
+  String bootstrapServers;
+
+  @Option(names = "--topic-prefix", defaultValue = TopicNames.DEFAULT_PREFIX, paramLabel = "PREFIX",
+      description = "prefix of the Kafka topic names (default: ${DEFAULT-VALUE})")
+  String topicPrefix;
+
+  @Option(names = "--rank-log-buffer", defaultValue = "67108864", paramLabel = "BYTES",
+      description = "rank-log entries waiting for Kafka, at most; more are dropped and counted in"
+          + " hiformer_rank_log_entries_total{result=\"dropped\"} (default: ${DEFAULT-VALUE}, 64 MiB)")
+  long rankLogBuffer;
+
   /** Called with the started server; tests use it to reach and stop the server. */
   Consumer<RankerServer> onStart = s -> {};
 
@@ -130,6 +151,9 @@ final class ServeCommand extends RegistryCommand {
     if (maxMessageBytes < 1) {
       throw new IllegalArgumentException("--max-message-bytes must be positive, got " + maxMessageBytes);
     }
+    if (rankLogBuffer < 1) {
+      throw new IllegalArgumentException("--rank-log-buffer must be positive, got " + rankLogBuffer);
+    }
     if (registryPoll < 0) {
       throw new IllegalArgumentException("--registry-poll must be 0 or more, got " + registryPoll);
     }
@@ -146,7 +170,8 @@ final class ServeCommand extends RegistryCommand {
         t.setDaemon(true);
         return t;
       });
-      try (ExperimentsWatcher watcher = new ExperimentsWatcher(experiments, r, model, n, options)) {
+      try (ExperimentsWatcher watcher = new ExperimentsWatcher(experiments, r, model, n, options);
+          Streaming streaming = streaming(watcher.models(), out)) {
         poller.scheduleWithFixedDelay(() -> {
           try {
             watcher.reloadIfChanged();
@@ -171,13 +196,37 @@ final class ServeCommand extends RegistryCommand {
       }
     }
     Version v = resolve(r, model, version);
-    try (RegistryWatcher watcher = new RegistryWatcher(r, model, version, n, options)) {
+    try (RegistryWatcher watcher = new RegistryWatcher(r, model, version, n, options);
+        Streaming streaming = streaming(watcher, out)) {
       if (registryPoll > 0) {
         watcher.start(Duration.ofSeconds(registryPoll));
       }
       return serve(watcher.service(), v.model() + " v" + watcher.service().model().version()
           + (version.equals(Long.toString(v.number())) ? "" : " (" + version + ")"), n, settings, out);
     }
+  }
+
+  /** What runs beside the server with --bootstrap-servers; closed after the server. */
+  private interface Streaming extends AutoCloseable {
+    @Override
+    void close();
+  }
+
+  /** With Kafka given: the rank log and the followed announcements (else nothing). */
+  private Streaming streaming(RegistryWatcher watcher, PrintStream out) {
+    if (bootstrapServers == null || bootstrapServers.isBlank()) {
+      return () -> {};
+    }
+    TopicNames topics = new TopicNames(topicPrefix);
+    RankLogWriter writer = RankLogWriter.start(bootstrapServers, topics.rankLog(),
+        RankLogWriter.Options.DEFAULTS.withCapacityBytes(rankLogBuffer));
+    watcher.service().logTo(writer);
+    AnnouncementListener listener = watcher.follow(bootstrapServers, topics.models());
+    out.printf("logging calls to %s and following %s at %s%n", topics.rankLog(), topics.models(), bootstrapServers);
+    return () -> {
+      listener.close();
+      writer.close();
+    };
   }
 
   private RankerServer.Tls tls() {

@@ -127,6 +127,63 @@ class StreamingCommandsTest {
   }
 
   @Test
+  void serveLogsEveryAnsweredCallAndSwapsToAnnouncedVersions(@TempDir Path dir) throws Exception {
+    FeatureSchema schema = FeatureSchema.parse("""
+        tasks: [{name: click}]
+        fields:
+          - {name: user_id, kind: categorical, side: user}
+          - {name: item_id, kind: categorical, side: item}
+        """);
+    List<RawRecord> records = new java.util.ArrayList<>();
+    for (int i = 0; i < 6; i++) {
+      records.add(RawRecord.of(Map.of("user_id", "u" + i % 2, "item_id", "i" + i % 3, "click", "" + i % 2)));
+    }
+    Transforms t = Transforms.fit(schema, records);
+    ModelConfig config = new ModelConfig("tiny", 8, 2, 1, t.tasks(), 2, 2, 2, List.of(8), 0, false, t.modelFields());
+    ModelRegistry registry = ModelRegistry.open(dir);
+    registry.publish("tiny", io.hiformer.model.Parameters.initialize(config, 1),
+        Map.of(Transforms.METADATA_KEY, t.toJson()), "{}");
+
+    ServeCommand serve = new ServeCommand();
+    AtomicReference<Long> before = new AtomicReference<>();
+    AtomicReference<Long> after = new AtomicReference<>();
+    serve.onStart = server -> {
+      var channel = io.grpc.ManagedChannelBuilder.forAddress("127.0.0.1", server.port()).usePlaintext().build();
+      try {
+        var ranker = io.hiformer.proto.RankerGrpc.newBlockingStub(channel);
+        var request = io.hiformer.proto.RankRequest.newBuilder().setUserId("u0").setRequestId("call-1")
+            .addCandidates(io.hiformer.proto.Candidate.newBuilder().setItemId("i1")).build();
+        before.set(ranker.rank(request).getModelVersion());
+        ModelRegistry.Version v2 = registry.publish("tiny", io.hiformer.model.Parameters.initialize(config, 2),
+            Map.of(Transforms.METADATA_KEY, t.toJson()), "{}");
+        try (var announcer = io.hiformer.features.announce.ModelAnnouncer.connect(kafka.bootstrapServers(),
+            "cli3.models")) {
+          announcer.announce(registry, v2);
+        }
+        await("v2 served", () -> ranker.rank(request).getModelVersion() == 2);
+        after.set(ranker.rank(request).getModelVersion());
+      } catch (java.io.IOException e) {
+        throw new java.io.UncheckedIOException(e);
+      } finally {
+        channel.shutdownNow();
+        server.close();
+      }
+    };
+    int exit = new CommandLine(serve).execute("--registry", dir.toString(), "--model", "tiny", "--port", "0",
+        "--metrics-port", "0", "--threads", "1", "--registry-poll", "0", "--bootstrap-servers",
+        kafka.bootstrapServers(), "--topic-prefix", "cli3.");
+    assertThat(exit).isZero();
+    assertThat(before.get()).isEqualTo(1);
+    assertThat(after.get()).as("swapped by the announcement; polling is off").isEqualTo(2);
+    var logged = read(kafka.bootstrapServers(), "cli3.rank-log", 3);
+    assertThat(logged).as("every answered call, written before serve returned").hasSizeGreaterThanOrEqualTo(3);
+    RankLogEntry first = RankLogEntry.parseFrom(logged.getFirst().value());
+    assertThat(first.getRequestId()).isEqualTo("call-1");
+    assertThat(first.getModelVersion()).isEqualTo(1);
+    assertThat(RankLogEntry.parseFrom(logged.getLast().value()).getModelVersion()).isEqualTo(2);
+  }
+
+  @Test
   void badJoinerOptionsAreNamed() {
     Result r = VerifyCommandTest.run("joiner", "--bootstrap-servers", kafka.bootstrapServers(), "--window", "0s");
     assertThat(r.exit()).isEqualTo(2);

@@ -5,6 +5,7 @@ import io.grpc.Deadline;
 import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
 import io.hiformer.features.online.FeatureStore;
+import io.hiformer.features.ranklog.RankLogWriter;
 import io.hiformer.model.Batch;
 import io.hiformer.proto.Candidate;
 import io.hiformer.proto.FeatureValue;
@@ -272,18 +273,19 @@ public final class RankService extends RankerGrpc.RankerImplBase {
       }
       scores[i] = arm.formula().combine(probabilities, i * tasks, tasks);
     }
-    ScoredListener listener = scoredListener;
-    if (listener != null) {
-      listener.scored(request, arm, batch, probabilities, scores);
-    }
 
     checkCallAlive("after scoring");
     scratch.sortBestFirst(n);
     int k = request.getTopK() == 0 ? n : Math.min(n, request.getTopK());
+    String requestId = request.getRequestId().isEmpty() ? UUID.randomUUID().toString() : request.getRequestId();
+    ScoredListener listener = scoredListener;
+    if (listener != null) {
+      listener.scored(request, requestId, arm, batch, probabilities, scores, scratch, k);
+    }
 
     List<String> taskNames = model.parameters().config().tasks();
     RankResponse.Builder out = RankResponse.newBuilder()
-        .setRequestId(request.getRequestId().isEmpty() ? UUID.randomUUID().toString() : request.getRequestId())
+        .setRequestId(requestId)
         .setModelName(model.name())
         .setModelVersion(model.version())
         .setArm(arm.name());
@@ -303,12 +305,15 @@ public final class RankService extends RankerGrpc.RankerImplBase {
   /**
    * Sees each scored request with the exact model inputs of its candidates (row {@code i} of
    * {@code inputs} is candidate {@code i}: categorical ids, bag ids and dense values after the
-   * transforms), their per-task probabilities ({@code [i * tasks + t]}) and combined scores. Called on
-   * the call's thread before the answer is built; the arrays are reused once it returns, so copy
-   * what must outlive the call. The place for the rank log.
+   * transforms), their per-task probabilities ({@code [i * tasks + t]}), combined scores and ranks
+   * ({@code order.index(p)} is the candidate at 0-based position {@code p}; the first {@code
+   * returned} positions are answered), under the answer's request id. Called on the call's thread
+   * before the answer is built; the arrays are reused once it returns, so copy what must outlive
+   * the call. The place for the rank log ({@link RankLog}).
    */
   interface ScoredListener {
-    void scored(RankRequest request, ServedArm arm, Batch inputs, float[] probabilities, float[] scores);
+    void scored(RankRequest request, String requestId, ServedArm arm, Batch inputs, float[] probabilities,
+        float[] scores, Scratch order, int returned);
   }
 
   private volatile ScoredListener scoredListener;
@@ -316,6 +321,15 @@ public final class RankService extends RankerGrpc.RankerImplBase {
   /** Sets (or, with null, removes) the listener that sees every scored request. */
   void onScored(ScoredListener listener) {
     this.scoredListener = listener;
+  }
+
+  /**
+   * Writes every answered request to the rank log through {@code writer} (see {@link RankLog}),
+   * and adds the writer's counts to this service's metrics. The writer never blocks a call.
+   */
+  public void logTo(RankLogWriter writer) {
+    metrics.rankLog(writer);
+    onScored(new RankLog(writer));
   }
 
   /** The request's arm: its {@code arm} override, else the assigner's pick for its unit. */

@@ -1,5 +1,6 @@
 package io.hiformer.ranker;
 
+import io.hiformer.features.announce.AnnouncementListener;
 import io.hiformer.model.ModelRegistry;
 import java.io.IOException;
 import java.lang.System.Logger.Level;
@@ -114,6 +115,32 @@ public final class RegistryWatcher implements AutoCloseable {
       return CompletableFuture.completedFuture(false);
     }
     return CompletableFuture.supplyAsync(() -> consider(version, names), loader);
+  }
+
+  /**
+   * Follows the announcements of this watcher's model on the compacted Kafka {@code topic} (see
+   * {@code ModelAnnouncer}) and {@link #offer}s each one; close the returned listener to stop. An
+   * announcement whose SHA-256 is not the registry's for that version (another registry, or a
+   * rewritten file) is refused: one warning and {@code hiformer_model_refusals_total} + 1.
+   */
+  public AnnouncementListener follow(String bootstrapServers, String topic) {
+    return AnnouncementListener.start(bootstrapServers, topic, modelName, a -> {
+      String sha;
+      try {
+        sha = registry.version(modelName, a.getVersion()).sha256();
+      } catch (IOException | java.util.NoSuchElementException e) {
+        LOG.log(Level.WARNING, "announced " + modelName + " v" + a.getVersion() + " is not in registry "
+            + registry.root() + ": " + e.getMessage());
+        return;
+      }
+      if (!sha.equals(a.getSha256())) {
+        service.metrics().refused();
+        LOG.log(Level.WARNING, "announced " + modelName + " v" + a.getVersion() + " has SHA-256 " + a.getSha256()
+            + ", the registry's " + sha + "; refused");
+        return;
+      }
+      offer(a.getModelName(), a.getVersion(), a.getAliasesList());
+    });
   }
 
   /**

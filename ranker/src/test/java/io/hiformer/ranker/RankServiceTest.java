@@ -163,7 +163,7 @@ class RankServiceTest {
     RankRequest req = request("u2", item("i0", 3), item("new", 0.5),
         item("i4", 12).toBuilder().putFeatures("hour", cat("3")).build()).build();
     java.util.concurrent.atomic.AtomicReference<Batch> seen = new java.util.concurrent.atomic.AtomicReference<>();
-    server.service().onScored((request, arm, inputs, probabilities, scores) -> {
+    server.service().onScored((request, id, arm, inputs, probabilities, scores, order, returned) -> {
       // Copied: the batch is reused once the call ends.
       Batch copy = new Batch(v1.parameters().config(), inputs.size());
       for (int b = 0; b < inputs.size(); b++) {

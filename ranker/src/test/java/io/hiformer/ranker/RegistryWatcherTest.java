@@ -124,7 +124,7 @@ class RegistryWatcherTest {
       CountDownLatch entered = new CountDownLatch(1);
       CountDownLatch release = new CountDownLatch(1);
       AtomicBoolean hold = new AtomicBoolean(true);
-      w.service().onScored((request, arm, inputs, probabilities, scores) -> {
+      w.service().onScored((request, id, arm, inputs, probabilities, scores, order, returned) -> {
         if (arm.model().version() == 1 && hold.compareAndSet(true, false)) {
           entered.countDown();
           try {
