@@ -57,7 +57,7 @@ class StoredFeaturesTest {
         - {name: hour, kind: categorical, side: context}
       """);
 
-  // Scores of the same rows may differ in the last bits between kernels warmed up differently.
+  // Scores of the same rows may differ in the last bits: SIMD reductions may be ordered differently once compiled.
   private static final float TOLERANCE = 1e-5f;
 
   @TempDir
