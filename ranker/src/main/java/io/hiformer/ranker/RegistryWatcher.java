@@ -178,6 +178,7 @@ public final class RegistryWatcher implements AutoCloseable {
     }
     Map<Long, LoadedModel> models = new HashMap<>();
     RankService.Arms next;
+    long start = System.nanoTime();
     try {
       next = build(spec, targets, models);
     } catch (IOException | RuntimeException e) {
@@ -188,7 +189,8 @@ public final class RegistryWatcher implements AutoCloseable {
       return false;
     }
     install(next, models);
-    LOG.log(Level.INFO, "model " + modelName + " v" + version + " swapped in: " + describe(next));
+    LOG.log(Level.INFO, String.format(java.util.Locale.ROOT, "model %s v%d swapped in, loaded and checked in %.2f s: %s",
+        modelName, version, (System.nanoTime() - start) / 1e9, describe(next)));
     return true;
   }
 
