@@ -67,7 +67,13 @@ public final class RegistryWatcher implements AutoCloseable {
     this.threads = threads;
     this.spec = Objects.requireNonNull(spec, "spec");
     Map<Long, LoadedModel> models = new HashMap<>();
-    RankService.Arms arms = build(spec, resolve(spec), models);
+    RankService.Arms arms;
+    try {
+      arms = build(spec, resolve(spec), models);
+    } catch (IOException | RuntimeException e) {
+      reader.shutdownNow();
+      throw e;
+    }
     served.putAll(models);
     this.service = new RankService(arms, options);
     this.loader = Executors.newSingleThreadScheduledExecutor(task -> {
@@ -113,7 +119,11 @@ public final class RegistryWatcher implements AutoCloseable {
     if (!model.equals(modelName)) {
       return CompletableFuture.completedFuture(false);
     }
-    return CompletableFuture.supplyAsync(() -> consider(version, names), loader);
+    try {
+      return CompletableFuture.supplyAsync(() -> consider(version, names), loader);
+    } catch (java.util.concurrent.RejectedExecutionException closedAlready) {
+      return CompletableFuture.completedFuture(false);
+    }
   }
 
   /**
