@@ -9,9 +9,11 @@
 // small batches still spread over the chip.
 //
 // Products run on the tensor cores (mma.m16n8k8, tf32 in, fp32 accumulate). PREC = 3 splits each
-// operand into a tf32 head and a tf32 tail and sums head·tail + tail·head + head·head, which keeps
-// fp32 accuracy (3xTF32); PREC = 1 is plain tf32. Rows of a product are examples (16 per m-tile),
-// columns are output features (8 per n-tile).
+// operand into a tf32 head and tail and sums tail·head + head·tail + head·head, which keeps fp32
+// accuracy (3xTF32): weights arrive split (the host rounds both parts), activations are split here
+// (head rounded to nearest, tail passed whole: the tensor cores read its top 19 bits). PREC = 1 is
+// plain tf32: weights rounded by the host, activations truncated by the tensor cores. Rows of a
+// product are examples (16 per m-tile), columns are output features (8 per n-tile).
 //
 // Shapes are padded by the host so every product has K a multiple of 16 and N a multiple of 8:
 // token features to W (a template: 16, 32 or 64), each head to dhp (a multiple of 8) and ranks and
@@ -42,7 +44,6 @@ enum : int {
 
 constexpr int NWARP = 8;
 constexpr int NTHREADS = NWARP * 32;
-constexpr int NTM = 4;  // most n-tiles one warp accumulates in the wide products
 constexpr float LN_EPS = 1e-5f;
 
 // Row strides in shared memory. 16 (mod 32) floats makes the 16-byte A-fragment loads of a warp
@@ -88,6 +89,7 @@ __device__ inline Dims load_dims(const long long* desc) {
 
 // ---- tensor-core products ---------------------------------------------------------------------
 
+// An activation as tensor-core operands: head h and, for PREC = 3, tail l = x - h.
 template <int PREC>
 struct TF {
   uint32_t h, l;
@@ -96,73 +98,122 @@ struct TF {
 template <int PREC>
 __device__ __forceinline__ TF<PREC> split(float x) {
   TF<PREC> r;
-  r.h = tf32(x);
-  r.l = PREC == 3 ? tf32(x - bits_to_float(r.h)) : 0u;
+  if constexpr (PREC == 3) {
+    r.h = tf32(x);
+    r.l = float_bits(x - bits_to_float(r.h));
+  } else {
+    r.h = float_bits(x);
+    r.l = 0u;
+  }
   return r;
 }
 
 // a: the A fragment in mma order (row g / k t, row g+8 / k t, row g / k t+4, row g+8 / k t+4);
-// b: (k t, n g), (k t+4, n g).
+// b: head and tail of (k t, n g), (k t+4, n g) as the host packed them.
 template <int PREC>
-__device__ __forceinline__ void mma3(float (&c)[4], const TF<PREC> (&a)[4], const TF<PREC> (&b)[2]) {
+__device__ __forceinline__ void mma3(float (&c)[4], const TF<PREC> (&a)[4], uint32_t bh0, uint32_t bh1,
+                                     uint32_t bl0, uint32_t bl1) {
   if constexpr (PREC == 3) {
-    mma_tf32(c, a[0].l, a[1].l, a[2].l, a[3].l, b[0].h, b[1].h);
-    mma_tf32(c, a[0].h, a[1].h, a[2].h, a[3].h, b[0].l, b[1].l);
+    mma_tf32(c, a[0].l, a[1].l, a[2].l, a[3].l, bh0, bh1);
+    mma_tf32(c, a[0].h, a[1].h, a[2].h, a[3].h, bl0, bl1);
   }
-  mma_tf32(c, a[0].h, a[1].h, a[2].h, a[3].h, b[0].h, b[1].h);
+  mma_tf32(c, a[0].h, a[1].h, a[2].h, a[3].h, bh0, bh1);
 }
 
-// acc[mt][j] += A[EX rows, 16·kbtot] · B[16·kbtot, 8·nt]. A is row-major in shared memory (lda a
-// multiple of 16 plus 16 (mod 32)). B is packed as [n-tile][k-block][lane] float4, lane (g, t)
-// holding rows 16kb + 4t + {0,1,2,3} of column 8n + g, so one 16-byte load per lane feeds two
-// mma k-steps; the A fragment is read the same way (16-byte load of columns 16kb + 4t ...), and
-// k-step ks takes elements 2ks and 2ks + 1 of both: A and B agree on which k each lane holds.
+// Weight fragments: [n-tile][k-block][part][lane] float4, part 0 the tf32 head, part 1 (PREC = 3
+// only) the tail; lane (g, t) holds rows 16kb + 4t + {0,1,2,3} of column 8n + g (plain packing) so
+// one 16-byte load feeds two mma k-steps, k-step ks taking elements 2ks and 2ks + 1.
+template <int PREC>
+struct BFrag {
+  float4 p[PREC == 3 ? 2 : 1];
+};
+
+template <int PREC>
+__device__ __forceinline__ void load_frag(BFrag<PREC>& f, const float* at) {
+  f.p[0] = ldg4(at);
+  if constexpr (PREC == 3) f.p[1] = ldg4(at + 128);
+}
+
+template <int PREC>
+__device__ __forceinline__ void frag_k(const BFrag<PREC>& f, int ks, uint32_t& h0, uint32_t& h1, uint32_t& l0,
+                                       uint32_t& l1) {
+  h0 = float_bits(ks ? f.p[0].z : f.p[0].x);
+  h1 = float_bits(ks ? f.p[0].w : f.p[0].y);
+  if constexpr (PREC == 3) {
+    l0 = float_bits(ks ? f.p[1].z : f.p[1].x);
+    l1 = float_bits(ks ? f.p[1].w : f.p[1].y);
+  } else {
+    l0 = l1 = 0u;
+  }
+}
+
+// Stages of weight fragments kept in flight: enough loads to cover L2 latency, within 64 registers.
+template <int NT, int PREC>
+struct Stages {
+  static constexpr int PER_STAGE = NT * (PREC == 3 ? 2 : 1);
+  static constexpr int D = 16 / PER_STAGE < 2 ? 2 : 16 / PER_STAGE > 8 ? 8 : 16 / PER_STAGE;
+};
+
+// acc[mt][j] += A[EX rows, 16·kbtot] · B[16·kbtot, 8·nt], nt <= NT. A is row-major in shared memory
+// (lda 16 mod 32 floats, so the warp's 16-byte loads are conflict-free) and read like B: lane (g, t)
+// loads columns 16kb + 4t .. +3 of rows g and g + 8. B streams from L2 through a ring of D stages.
 template <int EX, int NT, int PREC>
 __device__ __forceinline__ void gemm(float (&acc)[EX / 16][NT][4], const float* A, int lda, const float* B,
                                      int kbtot, int nt, int lane) {
   constexpr int MT = EX / 16;
+  constexpr int S = PREC == 3 ? 2 : 1;
+  constexpr int D = Stages<NT, PREC>::D;
   const int g = lane >> 2;
   const int t = lane & 3;
   const float* bp = B + lane * 4;
-  const long long ntStride = (long long) kbtot * 128;
-  float4 bn[NT];
+  const long long ntStride = (long long) kbtot * 128 * S;
+  BFrag<PREC> ring[D][NT];
 #pragma unroll
-  for (int j = 0; j < NT; ++j) {
-    if (j < nt) bn[j] = ldg4(bp + j * ntStride);
+  for (int d = 0; d < D; ++d) {
+    if (d < kbtot) {
+#pragma unroll
+      for (int j = 0; j < NT; ++j) {
+        if (j < nt) load_frag<PREC>(ring[d][j], bp + j * ntStride + d * 128 * S);
+      }
+    }
   }
   const float* ap = A + g * lda + 4 * t;
-  for (int kb = 0; kb < kbtot; ++kb) {
-    float4 bc[NT];
+  for (int kb0 = 0; kb0 < kbtot; kb0 += D) {
 #pragma unroll
-    for (int j = 0; j < NT; ++j) bc[j] = bn[j];
-    if (kb + 1 < kbtot) {
+    for (int d = 0; d < D; ++d) {
+      const int kb = kb0 + d;
+      if (kb < kbtot) {
+        float4 lo[MT], hi[MT];
 #pragma unroll
-      for (int j = 0; j < NT; ++j) {
-        if (j < nt) bn[j] = ldg4(bp + j * ntStride + (kb + 1) * 128);
-      }
-    }
-    float4 lo[MT], hi[MT];
+        for (int mt = 0; mt < MT; ++mt) {
+          lo[mt] = *reinterpret_cast<const float4*>(ap + mt * 16 * lda + kb * 16);
+          hi[mt] = *reinterpret_cast<const float4*>(ap + (mt * 16 + 8) * lda + kb * 16);
+        }
 #pragma unroll
-    for (int mt = 0; mt < MT; ++mt) {
-      lo[mt] = *reinterpret_cast<const float4*>(ap + mt * 16 * lda + kb * 16);
-      hi[mt] = *reinterpret_cast<const float4*>(ap + (mt * 16 + 8) * lda + kb * 16);
-    }
+        for (int ks = 0; ks < 2; ++ks) {
+          TF<PREC> af[MT][4];
 #pragma unroll
-    for (int ks = 0; ks < 2; ++ks) {
-      TF<PREC> af[MT][4];
+          for (int mt = 0; mt < MT; ++mt) {
+            af[mt][0] = split<PREC>(ks ? lo[mt].z : lo[mt].x);
+            af[mt][1] = split<PREC>(ks ? hi[mt].z : hi[mt].x);
+            af[mt][2] = split<PREC>(ks ? lo[mt].w : lo[mt].y);
+            af[mt][3] = split<PREC>(ks ? hi[mt].w : hi[mt].y);
+          }
 #pragma unroll
-      for (int mt = 0; mt < MT; ++mt) {
-        af[mt][0] = split<PREC>(ks ? lo[mt].z : lo[mt].x);
-        af[mt][1] = split<PREC>(ks ? hi[mt].z : hi[mt].x);
-        af[mt][2] = split<PREC>(ks ? lo[mt].w : lo[mt].y);
-        af[mt][3] = split<PREC>(ks ? hi[mt].w : hi[mt].y);
-      }
+          for (int j = 0; j < NT; ++j) {
+            if (j < nt) {
+              uint32_t h0, h1, l0, l1;
+              frag_k<PREC>(ring[d][j], ks, h0, h1, l0, l1);
 #pragma unroll
-      for (int j = 0; j < NT; ++j) {
-        if (j < nt) {
-          TF<PREC> bf[2] = {split<PREC>(ks ? bc[j].z : bc[j].x), split<PREC>(ks ? bc[j].w : bc[j].y)};
+              for (int mt = 0; mt < MT; ++mt) mma3<PREC>(acc[mt][j], af[mt], h0, h1, l0, l1);
+            }
+          }
+        }
+        if (kb + D < kbtot) {
 #pragma unroll
-          for (int mt = 0; mt < MT; ++mt) mma3<PREC>(acc[mt][j], af[mt], bf);
+          for (int j = 0; j < NT; ++j) {
+            if (j < nt) load_frag<PREC>(ring[d][j], bp + j * ntStride + (kb + D) * 128 * S);
+          }
         }
       }
     }
@@ -294,6 +345,8 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
   constexpr int NTW = W / 8;   // n-tiles across a token row
   constexpr int KBW = W / 16;  // k-blocks across a token row
   constexpr int GNW = CS * NWARP;
+  constexpr int S = PREC == 3 ? 2 : 1;           // parts of a packed weight: head, tail
+  constexpr int NTC = CS == 1 ? 3 : CS == 2 ? 2 : 1;  // n-tiles per job in the wide products
 
   const Dims m = load_dims(desc);
   const int tid = HF_THREAD_X;
@@ -311,10 +364,11 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
 
   const int sz = stride16(LW);
   const int sp = stride16(m.np);
-  const int skv = stride8(m.L * m.dhp);
+  const int hp = CS > 1 ? m.heads : 1;  // heads per attention pass: all of them when a cluster shares the tile
+  const int skv = stride8(hp * m.L * m.dhp);
   float* zq = shared_floats();  // [EX][sz]: tokens, normalised tokens, queries, attention output
   float* ps = zq + EX * sz;     // [EX][sp]: z·[uk | uv]
-  float* kv = ps + EX * sp;     // keys and values of one head, later the towers' scratch
+  float* kv = ps + EX * sp;     // keys and values of hp heads, later the towers' scratch
   float* ks = kv;
   float* vs = kv + EX * skv;
   float* xt = xbuf + (long long) ex0 * LW;  // this tile's rows of the layer input / output
@@ -403,16 +457,16 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
     {
       const int ntP = m.np / 8;
       const int kbP = LW / 16;
-      const int gsz = min(NTM, (ntP + GNW - 1) / GNW);
+      const int gsz = min(NTC, (ntP + GNW - 1) / GNW);
       const int jobs = (ntP + gsz - 1) / gsz;
       const float* u = wts + ldgl(ld + L_UCAT);
       for (int job = gw; job < jobs; job += GNW) {
         const int n0 = job * gsz;
         const int nt = min(gsz, ntP - n0);
-        float acc[MT][NTM][4];
-        zero<EX, NTM>(acc);
-        gemm<EX, NTM, PREC>(acc, zq, sz, u + (long long) n0 * kbP * 128, kbP, nt, lane);
-        store_tile<EX, NTM, CS>(acc, ps, sp, n0 * 8, nt, lane, rank);
+        float acc[MT][NTC][4];
+        zero<EX, NTC>(acc);
+        gemm<EX, NTC, PREC>(acc, zq, sz, u + (long long) n0 * kbP * 128 * S, kbP, nt, lane);
+        store_tile<EX, NTC, CS>(acc, ps, sp, n0 * 8, nt, lane, rank);
       }
     }
     sync_cluster<CS>();
@@ -424,47 +478,52 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
         const int i = s0 + r;
         float acc[MT][NTW][4];
         zero<EX, NTW>(acc);
-        gemm<EX, NTW, PREC>(acc, zq + i * W, sz, wq + (long long) r * W * W, KBW, NTW, lane);
+        gemm<EX, NTW, PREC>(acc, zq + i * W, sz, wq + (long long) r * W * W * S, KBW, NTW, lane);
         sync_warp();
         store_tile<EX, NTW, CS>(acc, zq, sz, i * W, NTW, lane, rank);
       }
     }
 
-    // per head: K_h = Pk·vk_h and V_h = Pv·vv_h, then attention; O_h replaces Q_h
+    // hp heads at a time: K_h = Pk·vk_h and V_h = Pv·vv_h, then attention; O_h replaces Q_h
     {
-      const int ntH = m.L * m.dhp / 8;
+      const int ntH = m.L * m.dhp / 8;  // n-tiles of one head's keys (or values)
       const int kbK = m.rkp / 16;
       const int kbV = m.rvp / 16;
-      const int target = (ntH * (kbK + kbV) + GNW - 1) / GNW;
-      const int gK = max(1, min(NTM, target / kbK));
-      const int gV = max(1, min(NTM, target / kbV));
-      const int jobsV = (ntH + gV - 1) / gV;
+      const int target = (hp * ntH * (kbK + kbV) + GNW - 1) / GNW;
+      const int gK = max(1, min(NTC, target / kbK));
+      const int gV = max(1, min(NTC, target / kbV));
+      const int jobsV = (ntH + gV - 1) / gV;  // per head
       const int jobsK = (ntH + gK - 1) / gK;
+      const long long headK = (long long) m.rkp * m.L * m.dhp * S;
+      const long long headV = (long long) m.rvp * m.L * m.dhp * S;
       const float* vk = wts + ldgl(ld + L_VK);
       const float* vv = wts + ldgl(ld + L_VV);
-      for (int h = 0; h < m.heads; ++h) {
-        sync_cluster<CS>();  // queries written, and the previous head done with ks / vs
-        for (int job = gw; job < jobsV + jobsK; job += GNW) {
-          const bool isV = job < jobsV;
+      const int hw = m.L * m.dhp;  // one head's keys per example
+      for (int h0 = 0; h0 < m.heads; h0 += hp) {
+        sync_cluster<CS>();  // queries written, and the previous heads done with ks / vs
+        for (int job = gw; job < hp * (jobsV + jobsK); job += GNW) {
+          const int hh = job / (jobsV + jobsK);  // value jobs of all heads first: they take longer
+          const int jj = job % (jobsV + jobsK);
+          const bool isV = jj < jobsV;
           const int gsz = isV ? gV : gK;
-          const int n0 = (isV ? job : job - jobsV) * gsz;
+          const int n0 = (isV ? jj : jj - jobsV) * gsz;
           const int nt = min(gsz, ntH - n0);
           const int kb = isV ? kbV : kbK;
-          const float* bw = (isV ? vv + (long long) h * m.rvp * m.L * m.dhp : vk + (long long) h * m.rkp * m.L * m.dhp)
-              + (long long) n0 * kb * 128;
-          float acc[MT][NTM][4];
-          zero<EX, NTM>(acc);
-          gemm<EX, NTM, PREC>(acc, isV ? ps + m.rkp : ps, sp, bw, kb, nt, lane);
-          store_tile<EX, NTM, CS>(acc, isV ? vs : ks, skv, n0 * 8, nt, lane, rank);
+          const float* bw = (isV ? vv + (h0 + hh) * headV : vk + (h0 + hh) * headK) + (long long) n0 * kb * 128 * S;
+          float acc[MT][NTC][4];
+          zero<EX, NTC>(acc);
+          gemm<EX, NTC, PREC>(acc, isV ? ps + m.rkp : ps, sp, bw, kb, nt, lane);
+          store_tile<EX, NTC, CS>(acc, isV ? vs : ks, skv, hh * hw + n0 * 8, nt, lane, rank);
         }
         sync_cluster<CS>();
-        // softmax(Q_h K_h^T / sqrt(dh)) V_h, one thread per (example, query row)
-        for (int task = gt; task < EX * R; task += CS * NTHREADS) {
-          const int ex = task / R;
+        // softmax(Q_h K_h^T / sqrt(dh)) V_h, one thread per (head, example, query row)
+        for (int task = gt; task < hp * EX * R; task += CS * NTHREADS) {
+          const int hh = task / (EX * R);
+          const int ex = task / R % EX;
           const int i = s0 + task % R;
-          float* qrow = zq + ex * sz + i * W + h * m.dhp;
-          const float* krow = ks + ex * skv;
-          const float* vrow = vs + ex * skv;
+          float* qrow = zq + ex * sz + i * W + (h0 + hh) * m.dhp;
+          const float* krow = ks + ex * skv + hh * hw;
+          const float* vrow = vs + ex * skv + hh * hw;
           float sc[32];
 #pragma unroll
           for (int j = 0; j < 32; ++j) sc[j] = 0.f;
@@ -473,6 +532,7 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
             const float4 q1 = *reinterpret_cast<const float4*>(qrow + c0 + 4);
 #pragma unroll
             for (int j = 0; j < 32; ++j) {
+              if ((j & 7) == 0) compiler_fence();  // 8 keys' loads in flight, not 32: registers
               if (j < m.L) {
                 const float4 k0 = *reinterpret_cast<const float4*>(krow + j * m.dhp + c0);
                 const float4 k1 = *reinterpret_cast<const float4*>(krow + j * m.dhp + c0 + 4);
@@ -511,6 +571,7 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
             float4 o1 = o0;
 #pragma unroll
             for (int j = 0; j < 32; ++j) {
+              if ((j & 7) == 0) compiler_fence();
               if (j < m.L) {
                 const float4 v0 = *reinterpret_cast<const float4*>(vrow + j * m.dhp + c0);
                 const float4 v1 = *reinterpret_cast<const float4*>(vrow + j * m.dhp + c0 + 4);
@@ -556,7 +617,7 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
         const int i = s0 + r;
         float xp[MT][NTW][4];
         zero<EX, NTW>(xp);
-        gemm<EX, NTW, PREC>(xp, zq + i * W, sz, wo + (long long) r * W * W, KBW, NTW, lane);
+        gemm<EX, NTW, PREC>(xp, zq + i * W, sz, wo + (long long) r * W * W * S, KBW, NTW, lane);
         // residual, then LN2 statistics of rows g and g + 8 of each m-tile (the 4 lanes of a row
         // hold all its columns between them)
         float z[MT][NTW][4];
@@ -614,33 +675,41 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
           }
         }
         // FFN, 16 hidden units at a time: their GELU output is the next product's A operand
-        const float* w1r = w1 + (long long) r * W * m.fp;
-        const float* w2r = w2 + (long long) r * m.fp * W;
+        const float* w1r = w1 + (long long) r * W * m.fp * S;
+        const float* w2r = w2 + (long long) r * m.fp * W * S;
         const float* b1r = b1 + (long long) r * m.fp;
+        TF<PREC> za[MT][NTW / 2][2][4];  // LN2(X') as A fragments, split once per row
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+          for (int kb = 0; kb < KBW; ++kb)
+#pragma unroll
+            for (int ks2 = 0; ks2 < 2; ++ks2) chained_a<PREC>(za[mt][kb][ks2], z[mt][2 * kb + ks2]);
         float y[MT][NTW][4];
         zero<EX, NTW>(y);
         for (int kb2 = 0; kb2 < kbF; ++kb2) {
+          BFrag<PREC> f1[KBW][2];
+#pragma unroll
+          for (int kb = 0; kb < KBW; ++kb)
+#pragma unroll
+            for (int j = 0; j < 2; ++j) load_frag<PREC>(f1[kb][j], w1r + ((long long) (2 * kb2 + j) * KBW + kb) * 128 * S + lane * 4);
           float hcc[MT][2][4];
           zero<EX, 2>(hcc);
 #pragma unroll
-          for (int kb = 0; kb < KBW; ++kb) {
-            float4 bw[2];
+          for (int kb = 0; kb < KBW; ++kb)
 #pragma unroll
-            for (int j = 0; j < 2; ++j) bw[j] = ldg4(w1r + ((long long) (2 * kb2 + j) * KBW + kb) * 128 + lane * 4);
+            for (int ks2 = 0; ks2 < 2; ++ks2)
 #pragma unroll
-            for (int ks2 = 0; ks2 < 2; ++ks2) {
+              for (int j = 0; j < 2; ++j) {
+                uint32_t h0, h1, l0, l1;
+                frag_k<PREC>(f1[kb][j], ks2, h0, h1, l0, l1);
 #pragma unroll
-              for (int mt = 0; mt < MT; ++mt) {
-                TF<PREC> a[4];
-                chained_a<PREC>(a, z[mt][2 * kb + ks2]);
-#pragma unroll
-                for (int j = 0; j < 2; ++j) {
-                  TF<PREC> bf[2] = {split<PREC>(ks2 ? bw[j].z : bw[j].x), split<PREC>(ks2 ? bw[j].w : bw[j].y)};
-                  mma3<PREC>(hcc[mt][j], a, bf);
-                }
+                for (int mt = 0; mt < MT; ++mt) mma3<PREC>(hcc[mt][j], za[mt][kb][ks2], h0, h1, l0, l1);
               }
-            }
-          }
+          BFrag<PREC> f2[NTW];  // loaded while the products above run
+#pragma unroll
+          for (int nt = 0; nt < NTW; ++nt) load_frag<PREC>(f2[nt], w2r + ((long long) nt * kbF + kb2) * 128 * S + lane * 4);
+          TF<PREC> ha[MT][2][4];
 #pragma unroll
           for (int j = 0; j < 2; ++j) {
             const float2 bb = ldg2(b1r + (2 * kb2 + j) * 8 + 2 * t);
@@ -650,22 +719,18 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
               hcc[mt][j][1] = gelu(hcc[mt][j][1] + bb.y);
               hcc[mt][j][2] = gelu(hcc[mt][j][2] + bb.x);
               hcc[mt][j][3] = gelu(hcc[mt][j][3] + bb.y);
+              chained_a<PREC>(ha[mt][j], hcc[mt][j]);
             }
           }
 #pragma unroll
-          for (int nt = 0; nt < NTW; ++nt) {
-            const float4 bw = ldg4(w2r + ((long long) nt * kbF + kb2) * 128 + lane * 4);
+          for (int nt = 0; nt < NTW; ++nt)
 #pragma unroll
             for (int ks2 = 0; ks2 < 2; ++ks2) {
-              TF<PREC> bf[2] = {split<PREC>(ks2 ? bw.z : bw.x), split<PREC>(ks2 ? bw.w : bw.y)};
+              uint32_t h0, h1, l0, l1;
+              frag_k<PREC>(f2[nt], ks2, h0, h1, l0, l1);
 #pragma unroll
-              for (int mt = 0; mt < MT; ++mt) {
-                TF<PREC> a[4];
-                chained_a<PREC>(a, hcc[mt][ks2]);
-                mma3<PREC>(y[mt][nt], a, bf);
-              }
+              for (int mt = 0; mt < MT; ++mt) mma3<PREC>(y[mt][nt], ha[mt][ks2], h0, h1, l0, l1);
             }
-          }
         }
         // out = X' + Y + b2, over X_i in global memory (only this warp reads X_i)
         const float* b2r = b2 + (long long) r * W;
@@ -745,7 +810,7 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
 
 #define HF_KERNEL(EX, W, CS, PREC, MINB)                                                              \
   extern "C" __global__ void __launch_bounds__(256, MINB) HF_CLUSTER_##CS                            \
-      hiformer_e##EX##_w##W##_c##CS##_p##PREC(HF_ARGS) {                                               \
+      hiformer_e##EX##_w##W##_c##CS##_p##PREC##_b##MINB(HF_ARGS) {                                     \
     hf::forward<EX, W, CS, PREC>(HF_PASS);                                                              \
   }
 
@@ -753,16 +818,18 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
 #define HF_CLUSTER_2 __cluster_dims__(2, 1, 1)
 #define HF_CLUSTER_4 __cluster_dims__(4, 1, 1)
 
-// (EX, W, CS, PREC, min blocks per SM): the variants FusedForward.java may launch
+// (EX, W, CS, PREC, min blocks per SM): the variants FusedLayout.java may launch
 #define HF_KERNELS(X) \
   X(32, 32, 1, 3, 1)  \
   X(32, 32, 1, 1, 1)  \
   X(16, 32, 1, 3, 2)  \
   X(16, 32, 1, 1, 2)  \
-  X(16, 32, 2, 3, 2)  \
-  X(16, 32, 2, 1, 2)  \
-  X(16, 32, 4, 3, 2)  \
-  X(16, 32, 4, 1, 2)  \
+  X(16, 32, 1, 3, 1)  \
+  X(16, 32, 1, 1, 1)  \
+  X(16, 32, 2, 3, 1)  \
+  X(16, 32, 2, 1, 1)  \
+  X(16, 32, 4, 3, 1)  \
+  X(16, 32, 4, 1, 1)  \
   X(16, 16, 1, 3, 2)  \
   X(16, 16, 1, 1, 2)  \
   X(16, 64, 1, 3, 1)  \

@@ -29,6 +29,8 @@ __device__ __forceinline__ long long ldgl(const long long* p) { return __ldg(p);
 
 __device__ __forceinline__ float shfl_xor(float v, int mask) { return __shfl_xor_sync(0xffffffffu, v, mask); }
 __device__ __forceinline__ void sync_warp() { __syncwarp(); }
+// Keeps the compiler from moving shared-memory loads across this point (bounds their registers).
+__device__ __forceinline__ void compiler_fence() { asm volatile("" ::: "memory"); }
 __device__ __forceinline__ void sync_block() { __syncthreads(); }
 
 template <int CS>
@@ -59,6 +61,7 @@ __device__ __forceinline__ float fast_exp2(float x) { return exp2f(x); }
 __device__ __forceinline__ float fast_div(float a, float b) { return __fdividef(a, b); }
 __device__ __forceinline__ float rsqrt(float x) { return rsqrtf(x); }
 __device__ __forceinline__ float bits_to_float(uint32_t u) { return __uint_as_float(u); }
+__device__ __forceinline__ uint32_t float_bits(float x) { return __float_as_uint(x); }
 
 __device__ __forceinline__ float* shared_floats() {
   extern __shared__ float4 hf_shared[];

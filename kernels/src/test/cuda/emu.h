@@ -70,6 +70,12 @@ inline float bits_to_float(uint32_t u) {
   return f;
 }
 
+inline uint32_t float_bits(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  return u;
+}
+
 inline uint32_t tf32(float x) {  // cvt.rna.tf32.f32: nearest, ties away from zero
   uint32_t u;
   std::memcpy(&u, &x, 4);
@@ -127,6 +133,7 @@ inline float shfl_xor(float v, int mask) {
   return r;
 }
 
+inline void compiler_fence() {}
 inline void sync_warp() { emu::wait(emu::my_block().warps[emu::thread_index() >> 5], 32); }
 inline void sync_block() { emu::wait(emu::my_block().block, 256); }
 

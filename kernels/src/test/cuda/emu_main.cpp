@@ -1,6 +1,6 @@
 // Runs the fused Hiformer kernel on the CPU (see emu.h) over an image written by the Java tests:
 //   emu IMAGE OUT [reverse]
-// IMAGE: "HFEMU1\0\0", int32 ex, w, cs, prec, batch, smemFloats, then int64-counted arrays: desc
+// IMAGE: "HFEMU1\0\0", int32 ex, w, cs, prec, blocks, batch, smemFloats, then int64-counted arrays: desc
 // (int64), weights (float32), categorical ids, bag offsets, bag ids (int32), dense (float32).
 // OUT receives the logits (float32, batch x tasks). "reverse" runs the threads of each cluster in
 // the opposite order, so a missing barrier shows up as a different result. Exit 0 on success; 2 on
@@ -99,10 +99,10 @@ void wait(Barrier& b, int parties) {
 
 using Kernel = void (*)(HF_ARGS);
 struct Variant {
-  int ex, w, cs, prec;
+  int ex, w, cs, prec, blocks;
   Kernel fn;
 };
-#define HF_ENTRY(EX, W, CS, PREC, MINB) {EX, W, CS, PREC, hiformer_e##EX##_w##W##_c##CS##_p##PREC},
+#define HF_ENTRY(EX, W, CS, PREC, MINB) {EX, W, CS, PREC, MINB, hiformer_e##EX##_w##W##_c##CS##_p##PREC##_b##MINB},
 static const Variant VARIANTS[] = {HF_KERNELS(HF_ENTRY)};
 
 static Kernel kernel;
@@ -153,12 +153,13 @@ int main(int argc, char** argv) {
     return 1;
   }
   char magic[8];
-  int head[6];
-  if (fread(magic, 1, 8, f) != 8 || std::memcmp(magic, "HFEMU1\0\0", 8) != 0 || fread(head, 4, 6, f) != 6) {
+  int head[7];
+  if (fread(magic, 1, 8, f) != 8 || std::memcmp(magic, "HFEMU1\0\0", 8) != 0 || fread(head, 4, 7, f) != 7) {
     fprintf(stderr, "emu: not an image\n");
     return 1;
   }
-  const int ex = head[0], w = head[1], cs = head[2], prec = head[3], batch = head[4], smemFloats = head[5];
+  const int ex = head[0], w = head[1], cs = head[2], prec = head[3], minBlocks = head[4], batch = head[5],
+            smemFloats = head[6];
   std::vector<long long> desc = read_array<long long>(f);
   std::vector<float> wts = read_array<float>(f);
   std::vector<int> cat = read_array<int>(f);
@@ -168,10 +169,10 @@ int main(int argc, char** argv) {
   fclose(f);
   kernel = nullptr;
   for (const Variant& v : VARIANTS) {
-    if (v.ex == ex && v.w == w && v.cs == cs && v.prec == prec) kernel = v.fn;
+    if (v.ex == ex && v.w == w && v.cs == cs && v.prec == prec && v.blocks == minBlocks) kernel = v.fn;
   }
   if (!kernel) {
-    fprintf(stderr, "emu: no kernel for ex=%d w=%d cs=%d prec=%d\n", ex, w, cs, prec);
+    fprintf(stderr, "emu: no kernel for ex=%d w=%d cs=%d prec=%d blocks=%d\n", ex, w, cs, prec, minBlocks);
     return 1;
   }
   const int L = (int) desc[hf::D_L];

@@ -26,8 +26,8 @@ public final class CudaScorer implements BatchScorer {
     }
     CudaDevice device = CudaDevice.shared();
     this.config = params.config();
-    FusedLayout layout = new FusedLayout(shape(config));
-    this.forward = new FusedForward(device, layout, pack(params, layout), precision);
+    FusedLayout layout = new FusedLayout(shape(config), precision);
+    this.forward = new FusedForward(device, layout, pack(params, layout));
   }
 
   /** Why the fused kernel cannot run models of {@code config}, or null if it can. */

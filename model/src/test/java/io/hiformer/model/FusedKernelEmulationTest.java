@@ -34,10 +34,10 @@ class FusedKernelEmulationTest {
     SafeTensors expected = SafeTensors.parse(Golden.expected(name));
     Batch batch = GoldenCheck.inputs(p.config(), expected);
     float[] want = expected.tensor("output.logits").floats();
-    FusedLayout layout = new FusedLayout(CudaScorer.shape(p.config()));
-    float[] blob = CudaScorer.pack(p, layout);
     for (Precision precision : Precision.values()) {
-      for (FusedLayout.Variant v : layout.variants(precision)) {
+      FusedLayout layout = new FusedLayout(CudaScorer.shape(p.config()), precision);
+      float[] blob = CudaScorer.pack(p, layout);
+      for (FusedLayout.Variant v : layout.variants()) {
         float[] got = KernelEmulator.logits(layout, blob, v, batch, false);
         assertThat(maxAbsDiff(got, want)).as("%s %s", name, v)
             .isLessThanOrEqualTo(precision == Precision.FP32 ? 1e-5 : 2e-2);
@@ -52,9 +52,9 @@ class FusedKernelEmulationTest {
     Parameters p = ModelFile.read(Golden.weights("golden-deep"));
     ModelConfig c = p.config();
     Batch batch = TestModels.randomBatch(c, 37, new SplittableRandom(7));
-    FusedLayout layout = new FusedLayout(CudaScorer.shape(c));
+    FusedLayout layout = new FusedLayout(CudaScorer.shape(c), Precision.FP32);
     float[] blob = CudaScorer.pack(p, layout);
-    for (FusedLayout.Variant v : layout.variants(Precision.FP32)) {
+    for (FusedLayout.Variant v : layout.variants()) {
       assertThat(KernelEmulator.logits(layout, blob, v, batch, true))
           .as("%s", v).containsExactly(KernelEmulator.logits(layout, blob, v, batch, false));
     }
@@ -74,10 +74,10 @@ class FusedKernelEmulationTest {
     Parameters p = TestModels.randomParameters(c, rnd);
     Batch batch = TestModels.randomBatch(c, 21, rnd);
     float[] want = cpuLogits(p, batch);
-    FusedLayout layout = new FusedLayout(CudaScorer.shape(c));
+    FusedLayout layout = new FusedLayout(CudaScorer.shape(c), Precision.FP32);
     assertThat(layout.width()).isEqualTo(64);
     float[] blob = CudaScorer.pack(p, layout);
-    for (FusedLayout.Variant v : layout.variants(Precision.FP32)) {
+    for (FusedLayout.Variant v : layout.variants()) {
       assertThat(maxAbsDiff(KernelEmulator.logits(layout, blob, v, batch, false), want)).as("%s", v)
           .isLessThanOrEqualTo(1e-4);
     }

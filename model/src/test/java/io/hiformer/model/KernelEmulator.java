@@ -88,7 +88,7 @@ final class KernelEmulator {
     ByteArrayOutputStream out = new ByteArrayOutputStream();
     out.write("HFEMU1\0\0".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
     out.write(ints(v.examples(), v.width(), v.cluster(), v.precision() == io.hiformer.kernels.cuda.Precision.FP32 ? 3 : 1,
-        n, layout.sharedBytes(v.examples()) / 4));
+        v.blocks(), n, layout.sharedBytes(v) / 4));
     long[] desc = layout.descriptor();
     ByteBuffer d = le(8 + 8L * desc.length);
     d.putLong(desc.length);

@@ -92,7 +92,11 @@ public final class CudaDevice {
       throw e;
     } catch (IOException | RuntimeException | LinkageError e) {
       // no driver library (UnsatisfiedLinkError), no device, or a driver that rejects the PTX
-      throw new CudaUnavailableException(e.getClass().getSimpleName() + ": " + e.getMessage());
+      String message = String.valueOf(e.getMessage());
+      if (message.contains("libcuda.so")) {
+        throw new CudaUnavailableException("no NVIDIA driver: libcuda.so.1 is not installed");
+      }
+      throw new CudaUnavailableException(e.getClass().getSimpleName() + ": " + message.lines().findFirst().orElse(""));
     }
   }
 

@@ -50,13 +50,13 @@ public final class FusedForward implements AutoCloseable {
   private boolean closed;
 
   /** Uploads {@code blob} (filled by {@code layout}'s pack methods) and the layout's descriptor. */
-  public FusedForward(CudaDevice device, FusedLayout layout, float[] blob, Precision precision) {
+  public FusedForward(CudaDevice device, FusedLayout layout, float[] blob) {
     if (blob.length != layout.size()) {
       throw new IllegalArgumentException("weights buffer has " + blob.length + " floats, the layout " + layout.size());
     }
     this.device = device;
     this.layout = layout;
-    this.precision = precision;
+    this.precision = layout.precision();
     FusedShape s = layout.shape();
     this.tasks = s.tasks();
     this.numCategorical = s.numCategorical();
@@ -71,9 +71,9 @@ public final class FusedForward implements AutoCloseable {
       cuMemcpyHtoD(desc, Pointer.to(d), 8L * d.length);
       weights = alloc(weightBytes);
       cuMemcpyHtoD(weights, Pointer.to(blob), weightBytes);
-      for (FusedLayout.Variant v : layout.variants(precision)) {
+      for (FusedLayout.Variant v : layout.variants()) {
         cuFuncSetAttribute(device.function(v.kernelName()),
-            CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, layout.sharedBytes(v.examples()));
+            CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, layout.sharedBytes(v));
       }
     } catch (RuntimeException e) {
       free();
@@ -100,7 +100,7 @@ public final class FusedForward implements AutoCloseable {
 
   /** The kernel variant a batch of {@code n} runs with. */
   public FusedLayout.Variant choose(int n) {
-    return layout.choose(n, device.multiprocessors(), precision);
+    return layout.choose(n, device.multiprocessors());
   }
 
   /**
@@ -145,7 +145,7 @@ public final class FusedForward implements AutoCloseable {
     device.makeCurrent();
     batchArg[0] = n;
     int grid = (n + v.examples() - 1) / v.examples() * v.cluster();
-    cuLaunchKernel(device.function(v.kernelName()), grid, 1, 1, 256, 1, 1, layout.sharedBytes(v.examples()), null,
+    cuLaunchKernel(device.function(v.kernelName()), grid, 1, 1, 256, 1, 1, layout.sharedBytes(v), null,
         params, null);
   }
 

@@ -8,7 +8,9 @@ import java.util.List;
  * which order: the host side of {@code hiformer.cu}. Dimensions are padded with zeros (token
  * features to W = 16, 32 or 64; each head to a multiple of 8; ranks and the FFN width to multiples
  * of 16), and matrices the tensor cores read are stored in fragment order, so each lane of a warp
- * loads its operand for two mma k-steps with one 16-byte load.
+ * loads its operand for two mma k-steps with one 16-byte load. For {@link Precision#FP32} each such
+ * weight is stored twice, as its tf32 head and the tf32 rounding of the rest (3xTF32); for
+ * {@link Precision#TF32}, once, rounded to tf32.
  *
  * <p>Usage: {@link #unsupported} first; then fill a {@code float[size()]} with the {@code pack}
  * methods, one per parameter role, and upload it with {@link #descriptor()}.
@@ -26,37 +28,47 @@ public final class FusedLayout {
   static final int MAX_TOKENS = 32;
   /** Shared memory one block may use on compute capability 9.0 (227 KiB). */
   static final int MAX_SHARED_BYTES = 232_448;
+  /** Shared memory of one multiprocessor (228 KiB), of which the driver keeps 1 KiB per block. */
+  static final int SM_SHARED_BYTES = 233_472;
+  static final int RESERVED_SHARED_BYTES = 1024;
 
   /**
-   * One compiled kernel: examples per block, padded width, blocks per cluster, precision (the
-   * entries of {@code HF_KERNELS} in hiformer.cu).
+   * One compiled kernel: examples per block, padded width, blocks per cluster, the blocks per
+   * multiprocessor it was compiled for (2 caps it at 128 registers a thread) and the precision
+   * (the entries of {@code HF_KERNELS} in hiformer.cu).
    */
-  public record Variant(int examples, int width, int cluster, Precision precision) {
+  public record Variant(int examples, int width, int cluster, int blocks, Precision precision) {
     public String kernelName() {
-      return "hiformer_e" + examples + "_w" + width + "_c" + cluster + "_p" + precision.passes;
+      return "hiformer_e" + examples + "_w" + width + "_c" + cluster + "_p" + precision.passes + "_b" + blocks;
     }
 
     @Override
     public String toString() {
-      return examples + "x" + cluster + (precision == Precision.FP32 ? " fp32" : " tf32");
+      return examples + "x" + cluster + "/b" + blocks + (precision == Precision.FP32 ? " fp32" : " tf32");
     }
   }
 
-  /** Every kernel hiformer.cu compiles, as (examples, width, cluster). */
+  /** Every kernel hiformer.cu compiles (for both precisions), as (examples, width, cluster, blocks). */
   static final int[][] COMPILED = {
-      {32, 32, 1}, {16, 32, 1}, {16, 32, 2}, {16, 32, 4}, {16, 16, 1}, {16, 64, 1}};
+      {32, 32, 1, 1}, {16, 32, 1, 2}, {16, 32, 1, 1}, {16, 32, 2, 1}, {16, 32, 4, 1}, {16, 16, 1, 2},
+      {16, 64, 1, 1}};
 
   private final FusedShape s;
+  private final Precision precision;
+  /** Floats a weight takes in fragment order: head and tail, or the head alone. */
+  private final int parts;
   final int d, w, heads, dh, dhp, tokens, tasks, rkp, rvp, fp, depth, towerMax;
   private final long[] desc;
   private long next;
 
-  public FusedLayout(FusedShape shape) {
+  public FusedLayout(FusedShape shape, Precision precision) {
     String why = unsupported(shape);
     if (why != null) {
       throw new IllegalArgumentException("the CUDA kernel cannot run this model: " + why);
     }
     this.s = shape;
+    this.precision = precision;
+    this.parts = precision == Precision.FP32 ? 2 : 1;
     d = shape.tokenDim();
     heads = shape.heads();
     dh = shape.headDim();
@@ -111,16 +123,16 @@ public final class FusedLayout {
       desc[b + L_R] = r;
       desc[b + L_LN1G] = alloc(w);
       desc[b + L_LN1B] = alloc(w);
-      desc[b + L_WQ] = alloc((long) r * w * w);
-      desc[b + L_UCAT] = alloc((long) tokens * w * np);
-      desc[b + L_VK] = alloc((long) heads * rkp * tokens * dhp);
-      desc[b + L_VV] = alloc((long) heads * rvp * tokens * dhp);
-      desc[b + L_WO] = alloc((long) r * w * w);
+      desc[b + L_WQ] = alloc((long) r * w * w * parts);
+      desc[b + L_UCAT] = alloc((long) tokens * w * np * parts);
+      desc[b + L_VK] = alloc((long) heads * rkp * tokens * dhp * parts);
+      desc[b + L_VV] = alloc((long) heads * rvp * tokens * dhp * parts);
+      desc[b + L_WO] = alloc((long) r * w * w * parts);
       desc[b + L_LN2G] = alloc(w);
       desc[b + L_LN2B] = alloc(w);
-      desc[b + L_W1] = alloc((long) r * w * fp);
+      desc[b + L_W1] = alloc((long) r * w * fp * parts);
       desc[b + L_B1] = alloc((long) r * fp);
-      desc[b + L_W2] = alloc((long) r * fp * w);
+      desc[b + L_W2] = alloc((long) r * fp * w * parts);
       desc[b + L_B2] = alloc((long) r * w);
     }
     if (shape.denseTokens() > 0) {
@@ -166,7 +178,7 @@ public final class FusedLayout {
       return "token width " + shape.tokenDim() + " with " + shape.heads() + " heads pads to "
           + roundUp(shape.headDim(), 8) * shape.heads() + "; the kernel handles at most 64";
     }
-    int bytes = sharedBytes(shape, 16);
+    int bytes = sharedBytes(shape, 16, 1);
     if (bytes > MAX_SHARED_BYTES) {
       return "one block of 16 examples would need " + bytes + " bytes of shared memory, more than "
           + MAX_SHARED_BYTES;
@@ -199,18 +211,20 @@ public final class FusedLayout {
     return w;
   }
 
-  /** Bytes of dynamic shared memory a block of {@code examples} needs: the kernel's layout. */
-  public int sharedBytes(int examples) {
-    return sharedBytes(s, examples);
+  /** Bytes of dynamic shared memory a block of {@code v} needs: the kernel's layout. */
+  public int sharedBytes(Variant v) {
+    return sharedBytes(s, v.examples(), v.cluster());
   }
 
-  private static int sharedBytes(FusedShape shape, int examples) {
+  /** A cluster holds the keys and values of every head at once, a lone block of one. */
+  private static int sharedBytes(FusedShape shape, int examples, int cluster) {
     int w = width(shape);
     int l = shape.tokens();
     int t = shape.tasks();
+    int heads = cluster > 1 ? shape.heads() : 1;
     int sz = stride16(l * w);
     int sp = stride16(roundUp(shape.rankK(), 16) + roundUp(shape.rankV(), 16));
-    int skv = stride8(l * roundUp(shape.headDim(), 8));
+    int skv = stride8(heads * l * roundUp(shape.headDim(), 8));
     int towerMax = 1;
     for (int h : shape.towerHidden()) {
       towerMax = Math.max(towerMax, h);
@@ -219,38 +233,39 @@ public final class FusedLayout {
     return 4 * (examples * sz + examples * sp + kv);
   }
 
-  /** The compiled kernels for this width whose shared memory fits, at the given precision. */
-  public List<Variant> variants(Precision precision) {
+  public Precision precision() {
+    return precision;
+  }
+
+  /** The compiled kernels for this width whose shared memory fits (those of several blocks together). */
+  public List<Variant> variants() {
     List<Variant> out = new ArrayList<>();
     for (int[] v : COMPILED) {
-      if (v[1] == w && sharedBytes(v[0]) <= MAX_SHARED_BYTES) {
-        out.add(new Variant(v[0], v[1], v[2], precision));
+      Variant variant = new Variant(v[0], v[1], v[2], v[3], precision);
+      int bytes = sharedBytes(variant);
+      if (v[1] == w && bytes <= MAX_SHARED_BYTES && v[3] * (bytes + RESERVED_SHARED_BYTES) <= SM_SHARED_BYTES) {
+        out.add(variant);
       }
     }
     return out;
   }
 
   /**
-   * The variant for a batch of {@code n} on a device with {@code multiprocessors}: 32 examples per
-   * block once there are enough tiles for two waves (weights are read once per block, so bigger
-   * tiles read less); else 16, with clusters of 2 or 4 blocks sharing a tile while the tiles alone
-   * would leave most multiprocessors idle.
+   * The variant for a batch of {@code n} on a device with {@code multiprocessors}. Blocks of 16
+   * examples, as many per multiprocessor as fit, once the tiles fill the chip; below that, tiles
+   * shared by clusters of 2 or 4 blocks, so that a small batch still spreads over most
+   * multiprocessors (the benchmark in kernels/README.md measured each choice).
    */
-  public Variant choose(int n, int multiprocessors, Precision precision) {
-    List<Variant> vs = variants(precision);
-    Variant best = null;
-    for (Variant v : vs) {
-      if (v.examples() == 32 && v.cluster() == 1 && ceilDiv(n, 32) >= 2 * multiprocessors) {
-        return v;
-      }
-    }
+  public Variant choose(int n, int multiprocessors) {
+    List<Variant> vs = variants();
     int tiles = ceilDiv(n, 16);
+    Variant best = null;
     for (Variant v : vs) {
       if (v.examples() != 16) {
         continue;
       }
-      boolean fits = v.cluster() == 1 || tiles * v.cluster() <= 2 * multiprocessors;
-      if (fits && (best == null || v.cluster() > best.cluster())) {
+      boolean fits = v.cluster() == 1 || tiles * v.cluster() <= multiprocessors;
+      if (fits && (best == null || better(v, best))) {
         best = v;
       }
     }
@@ -258,6 +273,11 @@ public final class FusedLayout {
       throw new IllegalStateException("no compiled kernel for width " + w);
     }
     return best;
+  }
+
+  /** More blocks per cluster first, then more blocks per multiprocessor. */
+  private static boolean better(Variant a, Variant b) {
+    return a.cluster() != b.cluster() ? a.cluster() > b.cluster() : a.blocks() > b.blocks();
   }
 
   // ---- packing: one method per parameter role, each from the MODEL.md layout ---------------------
@@ -329,7 +349,7 @@ public final class FusedLayout {
           p[f * w + headColumn(e)] = wq[(i * d + f) * d + e];
         }
       }
-      fragments(p, w, w, false, blob, off + i * w * w);
+      fragments(p, w, w, false, blob, off + i * w * w * parts);
     }
   }
 
@@ -346,7 +366,7 @@ public final class FusedLayout {
           p[headColumn(e) * w + f] = wo[(i * d + e) * d + f];
         }
       }
-      fragments(p, w, w, false, blob, off + i * w * w);
+      fragments(p, w, w, false, blob, off + i * w * w * parts);
     }
   }
 
@@ -394,7 +414,7 @@ public final class FusedLayout {
           }
         }
       }
-      fragments(p, rankPadded, cols, false, blob, off + h * rankPadded * cols);
+      fragments(p, rankPadded, cols, false, blob, off + h * rankPadded * cols * parts);
     }
   }
 
@@ -424,8 +444,8 @@ public final class FusedLayout {
       for (int u = 0; u < f; u++) {
         System.arraycopy(w2, (i * f + u) * d, p2, u * w, d);
       }
-      fragments(p1, w, fp, true, blob, o1 + i * w * fp);
-      fragments(p2, fp, w, true, blob, o2 + i * fp * w);
+      fragments(p1, w, fp, true, blob, o1 + i * w * fp * parts);
+      fragments(p2, fp, w, true, blob, o2 + i * fp * w * parts);
       System.arraycopy(b1, i * f, blob, ob1 + i * fp, f);
       System.arraycopy(b2, i * d, blob, ob2 + i * w, d);
     }
@@ -444,11 +464,12 @@ public final class FusedLayout {
 
   /**
    * Writes {@code p [k, n]} (row-major; k a multiple of 16, n of 8) in fragment order: for n-tile
-   * nt, k-block kb and lane (g, t), four floats of column 8nt + g, rows 16kb + 4t + c (plain: the
-   * A operand comes from shared memory the same way) or 16kb + 8(c / 2) + 2t + c % 2 (chained: the
-   * A operand is an accumulator tile, whose lane t holds columns 2t and 2t + 1).
+   * nt, k-block kb, part and lane (g, t), four floats of column 8nt + g, rows 16kb + 4t + c (plain:
+   * the A operand comes from shared memory the same way) or 16kb + 8(c / 2) + 2t + c % 2 (chained:
+   * the A operand is an accumulator tile, whose lane t holds columns 2t and 2t + 1). Part 0 is the
+   * value rounded to tf32, part 1 (fp32 only) the rest, rounded to tf32.
    */
-  static void fragments(float[] p, int k, int n, boolean chained, float[] out, int off) {
+  void fragments(float[] p, int k, int n, boolean chained, float[] out, int off) {
     int kbs = k / 16;
     int nts = n / 8;
     for (int nt = 0; nt < nts; nt++) {
@@ -456,14 +477,28 @@ public final class FusedLayout {
         for (int lane = 0; lane < 32; lane++) {
           int g = lane >> 2;
           int t = lane & 3;
-          int base = off + ((nt * kbs + kb) * 32 + lane) * 4;
+          int base = off + ((nt * kbs + kb) * parts * 32 + lane) * 4;
           for (int c = 0; c < 4; c++) {
             int row = chained ? 16 * kb + 8 * (c >> 1) + 2 * t + (c & 1) : 16 * kb + 4 * t + c;
-            out[base + c] = p[row * n + 8 * nt + g];
+            float v = p[row * n + 8 * nt + g];
+            float head = tf32(v);
+            out[base + c] = head;
+            if (parts == 2) {
+              out[base + 128 + c] = tf32(v - head);
+            }
           }
         }
       }
     }
+  }
+
+  /** Rounds to the nearest tf32 (10 mantissa bits), ties away from zero, as cvt.rna.tf32.f32 does. */
+  static float tf32(float v) {
+    int bits = Float.floatToRawIntBits(v);
+    if ((bits & 0x7f800000) != 0x7f800000) {
+      bits += 0x1000;
+    }
+    return Float.intBitsToFloat(bits & 0xffffe000);
   }
 
   /** Where feature e of the attention output lands: each head padded to dhp. */

@@ -37,7 +37,7 @@ class PtxFreshnessTest {
     assertThat(ptx).contains(".target sm_90");
     for (int[] v : FusedLayout.COMPILED) {
       for (Precision p : Precision.values()) {
-        String name = new FusedLayout.Variant(v[0], v[1], v[2], p).kernelName();
+        String name = new FusedLayout.Variant(v[0], v[1], v[2], v[3], p).kernelName();
         assertThat(ptx).as("entry %s", name).contains(".entry " + name + "(");
       }
     }
