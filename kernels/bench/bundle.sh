@@ -28,4 +28,5 @@ jlink --add-modules java.base,java.logging,java.management,jdk.management,jdk.un
 tar cJf "$out/jre.tar.xz" -C "$tmp" jre && rm -rf "$tmp"
 cp kernels/bench/gpu-bench.sh kernels/bench/torch_baseline.py "$out/bench/"
 cp kernels/bench/run.sh "$out/"
+mkdir -p "$out/cuda" && cp kernels/src/main/cuda/*.cu kernels/src/main/cuda/*.cuh "$out/cuda/"
 du -sh "$out"

@@ -2,7 +2,8 @@
 # On a GPU host, from the bundle bundle.sh built: the GPU tests, then the benchmark. Results (logs,
 # tables, JSON) go to $OUT (default ./out); the benchmark's model and inputs stay in /tmp.
 # TESTS=0 skips the tests, TORCH=0 the PyTorch baseline; PROFILE=1 adds Nsight Compute on one launch
-# of PROFILE_KERNEL (a regex) at batch PROFILE_BATCH.
+# of PROFILE_KERNEL (a regex) at batch PROFILE_BATCH; SASS=1 writes the machine code of the kernels
+# named in SASS_KERNELS (compiled there with nvcc, disassembled with cuobjdump).
 set -uo pipefail
 cd "$(dirname "$0")"
 out=${OUT:-$PWD/out}
@@ -25,4 +26,8 @@ if [ "${PROFILE:-0}" = 1 ]; then
     $java -Xmx16g -cp "$cp" io.hiformer.model.CudaBenchmark --out /tmp/prof --batches "${PROFILE_BATCH:-16384}" --millis 1 \
     > "$out/ncu.txt" 2>&1
   tail -5 "$out/ncu.txt"
+fi
+if [ "${SASS:-0}" = 1 ]; then
+  nvcc -cubin -arch=sm_90 -O3 -std=c++17 -o /tmp/hf.cubin cuda/hiformer.cu
+  for k in ${SASS_KERNELS:-hiformer_e16_w32_c1_p3_b2}; do cuobjdump -sass -fun "$k" /tmp/hf.cubin > "$out/sass-$k.txt"; done
 fi

@@ -11,7 +11,7 @@
 // Products run on the tensor cores (mma.m16n8k8, tf32 in, fp32 accumulate). PREC = 3 splits each
 // operand into a tf32 head and tail and sums tail·head + head·tail + head·head, which keeps fp32
 // accuracy (3xTF32): weights arrive split (the host rounds both parts), activations are split here
-// (head rounded to nearest, tail passed whole: the tensor cores read its top 19 bits). PREC = 1 is
+// (head truncated, tail passed whole: the tensor cores read its top 19 bits). PREC = 1 is
 // plain tf32: weights rounded by the host, activations truncated by the tensor cores. Rows of a
 // product are examples (16 per m-tile), columns are output features (8 per n-tile).
 //
@@ -99,7 +99,7 @@ template <int PREC>
 __device__ __forceinline__ TF<PREC> split(float x) {
   TF<PREC> r;
   if constexpr (PREC == 3) {
-    r.h = tf32(x);
+    r.h = float_bits(x) & 0xffffe000u;  // truncated: one logic op; the tail keeps what it drops
     r.l = float_bits(x - bits_to_float(r.h));
   } else {
     r.h = float_bits(x);
@@ -166,7 +166,7 @@ __device__ __forceinline__ void gemm(float (&acc)[EX / 16][NT][4], const float* 
   const int g = lane >> 2;
   const int t = lane & 3;
   const float* bp = B + lane * 4;
-  const long long ntStride = (long long) kbtot * 128 * S;
+  const int ntStride = kbtot * 128 * S;  // 32-bit offsets: cheaper address arithmetic in the loop
   BFrag<PREC> ring[D][NT];
 #pragma unroll
   for (int d = 0; d < D; ++d) {

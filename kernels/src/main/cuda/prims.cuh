@@ -7,12 +7,6 @@
 
 namespace hf {
 
-__device__ __forceinline__ uint32_t tf32(float x) {
-  uint32_t r;
-  asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(x));
-  return r;
-}
-
 // D = A·B + D for one 16x8x8 tile; A, B in tf32, D in fp32 (PTX ISA, mma.m16n8k8 fragments).
 __device__ __forceinline__ void mma_tf32(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
                                          uint32_t b0, uint32_t b1) {

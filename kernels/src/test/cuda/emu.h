@@ -76,13 +76,6 @@ inline uint32_t float_bits(float x) {
   return u;
 }
 
-inline uint32_t tf32(float x) {  // cvt.rna.tf32.f32: nearest, ties away from zero
-  uint32_t u;
-  std::memcpy(&u, &x, 4);
-  if ((u & 0x7f800000u) != 0x7f800000u) u += 0x1000u;
-  return u & 0xffffe000u;
-}
-
 inline void mma_tf32(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
                      uint32_t b1) {
   emu::Block& blk = emu::my_block();
