@@ -1,5 +1,7 @@
 package io.hiformer.ops;
 
+import io.hiformer.kernels.cuda.Precision;
+import io.hiformer.model.Backend;
 import io.hiformer.model.ModelRegistry;
 import io.hiformer.model.ModelRegistry.Version;
 import io.hiformer.ranker.ExperimentsWatcher;
@@ -7,10 +9,12 @@ import io.hiformer.ranker.LoadedModel;
 import io.hiformer.ranker.MetricsServer;
 import io.hiformer.ranker.RankService;
 import io.hiformer.ranker.RankerServer;
+import io.hiformer.ranker.Scoring;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -65,6 +69,24 @@ final class ServeCommand extends RegistryCommand {
           + " 16 MiB, sized for 1,000 candidates with request-time features)")
   int maxMessageBytes;
 
+  @Option(names = "--backend", defaultValue = "auto", paramLabel = "auto|cpu|cuda",
+      description = "where models are scored: auto takes a usable GPU (one log line says why not) and falls back to"
+          + " the CPU; cuda fails without one (default: ${DEFAULT-VALUE})")
+  Backend backend;
+
+  @Option(names = "--precision", defaultValue = "fp32", paramLabel = "fp32|tf32",
+      description = "GPU arithmetic: fp32 (3xTF32, logits within 1e-4 of the CPU) or tf32 (faster, about 1e-2)"
+          + " (default: ${DEFAULT-VALUE})")
+  Precision precision;
+
+  @Option(names = "--max-batch", defaultValue = "16384", paramLabel = "N",
+      description = "GPU: most candidates merged from concurrent calls into one batch (default: ${DEFAULT-VALUE})")
+  int maxBatch;
+
+  @Option(names = "--max-queue-delay-us", defaultValue = "500", paramLabel = "MICROS",
+      description = "GPU: longest a call waits for others to share its batch (default: ${DEFAULT-VALUE})")
+  long maxQueueDelayMicros;
+
   @Option(names = "--experiments", paramLabel = "FILE",
       description = "experiment arms YAML (salt, arms: name, model, share, score); replaces --version")
   Path experiments;
@@ -97,6 +119,13 @@ final class ServeCommand extends RegistryCommand {
     if (maxMessageBytes < 1) {
       throw new IllegalArgumentException("--max-message-bytes must be positive, got " + maxMessageBytes);
     }
+    if (maxBatch < 1) {
+      throw new IllegalArgumentException("--max-batch must be positive, got " + maxBatch);
+    }
+    if (maxQueueDelayMicros < 0) {
+      throw new IllegalArgumentException("--max-queue-delay-us must not be negative, got " + maxQueueDelayMicros);
+    }
+    Scoring.use(new Scoring(backend, precision, maxBatch, Duration.ofNanos(maxQueueDelayMicros * 1000)));
     RankService.Options options = RankService.Options.DEFAULTS.withMaxCandidates(maxCandidates);
     if (experiments != null) {
       if (experimentsPoll < 1) {
@@ -131,6 +160,7 @@ final class ServeCommand extends RegistryCommand {
     }
     Version v = resolve(r, model, version);
     try (LoadedModel loaded = LoadedModel.load(r, v, n)) {
+      out.printf("scoring on %s%n", loaded.scorer().description());
       return serve(new RankService(loaded, options), v.model() + " v" + v.number(), n, out);
     }
   }

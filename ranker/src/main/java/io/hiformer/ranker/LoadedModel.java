@@ -2,8 +2,7 @@ package io.hiformer.ranker;
 
 import io.hiformer.features.Featurizer;
 import io.hiformer.features.Transforms;
-import io.hiformer.kernels.CpuKernels;
-import io.hiformer.model.Hiformer;
+import io.hiformer.model.BatchScorer;
 import io.hiformer.model.ModelFile;
 import io.hiformer.model.ModelRegistry;
 import io.hiformer.model.Parameters;
@@ -23,7 +22,7 @@ public final class LoadedModel implements AutoCloseable {
   private final long version;
   private final Parameters parameters;
   private final Transforms transforms;
-  private final Scorer scorer;
+  private final BatchScorer scorer;
   private final ThreadLocal<Featurizer> featurizers;
 
   public LoadedModel(String name, long version, Parameters parameters, Transforms transforms, int threads) {
@@ -35,7 +34,7 @@ public final class LoadedModel implements AutoCloseable {
       throw new IllegalArgumentException("model " + name + " v" + version
           + ": the stored transforms do not produce the model's fields");
     }
-    this.scorer = new Scorer(new Hiformer(parameters, CpuKernels.best()), threads);
+    this.scorer = Scoring.current().open(parameters, threads);
     this.featurizers = ThreadLocal.withInitial(() -> new Featurizer(transforms));
   }
 
@@ -71,7 +70,7 @@ public final class LoadedModel implements AutoCloseable {
     return transforms;
   }
 
-  public Scorer scorer() {
+  public BatchScorer scorer() {
     return scorer;
   }
 
