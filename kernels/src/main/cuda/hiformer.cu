@@ -109,15 +109,39 @@ __device__ __forceinline__ TF<PREC> split(float x) {
 }
 
 // a: the A fragment in mma order (row g / k t, row g+8 / k t, row g / k t+4, row g+8 / k t+4);
-// b: head and tail of (k t, n g), (k t+4, n g) as the host packed them.
+// b: head and tail of (k t, n g), (k t+4, n g) as the host packed them. The two correction terms go
+// to their own accumulator e, so consecutive products on one tile do not wait on each other.
 template <int PREC>
-__device__ __forceinline__ void mma3(float (&c)[4], const TF<PREC> (&a)[4], uint32_t bh0, uint32_t bh1,
-                                     uint32_t bl0, uint32_t bl1) {
+__device__ __forceinline__ void mma3(float (&c)[4], float (&e)[4], const TF<PREC> (&a)[4], uint32_t bh0,
+                                     uint32_t bh1, uint32_t bl0, uint32_t bl1) {
   if constexpr (PREC == 3) {
-    mma_tf32(c, a[0].l, a[1].l, a[2].l, a[3].l, bh0, bh1);
-    mma_tf32(c, a[0].h, a[1].h, a[2].h, a[3].h, bl0, bl1);
+    mma_tf32(e, a[0].l, a[1].l, a[2].l, a[3].l, bh0, bh1);
+    mma_tf32(e, a[0].h, a[1].h, a[2].h, a[3].h, bl0, bl1);
   }
   mma_tf32(c, a[0].h, a[1].h, a[2].h, a[3].h, bh0, bh1);
+}
+
+template <int EX, int NT>
+__device__ __forceinline__ void zero(float (&acc)[EX / 16][NT][4]) {
+#pragma unroll
+  for (int mt = 0; mt < EX / 16; ++mt)
+#pragma unroll
+    for (int j = 0; j < NT; ++j)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) acc[mt][j][c] = 0.f;
+}
+
+// c += e, once a product is done (PREC = 3).
+template <int EX, int NT, int PREC>
+__device__ __forceinline__ void fold(float (&c)[EX / 16][NT][4], const float (&e)[EX / 16][NT][4]) {
+  if constexpr (PREC == 3) {
+#pragma unroll
+    for (int mt = 0; mt < EX / 16; ++mt)
+#pragma unroll
+      for (int j = 0; j < NT; ++j)
+#pragma unroll
+        for (int q = 0; q < 4; ++q) c[mt][j][q] += e[mt][j][q];
+  }
 }
 
 // Weight fragments: [n-tile][k-block][part][lane] float4, part 0 the tf32 head, part 1 (PREC = 3
@@ -154,9 +178,11 @@ struct Stages {
   static constexpr int D = 16 / PER_STAGE < 2 ? 2 : 16 / PER_STAGE > 8 ? 8 : 16 / PER_STAGE;
 };
 
-// acc[mt][j] += A[EX rows, 16·kbtot] · B[16·kbtot, 8·nt], nt <= NT. A is row-major in shared memory
-// (lda 16 mod 32 floats, so the warp's 16-byte loads are conflict-free) and read like B: lane (g, t)
-// loads columns 16kb + 4t .. +3 of rows g and g + 8. B streams from L2 through a ring of D stages.
+// acc[mt][j] += A[EX rows, 16·kbtot] · B[16·kbtot, 8·j] for j < NT; tiles from nt on repeat tile
+// nt - 1 (so every product runs unconditionally, without predication), and the caller stores only
+// the first nt. A is row-major in shared memory (lda 16 mod 32 floats, so the warp's 16-byte loads
+// are conflict-free) and read like B: lane (g, t) loads columns 16kb + 4t .. +3 of rows g and g + 8.
+// B streams from L2 through a ring of D stages.
 template <int EX, int NT, int PREC>
 __device__ __forceinline__ void gemm(float (&acc)[EX / 16][NT][4], const float* A, int lda, const float* B,
                                      int kbtot, int nt, int lane) {
@@ -165,18 +191,20 @@ __device__ __forceinline__ void gemm(float (&acc)[EX / 16][NT][4], const float* 
   constexpr int D = Stages<NT, PREC>::D;
   const int g = lane >> 2;
   const int t = lane & 3;
-  const float* bp = B + lane * 4;
   const int ntStride = kbtot * 128 * S;  // 32-bit offsets: cheaper address arithmetic in the loop
+  const float* bt[NT];
+#pragma unroll
+  for (int j = 0; j < NT; ++j) bt[j] = B + lane * 4 + min(j, nt - 1) * ntStride;
   BFrag<PREC> ring[D][NT];
 #pragma unroll
   for (int d = 0; d < D; ++d) {
     if (d < kbtot) {
 #pragma unroll
-      for (int j = 0; j < NT; ++j) {
-        if (j < nt) load_frag<PREC>(ring[d][j], bp + j * ntStride + d * 128 * S);
-      }
+      for (int j = 0; j < NT; ++j) load_frag<PREC>(ring[d][j], bt[j] + d * 128 * S);
     }
   }
+  float cor[MT][NT][4];
+  zero<EX, NT>(cor);
   const float* ap = A + g * lda + 4 * t;
   for (int kb0 = 0; kb0 < kbtot; kb0 += D) {
 #pragma unroll
@@ -201,23 +229,20 @@ __device__ __forceinline__ void gemm(float (&acc)[EX / 16][NT][4], const float* 
           }
 #pragma unroll
           for (int j = 0; j < NT; ++j) {
-            if (j < nt) {
-              uint32_t h0, h1, l0, l1;
-              frag_k<PREC>(ring[d][j], ks, h0, h1, l0, l1);
+            uint32_t h0, h1, l0, l1;
+            frag_k<PREC>(ring[d][j], ks, h0, h1, l0, l1);
 #pragma unroll
-              for (int mt = 0; mt < MT; ++mt) mma3<PREC>(acc[mt][j], af[mt], h0, h1, l0, l1);
-            }
+            for (int mt = 0; mt < MT; ++mt) mma3<PREC>(acc[mt][j], cor[mt][j], af[mt], h0, h1, l0, l1);
           }
         }
         if (kb + D < kbtot) {
 #pragma unroll
-          for (int j = 0; j < NT; ++j) {
-            if (j < nt) load_frag<PREC>(ring[d][j], bp + j * ntStride + (kb + D) * 128 * S);
-          }
+          for (int j = 0; j < NT; ++j) load_frag<PREC>(ring[d][j], bt[j] + (kb + D) * 128 * S);
         }
       }
     }
   }
+  fold<EX, NT, PREC>(acc, cor);
 }
 
 // k-step ks of a product whose A operand is the previous product's output, still in registers:
@@ -271,16 +296,6 @@ __device__ __forceinline__ void store_tile(const float (&acc)[EX / 16][NT][4], f
       }
     }
   }
-}
-
-template <int EX, int NT>
-__device__ __forceinline__ void zero(float (&acc)[EX / 16][NT][4]) {
-#pragma unroll
-  for (int mt = 0; mt < EX / 16; ++mt)
-#pragma unroll
-    for (int j = 0; j < NT; ++j)
-#pragma unroll
-      for (int c = 0; c < 4; ++c) acc[mt][j][c] = 0.f;
 }
 
 // GELU, tanh form: 0.5x(1 + tanh(u)) = x·sigmoid(2u), u = sqrt(2/pi)(x + 0.044715x³).
@@ -686,7 +701,9 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
 #pragma unroll
             for (int ks2 = 0; ks2 < 2; ++ks2) chained_a<PREC>(za[mt][kb][ks2], z[mt][2 * kb + ks2]);
         float y[MT][NTW][4];
+        float ye[MT][NTW][4];
         zero<EX, NTW>(y);
+        zero<EX, NTW>(ye);
         for (int kb2 = 0; kb2 < kbF; ++kb2) {
           BFrag<PREC> f1[KBW][2];
 #pragma unroll
@@ -694,7 +711,9 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
 #pragma unroll
             for (int j = 0; j < 2; ++j) load_frag<PREC>(f1[kb][j], w1r + ((long long) (2 * kb2 + j) * KBW + kb) * 128 * S + lane * 4);
           float hcc[MT][2][4];
+          float hce[MT][2][4];
           zero<EX, 2>(hcc);
+          zero<EX, 2>(hce);
 #pragma unroll
           for (int kb = 0; kb < KBW; ++kb)
 #pragma unroll
@@ -704,8 +723,9 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
                 uint32_t h0, h1, l0, l1;
                 frag_k<PREC>(f1[kb][j], ks2, h0, h1, l0, l1);
 #pragma unroll
-                for (int mt = 0; mt < MT; ++mt) mma3<PREC>(hcc[mt][j], za[mt][kb][ks2], h0, h1, l0, l1);
+                for (int mt = 0; mt < MT; ++mt) mma3<PREC>(hcc[mt][j], hce[mt][j], za[mt][kb][ks2], h0, h1, l0, l1);
               }
+          fold<EX, 2, PREC>(hcc, hce);
           BFrag<PREC> f2[NTW];  // loaded while the products above run
 #pragma unroll
           for (int nt = 0; nt < NTW; ++nt) load_frag<PREC>(f2[nt], w2r + ((long long) nt * kbF + kb2) * 128 * S + lane * 4);
@@ -729,9 +749,10 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
               uint32_t h0, h1, l0, l1;
               frag_k<PREC>(f2[nt], ks2, h0, h1, l0, l1);
 #pragma unroll
-              for (int mt = 0; mt < MT; ++mt) mma3<PREC>(y[mt][nt], ha[mt][ks2], h0, h1, l0, l1);
+              for (int mt = 0; mt < MT; ++mt) mma3<PREC>(y[mt][nt], ye[mt][nt], ha[mt][ks2], h0, h1, l0, l1);
             }
         }
+        fold<EX, NTW, PREC>(y, ye);
         // out = X' + Y + b2, over X_i in global memory (only this warp reads X_i)
         const float* b2r = b2 + (long long) r * W;
 #pragma unroll
