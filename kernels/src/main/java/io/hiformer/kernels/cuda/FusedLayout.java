@@ -251,13 +251,19 @@ public final class FusedLayout {
   }
 
   /**
-   * The variant for a batch of {@code n} on a device with {@code multiprocessors}. Blocks of 16
-   * examples, as many per multiprocessor as fit, once the tiles fill the chip; below that, tiles
-   * shared by clusters of 2 or 4 blocks, so that a small batch still spreads over most
-   * multiprocessors (the benchmark in kernels/README.md measured each choice).
+   * The variant for a batch of {@code n} on a device with {@code multiprocessors}, by the H200
+   * measurements in kernels/README.md: tiles of 32 examples once they fill every multiprocessor
+   * (each block reads the weights once, for twice the examples); below that tiles of 16, shared by
+   * a cluster of 2 or 4 blocks while the tiles alone would leave multiprocessors idle, else two
+   * blocks to a multiprocessor.
    */
   public Variant choose(int n, int multiprocessors) {
     List<Variant> vs = variants();
+    for (Variant v : vs) {
+      if (v.examples() == 32 && ceilDiv(n, 32) >= multiprocessors) {
+        return v;
+      }
+    }
     int tiles = ceilDiv(n, 16);
     Variant best = null;
     for (Variant v : vs) {
