@@ -693,13 +693,6 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
         const float* w1r = w1 + (long long) r * W * m.fp * S;
         const float* w2r = w2 + (long long) r * m.fp * W * S;
         const float* b1r = b1 + (long long) r * m.fp;
-        TF<PREC> za[MT][NTW / 2][2][4];  // LN2(X') as A fragments, split once per row
-#pragma unroll
-        for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-          for (int kb = 0; kb < KBW; ++kb)
-#pragma unroll
-            for (int ks2 = 0; ks2 < 2; ++ks2) chained_a<PREC>(za[mt][kb][ks2], z[mt][2 * kb + ks2]);
         float y[MT][NTW][4];
         float ye[MT][NTW][4];
         zero<EX, NTW>(y);
@@ -723,7 +716,11 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
                 uint32_t h0, h1, l0, l1;
                 frag_k<PREC>(f1[kb][j], ks2, h0, h1, l0, l1);
 #pragma unroll
-                for (int mt = 0; mt < MT; ++mt) mma3<PREC>(hcc[mt][j], hce[mt][j], za[mt][kb][ks2], h0, h1, l0, l1);
+                for (int mt = 0; mt < MT; ++mt) {
+                  TF<PREC> za[4];  // split again each step: registers are scarcer than these few ops
+                  chained_a<PREC>(za, z[mt][2 * kb + ks2]);
+                  mma3<PREC>(hcc[mt][j], hce[mt][j], za, h0, h1, l0, l1);
+                }
               }
           fold<EX, 2, PREC>(hcc, hce);
           BFrag<PREC> f2[NTW];  // loaded while the products above run

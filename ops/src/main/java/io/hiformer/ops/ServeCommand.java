@@ -19,6 +19,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -69,12 +70,12 @@ final class ServeCommand extends RegistryCommand {
           + " 16 MiB, sized for 1,000 candidates with request-time features)")
   int maxMessageBytes;
 
-  @Option(names = "--backend", defaultValue = "auto", paramLabel = "auto|cpu|cuda",
+  @Option(names = "--backend", defaultValue = "auto", paramLabel = "auto|cpu|cuda", converter = BackendName.class,
       description = "where models are scored: auto takes a usable GPU (one log line says why not) and falls back to"
           + " the CPU; cuda fails without one (default: ${DEFAULT-VALUE})")
   Backend backend;
 
-  @Option(names = "--precision", defaultValue = "fp32", paramLabel = "fp32|tf32",
+  @Option(names = "--precision", defaultValue = "fp32", paramLabel = "fp32|tf32", converter = PrecisionName.class,
       description = "GPU arithmetic: fp32 (3xTF32, logits within 1e-4 of the CPU) or tf32 (faster, about 1e-2)"
           + " (default: ${DEFAULT-VALUE})")
   Precision precision;
@@ -94,6 +95,22 @@ final class ServeCommand extends RegistryCommand {
   @Option(names = "--experiments-poll", defaultValue = "10", paramLabel = "SECONDS",
       description = "how often the experiments file is checked for changes (default: ${DEFAULT-VALUE})")
   int experimentsPoll;
+
+  /** {@code auto}, {@code cpu} or {@code cuda}, in any case. */
+  static final class BackendName implements CommandLine.ITypeConverter<Backend> {
+    @Override
+    public Backend convert(String value) {
+      return Backend.valueOf(value.toUpperCase(java.util.Locale.ROOT));
+    }
+  }
+
+  /** {@code fp32} or {@code tf32}, in any case. */
+  static final class PrecisionName implements CommandLine.ITypeConverter<Precision> {
+    @Override
+    public Precision convert(String value) {
+      return Precision.valueOf(value.toUpperCase(java.util.Locale.ROOT));
+    }
+  }
 
   /** Called with the started server; tests use it to reach and stop the server. */
   Consumer<RankerServer> onStart = s -> {};
