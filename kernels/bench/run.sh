@@ -26,6 +26,13 @@ if [ "${PROFILE:-0}" = 1 ]; then
     $java -Xmx16g -cp "$cp" io.hiformer.model.CudaBenchmark --out /tmp/prof --batches "${PROFILE_BATCH:-16384}" --millis 1 \
     > "$out/ncu.txt" 2>&1
   tail -5 "$out/ncu.txt"
+  if [ "${PROFILE_SOURCE:-0}" = 1 ]; then  # executed instructions and stall samples per SASS instruction
+    timeout 300 "$ncu" --clock-control none --target-processes all -k "regex:${PROFILE_KERNEL:-hiformer_e16_w32_c1_p3_b2}" -s 3 -c 1 \
+      --section SourceCounters --section WarpStateStats --import-source no -o /tmp/prof-src \
+      $java -Xmx16g -cp "$cp" io.hiformer.model.CudaBenchmark --out /tmp/prof --batches "${PROFILE_BATCH:-16384}" --millis 1 >/dev/null 2>&1
+    "$ncu" -i /tmp/prof-src.ncu-rep --page source --print-source sass --csv > "$out/ncu-source.csv" 2>&1
+    wc -c "$out/ncu-source.csv"
+  fi
 fi
 if [ "${SASS:-0}" = 1 ]; then
   nvcc -cubin -arch=sm_90 -O3 -std=c++17 -o /tmp/hf.cubin cuda/hiformer.cu
