@@ -89,13 +89,21 @@ class CudaScorerTest {
   }
 
   @Test
-  void closingFreesTheModel() throws Exception {
+  void closingFreesTheWeightsAndBuffers() throws Exception {
+    CudaDevice device = CudaDevice.shared();
     Parameters p = Parameters.initialize(refServing(), 5);
+    long before = device.freeBytes();
     CudaScorer s = new CudaScorer(p, Precision.FP32);
-    Batch batch = TestModels.randomBatch(p.config(), 3, new SplittableRandom(1));
-    float[] out = new float[3 * p.config().numTasks()];
+    Batch batch = TestModels.randomBatch(p.config(), 4096, new SplittableRandom(1));
+    float[] out = new float[4096 * p.config().numTasks()];
     s.score(batch, out);
+    long held = before - device.freeBytes();
+    System.out.printf("ref-serving fp32 on the device: %d MB of weights, %d MB held in all%n",
+        s.forward().weightBytes() >> 20, held >> 20);
+    assertThat(held).isGreaterThanOrEqualTo(s.forward().weightBytes());
     s.close();
+    // the allocator hands memory back in 2 MiB pages: allow a few for other users of the device
+    assertThat(before - device.freeBytes()).isLessThan(8L << 20);
     org.assertj.core.api.Assertions.assertThatThrownBy(() -> s.score(batch, out))
         .isInstanceOf(IllegalStateException.class).hasMessageContaining("closed");
   }

@@ -7,6 +7,7 @@ import static jcuda.driver.JCudaDriver.cuDeviceGetName;
 import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRetain;
 import static jcuda.driver.JCudaDriver.cuDriverGetVersion;
 import static jcuda.driver.JCudaDriver.cuInit;
+import static jcuda.driver.JCudaDriver.cuMemGetInfo;
 import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
 import static jcuda.driver.JCudaDriver.cuModuleLoadData;
 
@@ -129,6 +130,15 @@ public final class CudaDevice {
   /** The driver's CUDA version as major·1000 + minor·10. */
   public int driverVersion() {
     return driverVersion;
+  }
+
+  /** Bytes of device memory free now (all processes), for checks that a model's memory was returned. */
+  public long freeBytes() {
+    makeCurrent();
+    long[] free = new long[1];
+    long[] total = new long[1];
+    cuMemGetInfo(free, total);
+    return free[0];
   }
 
   /** Makes this device's context current on the calling thread. */
