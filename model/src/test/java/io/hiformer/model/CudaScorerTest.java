@@ -12,7 +12,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.SplittableRandom;
-import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -27,8 +27,8 @@ class CudaScorerTest {
   /** tf32 operands against the CPU, on ref-serving with random weights and inputs (README: measured). */
   static final double TF32_BOUND = 2e-2;
 
-  @BeforeAll
-  static void needsGpu() {
+  @BeforeEach   // per test, so that each one is reported as skipped
+  void needsGpu() {
     String why = null;
     try {
       CudaDevice.shared();
