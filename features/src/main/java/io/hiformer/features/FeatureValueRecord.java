@@ -9,16 +9,18 @@ record FeatureValueRecord(Map<String, FeatureValue> values) implements RawRecord
 
   @Override
   public String value(String column) {
+    return RawRecord.text(values.get(column));
+  }
+
+  @Override
+  public boolean isNumber(String column) {
     FeatureValue v = values.get(column);
-    if (v == null) {
-      return null;
-    }
-    return switch (v.getKindCase()) {
-      case CATEGORICAL -> v.getCategorical();
-      case ID -> Long.toString(v.getId());
-      case DENSE -> Double.toString(v.getDense());
-      case BAG, KIND_NOT_SET -> "";
-    };
+    return v != null && v.hasDense();
+  }
+
+  @Override
+  public double number(String column) {
+    return values.get(column).getDense();
   }
 
   @Override

@@ -43,6 +43,19 @@ public interface RawRecord {
     return items;
   }
 
+  /**
+   * True when the source holds {@code column} as a number (a protobuf dense value), which
+   * {@link #number} then returns without a round trip through decimal text. Text sources say false.
+   */
+  default boolean isNumber(String column) {
+    return false;
+  }
+
+  /** The number in {@code column}, when {@link #isNumber} says there is one. */
+  default double number(String column) {
+    throw new UnsupportedOperationException("column '" + column + "' holds no number");
+  }
+
   /** Where the record came from ({@code file:line}), for error messages. */
   default String location() {
     return "record";
@@ -61,5 +74,21 @@ public interface RawRecord {
    */
   static RawRecord ofFeatures(Map<String, FeatureValue> values) {
     return new FeatureValueRecord(values);
+  }
+
+  /**
+   * The text a protobuf feature value reads as (see {@link #ofFeatures}): numbers and integer ids
+   * in decimal, a bag or an unset value as empty; null for null.
+   */
+  static String text(FeatureValue v) {
+    if (v == null) {
+      return null;
+    }
+    return switch (v.getKindCase()) {
+      case CATEGORICAL -> v.getCategorical();
+      case ID -> Long.toString(v.getId());
+      case DENSE -> Double.toString(v.getDense());
+      case BAG, KIND_NOT_SET -> "";
+    };
   }
 }

@@ -25,6 +25,10 @@ final class RawValues {
 
   /** The number in {@code column}, NaN when missing or not finite; a bad row when not a number. */
   double number(RawRecord record, String column, String field) {
+    if (record.isNumber(column)) {
+      double x = record.number(column);
+      return Double.isFinite(x) ? x : Double.NaN;
+    }
     String text = record.value(column);
     if (isMissing(text)) {
       return Double.NaN;

@@ -60,6 +60,11 @@ public final class Transforms {
     return out;
   }
 
+  /** The raw column each model field reads, in {@link #modelFields()} order. */
+  public List<String> columns() {
+    return fields.stream().map(f -> f.spec.column()).toList();
+  }
+
   /** Task names in schema order: the model config's {@code tasks}. */
   public List<String> tasks() {
     return tasks.stream().map(Task::name).toList();

@@ -69,6 +69,21 @@ class FeaturizerTest {
     assertThat(b.dense(1, 0)).isEqualTo(b.dense(0, 0));
     assertThat(RawRecord.ofFeatures(Map.of("id", FeatureValue.newBuilder().setId(957).build())).value("id"))
         .isEqualTo("957");
+    // Dense values are read as numbers, exactly as their text would be; a non-finite one is missing.
+    RawRecord odd = RawRecord.ofFeatures(Map.of("price", FeatureValue.newBuilder().setDense(0.1 + 0.2).build()));
+    assertThat(odd.isNumber("price")).isTrue();
+    assertThat(odd.isNumber("user")).isFalse();
+    Batch viaText = batch(t, 1);
+    f.add(RawRecord.of(Map.of("price", Double.toString(0.1 + 0.2))), viaText);
+    Batch viaNumber = batch(t, 1);
+    f.add(odd, viaNumber);
+    assertThat(viaNumber.dense(0, 0)).isEqualTo(viaText.dense(0, 0));
+    Batch infinite = batch(t, 1);
+    f.add(RawRecord.ofFeatures(Map.of("price", FeatureValue.newBuilder().setDense(Double.POSITIVE_INFINITY).build())),
+        infinite);
+    Batch missing = batch(t, 1);
+    f.add(RawRecord.of(Map.of()), missing);
+    assertThat(infinite.dense(0, 0)).isEqualTo(missing.dense(0, 0));
   }
 
   @Test

@@ -1,5 +1,7 @@
 package io.hiformer.ops;
 
+import java.nio.file.Path;
+import java.util.Map;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -9,13 +11,19 @@ import picocli.CommandLine.Command;
     mixinStandardHelpOptions = true,
     versionProvider = Version.class,
     description = "Hiformer ranking service: train, verify and serve Hiformer models.",
-    subcommands = {QuickstartCommand.class, TrainCommand.class, VerifyCommand.class, ModelsCommand.class, ServeCommand.class,
-        LoadtestCommand.class,
+    subcommands = {DemoCommand.class, QuickstartCommand.class, TrainCommand.class, VerifyCommand.class, ModelsCommand.class, ServeCommand.class,
+        LoadtestCommand.class, EvaluateCommand.class, JoinerCommand.class,
         CommandLine.HelpCommand.class})
 public final class HiformerCommand implements Runnable {
 
   @CommandLine.Spec
   CommandLine.Model.CommandSpec spec;
+
+  // Read before parsing (see main): options of every command take their defaults from this file.
+  @CommandLine.Option(names = "--config", paramLabel = "FILE", scope = CommandLine.ScopeType.LOCAL,
+      description = "YAML file of option values (see ops/README.md, Configuration); also HIFORMER_CONFIG."
+          + " Flags win over HIFORMER_* environment variables, which win over the file.")
+  Path config;
 
   @Override
   public void run() {
@@ -23,10 +31,38 @@ public final class HiformerCommand implements Runnable {
   }
 
   public static void main(String[] args) {
-    System.exit(commandLine().execute(args));
+    CommandLine commandLine;
+    try {
+      commandLine = commandLine(System.getenv(), configFile(args));
+    } catch (RuntimeException e) {
+      System.err.println("error: " + e.getMessage());
+      System.exit(2);
+      return;
+    }
+    System.exit(commandLine.execute(args));
   }
 
   static CommandLine commandLine() {
-    return new CommandLine(new HiformerCommand()).setCaseInsensitiveEnumValuesAllowed(true);
+    return commandLine(Map.of(), null);
+  }
+
+  /** The command line with option defaults from {@code env} and the configuration file. */
+  static CommandLine commandLine(Map<String, String> env, Path configFile) {
+    return new CommandLine(new HiformerCommand())
+        .setCaseInsensitiveEnumValuesAllowed(true)
+        .setDefaultValueProvider(ConfigDefaults.fromEnvironment(env, configFile));
+  }
+
+  /** {@code --config FILE} or {@code --config=FILE} before the command name. */
+  static Path configFile(String[] args) {
+    for (int i = 0; i < args.length && args[i].startsWith("-"); i++) {
+      if (args[i].equals("--config") && i + 1 < args.length) {
+        return Path.of(args[i + 1]);
+      }
+      if (args[i].startsWith("--config=")) {
+        return Path.of(args[i].substring("--config=".length()));
+      }
+    }
+    return null;
   }
 }

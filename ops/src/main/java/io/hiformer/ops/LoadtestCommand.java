@@ -1,27 +1,34 @@
 package io.hiformer.ops;
 
+import io.grpc.CallOptions;
+import io.grpc.ChannelCredentials;
+import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
-import io.grpc.ManagedChannelBuilder;
+import io.grpc.Metadata;
+import io.grpc.MethodDescriptor;
 import io.grpc.Status;
+import io.grpc.TlsChannelCredentials;
+import io.grpc.stub.ClientCalls;
+import io.grpc.stub.MetadataUtils;
 import io.grpc.stub.StreamObserver;
-import io.hiformer.features.Featurizer;
-import io.hiformer.features.RawRecord;
 import io.hiformer.model.Batch;
 import io.hiformer.model.ModelConfig;
 import io.hiformer.model.ModelRegistry;
 import io.hiformer.proto.Candidate;
 import io.hiformer.proto.FeatureValue;
 import io.hiformer.proto.RankRequest;
-import io.hiformer.proto.RankResponse;
 import io.hiformer.proto.RankerGrpc;
 import io.hiformer.proto.StringList;
 import io.hiformer.ranker.LoadedModel;
+import io.hiformer.ranker.RequestRows;
+import java.io.ByteArrayInputStream;
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -124,8 +131,39 @@ final class LoadtestCommand implements Callable<Integer> {
   String version;
 
   @Option(names = "--threads", defaultValue = "1", paramLabel = "T",
-      description = "--in-process: caller threads (default: ${DEFAULT-VALUE}); the model scores with as many")
+      description = "--in-process: caller threads (default: ${DEFAULT-VALUE})")
   int threads;
+
+  @Option(names = "--scorer-threads", paramLabel = "N",
+      description = "--in-process: the model's scoring threads, as serve --threads (default: --threads)")
+  Integer scorerThreads;
+
+  @Option(names = "--model-only",
+      description = "--in-process: featurize the --distinct requests once up front and time only the model's scoring")
+  boolean modelOnly;
+
+  @Option(names = "--distinct", defaultValue = "64", paramLabel = "N",
+      description = "distinct requests each generator builds up front and then cycles through, so building them"
+          + " costs the measured machine nothing (default: ${DEFAULT-VALUE})")
+  int distinct;
+
+  @Option(names = "--tls-ca", paramLabel = "PEM",
+      description = "use TLS, trusting these CA certificates (PEM) for the server's certificate")
+  Path tlsCa;
+
+  @Option(names = "--tls-cert", paramLabel = "PEM", description = "mutual TLS: client certificate chain (PEM)")
+  Path tlsCert;
+
+  @Option(names = "--tls-key", paramLabel = "PEM", description = "mutual TLS: client private key (PKCS#8 PEM)")
+  Path tlsKey;
+
+  @Option(names = "--auth-token-file", paramLabel = "FILE",
+      description = "send 'authorization: Bearer <token>' with the first token in FILE")
+  Path authTokenFile;
+
+  @Option(names = "--auth-token-env", paramLabel = "VAR",
+      description = "send 'authorization: Bearer <token>' with the token in environment variable VAR")
+  String authTokenEnv;
 
   @Override
   public Integer call() {
@@ -157,6 +195,9 @@ final class LoadtestCommand implements Callable<Integer> {
     if (deadlineMs != null && deadlineMs < 1) {
       throw new IllegalArgumentException("--deadline-ms must be positive, got " + deadlineMs);
     }
+    if (distinct < 1) {
+      throw new IllegalArgumentException("--distinct must be positive, got " + distinct);
+    }
     if (registry != null && model == null) {
       throw new IllegalArgumentException("--registry needs --model");
     }
@@ -164,8 +205,8 @@ final class LoadtestCommand implements Callable<Integer> {
       if (target != null || registry == null) {
         throw new IllegalArgumentException("--in-process takes --registry and --model, not --target");
       }
-      if (threads < 1) {
-        throw new IllegalArgumentException("--threads must be positive, got " + threads);
+      if (threads < 1 || (scorerThreads != null && scorerThreads < 1)) {
+        throw new IllegalArgumentException("--threads and --scorer-threads must be positive");
       }
       return;
     }
@@ -205,6 +246,20 @@ final class LoadtestCommand implements Callable<Integer> {
       this.fields = fields;
       this.context = context;
       this.k = k;
+    }
+
+    /** {@code n} requests built now and handed out in turn. */
+    static java.util.function.Supplier<RankRequest> cycle(Requests source, int n) {
+      RankRequest[] pool = new RankRequest[n];
+      for (int i = 0; i < n; i++) {
+        pool[i] = source.next();
+      }
+      int[] next = {0};
+      return () -> {
+        int i = next[0];
+        next[0] = (i + 1) % n;
+        return pool[i];
+      };
     }
 
     RankRequest next() {
@@ -250,6 +305,9 @@ final class LoadtestCommand implements Callable<Integer> {
   /** Latencies (microseconds) and status counts of the measured window. */
   static final class Stats {
     final Histogram latency = new ConcurrentHistogram(3);
+    /** Latency of the calls answered OK, and of those shed (RESOURCE_EXHAUSTED). */
+    final Histogram okLatency = new ConcurrentHistogram(3);
+    final Histogram shedLatency = new ConcurrentHistogram(3);
     final LongAdder ok = new LongAdder();
     final LongAdder exhausted = new LongAdder();
     final LongAdder deadline = new LongAdder();
@@ -260,8 +318,14 @@ final class LoadtestCommand implements Callable<Integer> {
     void record(long micros, Status.Code code) {
       latency.recordValue(Math.max(0, micros));
       switch (code) {
-        case OK -> ok.increment();
-        case RESOURCE_EXHAUSTED -> exhausted.increment();
+        case OK -> {
+          ok.increment();
+          okLatency.recordValue(Math.max(0, micros));
+        }
+        case RESOURCE_EXHAUSTED -> {
+          exhausted.increment();
+          shedLatency.recordValue(Math.max(0, micros));
+        }
         case DEADLINE_EXCEEDED -> deadline.increment();
         default -> other.increment();
       }
@@ -282,15 +346,32 @@ final class LoadtestCommand implements Callable<Integer> {
     }
 
     double ms(double percentile) {
-      return s.latency.getTotalCount() == 0 ? 0 : s.latency.getValueAtPercentile(percentile) / 1000.0;
+      return ms(s.latency, percentile);
+    }
+
+    static double ms(Histogram h, double percentile) {
+      return h.getTotalCount() == 0 ? 0 : h.getValueAtPercentile(percentile) / 1000.0;
+    }
+
+    static String percentiles(Histogram h) {
+      return String.format(Locale.ROOT, "p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f", ms(h, 50), ms(h, 90),
+          ms(h, 99), ms(h, 99.9), h.getTotalCount() == 0 ? 0 : h.getMaxValue() / 1000.0);
+    }
+
+    static String json(Histogram h) {
+      return String.format(Locale.ROOT, "{\"p50\": %.3f, \"p90\": %.3f, \"p99\": %.3f, \"p99_9\": %.3f, \"max\": %.3f}",
+          ms(h, 50), ms(h, 90), ms(h, 99), ms(h, 99.9), h.getTotalCount() == 0 ? 0 : h.getMaxValue() / 1000.0);
     }
 
     void print(PrintStream out) {
       out.printf(Locale.ROOT, "%s %s: %d candidates per request, %.2f s measured%n", mode, target, candidates, seconds);
       out.printf(Locale.ROOT, "rate       %.1f req/s, %.0f candidates/s (%d issued, %d completed)%n",
           requestsPerSecond(), candidatesPerSecond(), s.issued.sum(), completed());
-      out.printf(Locale.ROOT, "latency ms p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f%n",
-          ms(50), ms(90), ms(99), ms(99.9), s.latency.getTotalCount() == 0 ? 0 : s.latency.getMaxValue() / 1000.0);
+      out.println("latency ms " + percentiles(s.latency));
+      if (s.okLatency.getTotalCount() != s.latency.getTotalCount()) {
+        out.println("  OK ms    " + percentiles(s.okLatency));
+        out.println("  shed ms  " + percentiles(s.shedLatency));
+      }
       out.printf("status     OK %d  RESOURCE_EXHAUSTED %d  DEADLINE_EXCEEDED %d  other %d  dropped %d%n",
           s.ok.sum(), s.exhausted.sum(), s.deadline.sum(), s.other.sum(), s.dropped.sum());
     }
@@ -307,12 +388,15 @@ final class LoadtestCommand implements Callable<Integer> {
             "requests_per_s": %.3f,
             "candidates_per_s": %.3f,
             "latency_ms": {"p50": %.3f, "p90": %.3f, "p99": %.3f, "p99_9": %.3f, "max": %.3f},
+            "ok_latency_ms": %s,
+            "shed_latency_ms": %s,
             "status": {"OK": %d, "RESOURCE_EXHAUSTED": %d, "DEADLINE_EXCEEDED": %d, "other": %d},
             "dropped": %d
           }
           """, mode, target.replace("\\", "\\\\").replace("\"", "\\\""), candidates, seconds, s.issued.sum(),
           completed(), requestsPerSecond(), candidatesPerSecond(), ms(50), ms(90), ms(99), ms(99.9),
-          s.latency.getTotalCount() == 0 ? 0 : s.latency.getMaxValue() / 1000.0, s.ok.sum(), s.exhausted.sum(),
+          s.latency.getTotalCount() == 0 ? 0 : s.latency.getMaxValue() / 1000.0, json(s.okLatency),
+          json(s.shedLatency), s.ok.sum(), s.exhausted.sum(),
           s.deadline.sum(), s.other.sum(), s.dropped.sum());
     }
   }
@@ -333,12 +417,17 @@ final class LoadtestCommand implements Callable<Integer> {
     }
     List<ModelConfig.Field> fields = List.of();
     if (registry != null) {
-      try (LoadedModel m = loadModel(1)) {
-        fields = m.parameters().config().fields();
-      }
+      ModelRegistry r = ModelRegistry.open(registry);
+      fields = r.verify(RegistryCommand.resolve(r, model, version)).parameters().config().fields();
     }
-    ManagedChannel channel = ManagedChannelBuilder.forAddress(host, port).usePlaintext()
-        .maxInboundMessageSize(64 << 20).build();
+    var builder = Grpc.newChannelBuilderForAddress(host, port, credentials()).maxInboundMessageSize(64 << 20);
+    String token = token();
+    if (token != null) {
+      Metadata headers = new Metadata();
+      headers.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), "Bearer " + token);
+      builder.intercept(MetadataUtils.newAttachHeadersInterceptor(headers));
+    }
+    ManagedChannel channel = builder.build();
     try {
       return load.concurrency != null ? closedLoop(channel, fields) : openLoop(channel, fields);
     } finally {
@@ -346,25 +435,111 @@ final class LoadtestCommand implements Callable<Integer> {
     }
   }
 
-  private RankerGrpc.RankerBlockingStub blocking(ManagedChannel channel) {
-    RankerGrpc.RankerBlockingStub stub = RankerGrpc.newBlockingStub(channel);
-    return deadlineMs == null ? stub : stub.withDeadlineAfter(deadlineMs, TimeUnit.MILLISECONDS);
+  private ChannelCredentials credentials() throws IOException {
+    if (tlsCa == null) {
+      if (tlsCert != null || tlsKey != null) {
+        throw new IllegalArgumentException("--tls-cert and --tls-key need --tls-ca");
+      }
+      return InsecureChannelCredentials.create();
+    }
+    TlsChannelCredentials.Builder b = TlsChannelCredentials.newBuilder().trustManager(tlsCa.toFile());
+    if ((tlsCert == null) != (tlsKey == null)) {
+      throw new IllegalArgumentException("--tls-cert and --tls-key go together");
+    }
+    if (tlsCert != null) {
+      b.keyManager(tlsCert.toFile(), tlsKey.toFile());
+    }
+    return b.build();
+  }
+
+  /** The bearer token to send, or null. */
+  private String token() throws IOException {
+    if (authTokenFile != null && authTokenEnv != null) {
+      throw new IllegalArgumentException("give --auth-token-file or --auth-token-env, not both");
+    }
+    if (authTokenFile != null) {
+      List<String> tokens = io.hiformer.ranker.BearerAuth.readTokens(authTokenFile);
+      if (tokens.isEmpty()) {
+        throw new IllegalArgumentException("--auth-token-file " + authTokenFile + " holds no token");
+      }
+      return tokens.getFirst();
+    }
+    if (authTokenEnv != null) {
+      String value = System.getenv(authTokenEnv);
+      if (value == null || value.isBlank()) {
+        throw new IllegalArgumentException("--auth-token-env: environment variable " + authTokenEnv + " is unset or empty");
+      }
+      return value.strip();
+    }
+    return null;
+  }
+
+  /** Bytes as they are: requests are serialized once when generated, answers are not parsed. */
+  private static final MethodDescriptor.Marshaller<byte[]> BYTES = new MethodDescriptor.Marshaller<>() {
+    @Override
+    public InputStream stream(byte[] value) {
+      return new ByteArrayInputStream(value);
+    }
+
+    @Override
+    public byte[] parse(InputStream stream) {
+      try {
+        return stream.readAllBytes();
+      } catch (IOException e) {
+        throw Status.INTERNAL.withDescription("cannot read the answer").withCause(e).asRuntimeException();
+      }
+    }
+  };
+
+  /**
+   * Ranker.Rank over pre-serialized requests, so that the generator, which shares the machine with
+   * the server, spends little CPU per call: no request building or encoding, no answer decoding.
+   */
+  private static final MethodDescriptor<byte[], byte[]> RANK_BYTES =
+      RankerGrpc.getRankMethod().toBuilder(BYTES, BYTES).build();
+
+  private CallOptions callOptions() {
+    return deadlineMs == null ? CallOptions.DEFAULT
+        : CallOptions.DEFAULT.withDeadlineAfter(deadlineMs, TimeUnit.MILLISECONDS);
+  }
+
+  /** {@link Requests#cycle} serialized. */
+  private java.util.function.Supplier<byte[]> serializedPool(long seed, List<ModelConfig.Field> fields) {
+    var requests = Requests.cycle(new Requests(seed, fields, context, candidates), distinct);
+    byte[][] pool = new byte[distinct][];
+    for (int i = 0; i < distinct; i++) {
+      pool[i] = requests.get().toByteArray();
+    }
+    int[] next = {0};
+    return () -> {
+      int i = next[0];
+      next[0] = (i + 1) % distinct;
+      return pool[i];
+    };
   }
 
   private Report closedLoop(ManagedChannel channel, List<ModelConfig.Field> fields) throws InterruptedException {
     Stats stats = new Stats();
+    List<java.util.function.Supplier<byte[]>> pools = new ArrayList<>();
+    for (int u = 0; u < load.concurrency; u++) {
+      pools.add(serializedPool(seed + u, fields));
+    }
     long start = System.nanoTime();
     long measureFrom = start + seconds(warmup);
     long end = measureFrom + seconds(duration);
     List<Thread> users = new ArrayList<>();
     for (int u = 0; u < load.concurrency; u++) {
-      Requests requests = new Requests(seed + u, fields, context, candidates);
+      var requests = pools.get(u);
       users.add(Thread.ofPlatform().name("hiformer-loadtest-" + u).daemon().start(() -> {
-        for (long t0 = System.nanoTime(); t0 < end; t0 = System.nanoTime()) {
-          RankRequest request = requests.next();
+        while (true) {
+          byte[] request = requests.get();
+          long t0 = System.nanoTime();
+          if (t0 >= end) {
+            break;
+          }
           Status.Code code = Status.Code.OK;
           try {
-            RankResponse ignored = blocking(channel).rank(request);
+            ClientCalls.blockingUnaryCall(channel, RANK_BYTES, callOptions(), request);
           } catch (RuntimeException e) {
             code = Status.fromThrowable(e).getCode();
           }
@@ -384,13 +559,12 @@ final class LoadtestCommand implements Callable<Integer> {
 
   private Report openLoop(ManagedChannel channel, List<ModelConfig.Field> fields) throws InterruptedException {
     Stats stats = new Stats();
-    Requests requests = new Requests(seed, fields, context, candidates);
+    var requests = serializedPool(seed, fields);
     Semaphore inFlight = new Semaphore(maxInFlight);
     long interval = Math.max(1, Math.round(1e9 / load.rps));
     long start = System.nanoTime();
     long measureFrom = start + seconds(warmup);
     long end = measureFrom + seconds(duration);
-    RankerGrpc.RankerStub async = RankerGrpc.newStub(channel);
     for (long i = 0; ; i++) {
       long intended = start + i * interval;
       if (intended >= end) {
@@ -399,7 +573,7 @@ final class LoadtestCommand implements Callable<Integer> {
       for (long wait = intended - System.nanoTime(); wait > 0; wait = intended - System.nanoTime()) {
         LockSupport.parkNanos(wait);
       }
-      RankRequest request = requests.next();
+      byte[] request = requests.get();
       boolean measured = intended >= measureFrom;
       if (measured) {
         stats.issued.increment();
@@ -410,10 +584,9 @@ final class LoadtestCommand implements Callable<Integer> {
         }
         continue;
       }
-      RankerGrpc.RankerStub stub = deadlineMs == null ? async : async.withDeadlineAfter(deadlineMs, TimeUnit.MILLISECONDS);
-      stub.rank(request, new StreamObserver<>() {
+      ClientCalls.asyncUnaryCall(channel.newCall(RANK_BYTES, callOptions()), request, new StreamObserver<>() {
         @Override
-        public void onNext(RankResponse value) {}
+        public void onNext(byte[] value) {}
 
         @Override
         public void onError(Throwable t) {
@@ -443,33 +616,41 @@ final class LoadtestCommand implements Callable<Integer> {
 
   private Report runInProcess() throws IOException, InterruptedException {
     Stats stats = new Stats();
-    try (LoadedModel m = loadModel(threads)) {
+    int scoring = scorerThreads == null ? threads : scorerThreads;
+    try (LoadedModel m = loadModel(scoring)) {
       ModelConfig config = m.parameters().config();
       int tasks = config.numTasks();
+      List<java.util.function.Supplier<RankRequest>> pools = new ArrayList<>();
+      List<List<Batch>> batches = new ArrayList<>();
+      for (int w = 0; w < threads; w++) {
+        var requests = Requests.cycle(new Requests(seed + w, config.fields(), context, candidates), distinct);
+        pools.add(requests);
+        // --model-only: the same requests as model rows, encoded once here.
+        List<Batch> encoded = new ArrayList<>();
+        for (int i = 0; modelOnly && i < distinct; i++) {
+          encoded.add(new RequestRows(m, "user_id", "item_id", candidates).encode(requests.get()));
+        }
+        batches.add(encoded);
+      }
       long start = System.nanoTime();
       long measureFrom = start + seconds(warmup);
       long end = measureFrom + seconds(duration);
       List<Thread> workers = new ArrayList<>();
       for (int w = 0; w < threads; w++) {
-        Requests requests = new Requests(seed + w, config.fields(), context, candidates);
+        var requests = pools.get(w);
+        List<Batch> encoded = batches.get(w);
+        RequestRows rows = new RequestRows(m, "user_id", "item_id", candidates);
         workers.add(Thread.ofPlatform().name("hiformer-loadtest-" + w).daemon().start(() -> {
-          Featurizer featurizer = m.featurizer();
-          Batch batch = new Batch(config, candidates);
           float[] logits = new float[candidates * tasks];
-          for (long t0 = System.nanoTime(); t0 < end; t0 = System.nanoTime()) {
-            RankRequest request = requests.next();
+          for (int i = 0; ; i = (i + 1) % distinct) {
+            RankRequest request = modelOnly ? null : requests.get();
+            long t0 = System.nanoTime();
+            if (t0 >= end) {
+              break;
+            }
             Status.Code code = Status.Code.OK;
             try {
-              batch.clear();
-              FeatureValue user = FeatureValue.newBuilder().setCategorical(request.getUserId()).build();
-              for (Candidate c : request.getCandidatesList()) {
-                Map<String, FeatureValue> row = new HashMap<>(request.getContextMap());
-                row.putAll(c.getFeaturesMap());
-                row.put("user_id", user);
-                row.put("item_id", FeatureValue.newBuilder().setCategorical(c.getItemId()).build());
-                featurizer.add(RawRecord.ofFeatures(row), batch);
-              }
-              m.scorer().score(batch, logits);
+              m.scorer().score(modelOnly ? encoded.get(i) : rows.encode(request), logits);
             } catch (RuntimeException e) {
               code = Status.Code.UNKNOWN;
             }
@@ -483,8 +664,9 @@ final class LoadtestCommand implements Callable<Integer> {
       for (Thread t : workers) {
         t.join();
       }
-      return new Report("in-process, " + threads + " threads", m.toString(), candidates,
-          (System.nanoTime() - measureFrom) / 1e9, stats);
+      return new Report("in-process" + (modelOnly ? " model only" : "") + ", " + threads + " threads, scorer "
+          + scoring + " threads", m.toString(),
+          candidates, (System.nanoTime() - measureFrom) / 1e9, stats);
     }
   }
 

@@ -7,7 +7,7 @@ import picocli.CommandLine.Command;
 @Command(name = "models", mixinStandardHelpOptions = true,
     description = "Lists, shows, promotes and rolls back versions in a model registry directory.",
     subcommands = {ModelsListCommand.class, ModelsShowCommand.class, ModelsPromoteCommand.class,
-        ModelsRollbackCommand.class})
+        ModelsRollbackCommand.class, ModelsSyntheticCommand.class})
 final class ModelsCommand implements Runnable {
 
   @CommandLine.Spec

@@ -5,13 +5,15 @@ import io.hiformer.model.ModelRegistry.Version;
 import java.io.IOException;
 import java.io.PrintStream;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code hiformer models promote}: points an alias at a version, after verifying it. */
 @Command(name = "promote",
     description = {"Points an alias (default: production) at a version, after verifying its file; rankers"
         + " following the alias pick it up. Undo with 'models rollback'.",
-        "Exits 2 if the model or version does not exist or the file fails verification."})
+        "With --bootstrap-servers, announces the version and its aliases on the models topic.",
+        "Exits 2 if the model or version does not exist, the file fails verification, or the announcement fails."})
 final class ModelsPromoteCommand extends RegistryCommand {
 
   @Option(names = "--model", required = true, paramLabel = "NAME", description = "model name")
@@ -25,6 +27,9 @@ final class ModelsPromoteCommand extends RegistryCommand {
       description = "alias to move (default: ${DEFAULT-VALUE})")
   String alias;
 
+  @Mixin
+  AnnounceOptions announce = new AnnounceOptions();
+
   @Override
   int run(ModelRegistry r, PrintStream out) throws IOException {
     Version v = resolve(r, model, version);
@@ -32,6 +37,7 @@ final class ModelsPromoteCommand extends RegistryCommand {
     Long before = r.aliases(model).get(alias);
     r.setAlias(model, alias, v.number());
     out.printf("%s/%s: %s -> %d%n", model, alias, before == null ? "(unset)" : before, v.number());
+    announce.announce(r, v, out);
     return 0;
   }
 }

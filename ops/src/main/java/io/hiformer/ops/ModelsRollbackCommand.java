@@ -5,13 +5,15 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.util.NoSuchElementException;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code hiformer models rollback}: points an alias back at its previous version. */
 @Command(name = "rollback",
     description = {"Points an alias (default: production) back at the version it pointed at before its last"
         + " promotion; repeat to go further back (the last 10 targets are kept).",
-        "Exits 2 if the model or alias does not exist or has no earlier target."})
+        "With --bootstrap-servers, announces the version it now points at on the models topic.",
+        "Exits 2 if the model or alias does not exist, has no earlier target, or the announcement fails."})
 final class ModelsRollbackCommand extends RegistryCommand {
 
   @Option(names = "--model", required = true, paramLabel = "NAME", description = "model name")
@@ -21,6 +23,9 @@ final class ModelsRollbackCommand extends RegistryCommand {
       description = "alias to move back (default: ${DEFAULT-VALUE})")
   String alias;
 
+  @Mixin
+  AnnounceOptions announce = new AnnounceOptions();
+
   @Override
   int run(ModelRegistry r, PrintStream out) throws IOException {
     requireModel(r, model);
@@ -29,8 +34,9 @@ final class ModelsRollbackCommand extends RegistryCommand {
       throw new NoSuchElementException("model '" + model + "' has no alias '" + alias + "'; aliases: "
           + r.aliases(model));
     }
-    long after = r.rollback(model, alias).number();
-    out.printf("%s/%s: %d -> %d%n", model, alias, before, after);
+    ModelRegistry.Version after = r.rollback(model, alias);
+    out.printf("%s/%s: %d -> %d%n", model, alias, before, after.number());
+    announce.announce(r, after, out);
     return 0;
   }
 }

@@ -2,19 +2,25 @@ package io.hiformer.ops;
 
 import io.hiformer.kernels.cuda.Precision;
 import io.hiformer.model.Backend;
+import io.hiformer.features.announce.AnnouncementListener;
+import io.hiformer.features.kafka.TopicNames;
+import io.hiformer.features.ranklog.RankLogWriter;
 import io.hiformer.model.ModelRegistry;
 import io.hiformer.model.ModelRegistry.Version;
+import io.hiformer.ranker.BearerAuth;
 import io.hiformer.ranker.ExperimentsWatcher;
-import io.hiformer.ranker.LoadedModel;
 import io.hiformer.ranker.MetricsServer;
 import io.hiformer.ranker.RankService;
 import io.hiformer.ranker.RankerServer;
 import io.hiformer.ranker.Scoring;
+import io.hiformer.ranker.RegistryWatcher;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -32,6 +38,16 @@ import picocli.CommandLine.Option;
             + " and a score formula; see ranker/README.md) instead of --version, and re-reads the file every"
             + " --experiments-poll seconds: a changed valid file switches the arms, an invalid one is logged and"
             + " refused.",
+        "Every --registry-poll seconds the registry is checked for a new target of --version (or of the arms'"
+            + " refs): a new version is loaded and verified off the request path, then swapped in; calls in flight"
+            + " finish on their model. A version that fails is refused with a log line and never retried.",
+        "With --bootstrap-servers, every answered call is written to the rank-log topic (the exact model inputs"
+            + " of each candidate, scores, positions, version, arm; asynchronously: a slow or absent broker never"
+            + " delays a call, and what cannot be written is dropped and counted), and announcements on the models"
+            + " topic go through the same load-check-swap path as polling.",
+        "--tls-cert/--tls-key serve TLS; --tls-client-ca also requires client certificates signed by that CA."
+            + " --auth-tokens FILE or --auth-tokens-env VAR require 'authorization: Bearer <token>' on Rank and"
+            + " reflection calls (health stays open).",
         "Requests pass user_id and each item_id as the raw columns 'user_id' and 'item_id'.",
         "Exits 2 if the model, version or alias does not exist or the file fails verification."})
 final class ServeCommand extends RegistryCommand {
@@ -96,6 +112,43 @@ final class ServeCommand extends RegistryCommand {
       description = "how often the experiments file is checked for changes (default: ${DEFAULT-VALUE})")
   int experimentsPoll;
 
+  @Option(names = "--registry-poll", defaultValue = "10", paramLabel = "SECONDS",
+      description = "how often the registry is checked for new versions of what is served; 0: never"
+          + " (default: ${DEFAULT-VALUE})")
+  int registryPoll;
+
+  @Option(names = "--tls-cert", paramLabel = "PEM", description = "server certificate chain (PEM); needs --tls-key")
+  Path tlsCert;
+
+  @Option(names = "--tls-key", paramLabel = "PEM", description = "server private key (PKCS#8 PEM)")
+  Path tlsKey;
+
+  @Option(names = "--tls-client-ca", paramLabel = "PEM",
+      description = "mutual TLS: require client certificates signed by these CA certificates (PEM)")
+  Path tlsClientCa;
+
+  @Option(names = "--auth-tokens", paramLabel = "FILE",
+      description = "require a bearer token from this file (one a line, '#' comments)")
+  Path authTokens;
+
+  @Option(names = "--auth-tokens-env", paramLabel = "VAR",
+      description = "require a bearer token from this environment variable (comma-separated)")
+  String authTokensEnv;
+
+  @Option(names = "--bootstrap-servers", paramLabel = "HOST:PORT[,...]",
+      description = "Kafka: write every answered call to the rank-log topic (never blocking a call) and follow the"
+          + " models topic, so announced versions and alias moves swap in at once")
+  String bootstrapServers;
+
+  @Option(names = "--topic-prefix", defaultValue = TopicNames.DEFAULT_PREFIX, paramLabel = "PREFIX",
+      description = "prefix of the Kafka topic names (default: ${DEFAULT-VALUE})")
+  String topicPrefix;
+
+  @Option(names = "--rank-log-buffer", defaultValue = "67108864", paramLabel = "BYTES",
+      description = "rank-log entries waiting for Kafka, at most; more are dropped and counted in"
+          + " hiformer_rank_log_entries_total{result=\"dropped\"} (default: ${DEFAULT-VALUE}, 64 MiB)")
+  long rankLogBuffer;
+
   /** {@code auto}, {@code cpu} or {@code cuda}, in any case. */
   static final class BackendName implements CommandLine.ITypeConverter<Backend> {
     @Override
@@ -143,6 +196,14 @@ final class ServeCommand extends RegistryCommand {
       throw new IllegalArgumentException("--max-queue-delay-us must not be negative, got " + maxQueueDelayMicros);
     }
     Scoring.use(new Scoring(backend, precision, maxBatch, Duration.ofNanos(maxQueueDelayMicros * 1000)));
+    if (rankLogBuffer < 1) {
+      throw new IllegalArgumentException("--rank-log-buffer must be positive, got " + rankLogBuffer);
+    }
+    if (registryPoll < 0) {
+      throw new IllegalArgumentException("--registry-poll must be 0 or more, got " + registryPoll);
+    }
+    RankerServer.Settings settings = RankerServer.Settings.of(new InetSocketAddress(port))
+        .withLimits(maxMessageBytes, maxConcurrentCalls).withTls(tls()).withTokens(tokens());
     RankService.Options options = RankService.Options.DEFAULTS.withMaxCandidates(maxCandidates);
     if (experiments != null) {
       if (experimentsPoll < 1) {
@@ -154,7 +215,8 @@ final class ServeCommand extends RegistryCommand {
         t.setDaemon(true);
         return t;
       });
-      try (ExperimentsWatcher watcher = new ExperimentsWatcher(experiments, r, model, n, options)) {
+      try (ExperimentsWatcher watcher = new ExperimentsWatcher(experiments, r, model, n, options);
+          Streaming streaming = streaming(watcher.models(), out)) {
         poller.scheduleWithFixedDelay(() -> {
           try {
             watcher.reloadIfChanged();
@@ -163,9 +225,12 @@ final class ServeCommand extends RegistryCommand {
                 "experiments reload failed: " + e);
           }
         }, experimentsPoll, experimentsPoll, TimeUnit.SECONDS);
+        if (registryPoll > 0) {
+          watcher.models().start(Duration.ofSeconds(registryPoll));
+        }
         return serve(watcher.service(), String.format("%s arms %s from %s", model,
             watcher.service().arms().arms().stream().map(a -> a.name() + "=v" + a.model().version()).toList(),
-            experiments), n, out);
+            experiments), n, settings, out);
       } finally {
         poller.shutdownNow();
         try {
@@ -176,18 +241,79 @@ final class ServeCommand extends RegistryCommand {
       }
     }
     Version v = resolve(r, model, version);
-    try (LoadedModel loaded = LoadedModel.load(r, v, n)) {
-      out.printf("scoring on %s%n", loaded.scorer().description());
-      return serve(new RankService(loaded, options), v.model() + " v" + v.number(), n, out);
+    try (RegistryWatcher watcher = new RegistryWatcher(r, model, version, n, options);
+        Streaming streaming = streaming(watcher, out)) {
+      if (registryPoll > 0) {
+        watcher.start(Duration.ofSeconds(registryPoll));
+      }
+      out.printf("scoring on %s%n", watcher.service().model().scorer().description());
+      return serve(watcher.service(), v.model() + " v" + watcher.service().model().version()
+          + (version.equals(Long.toString(v.number())) ? "" : " (" + version + ")"), n, settings, out);
     }
   }
 
-  private int serve(RankService service, String what, int n, PrintStream out) throws IOException {
+  /** What runs beside the server with --bootstrap-servers; closed after the server. */
+  private interface Streaming extends AutoCloseable {
+    @Override
+    void close();
+  }
+
+  /** With Kafka given: the rank log and the followed announcements (else nothing). */
+  private Streaming streaming(RegistryWatcher watcher, PrintStream out) {
+    if (bootstrapServers == null || bootstrapServers.isBlank()) {
+      return () -> {};
+    }
+    TopicNames topics = new TopicNames(topicPrefix);
+    RankLogWriter writer = RankLogWriter.start(bootstrapServers, topics.rankLog(),
+        RankLogWriter.Options.DEFAULTS.withCapacityBytes(rankLogBuffer));
+    watcher.service().logTo(writer);
+    AnnouncementListener listener = watcher.follow(bootstrapServers, topics.models());
+    out.printf("logging calls to %s and following %s at %s%n", topics.rankLog(), topics.models(), bootstrapServers);
+    return () -> {
+      listener.close();
+      writer.close();
+    };
+  }
+
+  private RankerServer.Tls tls() {
+    if ((tlsCert == null) != (tlsKey == null)) {
+      throw new IllegalArgumentException("--tls-cert and --tls-key go together");
+    }
+    if (tlsCert == null) {
+      if (tlsClientCa != null) {
+        throw new IllegalArgumentException("--tls-client-ca needs --tls-cert and --tls-key");
+      }
+      return null;
+    }
+    return new RankerServer.Tls(tlsCert, tlsKey, tlsClientCa);
+  }
+
+  private List<String> tokens() throws IOException {
+    List<String> out = new ArrayList<>();
+    if (authTokens != null) {
+      out.addAll(BearerAuth.readTokens(authTokens));
+      if (out.isEmpty()) {
+        throw new IllegalArgumentException("--auth-tokens " + authTokens + " holds no token");
+      }
+    }
+    if (authTokensEnv != null) {
+      String value = System.getenv(authTokensEnv);
+      List<String> env = value == null ? List.of() : BearerAuth.parseTokens(value);
+      if (env.isEmpty()) {
+        throw new IllegalArgumentException("--auth-tokens-env: environment variable " + authTokensEnv
+            + " is unset or holds no token");
+      }
+      out.addAll(env);
+    }
+    return out;
+  }
+
+  private int serve(RankService service, String what, int n, RankerServer.Settings settings, PrintStream out)
+      throws IOException {
     MetricsServer metrics = MetricsServer.start(new InetSocketAddress(metricsPort), service.metrics());
     RankerServer server;
     try {
-      server = RankerServer.start(new InetSocketAddress(port), service, maxMessageBytes,
-          RankerServer.DEFAULT_GRACE, maxConcurrentCalls);
+      server = RankerServer.start(settings, service);
     } catch (IOException | RuntimeException e) {
       metrics.close();
       throw e;
@@ -195,7 +321,8 @@ final class ServeCommand extends RegistryCommand {
     boundMetricsPort = metrics.port();
     Thread hook = new Thread(server::close, "hiformer-serve-shutdown");
     Runtime.getRuntime().addShutdownHook(hook);
-    out.printf("serving %s (%d scoring threads) on port %d%n", what, n, server.port());
+    out.printf("serving %s (%d scoring threads) on port %d%s%n", what, n, server.port(),
+        settings.tls() == null ? "" : settings.tls().clientCa() == null ? " with TLS" : " with mutual TLS");
     out.printf("metrics on port %d (GET /metrics)%n", metrics.port());
     out.flush();
     try {

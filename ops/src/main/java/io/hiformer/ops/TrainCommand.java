@@ -2,6 +2,7 @@ package io.hiformer.ops;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import io.hiformer.features.data.ExampleTopic;
 import io.hiformer.model.Dropout;
 import io.hiformer.model.ModelFile;
 import io.hiformer.model.ModelRegistry;
@@ -15,29 +16,34 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code hiformer train}: fit transforms, train with early stopping, publish or write the model. */
 @Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
     description = {
-        "Trains a Hiformer from data files and writes or publishes it.",
-        "Fits the schema's feature transforms on the training files, trains with early stopping on validation AUC,",
-        "reports validation (and test) AUC and log loss per task, and writes the model file (--out) or publishes a",
-        "new version to a registry (--registry, --name). Data files are CSV, TSV or libFM (optionally .gz), chosen",
-        "by extension, relative to --data-dir."})
+        "Trains a Hiformer from data files or from the examples topic and writes or publishes it.",
+        "From files: fits the schema's feature transforms on the training files, trains with early stopping on",
+        "validation AUC, reports validation (and test) AUC and log loss per task, and writes the model file (--out)",
+        "or publishes a new version to a registry (--registry, --name). Data files are CSV, TSV or libFM",
+        "(optionally .gz), chosen by extension, relative to --data-dir.",
+        "From the examples topic (--examples-topic, --bootstrap-servers): trains on the inputs exactly as served,",
+        "[--from, --valid-from) for training and [--valid-from, --to) for early stopping; config and transforms",
+        "are those of the --base version of --name in --registry (shape options do not apply).",
+        "With --bootstrap-servers and --registry, the published version is announced on the models topic."})
 final class TrainCommand implements Callable<Integer> {
 
-  @Option(names = "--schema", required = true, description = "feature schema (YAML)")
+  @Option(names = "--schema", description = "feature schema (YAML); for training from files")
   Path schema;
 
   @Option(names = "--data-dir", defaultValue = ".", description = "directory of the data files and joined tables (default: ${DEFAULT-VALUE})")
   Path dataDir;
 
-  @Option(names = "--train", required = true, split = ",", description = "training files")
-  List<String> train;
+  @Option(names = "--train", split = ",", description = "training files")
+  List<String> train = List.of();
 
-  @Option(names = "--valid", required = true, split = ",", description = "validation files (early stopping)")
-  List<String> valid;
+  @Option(names = "--valid", split = ",", description = "validation files (early stopping)")
+  List<String> valid = List.of();
 
   @Option(names = "--test", split = ",", description = "test files, scored once with the best epoch")
   List<String> test = List.of();
@@ -53,6 +59,33 @@ final class TrainCommand implements Callable<Integer> {
 
   @Option(names = "--report-json", description = "write the final metrics and history here")
   Path reportJson;
+
+  @Option(names = "--examples-topic", paramLabel = "TOPIC",
+      description = "train from this topic of TrainingExamples (the joiner's, e.g. hiformer.examples)")
+  String examplesTopic;
+
+  @Option(names = "--from", defaultValue = "beginning", paramLabel = "BOUND",
+      description = "start of the training range: beginning, end, a time (2025-03-01T00:00:00Z) or offsets"
+          + " per partition (0:1200,1:1185) (default: ${DEFAULT-VALUE})")
+  String from;
+
+  @Option(names = "--valid-from", paramLabel = "BOUND",
+      description = "end of the training range and start of the validation range")
+  String validFrom;
+
+  @Option(names = "--to", defaultValue = "end", paramLabel = "BOUND",
+      description = "end of the validation range, exclusive (default: ${DEFAULT-VALUE}: the end when the job starts)")
+  String to;
+
+  @Option(names = "--base", defaultValue = ModelRegistry.LATEST, paramLabel = "V|ALIAS",
+      description = "the version of --name whose config and transforms the examples follow (default: ${DEFAULT-VALUE})")
+  String base;
+
+  @Option(names = "--warm-start", description = "start from the --base version's weights instead of new ones")
+  boolean warmStart;
+
+  @Mixin
+  AnnounceOptions announce = new AnnounceOptions();
 
   @Option(names = "--checkpoint-dir", description = "checkpoint after every epoch; resume from one found here")
   Path checkpoints;
@@ -89,22 +122,18 @@ final class TrainCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    if ((out == null) == (registry == null)) {
-      System.err.println("error: give exactly one of --out FILE or --registry DIR");
-      return 2;
-    }
     int t = threads == null ? Runtime.getRuntime().availableProcessors() : threads;
     Trainer.Options options = new Trainer.Options(batchSize, lr, warmup,
         new Dropout(tokenDropout, dropout, dropout, dropout),
         Adam.Settings.defaults().withEmbeddingRegularisation(embeddingDecay, embeddingL2), t, seed, ema);
-    TrainJob.Spec spec = new TrainJob.Spec(name, schema, dataDir, train, valid, test,
-        new TrainJob.Shape(tokenDim, heads, layers, rankK, rankV, ffnMult, tower, denseTokens, !noPrune,
-            io.hiformer.model.ModelConfig.Variant.fromJson(variant)),
-        options, epochs, patience, maxBadRows, checkpoints);
     TrainJob.Outcome outcome;
     try {
-      outcome = TrainJob.run(spec, kernels.kernels(), TrainingRun.Progress.console());
-    } catch (io.hiformer.features.BadRowException | IllegalArgumentException | java.io.UncheckedIOException e) {
+      outcome = examplesTopic == null ? fromFiles(options) : fromTopic(options);
+      if (outcome == null) {
+        return 2;
+      }
+    } catch (io.hiformer.features.BadRowException | IllegalArgumentException | IllegalStateException
+        | java.util.NoSuchElementException | java.io.UncheckedIOException | org.apache.kafka.common.KafkaException e) {
       System.err.println("error: " + e.getMessage());
       return 2;
     }
@@ -114,19 +143,67 @@ final class TrainCommand implements Callable<Integer> {
     if (report.containsKey("test")) {
       System.out.println("test:  " + report.get("test"));
     }
+    ModelRegistry.Version published = null;
     if (out != null) {
       ModelFile.write(out, outcome.parameters(), outcome.metadata());
       System.out.println("model written to " + out);
     } else {
-      ModelRegistry.Version v = ModelRegistry.open(registry).publish(name, outcome.parameters(), outcome.metadata(),
+      published = ModelRegistry.open(registry).publish(name, outcome.parameters(), outcome.metadata(),
           outcome.lineageJson());
-      report.put("published", Map.of("model", v.model(), "version", v.number(), "sha256", v.sha256()));
-      System.out.printf("published %s version %d to %s%n", v.model(), v.number(), registry);
+      report.put("published", Map.of("model", published.model(), "version", published.number(),
+          "sha256", published.sha256()));
+      System.out.printf("published %s version %d to %s%n", published.model(), published.number(), registry);
     }
     if (reportJson != null) {
       Files.writeString(reportJson, new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT)
           .writeValueAsString(report));
     }
+    if (published != null) {
+      try {
+        announce.announce(ModelRegistry.open(registry), published, System.out);
+      } catch (java.io.IOException e) {
+        System.err.println("error: " + e.getMessage() + " (v" + published.number() + " is published; rankers polling"
+            + " the registry still find it)");
+        return 2;
+      }
+    }
     return 0;
+  }
+
+  /** The job from data files; null (after an error line) when the options do not describe one. */
+  private TrainJob.Outcome fromFiles(Trainer.Options options) throws java.io.IOException {
+    if (schema == null || train.isEmpty() || valid.isEmpty()) {
+      System.err.println("error: training from files needs --schema, --train and --valid (or give --examples-topic)");
+      return null;
+    }
+    if ((out == null) == (registry == null)) {
+      System.err.println("error: give exactly one of --out FILE or --registry DIR");
+      return null;
+    }
+    TrainJob.Spec spec = new TrainJob.Spec(name, schema, dataDir, train, valid, test,
+        new TrainJob.Shape(tokenDim, heads, layers, rankK, rankV, ffnMult, tower, denseTokens, !noPrune,
+            io.hiformer.model.ModelConfig.Variant.fromJson(variant)),
+        options, epochs, patience, maxBadRows, checkpoints);
+    return TrainJob.run(spec, kernels.kernels(), TrainingRun.Progress.console());
+  }
+
+  /** The job from the examples topic; null (after an error line) when the options do not describe one. */
+  private TrainJob.Outcome fromTopic(Trainer.Options options) throws java.io.IOException {
+    if (schema != null || !train.isEmpty() || !valid.isEmpty() || !test.isEmpty()) {
+      System.err.println("error: --examples-topic replaces --schema, --train, --valid and --test");
+      return null;
+    }
+    if (announce.bootstrapServers == null || registry == null || validFrom == null) {
+      System.err.println("error: training from --examples-topic needs --bootstrap-servers, --registry (with --name and"
+          + " --base: the serving version whose config and transforms the examples follow) and --valid-from");
+      return null;
+    }
+    ModelRegistry r = ModelRegistry.open(registry);
+    ModelRegistry.Version baseVersion = r.resolve(name, base).orElseThrow(() -> new java.util.NoSuchElementException(
+        "model '" + name + "' in " + registry + " has no version or alias '" + base + "'"));
+    TrainJob.ExamplesSpec spec = new TrainJob.ExamplesSpec(name, r, baseVersion, warmStart,
+        announce.bootstrapServers, examplesTopic, ExampleTopic.Bound.parse(from), ExampleTopic.Bound.parse(validFrom),
+        ExampleTopic.Bound.parse(to), options, epochs, patience, maxBadRows, checkpoints);
+    return TrainJob.run(spec, kernels.kernels(), TrainingRun.Progress.console());
   }
 }

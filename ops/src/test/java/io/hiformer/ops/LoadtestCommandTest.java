@@ -115,6 +115,18 @@ class LoadtestCommandTest {
   }
 
   @Test
+  void inProcessModelOnlyTimesScoringAlone() throws Exception {
+    Path json = root.resolve("model-only.json");
+    Result r = run("loadtest", "--in-process", "--model-only", "--registry", root.resolve("registry").toString(),
+        "--model", "tiny", "--candidates", "30", "--distinct", "4", "--duration", "0.5", "--json", json.toString());
+    assertThat(r.exit()).as(r.err()).isZero();
+    assertThat(r.out()).contains("in-process model only");
+    JsonNode n = new ObjectMapper().readTree(Files.readString(json));
+    assertThat(n.path("status").path("OK").asLong()).isPositive();
+    assertThat(n.path("status").path("other").asLong()).isZero();
+  }
+
+  @Test
   void needsTargetAndALoadShape() {
     Result r = run("loadtest", "--target", target(), "--duration", "1");
     assertThat(r.exit()).isEqualTo(2);

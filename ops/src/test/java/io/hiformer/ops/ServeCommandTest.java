@@ -34,6 +34,11 @@ class ServeCommandTest {
 
   @BeforeEach
   void publish() throws Exception {
+    publishTinyModel(root, "tiny");
+  }
+
+  /** Two versions of a tiny user x item model with fitted transforms; alias production on version 1. */
+  static void publishTinyModel(Path root, String name) throws Exception {
     FeatureSchema schema = FeatureSchema.parse("""
         tasks: [{name: click}]
         fields:
@@ -45,12 +50,12 @@ class ServeCommandTest {
       records.add(RawRecord.of(Map.of("user_id", "u" + i % 2, "item_id", "i" + i % 3, "click", "" + i % 2)));
     }
     Transforms t = Transforms.fit(schema, records);
-    ModelConfig config = new ModelConfig("tiny", 8, 2, 1, t.tasks(), 2, 2, 2, List.of(8), 0, false, t.modelFields());
+    ModelConfig config = new ModelConfig(name, 8, 2, 1, t.tasks(), 2, 2, 2, List.of(8), 0, false, t.modelFields());
     ModelRegistry registry = ModelRegistry.open(root);
     for (int seed = 1; seed <= 2; seed++) {
-      registry.publish("tiny", Parameters.initialize(config, seed), Map.of(Transforms.METADATA_KEY, t.toJson()), "{}");
+      registry.publish(name, Parameters.initialize(config, seed), Map.of(Transforms.METADATA_KEY, t.toJson()), "{}");
     }
-    registry.setAlias("tiny", "production", 1);
+    registry.setAlias(name, "production", 1);
   }
 
   @Test
@@ -114,6 +119,69 @@ class ServeCommandTest {
     assertThat(exit).isZero();
     assertThat(response.get().getArm()).isEqualTo("treatment");
     assertThat(response.get().getModelVersion()).isEqualTo(2);
+  }
+
+  @Test
+  void servesMutualTlsWithTokensFollowsTheAliasAndLoadtestTalksToIt() throws Exception {
+    io.hiformer.ranker.TestCertificates certs = io.hiformer.ranker.TestCertificates.create(root.resolve("certs"));
+    Path tokens = root.resolve("tokens.txt");
+    java.nio.file.Files.writeString(tokens, "# clients\nsecret-1\n");
+    ServeCommand serve = new ServeCommand();
+    List<Long> versions = new ArrayList<>();
+    AtomicReference<Result> load = new AtomicReference<>();
+    AtomicReference<io.grpc.Status.Code> noToken = new AtomicReference<>();
+    serve.onStart = server -> {
+      try {
+        ManagedChannel channel = io.grpc.Grpc.newChannelBuilderForAddress("localhost", server.port(),
+            io.grpc.TlsChannelCredentials.newBuilder().trustManager(certs.ca().toFile())
+                .keyManager(certs.clientCert().toFile(), certs.clientKey().toFile()).build()).build();
+        RankRequest request = RankRequest.newBuilder().setUserId("u0").addCandidates(Candidate.newBuilder().setItemId("i1"))
+            .build();
+        try {
+          noToken.set(io.grpc.Status.fromThrowable(org.assertj.core.api.Assertions.catchThrowable(
+              () -> RankerGrpc.newBlockingStub(channel).rank(request))).getCode());
+          io.grpc.Metadata h = new io.grpc.Metadata();
+          h.put(io.grpc.Metadata.Key.of("authorization", io.grpc.Metadata.ASCII_STRING_MARSHALLER), "Bearer secret-1");
+          var stub = RankerGrpc.newBlockingStub(channel).withInterceptors(io.grpc.stub.MetadataUtils.newAttachHeadersInterceptor(h));
+          versions.add(stub.rank(request).getModelVersion());
+          // The alias moves; the registry poll (every second) swaps v2 in.
+          ModelRegistry.open(root).setAlias("tiny", "production", 2);
+          long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+          long v = 1;
+          while (v != 2 && System.nanoTime() < deadline) {
+            Thread.sleep(50);
+            v = stub.rank(request).getModelVersion();
+          }
+          versions.add(v);
+        } finally {
+          channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        }
+        load.set(run("loadtest", "--target", "localhost:" + server.port(), "--concurrency", "1", "--candidates", "3",
+            "--duration", "0.5", "--tls-ca", certs.ca().toString(), "--tls-cert", certs.clientCert().toString(),
+            "--tls-key", certs.clientKey().toString(), "--auth-token-file", tokens.toString()));
+      } catch (Exception e) {
+        throw new IllegalStateException(e);
+      } finally {
+        server.close();
+      }
+    };
+    int exit = new CommandLine(serve).execute("--registry", root.toString(), "--model", "tiny", "--version", "production",
+        "--port", "0", "--metrics-port", "0", "--threads", "1", "--registry-poll", "1",
+        "--tls-cert", certs.serverCert().toString(), "--tls-key", certs.serverKey().toString(),
+        "--tls-client-ca", certs.ca().toString(), "--auth-tokens", tokens.toString());
+    assertThat(exit).isZero();
+    assertThat(noToken.get()).isEqualTo(io.grpc.Status.Code.UNAUTHENTICATED);
+    assertThat(versions).containsExactly(1L, 2L);
+    assertThat(load.get().exit()).as(load.get().err()).isZero();
+    assertThat(load.get().out()).containsPattern("status     OK [1-9][0-9]*  RESOURCE_EXHAUSTED 0  DEADLINE_EXCEEDED 0  other 0");
+  }
+
+  @Test
+  void tlsOptionsMustComeTogether() {
+    Result r = run("serve", "--registry", root.toString(), "--model", "tiny", "--port", "0", "--metrics-port", "0",
+        "--tls-cert", root.resolve("c.pem").toString());
+    assertThat(r.exit()).isEqualTo(2);
+    assertThat(r.err()).contains("--tls-cert and --tls-key go together");
   }
 
   @Test

@@ -10,6 +10,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import picocli.CommandLine;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -85,6 +86,11 @@ class VerifyCommandTest {
   record Result(int exit, String out, String err) {}
 
   static Result run(String... args) {
+    return run(HiformerCommand::commandLine, args);
+  }
+
+  /** Runs a command line made after System.out and System.err are captured (picocli writes to them). */
+  static Result run(java.util.function.Supplier<CommandLine> commandLine, String... args) {
     PrintStream oldOut = System.out;
     PrintStream oldErr = System.err;
     ByteArrayOutputStream out = new ByteArrayOutputStream();
@@ -92,7 +98,7 @@ class VerifyCommandTest {
     try {
       System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
       System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-      int exit = HiformerCommand.commandLine().execute(args);
+      int exit = commandLine.get().execute(args);
       return new Result(exit, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
     } finally {
       System.setOut(oldOut);

@@ -2,28 +2,50 @@ package io.hiformer.ranker;
 
 import io.hiformer.features.Featurizer;
 import io.hiformer.features.Transforms;
+import io.hiformer.model.Batch;
 import io.hiformer.model.BatchScorer;
+import io.hiformer.model.ModelConfig;
 import io.hiformer.model.ModelFile;
 import io.hiformer.model.ModelRegistry;
 import io.hiformer.model.Parameters;
 import io.hiformer.model.Scorer;
 import java.io.IOException;
 import java.util.Objects;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * One servable model version: its parameters, the feature transforms stored with it and a
  * {@link Scorer}. Immutable; shared by all calls that started while it was current.
  *
  * <p>{@link Featurizer} is not thread-safe, so {@link #featurizer()} hands out one per thread.
- * The {@link Scorer} is synchronized and allocation-free; {@link #close()} releases its threads.
+ * The {@link Scorer} is synchronized and allocation-free.
+ *
+ * <p>Reference counted, so a model that is swapped out is closed once the calls that started on
+ * it have finished, not after a guessed delay: whoever loads it holds one reference, which
+ * {@link #close()} gives up; each Rank call takes one ({@link #retain()}) and gives it back
+ * ({@link #release()}). The scorer's threads stop when the last reference is gone.
  */
 public final class LoadedModel implements AutoCloseable {
+  private static final System.Logger LOG = System.getLogger(LoadedModel.class.getName());
+  /** Scoring passes over a check batch before a model serves: enough for the JIT to compile the forward pass. */
+  static final int CHECK_PASSES = 20;
+  /** Request buffers kept for reuse; more than this many calls at once allocate their own. */
+  private static final int POOLED_SCRATCH = 64;
+
   private final String name;
   private final long version;
   private final Parameters parameters;
   private final Transforms transforms;
   private final BatchScorer scorer;
   private final ThreadLocal<Featurizer> featurizers;
+  private final ArrayBlockingQueue<Scratch> scratch = new ArrayBlockingQueue<>(POOLED_SCRATCH);
+  /** The owner's reference plus one per call in flight; 0 once closed. */
+  private final AtomicInteger references = new AtomicInteger(1);
+  private final AtomicBoolean ownerReleased = new AtomicBoolean();
+  private final CountDownLatch closed = new CountDownLatch(1);
 
   public LoadedModel(String name, long version, Parameters parameters, Transforms transforms, int threads) {
     this.name = Objects.requireNonNull(name, "name");
@@ -40,18 +62,66 @@ public final class LoadedModel implements AutoCloseable {
 
   /**
    * Verifies {@code version} (hash and model validation) and builds it; the transforms come from
-   * the model file's metadata under {@link Transforms#METADATA_KEY}.
+   * the model file's metadata under {@link Transforms#METADATA_KEY}. Then {@link #CHECK_PASSES}
+   * scoring passes check that it scores rows of missing values as finite numbers.
    */
   public static LoadedModel load(ModelRegistry registry, ModelRegistry.Version version, int threads)
       throws IOException {
+    return build(read(registry, version), threads);
+  }
+
+  /** A verified version's parameters and transforms: what {@link #build} makes servable. */
+  record Read(ModelRegistry.Version version, Parameters parameters, Transforms transforms) {}
+
+  /** The expensive part of {@link #load}: hashing, validating and parsing the file; no threads started. */
+  static Read read(ModelRegistry registry, ModelRegistry.Version version) throws IOException {
     ModelFile.Loaded loaded = registry.verify(version);
     String json = loaded.metadata().get(Transforms.METADATA_KEY);
     if (json == null) {
       throw new IllegalArgumentException("model " + version.model() + " v" + version.number()
           + " has no '" + Transforms.METADATA_KEY + "' metadata; it cannot featurize requests");
     }
-    return new LoadedModel(version.model(), version.number(), loaded.parameters(), Transforms.fromJson(json),
-        threads);
+    return new Read(version, loaded.parameters(), Transforms.fromJson(json));
+  }
+
+  /** Starts {@code read}'s scorer with {@code threads} threads and checks it. */
+  static LoadedModel build(Read read, int threads) {
+    LoadedModel m = new LoadedModel(read.version().model(), read.version().number(), read.parameters(),
+        read.transforms(), threads);
+    try {
+      m.check(threads);
+    } catch (RuntimeException e) {
+      m.close();
+      throw e;
+    }
+    return m;
+  }
+
+  /**
+   * Scores a batch of all-missing rows {@link #CHECK_PASSES} times and fails when a logit is not
+   * finite. Besides checking the weights produce numbers, this compiles the forward pass before
+   * the first call arrives (interpreted, the vector kernels are some hundred times slower).
+   */
+  private void check(int threads) {
+    ModelConfig c = parameters.config();
+    int n = 2 * Scorer.DEFAULT_TILE * threads;
+    Batch batch = new Batch(c, n);
+    int[] categorical = new int[c.categoricalFields().size()];
+    int[][] bags = new int[c.bagFields().size()][0];
+    float[] dense = new float[c.denseFields().size()];
+    for (int i = 0; i < n; i++) {
+      batch.add(categorical, bags, dense, null, null);
+    }
+    float[] logits = new float[n * c.numTasks()];
+    for (int pass = 0; pass < CHECK_PASSES; pass++) {
+      scorer.score(batch, logits);
+    }
+    for (float x : logits) {
+      if (!Float.isFinite(x)) {
+        throw new IllegalArgumentException("model " + this + " scores rows of missing values as " + x
+            + "; its weights are not usable");
+      }
+    }
   }
 
   public String name() {
@@ -79,9 +149,61 @@ public final class LoadedModel implements AutoCloseable {
     return featurizers.get();
   }
 
+  /**
+   * Takes a reference for a call; false when the model is already closed (the caller then reads
+   * the current model again: a model is only closed after it has been replaced).
+   */
+  boolean retain() {
+    for (int r = references.get(); r > 0; r = references.get()) {
+      if (references.compareAndSet(r, r + 1)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Gives back a reference taken by {@link #retain()}; the last one closes the model. */
+  void release() {
+    if (references.decrementAndGet() == 0) {
+      scorer.close();
+      scratch.clear();
+      closed.countDown();
+      LOG.log(System.Logger.Level.DEBUG, () -> this + " closed");
+    }
+  }
+
+  /** True once the last reference is gone and the scorer's threads have been told to stop. */
+  public boolean isClosed() {
+    return closed.getCount() == 0;
+  }
+
+  /** Waits until {@link #isClosed()}; false when {@code millis} passed first. */
+  public boolean awaitClosed(long millis) throws InterruptedException {
+    return closed.await(millis, java.util.concurrent.TimeUnit.MILLISECONDS);
+  }
+
+  /** Reusable request buffers for {@code options}' columns and candidate limit; give them back with {@link #recycle}. */
+  Scratch borrowScratch(RankService.Options options) {
+    Scratch s = scratch.poll();
+    if (s != null && s.fits(options)) {
+      return s;
+    }
+    return new Scratch(this, options);
+  }
+
+  void recycle(Scratch s) {
+    scratch.offer(s);
+  }
+
+  /**
+   * Gives up the loader's reference: the model closes now when no call holds it, else when the
+   * last one finishes. Idempotent.
+   */
   @Override
   public void close() {
-    scorer.close();
+    if (ownerReleased.compareAndSet(false, true)) {
+      release();
+    }
   }
 
   @Override

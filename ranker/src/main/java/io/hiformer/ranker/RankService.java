@@ -4,9 +4,7 @@ import io.grpc.Context;
 import io.grpc.Deadline;
 import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
-import io.hiformer.features.BadRowException;
-import io.hiformer.features.Featurizer;
-import io.hiformer.features.RawRecord;
+import io.hiformer.features.ranklog.RankLogWriter;
 import io.hiformer.model.Batch;
 import io.hiformer.proto.Candidate;
 import io.hiformer.proto.FeatureValue;
@@ -14,10 +12,6 @@ import io.hiformer.proto.RankRequest;
 import io.hiformer.proto.RankResponse;
 import io.hiformer.proto.RankerGrpc;
 import io.hiformer.proto.ScoredCandidate;
-import io.hiformer.proto.TaskScore;
-import java.util.Arrays;
-import java.util.HashMap;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -29,18 +23,19 @@ import java.util.concurrent.atomic.AtomicReference;
  * The {@code hiformer.v1.Ranker} service: validates a request, featurizes one row per candidate,
  * scores all candidates as one batch and returns them best first.
  *
- * <p>Each candidate's row is a {@link RawRecord} over the request's {@code context} features,
- * then the candidate's {@code features} (which win on a clash), then the ids: the request's
- * {@code user_id} under the column {@link Options#userColumn()} and the candidate's
- * {@code item_id} under {@link Options#itemColumn()} (default {@code user_id} and
- * {@code item_id}). Feature map keys are matched against each model field's {@code column}
- * (its name unless the schema says otherwise); keys no field reads are ignored. Unknown users,
- * items and values get the missing or unseen id, so they are scored, never rejected.
+ * <p>Rows come from {@link RequestRows}: user and context fields read the request's
+ * {@code user_id} (under the column {@link Options#userColumn()}) and {@code context}, once per
+ * request; item fields read each candidate's {@code item_id} (under {@link Options#itemColumn()}),
+ * then its {@code features}, then the request's {@code context}. Feature map keys are matched
+ * against each model field's {@code column} (its name unless the schema says otherwise); keys no
+ * field reads are ignored. Unknown users, items and values get the missing or unseen id, so they
+ * are scored, never rejected. Request buffers are borrowed from the model per call.
  *
  * <p>Per-task probabilities are the sigmoid of the logits; the combined score is
  * {@link Options#formula()} (default: their mean). The served model sits in an
  * {@link AtomicReference}: {@link #swap} replaces it for later calls while calls in flight finish
- * with the model they started with.
+ * with the model they started with, each holding a reference on it ({@link LoadedModel#retain()}),
+ * so a replaced model that its owner has closed shuts down when the last of them ends.
  *
  * <p>Several experiment {@link Arms} may be served: each request goes to its {@code arm}
  * override or to the arm {@link ArmAssigner} picks for its {@code unit_id} (else {@code user_id}),
@@ -223,37 +218,43 @@ public final class RankService extends RankerGrpc.RankerImplBase {
    * (checked before featurizing, before scoring and before answering).
    */
   RankResponse rank(RankRequest request) {
-    Arms arms = current.get();
-    ServedArm arm = pickArm(request, arms);
+    ServedArm arm;
+    while (true) {
+      arm = pickArm(request, current.get());
+      if (arm.model().retain()) {
+        break;
+      }
+      // Closed since it was read: it has been replaced, so the next read finds its successor.
+    }
+    LoadedModel model = arm.model();
+    Scratch scratch = model.borrowScratch(options);
+    try {
+      return rank(request, arm, scratch);
+    } finally {
+      model.recycle(scratch);
+      model.release();
+    }
+  }
+
+  private RankResponse rank(RankRequest request, ServedArm arm, Scratch scratch) {
     LoadedModel model = arm.model();
     RankerMetrics.reportArm(arm.name());
-    validate(request, model);
+    validate(request, model, scratch);
     checkCallAlive("before featurizing");
-    List<Candidate> candidates = request.getCandidatesList();
-    int n = candidates.size();
+    int n = request.getCandidatesCount();
     int tasks = model.parameters().config().numTasks();
-
-    Batch batch = new Batch(model.parameters().config(), n);
-    Featurizer featurizer = model.featurizer();
-    FeatureValue user = FeatureValue.newBuilder().setCategorical(request.getUserId()).build();
-    for (int i = 0; i < n; i++) {
-      Candidate c = candidates.get(i);
-      Map<String, FeatureValue> row = new HashMap<>(request.getContextMap());
-      row.putAll(c.getFeaturesMap());
-      row.put(options.userColumn(), user);
-      row.put(options.itemColumn(), FeatureValue.newBuilder().setCategorical(c.getItemId()).build());
-      try {
-        featurizer.add(RawRecord.ofFeatures(row), batch);
-      } catch (BadRowException e) {
-        throw new InvalidRequest("candidates[" + i + "] (item_id '" + c.getItemId() + "'): " + e.reason());
-      }
+    Batch batch;
+    try {
+      batch = scratch.rows.encode(request);
+    } catch (IllegalArgumentException e) {
+      throw new InvalidRequest(e.getMessage());
     }
 
     checkCallAlive("before scoring");
-    float[] probabilities = new float[n * tasks];
+    float[] probabilities = scratch.probabilities;
     model.scorer().score(batch, probabilities);
     RankerMetrics.reportScored(n);
-    float[] scores = new float[n];
+    float[] scores = scratch.scores;
     for (int i = 0; i < n; i++) {
       for (int t = 0; t < tasks; t++) {
         probabilities[i * tasks + t] = sigmoid(probabilities[i * tasks + t]);
@@ -262,29 +263,61 @@ public final class RankService extends RankerGrpc.RankerImplBase {
     }
 
     checkCallAlive("after scoring");
-    Integer[] order = new Integer[n];
-    Arrays.setAll(order, i -> i);
-    // Best first; ties keep request order.
-    Arrays.sort(order, (a, b) -> Float.compare(scores[b], scores[a]));
+    scratch.sortBestFirst(n);
     int k = request.getTopK() == 0 ? n : Math.min(n, request.getTopK());
+    String requestId = request.getRequestId().isEmpty() ? UUID.randomUUID().toString() : request.getRequestId();
+    ScoredListener listener = scoredListener;
+    if (listener != null) {
+      listener.scored(request, requestId, arm, batch, probabilities, scores, scratch, k);
+    }
 
     List<String> taskNames = model.parameters().config().tasks();
     RankResponse.Builder out = RankResponse.newBuilder()
-        .setRequestId(request.getRequestId().isEmpty() ? UUID.randomUUID().toString() : request.getRequestId())
+        .setRequestId(requestId)
         .setModelName(model.name())
         .setModelVersion(model.version())
         .setArm(arm.name());
     for (int p = 0; p < k; p++) {
-      int i = order[p];
+      int i = scratch.index(p);
       ScoredCandidate.Builder sc = out.addCandidatesBuilder()
-          .setItemId(candidates.get(i).getItemId())
+          .setItemId(request.getCandidates(i).getItemId())
           .setPosition(p)
           .setScore(scores[i]);
       for (int t = 0; t < tasks; t++) {
-        sc.addTaskScores(TaskScore.newBuilder().setTask(taskNames.get(t)).setProbability(probabilities[i * tasks + t]));
+        sc.addTaskScoresBuilder().setTask(taskNames.get(t)).setProbability(probabilities[i * tasks + t]);
       }
     }
     return out.build();
+  }
+
+  /**
+   * Sees each scored request with the exact model inputs of its candidates (row {@code i} of
+   * {@code inputs} is candidate {@code i}: categorical ids, bag ids and dense values after the
+   * transforms), their per-task probabilities ({@code [i * tasks + t]}), combined scores and ranks
+   * ({@code order.index(p)} is the candidate at 0-based position {@code p}; the first {@code
+   * returned} positions are answered), under the answer's request id. Called on the call's thread
+   * before the answer is built; the arrays are reused once it returns, so copy what must outlive
+   * the call. The place for the rank log ({@link RankLog}).
+   */
+  interface ScoredListener {
+    void scored(RankRequest request, String requestId, ServedArm arm, Batch inputs, float[] probabilities,
+        float[] scores, Scratch order, int returned);
+  }
+
+  private volatile ScoredListener scoredListener;
+
+  /** Sets (or, with null, removes) the listener that sees every scored request. */
+  void onScored(ScoredListener listener) {
+    this.scoredListener = listener;
+  }
+
+  /**
+   * Writes every answered request to the rank log through {@code writer} (see {@link RankLog}),
+   * and adds the writer's counts to this service's metrics. The writer never blocks a call.
+   */
+  public void logTo(RankLogWriter writer) {
+    metrics.rankLog(writer);
+    onScored(new RankLog(writer));
   }
 
   /** The request's arm: its {@code arm} override, else the assigner's pick for its unit. */
@@ -303,7 +336,7 @@ public final class RankService extends RankerGrpc.RankerImplBase {
     return arms.arms().get(arms.assigner().index(unit));
   }
 
-  private void validate(RankRequest r, LoadedModel model) {
+  private void validate(RankRequest r, LoadedModel model, Scratch scratch) {
     if (r.getRequestId().length() > MAX_REQUEST_ID_LENGTH) {
       throw new InvalidRequest("request_id is longer than " + MAX_REQUEST_ID_LENGTH + " characters");
     }
@@ -321,8 +354,9 @@ public final class RankService extends RankerGrpc.RankerImplBase {
       throw new InvalidRequest("model_version " + r.getModelVersion() + " is not served; this server serves "
           + model.name() + " v" + model.version());
     }
-    checkFeatures("context", r.getContextMap());
-    Set<String> seen = new HashSet<>();
+    checkFeatures(-1, r.getContextMap());
+    Set<String> seen = scratch.itemIds;
+    seen.clear();
     for (int i = 0; i < r.getCandidatesCount(); i++) {
       Candidate c = r.getCandidates(i);
       if (c.getItemId().isEmpty()) {
@@ -331,14 +365,16 @@ public final class RankService extends RankerGrpc.RankerImplBase {
       if (!seen.add(c.getItemId())) {
         throw new InvalidRequest("candidates[" + i + "].item_id '" + c.getItemId() + "' is a duplicate");
       }
-      checkFeatures("candidates[" + i + "].features", c.getFeaturesMap());
+      checkFeatures(i, c.getFeaturesMap());
     }
   }
 
-  private static void checkFeatures(String where, Map<String, FeatureValue> features) {
+  /** Checks the dense values of the context ({@code candidate} -1) or of a candidate's features. */
+  private static void checkFeatures(int candidate, Map<String, FeatureValue> features) {
     for (Map.Entry<String, FeatureValue> e : features.entrySet()) {
       FeatureValue v = e.getValue();
       if (v.hasDense() && !Double.isFinite(v.getDense())) {
+        String where = candidate < 0 ? "context" : "candidates[" + candidate + "].features";
         throw new InvalidRequest(where + "[" + e.getKey() + "].dense is " + v.getDense() + "; it must be finite");
       }
     }

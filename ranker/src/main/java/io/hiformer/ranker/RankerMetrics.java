@@ -8,7 +8,9 @@ import io.grpc.ServerCall;
 import io.grpc.ServerCallHandler;
 import io.grpc.ServerInterceptor;
 import io.grpc.Status;
+import io.hiformer.features.ranklog.RankLogWriter;
 import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.Timer;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
@@ -89,6 +91,19 @@ public final class RankerMetrics {
           .strongReference(true)
           .register(registry));
     }
+  }
+
+  /** {@code hiformer_rank_log_entries_total{result=sent|dropped|failed}}: what became of each call's rank-log entry. */
+  void rankLog(RankLogWriter writer) {
+    FunctionCounter.builder("hiformer.rank.log.entries", writer, RankLogWriter::sent)
+        .description("Rank-log entries: sent (acknowledged by Kafka), dropped (buffer full), failed (undeliverable)")
+        .tag("result", "sent").register(registry);
+    FunctionCounter.builder("hiformer.rank.log.entries", writer, RankLogWriter::dropped)
+        .description("Rank-log entries: sent (acknowledged by Kafka), dropped (buffer full), failed (undeliverable)")
+        .tag("result", "dropped").register(registry);
+    FunctionCounter.builder("hiformer.rank.log.entries", writer, RankLogWriter::failed)
+        .description("Rank-log entries: sent (acknowledged by Kafka), dropped (buffer full), failed (undeliverable)")
+        .tag("result", "failed").register(registry);
   }
 
   void swapped() {

@@ -1,7 +1,10 @@
 package io.hiformer.ranker;
 
 import io.grpc.Server;
+import io.grpc.ServerCredentials;
+import io.grpc.ServerInterceptor;
 import io.grpc.ServerInterceptors;
+import io.grpc.TlsServerCredentials;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.protobuf.services.HealthStatusManager;
@@ -9,7 +12,10 @@ import io.grpc.protobuf.services.ProtoReflectionServiceV1;
 import io.hiformer.proto.RankerGrpc;
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -19,6 +25,10 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * reflection. Health reports {@code SERVING}, overall and for {@code hiformer.v1.Ranker}, as
  * soon as the server starts (it always starts with a loaded model), and {@code NOT_SERVING}
  * once {@link #close()} begins, so load balancers stop sending traffic before it drains.
+ *
+ * <p>{@link Settings} add TLS (a certificate chain and key in PEM files), mutual TLS (a CA file
+ * whose certificates clients must present) and bearer-token authentication ({@link BearerAuth},
+ * on Rank and reflection; health stays open for probes).
  */
 public final class RankerServer implements AutoCloseable {
   /** The default limit on one request message: room for 1000 candidates with features. */
@@ -41,6 +51,64 @@ public final class RankerServer implements AutoCloseable {
     this.service = service;
     this.grace = grace;
     this.health = health;
+  }
+
+  /**
+   * TLS from PEM files: the server's certificate chain and its PKCS#8 private key; with
+   * {@code clientCa} (nullable), mutual TLS: clients must present a certificate that CA signed.
+   */
+  public record Tls(Path certChain, Path privateKey, Path clientCa) {
+    public Tls {
+      Objects.requireNonNull(certChain, "certChain");
+      Objects.requireNonNull(privateKey, "privateKey");
+    }
+
+    ServerCredentials credentials() throws IOException {
+      TlsServerCredentials.Builder b = TlsServerCredentials.newBuilder()
+          .keyManager(certChain.toFile(), privateKey.toFile());
+      if (clientCa != null) {
+        b.trustManager(clientCa.toFile()).clientAuth(TlsServerCredentials.ClientAuth.REQUIRE);
+      }
+      return b.build();
+    }
+  }
+
+  /**
+   * How to serve: the address, limits, grace period, and optionally TLS ({@code tls}, nullable) and
+   * bearer tokens ({@code tokens}, empty: no authentication).
+   */
+  public record Settings(InetSocketAddress address, int maxInboundMessageBytes, Duration grace,
+      int maxConcurrentCalls, Tls tls, List<String> tokens) {
+    public Settings {
+      Objects.requireNonNull(address, "address");
+      Objects.requireNonNull(grace, "grace");
+      tokens = List.copyOf(tokens);
+      if (maxInboundMessageBytes < 1) {
+        throw new IllegalArgumentException("maxInboundMessageBytes must be positive, got " + maxInboundMessageBytes);
+      }
+    }
+
+    /** Plaintext, no authentication and the default limits on {@code address}. */
+    public static Settings of(InetSocketAddress address) {
+      return new Settings(address, DEFAULT_MAX_INBOUND_MESSAGE_BYTES, DEFAULT_GRACE, DEFAULT_MAX_CONCURRENT_CALLS,
+          null, List.of());
+    }
+
+    public Settings withLimits(int maxInboundMessageBytes, int maxConcurrentCalls) {
+      return new Settings(address, maxInboundMessageBytes, grace, maxConcurrentCalls, tls, tokens);
+    }
+
+    public Settings withGrace(Duration g) {
+      return new Settings(address, maxInboundMessageBytes, g, maxConcurrentCalls, tls, tokens);
+    }
+
+    public Settings withTls(Tls t) {
+      return new Settings(address, maxInboundMessageBytes, grace, maxConcurrentCalls, t, tokens);
+    }
+
+    public Settings withTokens(List<String> t) {
+      return new Settings(address, maxInboundMessageBytes, grace, maxConcurrentCalls, tls, t);
+    }
   }
 
   /** Starts serving {@code service} on {@code port} of all interfaces (0: an ephemeral port). */
@@ -69,21 +137,34 @@ public final class RankerServer implements AutoCloseable {
    */
   public static RankerServer start(InetSocketAddress address, RankService service, int maxInboundMessageBytes,
       Duration grace, int maxConcurrentCalls) throws IOException {
+    return start(Settings.of(address).withLimits(maxInboundMessageBytes, maxConcurrentCalls).withGrace(grace), service);
+  }
+
+  /** Starts serving {@code service} as {@code settings} say. */
+  public static RankerServer start(Settings settings, RankService service) throws IOException {
     Objects.requireNonNull(service, "service");
-    Objects.requireNonNull(grace, "grace");
-    if (maxInboundMessageBytes < 1) {
-      throw new IllegalArgumentException("maxInboundMessageBytes must be positive, got " + maxInboundMessageBytes);
-    }
-    ConcurrencyLimit limit = new ConcurrencyLimit(maxConcurrentCalls);
+    ConcurrencyLimit limit = new ConcurrencyLimit(settings.maxConcurrentCalls());
     HealthStatusManager health = new HealthStatusManager();
-    Server server = NettyServerBuilder.forAddress(address)
-        .maxInboundMessageSize(maxInboundMessageBytes)
-        .addService(ServerInterceptors.intercept(service, limit, service.metrics().interceptor()))
+    NettyServerBuilder builder = settings.tls() == null
+        ? NettyServerBuilder.forAddress(settings.address())
+        : NettyServerBuilder.forAddress(settings.address(), settings.tls().credentials());
+    // Interceptors run last-listed first: metrics see every call, unauthenticated ones take no permit.
+    List<ServerInterceptor> rank = new ArrayList<>(List.of(limit));
+    List<ServerInterceptor> reflection = new ArrayList<>();
+    if (!settings.tokens().isEmpty()) {
+      BearerAuth auth = new BearerAuth(settings.tokens());
+      rank.add(auth);
+      reflection.add(auth);
+    }
+    rank.add(service.metrics().interceptor());
+    Server server = builder
+        .maxInboundMessageSize(settings.maxInboundMessageBytes())
+        .addService(ServerInterceptors.intercept(service, rank))
         .addService(health.getHealthService())
-        .addService(ProtoReflectionServiceV1.newInstance())
+        .addService(ServerInterceptors.intercept(ProtoReflectionServiceV1.newInstance(), reflection))
         .build()
         .start();
-    RankerServer rs = new RankerServer(server, service, grace, health, limit);
+    RankerServer rs = new RankerServer(server, service, settings.grace(), health, limit);
     health.setStatus(HealthStatusManager.SERVICE_NAME_ALL_SERVICES, ServingStatus.SERVING);
     health.setStatus(RankerGrpc.SERVICE_NAME, ServingStatus.SERVING);
     return rs;

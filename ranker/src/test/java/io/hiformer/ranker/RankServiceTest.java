@@ -159,6 +159,48 @@ class RankServiceTest {
   }
 
   @Test
+  void userAndContextInputsTransformedOncePerRequestEqualTheFeaturizersRows() {
+    RankRequest req = request("u2", item("i0", 3), item("new", 0.5),
+        item("i4", 12).toBuilder().putFeatures("hour", cat("3")).build()).build();
+    java.util.concurrent.atomic.AtomicReference<Batch> seen = new java.util.concurrent.atomic.AtomicReference<>();
+    server.service().onScored((request, id, arm, inputs, probabilities, scores, order, returned) -> {
+      // Copied: the batch is reused once the call ends.
+      Batch copy = new Batch(v1.parameters().config(), inputs.size());
+      for (int b = 0; b < inputs.size(); b++) {
+        int[] cats = new int[v1.parameters().config().categoricalFields().size()];
+        for (int c = 0; c < cats.length; c++) {
+          cats[c] = inputs.categorical(b, c);
+        }
+        copy.add(cats, new int[0][], new float[] {inputs.dense(b, 0)}, null, null);
+      }
+      seen.set(copy);
+    });
+    try {
+      ranker.rank(req);
+    } finally {
+      server.service().onScored(null);
+    }
+    // Each candidate's full row through the Featurizer, the per-candidate way; a context field
+    // ("hour") in a candidate's features is not an item field, so it is ignored.
+    Featurizer f = new Featurizer(v1.transforms());
+    Batch expected = new Batch(v1.parameters().config(), 3);
+    for (var c : req.getCandidatesList()) {
+      f.add(RawRecord.of(Map.of("user_id", "u2", "item_id", c.getItemId(), "hour", "2",
+          "price", Double.toString(c.getFeaturesMap().get("price").getDense()))), expected);
+    }
+    Batch got = seen.get();
+    assertThat(got.size()).isEqualTo(3);
+    for (int b = 0; b < 3; b++) {
+      for (int c = 0; c < 3; c++) {
+        assertThat(got.categorical(b, c)).as("row %d field %d", b, c).isEqualTo(expected.categorical(b, c));
+      }
+      assertThat(got.dense(b, 0)).isEqualTo(expected.dense(b, 0));
+    }
+    assertThat(got.categorical(1, 1)).as("an unseen item gets id 0").isZero();
+    assertThat(got.categorical(0, 0)).as("a known user").isPositive();
+  }
+
+  @Test
   void generatesRequestIdWhenEmpty() {
     RankResponse a = ranker.rank(request("u1", item("i0", 1)).build());
     RankResponse b = ranker.rank(request("u1", item("i0", 1)).build());
@@ -255,8 +297,9 @@ class RankServiceTest {
   void closeDrainsCallsInFlightAndRefusesNewOnes() throws Exception {
     CountDownLatch entered = new CountDownLatch(1);
     CountDownLatch release = new CountDownLatch(1);
+    java.util.concurrent.atomic.AtomicBoolean hold = new java.util.concurrent.atomic.AtomicBoolean(true);
     ScoreFormula blocking = (p, offset, tasks) -> {
-      if (p.length == 3 * tasks && offset == 0) { // only the three-candidate call blocks
+      if (hold.compareAndSet(true, false)) { // only the first call, the one left in flight, blocks
         entered.countDown();
         try {
           release.await();

@@ -7,29 +7,39 @@ import io.hiformer.features.FeatureSchema;
 import io.hiformer.features.Featurizer;
 import io.hiformer.features.RawRecord;
 import io.hiformer.features.Transforms;
+import io.hiformer.features.data.ExampleRows;
+import io.hiformer.features.data.ExampleTopic;
 import io.hiformer.features.data.Joins;
 import io.hiformer.features.data.RecordFiles;
 import io.hiformer.kernels.CpuKernels;
 import io.hiformer.model.Batch;
 import io.hiformer.model.ModelConfig;
+import io.hiformer.model.ModelFile;
+import io.hiformer.model.ModelRegistry;
 import io.hiformer.model.Parameters;
 import io.hiformer.model.Scorer;
+import io.hiformer.proto.TrainingExample;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
+import java.util.function.Predicate;
 
 /**
- * One training job from files: fits the schema's transforms on the training files, encodes
+ * Training jobs. From files: fits the schema's transforms on the training files, encodes
  * train, validation and test data through the {@link Featurizer} (the code serving uses), trains
- * with early stopping and reports. The result carries the model's metadata (transforms, metrics)
- * and its lineage (data files and hashes, config, metrics, source commit) for publishing.
+ * with early stopping and reports. From an examples topic: takes the inputs exactly as served,
+ * with the serving model's transforms. The result carries the model's metadata (transforms,
+ * metrics) and its lineage (data files and hashes or topic offsets, config, metrics, source
+ * commit) for publishing.
  */
 public final class TrainJob {
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -41,6 +51,16 @@ public final class TrainJob {
   /** What to train on and how. Data paths are relative to {@code dataDir}. */
   public record Spec(String name, Path schema, Path dataDir, List<String> train, List<String> valid, List<String> test,
       Shape shape, Trainer.Options trainer, int maxEpochs, int patience, long maxBadRows, Path checkpoints) {}
+
+  /**
+   * What to train on from an examples topic and how: the range {@code [from, validFrom)} trains,
+   * {@code [validFrom, to)} validates; {@code base} gives the config and transforms and, with
+   * {@code warmStart}, the initial weights.
+   */
+  public record ExamplesSpec(String name, ModelRegistry registry, ModelRegistry.Version base, boolean warmStart,
+      String bootstrapServers, String topic, ExampleTopic.Bound from, ExampleTopic.Bound validFrom,
+      ExampleTopic.Bound to, Trainer.Options trainer, int maxEpochs, int patience, long maxBadRows,
+      Path checkpoints) {}
 
   /** The trained model, what to store with it, and the report. */
   public record Outcome(Parameters parameters, Map<String, String> metadata, String lineageJson,
@@ -63,14 +83,75 @@ public final class TrainJob {
         train.size(), valid.size(), test == null ? "" : String.format(", %,d test", test.size()), config.numTokens(),
         Parameters.zeros(config).count()));
 
-    Parameters params = Parameters.initialize(config, spec.trainer().seed());
+    Map<String, Object> lineage = new LinkedHashMap<>();
+    lineage.put("data", dataFiles(spec));
+    lineage.put("schema", spec.schema().toString());
+    return train(spec.name(), spec.trainer(), spec.maxEpochs(), spec.patience(), spec.checkpoints(), config,
+        Parameters.initialize(config, spec.trainer().seed()), train, valid, test, transforms.toJson(), lineage,
+        new LinkedHashMap<>(), kernels, progress, start);
+  }
+
+  /**
+   * One training job on logged examples (the joiner's topic): the base version fixes the config
+   * and the feature transforms (the examples' inputs are in its schema), so the model trains on
+   * exactly the inputs that were served. Trains on {@code [from, validFrom)}, stops early on
+   * {@code [validFrom, to)}. Examples served by other versions count only when their transforms
+   * are the base's; the others are skipped and counted in the report.
+   */
+  public static Outcome run(ExamplesSpec spec, CpuKernels kernels, TrainingRun.Progress progress) throws IOException {
+    long start = System.nanoTime();
+    ModelFile.Loaded base = spec.registry().verify(spec.base());
+    String transforms = base.metadata().get(Transforms.METADATA_KEY);
+    if (transforms == null) {
+      throw new IllegalArgumentException("base model " + spec.base().model() + " v" + spec.base().number()
+          + " has no '" + Transforms.METADATA_KEY + "' metadata; it cannot name the examples' features");
+    }
+    ModelConfig config = base.parameters().config();
+    ExampleTopic.Range trainRange = ExampleTopic.resolve(spec.bootstrapServers(), spec.topic(), spec.from(),
+        spec.validFrom());
+    ExampleTopic.Range validRange = ExampleTopic.resolve(spec.bootstrapServers(), spec.topic(), spec.validFrom(),
+        spec.to());
+    SameTransforms select = new SameTransforms(spec.registry(), spec.base(), transforms);
+    ExampleSet train = read(spec, trainRange, config, select);
+    ExampleSet valid = read(spec, validRange, config, select);
+    if (train.size() == 0 || valid.size() == 0) {
+      throw new IllegalArgumentException("no " + (train.size() == 0 ? "training" : "validation") + " examples of "
+          + spec.base().model() + " with the transforms of v" + spec.base().number() + " in "
+          + (train.size() == 0 ? trainRange : validRange) + (select.skipped.isEmpty() ? "" : "; skipped " + select.skipped));
+    }
+    progress.line(String.format("data: %,d training, %,d validation examples from %s%s; %d tokens, %,d parameters",
+        train.size(), valid.size(), spec.topic(), select.skipped.isEmpty() ? "" : " (skipped " + select.skipped + ")",
+        config.numTokens(), base.parameters().count()));
+    Map<String, Object> data = new LinkedHashMap<>();
+    data.put("topic", spec.topic());
+    data.put("bootstrap_servers", spec.bootstrapServers());
+    data.put("train", range(trainRange, train));
+    data.put("valid", range(validRange, valid));
+    data.put("skipped", select.skipped);
+    Map<String, Object> baseModel = new LinkedHashMap<>();
+    baseModel.put("model", spec.base().model());
+    baseModel.put("version", spec.base().number());
+    baseModel.put("sha256", spec.base().sha256());
+    baseModel.put("warm_start", spec.warmStart());
+    Map<String, Object> lineage = new LinkedHashMap<>();
+    lineage.put("data", data);
+    lineage.put("base", baseModel);
+    Parameters params = spec.warmStart() ? base.parameters().copy() : Parameters.initialize(config, spec.trainer().seed());
+    return train(spec.name(), spec.trainer(), spec.maxEpochs(), spec.patience(), spec.checkpoints(), config, params,
+        train, valid, null, transforms, lineage, Map.of("data", data), kernels, progress, start);
+  }
+
+  private static Outcome train(String name, Trainer.Options options, int maxEpochs, int patience, Path checkpoints,
+      ModelConfig config, Parameters params, ExampleSet train, ExampleSet valid, ExampleSet test, String transforms,
+      Map<String, Object> lineageData, Map<String, Object> reportData, CpuKernels kernels,
+      TrainingRun.Progress progress, long start) throws IOException {
     TrainingRun.Result result;
     List<Metrics.Task> validMetrics;
     List<Metrics.Task> testMetrics = List.of();
-    try (Trainer trainer = new Trainer(params, spec.trainer(), kernels)) {
+    try (Trainer trainer = new Trainer(params, options, kernels)) {
       result = TrainingRun.run(trainer, train, valid,
-          new TrainingRun.Options(spec.maxEpochs(), spec.patience(), spec.checkpoints(), spec.trainer().seed()), progress);
-      try (Scorer scorer = new Scorer(trainer.evaluationModel(), spec.trainer().threads())) {
+          new TrainingRun.Options(maxEpochs, patience, checkpoints, options.seed()), progress);
+      try (Scorer scorer = new Scorer(trainer.evaluationModel(), options.threads())) {
         validMetrics = Metrics.evaluate(scorer, valid, 4096);
         if (test != null) {
           testMetrics = Metrics.evaluate(scorer, test, 4096);
@@ -79,7 +160,8 @@ public final class TrainJob {
     }
     double seconds = (System.nanoTime() - start) / 1e9;
     Map<String, Object> report = new LinkedHashMap<>();
-    report.put("name", spec.name());
+    report.put("name", name);
+    report.putAll(reportData);
     report.put("best_epoch", result.bestEpoch());
     report.put("epochs_run", result.epochs().size());
     report.put("valid", byTask(validMetrics));
@@ -89,23 +171,84 @@ public final class TrainJob {
     report.put("examples_per_second", result.epochs().stream().mapToDouble(TrainingRun.Epoch::examplesPerSecond)
         .average().orElse(Double.NaN));
     report.put("seconds", seconds);
-    report.put("options", JSON.convertValue(Map.of("trainer", spec.trainer().toString(), "max_epochs",
-        spec.maxEpochs(), "patience", spec.patience()), Map.class));
+    report.put("options", JSON.convertValue(Map.of("trainer", options.toString(), "max_epochs",
+        maxEpochs, "patience", patience), Map.class));
     report.put("config", JSON.readTree(config.toJson()));
     report.put("history", history(result));
 
     Map<String, String> metadata = new LinkedHashMap<>();
-    metadata.put(Transforms.METADATA_KEY, transforms.toJson());
+    metadata.put(Transforms.METADATA_KEY, transforms);
     metadata.put("metrics", JSON.writeValueAsString(Map.of("valid", byTask(validMetrics), "test", byTask(testMetrics))));
-    Map<String, Object> lineage = new LinkedHashMap<>();
-    lineage.put("data", dataFiles(spec));
-    lineage.put("schema", spec.schema().toString());
+    Map<String, Object> lineage = new LinkedHashMap<>(lineageData);
     lineage.put("config", JSON.readTree(config.toJson()));
     lineage.put("metrics", report.get("valid"));
     lineage.put("test_metrics", report.get("test"));
-    lineage.put("trainer", spec.trainer().toString());
+    lineage.put("trainer", options.toString());
     lineage.put("source_commit", SourceCommit.find());
     return new Outcome(params, metadata, JSON.writeValueAsString(lineage), report);
+  }
+
+  private static Map<String, Object> range(ExampleTopic.Range range, ExampleSet examples) {
+    Map<String, Object> m = new LinkedHashMap<>();
+    m.put("from", range.from().toString());
+    m.put("to", range.to().toString());
+    m.put("examples", examples.size());
+    return m;
+  }
+
+  private static ExampleSet read(ExamplesSpec spec, ExampleTopic.Range range, ModelConfig config,
+      SameTransforms select) {
+    BadRows bad = BadRows.tolerate(spec.maxBadRows());
+    ExampleRows rows = new ExampleRows(config);
+    ExampleSet set = new ExampleSet(config);
+    Batch batch = new Batch(config, 4096);
+    for (TrainingExample e : ExampleTopic.read(spec.bootstrapServers(), range, select, rows, bad)) {
+      rows.add(e, batch);
+      if (batch.size() == batch.capacity()) {
+        set.addAll(batch);
+        batch.clear();
+      }
+    }
+    set.addAll(batch);
+    return set;
+  }
+
+  /**
+   * Accepts examples served by the base model's name with the base's transforms (the base
+   * version, or another whose stored transforms are identical); counts the rest by version.
+   */
+  private static final class SameTransforms implements Predicate<TrainingExample> {
+    private final ModelRegistry registry;
+    private final ModelRegistry.Version base;
+    private final String transforms;
+    private final Map<Long, Boolean> same = new HashMap<>();
+    final Map<String, Long> skipped = new TreeMap<>();
+
+    SameTransforms(ModelRegistry registry, ModelRegistry.Version base, String transforms) {
+      this.registry = registry;
+      this.base = base;
+      this.transforms = transforms;
+      same.put(base.number(), true);
+    }
+
+    @Override
+    public boolean test(TrainingExample e) {
+      boolean ok = e.getModelName().equals(base.model())
+          && same.computeIfAbsent(e.getModelVersion(), this::hasBaseTransforms);
+      if (!ok) {
+        skipped.merge(e.getModelName() + " v" + e.getModelVersion(), 1L, Long::sum);
+      }
+      return ok;
+    }
+
+    private boolean hasBaseTransforms(long version) {
+      try {
+        var v = registry.version(base.model(), version);
+        return transforms.equals(registry.verify(v).metadata().get(Transforms.METADATA_KEY));
+      } catch (IOException | RuntimeException e) {
+        return false; // not in this registry, or unreadable: its inputs cannot be trusted to match
+      }
+    }
   }
 
   static ModelConfig config(Spec spec, Transforms t) {

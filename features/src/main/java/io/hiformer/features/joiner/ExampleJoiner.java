@@ -1,0 +1,196 @@
+package io.hiformer.features.joiner;
+
+import io.hiformer.features.kafka.KafkaTopics;
+import io.hiformer.features.kafka.ProtobufSerde;
+import io.hiformer.features.kafka.TopicNames;
+import io.hiformer.proto.Outcome;
+import io.hiformer.proto.RankLogEntry;
+import io.hiformer.proto.TrainingExample;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Properties;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.common.serialization.Serdes;
+import org.apache.kafka.streams.AutoOffsetReset;
+import org.apache.kafka.streams.CloseOptions;
+import org.apache.kafka.streams.KafkaStreams;
+import org.apache.kafka.streams.StreamsConfig;
+import org.apache.kafka.streams.Topology;
+import org.apache.kafka.streams.errors.LogAndContinueExceptionHandler;
+import org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler;
+import org.apache.kafka.streams.state.Stores;
+
+/**
+ * The example joiner, a Kafka Streams application: joins the {@code rank-log} with
+ * {@code outcomes} (both keyed by request id, so a request's records meet in one partition) and
+ * writes one {@link TrainingExample} per candidate returned to the client to {@code examples}.
+ *
+ * <p>Rules, all in event time (serving time of an entry, event time of an outcome; stream time is
+ * the largest seen in a partition):
+ *
+ * <ul>
+ *   <li>A request's attribution window is {@code [served, served + window]}: outcomes that
+ *       happened in it label the request's candidates, several for one (item, task) keeping the
+ *       largest value.
+ *   <li>The request closes when stream time reaches {@code served + window + grace}: the grace
+ *       lets outcomes that happened in the window arrive late. Then each returned candidate
+ *       becomes an example with every task's label known: the outcome's value, or 0 (a negative)
+ *       when none came. Candidates cut by {@code top_k} were never shown and give no example.
+ *   <li>An outcome that arrives after its request closed is <em>late</em>: its example is already
+ *       out (as a negative for that task), so it is dead-lettered with reason {@code late} and
+ *       counted, never emitted as a correction (a second example for the same impression would
+ *       count it twice in training). So are outcomes after the window ({@code after-window}), for
+ *       unknown requests, items or tasks, invalid records and late rank-log entries; see
+ *       {@code Rejected.Reason}.
+ * </ul>
+ *
+ * <p>Exactly-once ({@code exactly_once_v2}): state, examples, dead letters and input offsets
+ * commit in one transaction, so a crash or rebalance neither loses nor duplicates an example.
+ * Scales by running more instances with the same application id, up to the partition count.
+ */
+public final class ExampleJoiner implements AutoCloseable {
+
+  /**
+   * @param window how long after serving an outcome still counts (attribution window)
+   * @param grace how much longer, in stream time, the joiner waits for outcomes from the window
+   *     that are delivered late
+   * @param topics the topic names
+   */
+  public record Options(Duration window, Duration grace, TopicNames topics) {
+    public Options {
+      Objects.requireNonNull(window, "window");
+      Objects.requireNonNull(grace, "grace");
+      Objects.requireNonNull(topics, "topics");
+      if (window.toMillis() < 1) {
+        throw new IllegalArgumentException("window must be at least 1 ms, got " + window);
+      }
+      if (grace.isNegative()) {
+        throw new IllegalArgumentException("grace must not be negative, got " + grace);
+      }
+    }
+  }
+
+  /**
+   * Where and how to run: Kafka, the application id (shared by all instances of one joiner; it
+   * names its consumer group and internal topics), local state directory and stream threads.
+   */
+  public record Deployment(String bootstrapServers, String applicationId, Path stateDir, int threads) {
+    public Deployment {
+      Objects.requireNonNull(bootstrapServers, "bootstrapServers");
+      Objects.requireNonNull(applicationId, "applicationId");
+      Objects.requireNonNull(stateDir, "stateDir");
+      if (threads < 1) {
+        throw new IllegalArgumentException("threads must be positive, got " + threads);
+      }
+    }
+  }
+
+  private final KafkaStreams streams;
+  private final JoinerCounts counts;
+  private volatile Throwable failure;
+
+  private ExampleJoiner(KafkaStreams streams, JoinerCounts counts) {
+    this.streams = streams;
+    this.counts = counts;
+  }
+
+  /** The processing graph: the two sources, the join processor with its stores, the examples sink. */
+  public static Topology topology(Options options, JoinerCounts counts) {
+    var entries = ProtobufSerde.of(RankLogEntry.parser(), "RankLogEntry");
+    var outcomes = ProtobufSerde.of(Outcome.parser(), "Outcome");
+    var examples = ProtobufSerde.of(TrainingExample.parser(), "TrainingExample");
+    long window = options.window().toMillis();
+    long grace = options.grace().toMillis();
+    Topology t = new Topology();
+    t.addSource(AutoOffsetReset.earliest(), "rank-log", new EventTime(), Serdes.String().deserializer(),
+        entries.deserializer(), options.topics().rankLog());
+    t.addSource(AutoOffsetReset.earliest(), "outcomes", new EventTime(), Serdes.String().deserializer(),
+        outcomes.deserializer(), options.topics().outcomes());
+    t.addProcessor("join", () -> new JoinProcessor(window, grace, counts), "rank-log", "outcomes");
+    t.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(JoinProcessor.REQUESTS),
+        Serdes.String(), entries), "join");
+    t.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(JoinProcessor.LABELS),
+        Serdes.String(), Serdes.Float()), "join");
+    t.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(JoinProcessor.DUE),
+        Serdes.String(), Serdes.String()), "join");
+    t.addSink("examples", options.topics().examples(), Serdes.String().serializer(), examples.serializer(), "join");
+    return t;
+  }
+
+  /** Kafka Streams settings: exactly-once, the dead-letter topic and its handlers. */
+  public static Properties config(Deployment d, Options options) {
+    Properties p = new Properties();
+    p.put(StreamsConfig.APPLICATION_ID_CONFIG, d.applicationId());
+    p.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, d.bootstrapServers());
+    p.put(StreamsConfig.STATE_DIR_CONFIG, d.stateDir().toString());
+    p.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, d.threads());
+    p.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
+    p.put(StreamsConfig.ERRORS_DEAD_LETTER_QUEUE_TOPIC_NAME_CONFIG, options.topics().examplesDlq());
+    p.put(StreamsConfig.PROCESSING_EXCEPTION_HANDLER_CLASS_CONFIG, RejectedRecordHandler.class);
+    p.put(StreamsConfig.DESERIALIZATION_EXCEPTION_HANDLER_CLASS_CONFIG, LogAndContinueExceptionHandler.class);
+    // Wait a little for the other topic's partition before going on without it, so rank-log entries
+    // and outcomes are processed in event-time order even when one topic's fetch lags.
+    p.put(StreamsConfig.MAX_TASK_IDLE_MS_CONFIG, 500L);
+    return p;
+  }
+
+  /**
+   * Checks that rank-log and outcomes have the same partition count (else a request's records
+   * would land in different tasks), then starts the joiner.
+   */
+  public static ExampleJoiner start(Deployment d, Options options) {
+    return start(config(d, options), options);
+  }
+
+  /** As {@link #start(Deployment, Options)} with explicit Streams settings (from {@link #config}). */
+  public static ExampleJoiner start(Properties config, Options options) {
+    String rankLog = options.topics().rankLog();
+    String outcomes = options.topics().outcomes();
+    try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG,
+        config.get(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG)))) {
+      Map<String, Integer> partitions = KafkaTopics.partitions(admin, List.of(rankLog, outcomes));
+      if (!partitions.get(rankLog).equals(partitions.get(outcomes))) {
+        throw new IllegalStateException(rankLog + " has " + partitions.get(rankLog) + " partitions and " + outcomes
+            + " has " + partitions.get(outcomes) + "; they must have the same number, both keyed by request id");
+      }
+    }
+    JoinerCounts counts = new JoinerCounts();
+    KafkaStreams streams = new KafkaStreams(topology(options, counts), config);
+    ExampleJoiner joiner = new ExampleJoiner(streams, counts);
+    // A bug or a broken store: stop this instance (its partitions move to the others) and say why.
+    streams.setUncaughtExceptionHandler(e -> {
+      joiner.failure = e;
+      return StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse.SHUTDOWN_CLIENT;
+    });
+    streams.start();
+    return joiner;
+  }
+
+  public JoinerCounts counts() {
+    return counts;
+  }
+
+  /** What stopped this instance, or null. */
+  public Throwable failure() {
+    return failure;
+  }
+
+  /** The running Kafka Streams instance (state, metrics). */
+  public KafkaStreams streams() {
+    return streams;
+  }
+
+  /**
+   * Commits, stops and leaves the group, so the other instances take over this one's partitions
+   * at once instead of after the session timeout.
+   */
+  @Override
+  public void close() {
+    streams.close(CloseOptions.timeout(Duration.ofSeconds(30))
+        .withGroupMembershipOperation(CloseOptions.GroupMembershipOperation.LEAVE_GROUP));
+  }
+}

@@ -1,0 +1,206 @@
+package io.hiformer.features.ranklog;
+
+import io.hiformer.proto.RankLogEntry;
+import java.lang.System.Logger.Level;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+
+/**
+ * Writes {@link RankLogEntry}s to the {@code rank-log} topic without ever blocking or failing the
+ * caller: {@link #offer} puts the entry into a buffer bounded in bytes and returns at once; one
+ * sender thread hands entries to a {@link KafkaProducer}. An entry that does not fit the buffer is
+ * dropped and counted ({@link #dropped()}); one the producer cannot deliver (broker down past the
+ * delivery timeout, producer buffer full) is counted as {@link #failed()}. Records are keyed by
+ * request id and time-stamped with the serving time, the joiner's event time.
+ *
+ * <p>While the broker is away the producer keeps what it was handed (its own {@code
+ * buffer.memory}) until {@code delivery.timeout.ms}; the sender then blocks for at most {@code
+ * max.block.ms} per entry and this writer's buffer fills and drops, so a ranker's memory stays
+ * bounded by both buffers. Thread-safe.
+ */
+public final class RankLogWriter implements AutoCloseable {
+  private static final System.Logger LOG = System.getLogger(RankLogWriter.class.getName());
+  private static final long LOG_EVERY_NANOS = TimeUnit.MINUTES.toNanos(1);
+
+  /** Producer settings the writer starts from; {@link Options#producer} entries override them. */
+  static final Map<String, Object> PRODUCER_DEFAULTS = Map.of(
+      ProducerConfig.ACKS_CONFIG, "all",
+      ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true,
+      // User and context ids repeat in every candidate's inputs: entries compress well.
+      ProducerConfig.COMPRESSION_TYPE_CONFIG, "lz4",
+      ProducerConfig.LINGER_MS_CONFIG, 10,
+      // While the broker is away each send waits this long for metadata: the buffer drains slowly
+      // (as failures) and fills, and later entries are dropped.
+      ProducerConfig.MAX_BLOCK_MS_CONFIG, 1_000,
+      ProducerConfig.CLIENT_ID_CONFIG, "hiformer-rank-log");
+
+  /**
+   * @param capacityBytes the most serialized bytes waiting in this writer's buffer
+   * @param producer Kafka producer settings on top of the defaults (e.g. {@code delivery.timeout.ms})
+   */
+  public record Options(long capacityBytes, Map<String, Object> producer) {
+    public static final Options DEFAULTS = new Options(64L << 20, Map.of());
+
+    public Options {
+      if (capacityBytes < 1) {
+        throw new IllegalArgumentException("capacityBytes must be positive, got " + capacityBytes);
+      }
+      producer = Map.copyOf(producer);
+    }
+
+    public Options withCapacityBytes(long bytes) {
+      return new Options(bytes, producer);
+    }
+
+    public Options withProducer(Map<String, Object> settings) {
+      return new Options(capacityBytes, settings);
+    }
+  }
+
+  private final String topic;
+  private final long capacityBytes;
+  private final KafkaProducer<String, byte[]> producer;
+  private final LinkedBlockingQueue<RankLogEntry> queue = new LinkedBlockingQueue<>();
+  private final AtomicLong queuedBytes = new AtomicLong();
+  private final LongAdder sent = new LongAdder();
+  private final LongAdder dropped = new LongAdder();
+  private final LongAdder failed = new LongAdder();
+  private final AtomicLong lastLogged = new AtomicLong(System.nanoTime() - LOG_EVERY_NANOS);
+  private final Thread sender;
+  private volatile boolean closing;
+
+  private RankLogWriter(String bootstrapServers, String topic, Options options) {
+    this.topic = Objects.requireNonNull(topic, "topic");
+    this.capacityBytes = options.capacityBytes();
+    Map<String, Object> config = new HashMap<>(PRODUCER_DEFAULTS);
+    config.putAll(options.producer());
+    config.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, Objects.requireNonNull(bootstrapServers, "bootstrapServers"));
+    this.producer = new KafkaProducer<>(config, new StringSerializer(), new ByteArraySerializer());
+    this.sender = Thread.ofPlatform().name("hiformer-rank-log").daemon().unstarted(this::send);
+  }
+
+  /** A writer to {@code topic} that is sending; {@link #close()} it. */
+  public static RankLogWriter start(String bootstrapServers, String topic, Options options) {
+    RankLogWriter writer = new RankLogWriter(bootstrapServers, topic, options);
+    writer.sender.start();
+    return writer;
+  }
+
+  /**
+   * Queues {@code entry} for sending and returns true, or drops it and returns false when the
+   * buffer is full or the writer is closing. Never blocks.
+   */
+  public boolean offer(RankLogEntry entry) {
+    if (closing) {
+      dropped.increment();
+      return false;
+    }
+    long size = entry.getSerializedSize();
+    if (queuedBytes.addAndGet(size) > capacityBytes) {
+      queuedBytes.addAndGet(-size);
+      dropped.increment();
+      warn("rank log buffer full (" + capacityBytes + " bytes): entries are being dropped");
+      return false;
+    }
+    queue.add(entry);
+    return true;
+  }
+
+  /** Entries the broker acknowledged. */
+  public long sent() {
+    return sent.sum();
+  }
+
+  /** Entries refused by {@link #offer} because the buffer was full or the writer closing. */
+  public long dropped() {
+    return dropped.sum();
+  }
+
+  /** Entries the producer could not deliver. */
+  public long failed() {
+    return failed.sum();
+  }
+
+  /** Serialized bytes waiting in this writer's buffer. */
+  public long queuedBytes() {
+    return queuedBytes.get();
+  }
+
+  private void send() {
+    while (!closing || !queue.isEmpty()) {
+      RankLogEntry entry;
+      try {
+        entry = queue.poll(100, TimeUnit.MILLISECONDS);
+      } catch (InterruptedException e) {
+        return;
+      }
+      if (entry == null) {
+        continue;
+      }
+      try {
+        producer.send(new ProducerRecord<>(topic, null, entry.getServedTimeMs(), entry.getRequestId(),
+            entry.toByteArray()), (metadata, error) -> {
+              if (error == null) {
+                sent.increment();
+              } else {
+                failed.increment();
+                warn("rank log entries are not delivered: " + error);
+              }
+            });
+      } catch (RuntimeException e) {
+        // The producer's buffer stayed full for max.block.ms, or the producer is closed.
+        failed.increment();
+        warn("rank log entries are not delivered: " + e);
+      } finally {
+        queuedBytes.addAndGet(-entry.getSerializedSize());
+      }
+    }
+  }
+
+  private void warn(String message) {
+    long now = System.nanoTime();
+    long last = lastLogged.get();
+    if (now - last >= LOG_EVERY_NANOS && lastLogged.compareAndSet(last, now)) {
+      LOG.log(Level.WARNING, message + " (sent " + sent() + ", dropped " + dropped() + ", failed " + failed()
+          + "; logged at most once a minute)");
+    }
+  }
+
+  /**
+   * Stops accepting entries, sends what is buffered and waits up to {@code timeout} for the
+   * broker's acknowledgements; what is still undelivered then counts as failed.
+   */
+  public void close(Duration timeout) {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    closing = true;
+    try {
+      sender.join(Math.max(1, timeout.toMillis()));
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    sender.interrupt();
+    long left = deadline - System.nanoTime();
+    producer.close(Duration.ofNanos(Math.max(0, left)));
+    for (RankLogEntry e; (e = queue.poll()) != null; ) {
+      failed.increment();
+      queuedBytes.addAndGet(-e.getSerializedSize());
+    }
+  }
+
+  /** {@link #close(Duration)} with 5 seconds. */
+  @Override
+  public void close() {
+    close(Duration.ofSeconds(5));
+  }
+}

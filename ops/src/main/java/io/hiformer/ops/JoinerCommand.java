@@ -1,0 +1,153 @@
+package io.hiformer.ops;
+
+import io.hiformer.features.joiner.ExampleJoiner;
+import io.hiformer.features.joiner.JoinerCounts;
+import io.hiformer.features.kafka.KafkaTopics;
+import io.hiformer.features.kafka.TopicNames;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.function.Consumer;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.streams.KafkaStreams;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code hiformer joiner}: runs the example joiner (Kafka Streams) until interrupted. */
+@Command(name = "joiner", mixinStandardHelpOptions = true, sortOptions = false,
+    description = {"Joins the rank log with outcomes into training examples, exactly once, until interrupted"
+        + " (Ctrl-C commits and leaves the group).",
+        "Each candidate returned to a client becomes one example when its request's window closes (stream time"
+            + " reaches serving time + window + grace): labels are the largest outcome value per task within the"
+            + " window, 0 for tasks without one. Late outcomes and unusable records go to the dead-letter topic"
+            + " with the reason. Run more instances with the same --application-id to share the partitions.",
+        "Creates missing topics (rank-log and outcomes with the same partition count). See features/README.md."})
+final class JoinerCommand implements Callable<Integer> {
+
+  @Option(names = "--bootstrap-servers", required = true, paramLabel = "HOST:PORT[,...]", description = "Kafka")
+  String bootstrapServers;
+
+  @Option(names = "--topic-prefix", defaultValue = TopicNames.DEFAULT_PREFIX, paramLabel = "PREFIX",
+      description = "prefix of the topic names (default: ${DEFAULT-VALUE})")
+  String topicPrefix;
+
+  @Option(names = "--window", defaultValue = "30m", converter = DurationConverter.class, paramLabel = "DURATION",
+      description = "attribution window: outcomes up to this long after serving label it (default: ${DEFAULT-VALUE})")
+  Duration window;
+
+  @Option(names = "--grace", defaultValue = "5m", converter = DurationConverter.class, paramLabel = "DURATION",
+      description = "how much longer to wait for outcomes from the window that arrive late (default: ${DEFAULT-VALUE})")
+  Duration grace;
+
+  @Option(names = "--application-id", defaultValue = "hiformer-example-joiner", paramLabel = "ID",
+      description = "Kafka Streams application id, shared by all instances (default: ${DEFAULT-VALUE})")
+  String applicationId;
+
+  @Option(names = "--state-dir", paramLabel = "DIR",
+      description = "local state (RocksDB; restored from Kafka when lost) (default: TMPDIR/hiformer-joiner)")
+  Path stateDir;
+
+  @Option(names = "--threads", defaultValue = "1", paramLabel = "N", description = "stream threads (default: ${DEFAULT-VALUE})")
+  int threads;
+
+  @Option(names = "--partitions", defaultValue = "6", paramLabel = "N",
+      description = "partitions of topics this command creates (default: ${DEFAULT-VALUE})")
+  int partitions;
+
+  @Option(names = "--status-every", defaultValue = "30s", converter = DurationConverter.class, paramLabel = "DURATION",
+      description = "how often to print the counts (default: ${DEFAULT-VALUE})")
+  Duration statusEvery;
+
+  /** Called with the started joiner; tests use it to reach and stop it. */
+  Consumer<ExampleJoiner> onStart = j -> {};
+
+  @Override
+  public Integer call() throws Exception {
+    if (threads < 1 || partitions < 1) {
+      System.err.println("error: --threads and --partitions must be positive");
+      return 2;
+    }
+    ExampleJoiner.Options options;
+    try {
+      options = new ExampleJoiner.Options(window, grace, new TopicNames(topicPrefix));
+    } catch (IllegalArgumentException e) {
+      System.err.println("error: " + e.getMessage());
+      return 2;
+    }
+    Path state = stateDir != null ? stateDir : Path.of(System.getProperty("java.io.tmpdir"), "hiformer-joiner");
+    ExampleJoiner joiner;
+    try {
+      createTopics(options.topics());
+      joiner = ExampleJoiner.start(new ExampleJoiner.Deployment(bootstrapServers, applicationId, state, threads),
+          options);
+    } catch (IllegalStateException e) {
+      System.err.println("error: " + e.getMessage());
+      return 2;
+    }
+    Thread hook = new Thread(joiner::close, "hiformer-joiner-shutdown");
+    Runtime.getRuntime().addShutdownHook(hook);
+    System.out.printf("joining %s and %s into %s (window %s, grace %s), dead letters to %s%n",
+        options.topics().rankLog(), options.topics().outcomes(), options.topics().examples(), window, grace,
+        options.topics().examplesDlq());
+    System.out.flush();
+    try {
+      onStart.accept(joiner);
+      JoinerCounts counts = joiner.counts();
+      long nextStatus = System.nanoTime() + statusEvery.toNanos();
+      while (running(joiner.streams().state())) {
+        Thread.sleep(100);
+        if (System.nanoTime() >= nextStatus) {
+          System.out.println(joiner.streams().state() + ": " + counts);
+          nextStatus += statusEvery.toNanos();
+        }
+      }
+      System.out.println("stopped: " + counts);
+      if (joiner.failure() != null) {
+        System.err.println("error: the joiner stopped on " + joiner.failure());
+        return 1;
+      }
+      return 0;
+    } finally {
+      joiner.close();
+      try {
+        Runtime.getRuntime().removeShutdownHook(hook);
+      } catch (IllegalStateException alreadyShuttingDown) {
+        // The hook is running or has run.
+      }
+    }
+  }
+
+  private static boolean running(KafkaStreams.State state) {
+    return state == KafkaStreams.State.CREATED || state == KafkaStreams.State.REBALANCING
+        || state == KafkaStreams.State.RUNNING;
+  }
+
+  /** Creates missing topics; rank-log and outcomes get the partition count of whichever exists. */
+  private void createTopics(TopicNames topics) {
+    try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers))) {
+      var existing = admin.listTopics().names().get();
+      int joined = partitions;
+      for (String t : List.of(topics.rankLog(), topics.outcomes())) {
+        if (existing.contains(t)) {
+          joined = KafkaTopics.partitions(admin, List.of(t)).get(t);
+        }
+      }
+      List<NewTopic> missing = new ArrayList<>();
+      for (String t : List.of(topics.rankLog(), topics.outcomes(), topics.examples())) {
+        missing.add(KafkaTopics.topic(t, joined));
+      }
+      missing.add(KafkaTopics.topic(topics.examplesDlq(), 1));
+      KafkaTopics.ensure(admin, missing);
+    } catch (java.util.concurrent.ExecutionException e) {
+      throw new IllegalStateException("cannot list topics at " + bootstrapServers + ": " + e.getCause(), e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted while creating topics", e);
+    }
+  }
+}

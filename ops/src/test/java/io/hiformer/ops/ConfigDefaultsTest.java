@@ -1,0 +1,80 @@
+package io.hiformer.ops;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+import picocli.CommandLine.ParseResult;
+
+/** Flags win over HIFORMER_* variables, which win over the configuration file, which wins over defaults. */
+class ConfigDefaultsTest {
+  @TempDir
+  Path dir;
+
+  @Test
+  void precedenceIsFlagThenCommandVariableThenGlobalVariableThenFileThenDefault() throws Exception {
+    Path file = dir.resolve("hiformer.yaml");
+    Files.writeString(file, """
+        registry: /from-file
+        serve:
+          port: 7001
+          metrics-port: 7002
+          model: ranker
+        models:
+          promote:
+            alias: candidate
+        """);
+    ServeCommand serve = parse(Map.of(), file, "serve").subcommand().commandSpec().commandLine().getCommand();
+    assertThat(serve.port).isEqualTo(7001);
+    assertThat(serve.metricsPort).isEqualTo(7002);
+    assertThat(serve.model).isEqualTo("ranker");
+    assertThat(serve.maxCandidates).isEqualTo(1000); // the option's own default
+
+    serve = parse(Map.of("HIFORMER_PORT", "8001", "HIFORMER_SERVE_METRICS_PORT", "8002"), file, "serve")
+        .subcommand().commandSpec().commandLine().getCommand();
+    assertThat(serve.port).isEqualTo(8001);
+    assertThat(serve.metricsPort).isEqualTo(8002);
+
+    serve = parse(Map.of("HIFORMER_PORT", "8001"), file, "serve", "--port", "9001")
+        .subcommand().commandSpec().commandLine().getCommand();
+    assertThat(serve.port).isEqualTo(9001);
+
+    ModelsPromoteCommand promote = parse(Map.of(), file, "models", "promote", "--model", "m", "--version", "2")
+        .subcommand().subcommand().commandSpec().commandLine().getCommand();
+    assertThat(promote.alias).isEqualTo("candidate");
+  }
+
+  @Test
+  void aRequiredOptionCanComeFromTheEnvironment() throws Exception {
+    Path registry = Files.createDirectories(dir.resolve("registry"));
+    VerifyCommandTest.Result result = VerifyCommandTest.run(
+        () -> HiformerCommand.commandLine(Map.of("HIFORMER_REGISTRY", registry.toString()), null), "models", "list");
+    assertThat(result.exit()).as(result.err()).isZero();
+    assertThat(result.out()).contains("no models in " + registry);
+  }
+
+  @Test
+  void configFileIsFoundBeforeTheCommandName() {
+    assertThat(HiformerCommand.configFile(new String[] {"--config", "a.yaml", "serve"})).isEqualTo(Path.of("a.yaml"));
+    assertThat(HiformerCommand.configFile(new String[] {"--config=b.yaml", "serve"})).isEqualTo(Path.of("b.yaml"));
+    assertThat(HiformerCommand.configFile(new String[] {"serve", "--config", "c.yaml"})).isNull();
+  }
+
+  @Test
+  void aFileThatIsNotAMappingIsRefusedByName() throws Exception {
+    Path file = dir.resolve("list.yaml");
+    Files.writeString(file, "- port\n- 1\n");
+    assertThatThrownBy(() -> HiformerCommand.commandLine(Map.of(), file))
+        .hasMessageContaining(file.toString()).hasMessageContaining("mapping");
+  }
+
+  private static ParseResult parse(Map<String, String> env, Path file, String... args) {
+    CommandLine commandLine = HiformerCommand.commandLine(env, file);
+    return commandLine.parseArgs(args);
+  }
+}

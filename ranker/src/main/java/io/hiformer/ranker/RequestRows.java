@@ -1,0 +1,232 @@
+package io.hiformer.ranker;
+
+import io.hiformer.features.BadRowException;
+import io.hiformer.features.Featurizer;
+import io.hiformer.features.RawRecord;
+import io.hiformer.model.Batch;
+import io.hiformer.model.ModelConfig;
+import io.hiformer.proto.Candidate;
+import io.hiformer.proto.FeatureValue;
+import io.hiformer.proto.RankRequest;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+
+/**
+ * Turns a {@link RankRequest} into model rows, one per candidate, through the model's stored
+ * transforms (the same {@link Featurizer} training used). User and context fields are the same for
+ * every candidate, so they are transformed once per request and copied into each row; only item
+ * fields are transformed per candidate.
+ *
+ * <p>Sources, by field side: a user or context field reads the request's {@code user_id} (under
+ * the user column) or its {@code context}; an item field reads the candidate's {@code item_id}
+ * (under the item column), else its {@code features}, else the request's {@code context} (a value
+ * shared by all candidates). Keys no field reads are ignored; so are keys in a candidate's
+ * {@code features} that only user or context fields read.
+ *
+ * <p>Reuses its buffers (the batch, one row, the records): after warm-up a request allocates only
+ * what the transforms allocate (bag id arrays). Not thread-safe: one per thread.
+ */
+public final class RequestRows {
+  private final Featurizer featurizer;
+  private final Batch batch;
+  private final Batch one;
+  private final String userColumn;
+  private final String itemColumn;
+  private final Set<String> itemColumns = new HashSet<>();
+  private final Set<String> sharedColumns = new HashSet<>();
+  private final boolean[] itemCategorical;
+  private final boolean[] itemBag;
+  private final boolean[] itemDense;
+  // the request's user and context inputs, and the row being assembled
+  private final int[] sharedCategorical;
+  private final int[][] sharedBags;
+  private final float[] sharedDense;
+  private final int[] categorical;
+  private final int[][] bags;
+  private final float[] dense;
+  private final SharedRecord shared = new SharedRecord();
+  private final CandidateRecord candidate = new CandidateRecord();
+
+  /** Rows for {@code model}'s fields, at most {@code capacity} candidates a request. */
+  public RequestRows(LoadedModel model, String userColumn, String itemColumn, int capacity) {
+    this.userColumn = Objects.requireNonNull(userColumn, "userColumn");
+    this.itemColumn = Objects.requireNonNull(itemColumn, "itemColumn");
+    ModelConfig config = model.parameters().config();
+    this.featurizer = new Featurizer(model.transforms());
+    this.batch = new Batch(config, capacity);
+    this.one = new Batch(config, 1);
+    List<ModelConfig.Field> fields = config.fields();
+    List<String> columns = model.transforms().columns();
+    for (int f = 0; f < fields.size(); f++) {
+      (fields.get(f).side() == ModelConfig.Side.ITEM ? itemColumns : sharedColumns).add(columns.get(f));
+    }
+    itemCategorical = itemSide(config.categoricalFields());
+    itemBag = itemSide(config.bagFields());
+    itemDense = itemSide(config.denseFields());
+    sharedCategorical = new int[itemCategorical.length];
+    sharedBags = new int[itemBag.length][];
+    sharedDense = new float[itemDense.length];
+    categorical = new int[itemCategorical.length];
+    bags = new int[itemBag.length][];
+    dense = new float[itemDense.length];
+  }
+
+  private static boolean[] itemSide(List<ModelConfig.Field> fields) {
+    boolean[] out = new boolean[fields.size()];
+    for (int i = 0; i < out.length; i++) {
+      out[i] = fields.get(i).side() == ModelConfig.Side.ITEM;
+    }
+    return out;
+  }
+
+  public int capacity() {
+    return batch.capacity();
+  }
+
+  /** The rows of the last {@link #encode}d request, candidate {@code i} in row {@code i}. */
+  public Batch batch() {
+    return batch;
+  }
+
+  /**
+   * Encodes {@code request}'s candidates into {@link #batch()}, in request order. Throws
+   * {@link IllegalArgumentException} naming {@code context} or the candidate when a value cannot
+   * be read by its field's transform (e.g. text for a dense field), or when there are more
+   * candidates than the capacity.
+   */
+  public Batch encode(RankRequest request) {
+    int n = request.getCandidatesCount();
+    if (n > batch.capacity()) {
+      throw new IllegalArgumentException("candidates has " + n + " entries; at most " + batch.capacity() + " fit");
+    }
+    batch.clear();
+    shared.set(request);
+    one.clear();
+    try {
+      featurizer.add(shared, one);
+    } catch (BadRowException e) {
+      throw new IllegalArgumentException("context: " + e.reason(), e);
+    }
+    for (int c = 0; c < sharedCategorical.length; c++) {
+      sharedCategorical[c] = one.categorical(0, c);
+    }
+    for (int k = 0; k < sharedBags.length; k++) {
+      sharedBags[k] = itemBag[k] ? null : one.bag(0, k);
+    }
+    for (int k = 0; k < sharedDense.length; k++) {
+      sharedDense[k] = one.dense(0, k);
+    }
+    Map<String, FeatureValue> context = request.getContextMap();
+    for (int i = 0; i < n; i++) {
+      Candidate c = request.getCandidates(i);
+      candidate.set(c, context);
+      one.clear();
+      try {
+        featurizer.add(candidate, one);
+      } catch (BadRowException e) {
+        throw new IllegalArgumentException("candidates[" + i + "] (item_id '" + c.getItemId() + "'): " + e.reason(), e);
+      }
+      for (int j = 0; j < categorical.length; j++) {
+        categorical[j] = itemCategorical[j] ? one.categorical(0, j) : sharedCategorical[j];
+      }
+      for (int k = 0; k < bags.length; k++) {
+        bags[k] = itemBag[k] ? one.bag(0, k) : sharedBags[k];
+      }
+      for (int k = 0; k < dense.length; k++) {
+        dense[k] = itemDense[k] ? one.dense(0, k) : sharedDense[k];
+      }
+      batch.add(categorical, bags, dense, null, null);
+    }
+    candidate.set(null, null);
+    shared.set(null);
+    return batch;
+  }
+
+  /** The request's user and context values; item columns read as absent. */
+  private final class SharedRecord implements RawRecord {
+    private RankRequest request;
+
+    void set(RankRequest r) {
+      this.request = r;
+    }
+
+    private FeatureValue find(String column) {
+      if (!sharedColumns.contains(column)) {
+        return null;
+      }
+      return column.equals(userColumn) ? null : request.getContextOrDefault(column, null);
+    }
+
+    @Override
+    public String value(String column) {
+      if (sharedColumns.contains(column) && column.equals(userColumn)) {
+        return request.getUserId();
+      }
+      return RawRecord.text(find(column));
+    }
+
+    @Override
+    public boolean isNumber(String column) {
+      FeatureValue v = find(column);
+      return v != null && v.hasDense();
+    }
+
+    @Override
+    public double number(String column) {
+      return find(column).getDense();
+    }
+
+    @Override
+    public List<String> bag(String column, String separator) {
+      FeatureValue v = find(column);
+      return v != null && v.hasBag() ? v.getBag().getValuesList() : RawRecord.super.bag(column, separator);
+    }
+  }
+
+  /** One candidate's item values over the request's context; user and context columns read as absent. */
+  private final class CandidateRecord implements RawRecord {
+    private Candidate candidate;
+    private Map<String, FeatureValue> context;
+
+    void set(Candidate c, Map<String, FeatureValue> context) {
+      this.candidate = c;
+      this.context = context;
+    }
+
+    private FeatureValue find(String column) {
+      if (!itemColumns.contains(column)) {
+        return null;
+      }
+      FeatureValue v = candidate.getFeaturesOrDefault(column, null);
+      return v != null ? v : context.get(column);
+    }
+
+    @Override
+    public String value(String column) {
+      if (itemColumns.contains(column) && column.equals(itemColumn)) {
+        return candidate.getItemId();
+      }
+      return RawRecord.text(find(column));
+    }
+
+    @Override
+    public boolean isNumber(String column) {
+      FeatureValue v = find(column);
+      return v != null && v.hasDense();
+    }
+
+    @Override
+    public double number(String column) {
+      return find(column).getDense();
+    }
+
+    @Override
+    public List<String> bag(String column, String separator) {
+      FeatureValue v = find(column);
+      return v != null && v.hasBag() ? v.getBag().getValuesList() : RawRecord.super.bag(column, separator);
+    }
+  }
+}
