@@ -89,7 +89,7 @@ final class DemoCommand implements Callable<Integer> {
   @Option(names = "--items", defaultValue = "600", description = "items (default: ${DEFAULT-VALUE})")
   int items;
 
-  @Option(names = "--history", defaultValue = "20000",
+  @Option(names = "--history", defaultValue = "40000",
       description = "logged impressions v1 trains on (default: ${DEFAULT-VALUE})")
   int history;
 
@@ -102,6 +102,9 @@ final class DemoCommand implements Callable<Integer> {
 
   @Option(names = "--top-k", defaultValue = "10", description = "candidates shown per call (default: ${DEFAULT-VALUE})")
   int topK;
+
+  @Option(names = "--epochs", defaultValue = "10", description = "most epochs of each training (default: ${DEFAULT-VALUE})")
+  int epochs;
 
   @Option(names = "--seed", defaultValue = "7", description = "seed of the world and the traffic (default: ${DEFAULT-VALUE})")
   long seed;
@@ -169,8 +172,8 @@ final class DemoCommand implements Callable<Integer> {
     command("train", "--schema", data.resolve("demo.yaml").toString(), "--data-dir", data.toString(),
         "--train", "history-train.csv", "--valid", "history-valid.csv", "--registry", registryDir.toString(),
         "--name", MODEL, "--token-dim", "16", "--rank-k", "16", "--rank-v", "16", "--tower", "64,32",
-        "--epochs", "3", "--patience", "1", "--batch-size", "512", "--lr", "3e-3", "--dropout", "0.1",
-        "--token-dropout", "0.1", "--seed", Long.toString(seed));
+        "--epochs", Integer.toString(epochs), "--patience", "2", "--batch-size", "512", "--lr", "3e-3",
+        "--dropout", "0.1", "--token-dropout", "0.1", "--seed", Long.toString(seed));
     command("models", "promote", "--registry", registryDir.toString(), "--model", MODEL, "--version", "1",
         "--bootstrap-servers", bootstrap);
     console.println("      published demo v1 and promoted it to production");
@@ -232,7 +235,7 @@ final class DemoCommand implements Callable<Integer> {
     String heldOutFrom = split(all, 0.85);
     command("train", "--examples-topic", topics.examples(), "--bootstrap-servers", bootstrap,
         "--from", all.from().toString(), "--valid-from", validFrom, "--to", heldOutFrom, "--base", "1", "--warm-start",
-        "--registry", registryDir.toString(), "--name", MODEL, "--epochs", "3", "--patience", "1",
+        "--registry", registryDir.toString(), "--name", MODEL, "--epochs", Integer.toString(epochs), "--patience", "2",
         "--batch-size", "512", "--lr", "2e-3", "--dropout", "0.1", "--token-dropout", "0.1",
         "--seed", Long.toString(seed));
     console.println("      published demo v2");

@@ -46,6 +46,8 @@ public final class LoadedModel implements AutoCloseable {
   private final AtomicInteger references = new AtomicInteger(1);
   private final AtomicBoolean ownerReleased = new AtomicBoolean();
   private final CountDownLatch closed = new CountDownLatch(1);
+  /** When the registry published this version; null for a model not read from a registry. */
+  private volatile java.time.Instant created;
 
   public LoadedModel(String name, long version, Parameters parameters, Transforms transforms, int threads) {
     this.name = Objects.requireNonNull(name, "name");
@@ -88,6 +90,7 @@ public final class LoadedModel implements AutoCloseable {
   static LoadedModel build(Read read, int threads) {
     LoadedModel m = new LoadedModel(read.version().model(), read.version().number(), read.parameters(),
         read.transforms(), threads);
+    m.created = read.version().created();
     try {
       m.check(threads);
     } catch (RuntimeException e) {
@@ -130,6 +133,11 @@ public final class LoadedModel implements AutoCloseable {
 
   public long version() {
     return version;
+  }
+
+  /** When the registry published this version (null when it was not read from a registry). */
+  public java.time.Instant created() {
+    return created;
   }
 
   public Parameters parameters() {
