@@ -2,9 +2,8 @@ package io.hiformer.ranker;
 
 import io.hiformer.features.Featurizer;
 import io.hiformer.features.Transforms;
-import io.hiformer.kernels.CpuKernels;
 import io.hiformer.model.Batch;
-import io.hiformer.model.Hiformer;
+import io.hiformer.model.BatchScorer;
 import io.hiformer.model.ModelConfig;
 import io.hiformer.model.ModelFile;
 import io.hiformer.model.ModelRegistry;
@@ -40,7 +39,7 @@ public final class LoadedModel implements AutoCloseable {
   private final long version;
   private final Parameters parameters;
   private final Transforms transforms;
-  private final Scorer scorer;
+  private final BatchScorer scorer;
   private final ThreadLocal<Featurizer> featurizers;
   private final ArrayBlockingQueue<Scratch> scratch = new ArrayBlockingQueue<>(POOLED_SCRATCH);
   /** The owner's reference plus one per call in flight; 0 once closed. */
@@ -59,7 +58,7 @@ public final class LoadedModel implements AutoCloseable {
       throw new IllegalArgumentException("model " + name + " v" + version
           + ": the stored transforms do not produce the model's fields");
     }
-    this.scorer = new Scorer(new Hiformer(parameters, CpuKernels.best()), threads);
+    this.scorer = Scoring.current().open(parameters, threads);
     this.featurizers = ThreadLocal.withInitial(() -> new Featurizer(transforms));
   }
 
@@ -149,7 +148,7 @@ public final class LoadedModel implements AutoCloseable {
     return transforms;
   }
 
-  public Scorer scorer() {
+  public BatchScorer scorer() {
     return scorer;
   }
 
