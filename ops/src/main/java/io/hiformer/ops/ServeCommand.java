@@ -1,5 +1,7 @@
 package io.hiformer.ops;
 
+import io.hiformer.kernels.cuda.Precision;
+import io.hiformer.model.Backend;
 import io.hiformer.features.FeatureSchema;
 import io.hiformer.features.announce.AnnouncementListener;
 import io.hiformer.features.kafka.TopicNames;
@@ -14,6 +16,7 @@ import io.hiformer.ranker.ExperimentsWatcher;
 import io.hiformer.ranker.MetricsServer;
 import io.hiformer.ranker.RankService;
 import io.hiformer.ranker.RankerServer;
+import io.hiformer.ranker.Scoring;
 import io.hiformer.proto.EntityKind;
 import io.hiformer.ranker.RegistryWatcher;
 import java.io.IOException;
@@ -29,6 +32,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -91,6 +95,24 @@ final class ServeCommand extends RegistryCommand {
           + " 16 MiB, sized for 1,000 candidates with request-time features)")
   int maxMessageBytes;
 
+  @Option(names = "--backend", defaultValue = "auto", paramLabel = "auto|cpu|cuda", converter = BackendName.class,
+      description = "where models are scored: auto takes a usable GPU (one log line says why not) and falls back to"
+          + " the CPU; cuda fails without one (default: ${DEFAULT-VALUE})")
+  Backend backend;
+
+  @Option(names = "--precision", defaultValue = "fp32", paramLabel = "fp32|tf32", converter = PrecisionName.class,
+      description = "GPU arithmetic: fp32 (3xTF32, logits within 1e-4 of the CPU) or tf32 (faster, about 1e-2)"
+          + " (default: ${DEFAULT-VALUE})")
+  Precision precision;
+
+  @Option(names = "--max-batch", defaultValue = "16384", paramLabel = "N",
+      description = "GPU: most candidates merged from concurrent calls into one batch (default: ${DEFAULT-VALUE})")
+  int maxBatch;
+
+  @Option(names = "--max-queue-delay-us", defaultValue = "500", paramLabel = "MICROS",
+      description = "GPU: longest a call waits for others to share its batch (default: ${DEFAULT-VALUE})")
+  long maxQueueDelayMicros;
+
   @Option(names = "--experiments", paramLabel = "FILE",
       description = "experiment arms YAML (salt, arms: name, model, share, score); replaces --version")
   Path experiments;
@@ -147,6 +169,22 @@ final class ServeCommand extends RegistryCommand {
           + " are evicted (default: ${DEFAULT-VALUE})")
   int maxStoredEntities;
 
+  /** {@code auto}, {@code cpu} or {@code cuda}, in any case. */
+  static final class BackendName implements CommandLine.ITypeConverter<Backend> {
+    @Override
+    public Backend convert(String value) {
+      return Backend.valueOf(value.toUpperCase(java.util.Locale.ROOT));
+    }
+  }
+
+  /** {@code fp32} or {@code tf32}, in any case. */
+  static final class PrecisionName implements CommandLine.ITypeConverter<Precision> {
+    @Override
+    public Precision convert(String value) {
+      return Precision.valueOf(value.toUpperCase(java.util.Locale.ROOT));
+    }
+  }
+
   /** Called with the started server; tests use it to reach and stop the server. */
   Consumer<RankerServer> onStart = s -> {};
 
@@ -171,6 +209,13 @@ final class ServeCommand extends RegistryCommand {
     if (maxMessageBytes < 1) {
       throw new IllegalArgumentException("--max-message-bytes must be positive, got " + maxMessageBytes);
     }
+    if (maxBatch < 1) {
+      throw new IllegalArgumentException("--max-batch must be positive, got " + maxBatch);
+    }
+    if (maxQueueDelayMicros < 0) {
+      throw new IllegalArgumentException("--max-queue-delay-us must not be negative, got " + maxQueueDelayMicros);
+    }
+    Scoring.use(new Scoring(backend, precision, maxBatch, Duration.ofNanos(maxQueueDelayMicros * 1000)));
     if (rankLogBuffer < 1) {
       throw new IllegalArgumentException("--rank-log-buffer must be positive, got " + rankLogBuffer);
     }
@@ -221,6 +266,7 @@ final class ServeCommand extends RegistryCommand {
       if (registryPoll > 0) {
         watcher.start(Duration.ofSeconds(registryPoll));
       }
+      out.printf("scoring on %s%n", watcher.service().model().scorer().description());
       return serve(watcher.service(), v.model() + " v" + watcher.service().model().version()
           + (version.equals(Long.toString(v.number())) ? "" : " (" + version + ")"), n,
           settings.withReady(streaming.ready()), out);
