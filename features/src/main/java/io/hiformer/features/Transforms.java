@@ -60,6 +60,11 @@ public final class Transforms {
     return out;
   }
 
+  /** The schema fields the transforms were fitted for, in schema order: raw columns, kinds and sides. */
+  public List<FeatureSchema.Field> schemaFields() {
+    return fields.stream().map(f -> f.spec).toList();
+  }
+
   /** The raw column each model field reads, in {@link #modelFields()} order. */
   public List<String> columns() {
     return fields.stream().map(f -> f.spec.column()).toList();

@@ -91,6 +91,35 @@ public final class Batch {
   }
 
   /**
+   * Appends every example of {@code other} (a batch of the same config) after this batch's, labels
+   * included; for merging the batches of concurrent requests into one scoring call.
+   */
+  public void append(Batch other) {
+    int n = other.size;
+    if (other.numCategorical != numCategorical || other.numBag != numBag || other.numDense != numDense
+        || other.numTasks != numTasks) {
+      throw new IllegalArgumentException("cannot append a batch of another model config");
+    }
+    if (size + n > capacity) {
+      throw new IllegalStateException("batch of " + size + " cannot take " + n + " more (capacity " + capacity + ")");
+    }
+    System.arraycopy(other.categorical, 0, categorical, size * numCategorical, n * numCategorical);
+    System.arraycopy(other.dense, 0, dense, size * numDense, n * numDense);
+    System.arraycopy(other.labels, 0, labels, size * numTasks, n * numTasks);
+    System.arraycopy(other.labelMask, 0, labelMask, size * numTasks, n * numTasks);
+    int base = bagOffsets[size * numBag];
+    int ids = other.bagOffsets[n * numBag];
+    if (base + ids > bagIds.length) {
+      bagIds = Arrays.copyOf(bagIds, Math.max(base + ids, bagIds.length * 2));
+    }
+    System.arraycopy(other.bagIds, 0, bagIds, base, ids);
+    for (int i = 1; i <= n * numBag; i++) {
+      bagOffsets[size * numBag + i] = base + other.bagOffsets[i];
+    }
+    size += n;
+  }
+
+  /**
    * A batch over arrays in the golden-file encoding (MODEL.md section 6), copied in;
    * {@code labels} and {@code labelMask} may be null.
    */

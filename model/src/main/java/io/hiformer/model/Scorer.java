@@ -8,7 +8,7 @@ package io.hiformer.model;
  * <p>One call at a time ({@code score} is synchronized); a service that wants more concurrency
  * uses several scorers.
  */
-public final class Scorer implements AutoCloseable {
+public final class Scorer implements BatchScorer {
   /** Examples per tile: measured best for ref-serving on AVX-512 (see the model README). */
   public static final int DEFAULT_TILE = 32;
 
@@ -45,7 +45,7 @@ public final class Scorer implements AutoCloseable {
     return model;
   }
 
-  /** Writes the logits of every example of {@code batch} to {@code logits} as {@code [B, T]}. */
+  @Override
   public synchronized void score(Batch batch, float[] logits) {
     if (logits.length < batch.size() * tasks) {
       throw new IllegalArgumentException("logits needs " + batch.size() * tasks + " floats, has " + logits.length);
@@ -58,6 +58,11 @@ public final class Scorer implements AutoCloseable {
       this.batch = null;
       this.out = null;
     }
+  }
+
+  @Override
+  public String description() {
+    return "cpu " + model.kernels().name() + " x" + perWorker.length;
   }
 
   private void scoreTile(int worker, int piece) {

@@ -11,8 +11,8 @@ import picocli.CommandLine.Command;
     mixinStandardHelpOptions = true,
     versionProvider = Version.class,
     description = "Hiformer ranking service: train, verify and serve Hiformer models.",
-    subcommands = {QuickstartCommand.class, TrainCommand.class, VerifyCommand.class, ModelsCommand.class, ServeCommand.class,
-        LoadtestCommand.class, EvaluateCommand.class, JoinerCommand.class,
+    subcommands = {DemoCommand.class, QuickstartCommand.class, TrainCommand.class, VerifyCommand.class, ModelsCommand.class, ServeCommand.class,
+        LoadtestCommand.class, EvaluateCommand.class, JoinerCommand.class, FeaturesCommand.class,
         CommandLine.HelpCommand.class})
 public final class HiformerCommand implements Runnable {
 

@@ -1,7 +1,13 @@
 package io.hiformer.ops;
 
+import io.hiformer.kernels.cuda.Precision;
+import io.hiformer.model.Backend;
+import io.hiformer.features.FeatureSchema;
 import io.hiformer.features.announce.AnnouncementListener;
 import io.hiformer.features.kafka.TopicNames;
+import io.hiformer.features.online.FeatureIngestor;
+import io.hiformer.features.online.FeatureStore;
+import io.hiformer.features.online.StoreSchema;
 import io.hiformer.features.ranklog.RankLogWriter;
 import io.hiformer.model.ModelRegistry;
 import io.hiformer.model.ModelRegistry.Version;
@@ -10,18 +16,23 @@ import io.hiformer.ranker.ExperimentsWatcher;
 import io.hiformer.ranker.MetricsServer;
 import io.hiformer.ranker.RankService;
 import io.hiformer.ranker.RankerServer;
+import io.hiformer.ranker.Scoring;
+import io.hiformer.proto.EntityKind;
 import io.hiformer.ranker.RegistryWatcher;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.net.InetSocketAddress;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletionStage;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -40,7 +51,9 @@ import picocli.CommandLine.Option;
         "With --bootstrap-servers, every answered call is written to the rank-log topic (the exact model inputs"
             + " of each candidate, scores, positions, version, arm; asynchronously: a slow or absent broker never"
             + " delays a call, and what cannot be written is dropped and counted), and announcements on the models"
-            + " topic go through the same load-check-swap path as polling.",
+            + " topic go through the same load-check-swap path as polling. The user and item features requests do"
+            + " not carry come from an online store kept up to date from the feature topics (request-time values"
+            + " win); health says NOT_SERVING until the store has read the topics to their end at start.",
         "--tls-cert/--tls-key serve TLS; --tls-client-ca also requires client certificates signed by that CA."
             + " --auth-tokens FILE or --auth-tokens-env VAR require 'authorization: Bearer <token>' on Rank and"
             + " reflection calls (health stays open).",
@@ -82,6 +95,24 @@ final class ServeCommand extends RegistryCommand {
           + " 16 MiB, sized for 1,000 candidates with request-time features)")
   int maxMessageBytes;
 
+  @Option(names = "--backend", defaultValue = "auto", paramLabel = "auto|cpu|cuda", converter = BackendName.class,
+      description = "where models are scored: auto takes a usable GPU (one log line says why not) and falls back to"
+          + " the CPU; cuda fails without one (default: ${DEFAULT-VALUE})")
+  Backend backend;
+
+  @Option(names = "--precision", defaultValue = "fp32", paramLabel = "fp32|tf32", converter = PrecisionName.class,
+      description = "GPU arithmetic: fp32 (3xTF32, logits within 1e-4 of the CPU) or tf32 (faster, about 1e-2)"
+          + " (default: ${DEFAULT-VALUE})")
+  Precision precision;
+
+  @Option(names = "--max-batch", defaultValue = "16384", paramLabel = "N",
+      description = "GPU: most candidates merged from concurrent calls into one batch (default: ${DEFAULT-VALUE})")
+  int maxBatch;
+
+  @Option(names = "--max-queue-delay-us", defaultValue = "500", paramLabel = "MICROS",
+      description = "GPU: longest a call waits for others to share its batch (default: ${DEFAULT-VALUE})")
+  long maxQueueDelayMicros;
+
   @Option(names = "--experiments", paramLabel = "FILE",
       description = "experiment arms YAML (salt, arms: name, model, share, score); replaces --version")
   Path experiments;
@@ -114,8 +145,9 @@ final class ServeCommand extends RegistryCommand {
   String authTokensEnv;
 
   @Option(names = "--bootstrap-servers", paramLabel = "HOST:PORT[,...]",
-      description = "Kafka: write every answered call to the rank-log topic (never blocking a call) and follow the"
-          + " models topic, so announced versions and alias moves swap in at once")
+      description = "Kafka: write every answered call to the rank-log topic (never blocking a call), follow the"
+          + " models topic, so announced versions and alias moves swap in at once, and fill user and item features"
+          + " from the feature topics")
   String bootstrapServers;
 
   @Option(names = "--topic-prefix", defaultValue = TopicNames.DEFAULT_PREFIX, paramLabel = "PREFIX",
@@ -126,6 +158,32 @@ final class ServeCommand extends RegistryCommand {
       description = "rank-log entries waiting for Kafka, at most; more are dropped and counted in"
           + " hiformer_rank_log_entries_total{result=\"dropped\"} (default: ${DEFAULT-VALUE}, 64 MiB)")
   long rankLogBuffer;
+
+  @Option(names = "--feature-schema", paramLabel = "FILE",
+      description = "feature schema (YAML) whose user and item fields the online store holds; updates of other"
+          + " fields are dead-lettered (default: the fields of the models served at start)")
+  Path featureSchema;
+
+  @Option(names = "--max-stored-entities", defaultValue = "" + FeatureStore.DEFAULT_MAX_ENTITIES, paramLabel = "N",
+      description = "users, and as many items, the online store holds at most; beyond, the least recently written"
+          + " are evicted (default: ${DEFAULT-VALUE})")
+  int maxStoredEntities;
+
+  /** {@code auto}, {@code cpu} or {@code cuda}, in any case. */
+  static final class BackendName implements CommandLine.ITypeConverter<Backend> {
+    @Override
+    public Backend convert(String value) {
+      return Backend.valueOf(value.toUpperCase(java.util.Locale.ROOT));
+    }
+  }
+
+  /** {@code fp32} or {@code tf32}, in any case. */
+  static final class PrecisionName implements CommandLine.ITypeConverter<Precision> {
+    @Override
+    public Precision convert(String value) {
+      return Precision.valueOf(value.toUpperCase(java.util.Locale.ROOT));
+    }
+  }
 
   /** Called with the started server; tests use it to reach and stop the server. */
   Consumer<RankerServer> onStart = s -> {};
@@ -151,6 +209,13 @@ final class ServeCommand extends RegistryCommand {
     if (maxMessageBytes < 1) {
       throw new IllegalArgumentException("--max-message-bytes must be positive, got " + maxMessageBytes);
     }
+    if (maxBatch < 1) {
+      throw new IllegalArgumentException("--max-batch must be positive, got " + maxBatch);
+    }
+    if (maxQueueDelayMicros < 0) {
+      throw new IllegalArgumentException("--max-queue-delay-us must not be negative, got " + maxQueueDelayMicros);
+    }
+    Scoring.use(new Scoring(backend, precision, maxBatch, Duration.ofNanos(maxQueueDelayMicros * 1000)));
     if (rankLogBuffer < 1) {
       throw new IllegalArgumentException("--rank-log-buffer must be positive, got " + rankLogBuffer);
     }
@@ -185,7 +250,7 @@ final class ServeCommand extends RegistryCommand {
         }
         return serve(watcher.service(), String.format("%s arms %s from %s", model,
             watcher.service().arms().arms().stream().map(a -> a.name() + "=v" + a.model().version()).toList(),
-            experiments), n, settings, out);
+            experiments), n, settings.withReady(streaming.ready()), out);
       } finally {
         poller.shutdownNow();
         try {
@@ -201,32 +266,69 @@ final class ServeCommand extends RegistryCommand {
       if (registryPoll > 0) {
         watcher.start(Duration.ofSeconds(registryPoll));
       }
+      out.printf("scoring on %s%n", watcher.service().model().scorer().description());
       return serve(watcher.service(), v.model() + " v" + watcher.service().model().version()
-          + (version.equals(Long.toString(v.number())) ? "" : " (" + version + ")"), n, settings, out);
+          + (version.equals(Long.toString(v.number())) ? "" : " (" + version + ")"), n,
+          settings.withReady(streaming.ready()), out);
     }
   }
 
   /** What runs beside the server with --bootstrap-servers; closed after the server. */
   private interface Streaming extends AutoCloseable {
+    /** Completes when health may say SERVING (the feature store has caught up); null: at once. */
+    default CompletionStage<?> ready() {
+      return null;
+    }
+
     @Override
     void close();
   }
 
-  /** With Kafka given: the rank log and the followed announcements (else nothing). */
-  private Streaming streaming(RegistryWatcher watcher, PrintStream out) {
+  /** With Kafka given: the rank log, the followed announcements and the feature store (else nothing). */
+  private Streaming streaming(RegistryWatcher watcher, PrintStream out) throws IOException {
     if (bootstrapServers == null || bootstrapServers.isBlank()) {
       return () -> {};
     }
+    if (maxStoredEntities < 1) {
+      throw new IllegalArgumentException("--max-stored-entities must be positive, got " + maxStoredEntities);
+    }
     TopicNames topics = new TopicNames(topicPrefix);
+    RankService service = watcher.service();
+    FeatureStore store = new FeatureStore(storeSchema(service), maxStoredEntities);
+    store.bindTo(service.metrics().registry());
+    service.useFeatures(store);
+    FeatureIngestor ingestor = FeatureIngestor.start(FeatureIngestor.Settings.of(bootstrapServers, topics), store,
+        service.metrics().registry());
     RankLogWriter writer = RankLogWriter.start(bootstrapServers, topics.rankLog(),
         RankLogWriter.Options.DEFAULTS.withCapacityBytes(rankLogBuffer));
-    watcher.service().logTo(writer);
+    service.logTo(writer);
     AnnouncementListener listener = watcher.follow(bootstrapServers, topics.models());
     out.printf("logging calls to %s and following %s at %s%n", topics.rankLog(), topics.models(), bootstrapServers);
-    return () -> {
-      listener.close();
-      writer.close();
+    out.printf("features from %s and %s: users %s, items %s%n", topics.featuresUser(), topics.featuresItem(),
+        store.schema().columns(EntityKind.ENTITY_KIND_USER), store.schema().columns(EntityKind.ENTITY_KIND_ITEM));
+    return new Streaming() {
+      @Override
+      public CompletionStage<?> ready() {
+        return ingestor.whenCaughtUp();
+      }
+
+      @Override
+      public void close() {
+        listener.close();
+        writer.close();
+        ingestor.close();
+      }
     };
+  }
+
+  /** The --feature-schema's fields, else those of every model the service starts with. */
+  private StoreSchema storeSchema(RankService service) throws IOException {
+    if (featureSchema != null) {
+      return StoreSchema.of(FeatureSchema.parse(Files.readString(featureSchema)).fields());
+    }
+    List<FeatureSchema.Field> fields = new ArrayList<>();
+    service.arms().models().forEach(m -> fields.addAll(m.transforms().schemaFields()));
+    return StoreSchema.of(fields);
   }
 
   private RankerServer.Tls tls() {

@@ -34,6 +34,11 @@ class ServeCommandTest {
 
   @BeforeEach
   void publish() throws Exception {
+    publishTinyModel(root, "tiny");
+  }
+
+  /** Two versions of a tiny user x item model with fitted transforms; alias production on version 1. */
+  static void publishTinyModel(Path root, String name) throws Exception {
     FeatureSchema schema = FeatureSchema.parse("""
         tasks: [{name: click}]
         fields:
@@ -45,12 +50,12 @@ class ServeCommandTest {
       records.add(RawRecord.of(Map.of("user_id", "u" + i % 2, "item_id", "i" + i % 3, "click", "" + i % 2)));
     }
     Transforms t = Transforms.fit(schema, records);
-    ModelConfig config = new ModelConfig("tiny", 8, 2, 1, t.tasks(), 2, 2, 2, List.of(8), 0, false, t.modelFields());
+    ModelConfig config = new ModelConfig(name, 8, 2, 1, t.tasks(), 2, 2, 2, List.of(8), 0, false, t.modelFields());
     ModelRegistry registry = ModelRegistry.open(root);
     for (int seed = 1; seed <= 2; seed++) {
-      registry.publish("tiny", Parameters.initialize(config, seed), Map.of(Transforms.METADATA_KEY, t.toJson()), "{}");
+      registry.publish(name, Parameters.initialize(config, seed), Map.of(Transforms.METADATA_KEY, t.toJson()), "{}");
     }
-    registry.setAlias("tiny", "production", 1);
+    registry.setAlias(name, "production", 1);
   }
 
   @Test

@@ -2,9 +2,8 @@ package io.hiformer.ranker;
 
 import io.hiformer.features.Featurizer;
 import io.hiformer.features.Transforms;
-import io.hiformer.kernels.CpuKernels;
 import io.hiformer.model.Batch;
-import io.hiformer.model.Hiformer;
+import io.hiformer.model.BatchScorer;
 import io.hiformer.model.ModelConfig;
 import io.hiformer.model.ModelFile;
 import io.hiformer.model.ModelRegistry;
@@ -40,13 +39,15 @@ public final class LoadedModel implements AutoCloseable {
   private final long version;
   private final Parameters parameters;
   private final Transforms transforms;
-  private final Scorer scorer;
+  private final BatchScorer scorer;
   private final ThreadLocal<Featurizer> featurizers;
   private final ArrayBlockingQueue<Scratch> scratch = new ArrayBlockingQueue<>(POOLED_SCRATCH);
   /** The owner's reference plus one per call in flight; 0 once closed. */
   private final AtomicInteger references = new AtomicInteger(1);
   private final AtomicBoolean ownerReleased = new AtomicBoolean();
   private final CountDownLatch closed = new CountDownLatch(1);
+  /** When the registry published this version; null for a model not read from a registry. */
+  private volatile java.time.Instant created;
 
   public LoadedModel(String name, long version, Parameters parameters, Transforms transforms, int threads) {
     this.name = Objects.requireNonNull(name, "name");
@@ -57,7 +58,7 @@ public final class LoadedModel implements AutoCloseable {
       throw new IllegalArgumentException("model " + name + " v" + version
           + ": the stored transforms do not produce the model's fields");
     }
-    this.scorer = new Scorer(new Hiformer(parameters, CpuKernels.best()), threads);
+    this.scorer = Scoring.current().open(parameters, threads);
     this.featurizers = ThreadLocal.withInitial(() -> new Featurizer(transforms));
   }
 
@@ -89,6 +90,7 @@ public final class LoadedModel implements AutoCloseable {
   static LoadedModel build(Read read, int threads) {
     LoadedModel m = new LoadedModel(read.version().model(), read.version().number(), read.parameters(),
         read.transforms(), threads);
+    m.created = read.version().created();
     try {
       m.check(threads);
     } catch (RuntimeException e) {
@@ -133,6 +135,11 @@ public final class LoadedModel implements AutoCloseable {
     return version;
   }
 
+  /** When the registry published this version (null when it was not read from a registry). */
+  public java.time.Instant created() {
+    return created;
+  }
+
   public Parameters parameters() {
     return parameters;
   }
@@ -141,7 +148,7 @@ public final class LoadedModel implements AutoCloseable {
     return transforms;
   }
 
-  public Scorer scorer() {
+  public BatchScorer scorer() {
     return scorer;
   }
 

@@ -4,6 +4,7 @@ import io.grpc.Context;
 import io.grpc.Deadline;
 import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
+import io.hiformer.features.online.FeatureStore;
 import io.hiformer.features.ranklog.RankLogWriter;
 import io.hiformer.model.Batch;
 import io.hiformer.proto.Candidate;
@@ -26,7 +27,9 @@ import java.util.concurrent.atomic.AtomicReference;
  * <p>Rows come from {@link RequestRows}: user and context fields read the request's
  * {@code user_id} (under the column {@link Options#userColumn()}) and {@code context}, once per
  * request; item fields read each candidate's {@code item_id} (under {@link Options#itemColumn()}),
- * then its {@code features}, then the request's {@code context}. Feature map keys are matched
+ * then its {@code features}, then the request's {@code context}; what the request does not carry
+ * comes from the user's and each item's stored features once {@link #useFeatures} names an online
+ * store (request-time values win). Feature map keys are matched
  * against each model field's {@code column} (its name unless the schema says otherwise); keys no
  * field reads are ignored. Unknown users, items and values get the missing or unseen id, so they
  * are scored, never rejected. Request buffers are borrowed from the model per call.
@@ -124,6 +127,7 @@ public final class RankService extends RankerGrpc.RankerImplBase {
   private final AtomicReference<Arms> current;
   private final Options options;
   private final RankerMetrics metrics;
+  private volatile FeatureStore features;
 
   /** Serves {@code model} as the single arm {@value #DEFAULT_ARM} with {@link Options#formula()}. */
   public RankService(LoadedModel model, Options options) {
@@ -145,6 +149,14 @@ public final class RankService extends RankerGrpc.RankerImplBase {
   /** This service's metrics (its own Prometheus registry); {@link RankerServer} applies their interceptor. */
   public RankerMetrics metrics() {
     return metrics;
+  }
+
+  /**
+   * Fills, for later calls, what requests do not carry from {@code store}'s user and item features
+   * (null: from nothing). Lookups are lock-free reads of the store's current snapshots.
+   */
+  public void useFeatures(FeatureStore store) {
+    this.features = store;
   }
 
   /** The model new calls of the first arm are served by. */
@@ -245,7 +257,7 @@ public final class RankService extends RankerGrpc.RankerImplBase {
     int tasks = model.parameters().config().numTasks();
     Batch batch;
     try {
-      batch = scratch.rows.encode(request);
+      batch = scratch.rows.encode(request, features);
     } catch (IllegalArgumentException e) {
       throw new InvalidRequest(e.getMessage());
     }

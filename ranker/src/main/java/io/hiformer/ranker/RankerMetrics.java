@@ -90,6 +90,17 @@ public final class RankerMetrics {
           .tags("arm", a.name(), "model", a.model().name())
           .strongReference(true)
           .register(registry));
+      java.time.Instant created = a.model().created();
+      if (created != null) {
+        double seconds = created.toEpochMilli() / 1000.0;
+        versionGauges.add(Gauge.builder("hiformer.model.created.timestamp", () -> seconds)
+            .description("When the registry published the version each arm serves (Unix seconds); the model's age"
+                + " is time() minus this")
+            .baseUnit("seconds")
+            .tags("arm", a.name(), "model", a.model().name())
+            .strongReference(true)
+            .register(registry));
+      }
     }
   }
 

@@ -17,13 +17,16 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
+import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * A Netty gRPC server with the {@link RankService}, the standard health service and server
  * reflection. Health reports {@code SERVING}, overall and for {@code hiformer.v1.Ranker}, as
- * soon as the server starts (it always starts with a loaded model), and {@code NOT_SERVING}
+ * soon as the server starts (it always starts with a loaded model) or, with
+ * {@link Settings#ready()}, once that completes (e.g. the online feature store has caught up;
+ * {@code NOT_SERVING} until then, while calls are already answered), and {@code NOT_SERVING}
  * once {@link #close()} begins, so load balancers stop sending traffic before it drains.
  *
  * <p>{@link Settings} add TLS (a certificate chain and key in PEM files), mutual TLS (a CA file
@@ -74,11 +77,12 @@ public final class RankerServer implements AutoCloseable {
   }
 
   /**
-   * How to serve: the address, limits, grace period, and optionally TLS ({@code tls}, nullable) and
-   * bearer tokens ({@code tokens}, empty: no authentication).
+   * How to serve: the address, limits, grace period, and optionally TLS ({@code tls}, nullable),
+   * bearer tokens ({@code tokens}, empty: no authentication) and what health waits for before
+   * reporting {@code SERVING} ({@code ready}, nullable: nothing).
    */
   public record Settings(InetSocketAddress address, int maxInboundMessageBytes, Duration grace,
-      int maxConcurrentCalls, Tls tls, List<String> tokens) {
+      int maxConcurrentCalls, Tls tls, List<String> tokens, CompletionStage<?> ready) {
     public Settings {
       Objects.requireNonNull(address, "address");
       Objects.requireNonNull(grace, "grace");
@@ -91,23 +95,28 @@ public final class RankerServer implements AutoCloseable {
     /** Plaintext, no authentication and the default limits on {@code address}. */
     public static Settings of(InetSocketAddress address) {
       return new Settings(address, DEFAULT_MAX_INBOUND_MESSAGE_BYTES, DEFAULT_GRACE, DEFAULT_MAX_CONCURRENT_CALLS,
-          null, List.of());
+          null, List.of(), null);
     }
 
     public Settings withLimits(int maxInboundMessageBytes, int maxConcurrentCalls) {
-      return new Settings(address, maxInboundMessageBytes, grace, maxConcurrentCalls, tls, tokens);
+      return new Settings(address, maxInboundMessageBytes, grace, maxConcurrentCalls, tls, tokens, ready);
     }
 
     public Settings withGrace(Duration g) {
-      return new Settings(address, maxInboundMessageBytes, g, maxConcurrentCalls, tls, tokens);
+      return new Settings(address, maxInboundMessageBytes, g, maxConcurrentCalls, tls, tokens, ready);
     }
 
     public Settings withTls(Tls t) {
-      return new Settings(address, maxInboundMessageBytes, grace, maxConcurrentCalls, t, tokens);
+      return new Settings(address, maxInboundMessageBytes, grace, maxConcurrentCalls, t, tokens, ready);
     }
 
     public Settings withTokens(List<String> t) {
-      return new Settings(address, maxInboundMessageBytes, grace, maxConcurrentCalls, tls, t);
+      return new Settings(address, maxInboundMessageBytes, grace, maxConcurrentCalls, tls, t, ready);
+    }
+
+    /** Health says {@code NOT_SERVING} until {@code r} completes (normally or not), then {@code SERVING}. */
+    public Settings withReady(CompletionStage<?> r) {
+      return new Settings(address, maxInboundMessageBytes, grace, maxConcurrentCalls, tls, tokens, r);
     }
   }
 
@@ -145,6 +154,9 @@ public final class RankerServer implements AutoCloseable {
     Objects.requireNonNull(service, "service");
     ConcurrencyLimit limit = new ConcurrencyLimit(settings.maxConcurrentCalls());
     HealthStatusManager health = new HealthStatusManager();
+    ServingStatus initial = settings.ready() == null ? ServingStatus.SERVING : ServingStatus.NOT_SERVING;
+    health.setStatus(HealthStatusManager.SERVICE_NAME_ALL_SERVICES, initial);
+    health.setStatus(RankerGrpc.SERVICE_NAME, initial);
     NettyServerBuilder builder = settings.tls() == null
         ? NettyServerBuilder.forAddress(settings.address())
         : NettyServerBuilder.forAddress(settings.address(), settings.tls().credentials());
@@ -165,9 +177,18 @@ public final class RankerServer implements AutoCloseable {
         .build()
         .start();
     RankerServer rs = new RankerServer(server, service, settings.grace(), health, limit);
-    health.setStatus(HealthStatusManager.SERVICE_NAME_ALL_SERVICES, ServingStatus.SERVING);
-    health.setStatus(RankerGrpc.SERVICE_NAME, ServingStatus.SERVING);
+    if (settings.ready() != null) {
+      settings.ready().whenComplete((ok, failed) -> rs.serving());
+    }
     return rs;
+  }
+
+  /** Reports SERVING unless closing (health in its terminal state ignores updates anyway). */
+  private void serving() {
+    if (!closing.get()) {
+      health.setStatus(HealthStatusManager.SERVICE_NAME_ALL_SERVICES, ServingStatus.SERVING);
+      health.setStatus(RankerGrpc.SERVICE_NAME, ServingStatus.SERVING);
+    }
   }
 
   /** The port the server is bound to (the ephemeral one it got when started with port 0). */

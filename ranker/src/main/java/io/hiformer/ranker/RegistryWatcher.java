@@ -68,7 +68,13 @@ public final class RegistryWatcher implements AutoCloseable {
     this.threads = threads;
     this.spec = Objects.requireNonNull(spec, "spec");
     Map<Long, LoadedModel> models = new HashMap<>();
-    RankService.Arms arms = build(spec, resolve(spec), models);
+    RankService.Arms arms;
+    try {
+      arms = build(spec, resolve(spec), models);
+    } catch (IOException | RuntimeException e) {
+      reader.shutdownNow();
+      throw e;
+    }
     served.putAll(models);
     this.service = new RankService(arms, options);
     this.loader = Executors.newSingleThreadScheduledExecutor(task -> {
@@ -114,7 +120,11 @@ public final class RegistryWatcher implements AutoCloseable {
     if (!model.equals(modelName)) {
       return CompletableFuture.completedFuture(false);
     }
-    return CompletableFuture.supplyAsync(() -> consider(version, names), loader);
+    try {
+      return CompletableFuture.supplyAsync(() -> consider(version, names), loader);
+    } catch (java.util.concurrent.RejectedExecutionException closedAlready) {
+      return CompletableFuture.completedFuture(false);
+    }
   }
 
   /**
@@ -205,6 +215,7 @@ public final class RegistryWatcher implements AutoCloseable {
     }
     Map<Long, LoadedModel> models = new HashMap<>();
     RankService.Arms next;
+    long start = System.nanoTime();
     try {
       next = build(spec, targets, models);
     } catch (IOException | RuntimeException e) {
@@ -215,7 +226,8 @@ public final class RegistryWatcher implements AutoCloseable {
       return false;
     }
     install(next, models);
-    LOG.log(Level.INFO, "model " + modelName + " v" + version + " swapped in: " + describe(next));
+    LOG.log(Level.INFO, String.format(java.util.Locale.ROOT, "model %s v%d swapped in, loaded and checked in %.2f s: %s",
+        modelName, version, (System.nanoTime() - start) / 1e9, describe(next)));
     return true;
   }
 

@@ -3,6 +3,8 @@ package io.hiformer.ranker;
 import io.hiformer.features.BadRowException;
 import io.hiformer.features.Featurizer;
 import io.hiformer.features.RawRecord;
+import io.hiformer.features.online.FeatureStore;
+import io.hiformer.features.online.StoredEntity;
 import io.hiformer.model.Batch;
 import io.hiformer.model.ModelConfig;
 import io.hiformer.proto.Candidate;
@@ -20,11 +22,13 @@ import java.util.Set;
  * every candidate, so they are transformed once per request and copied into each row; only item
  * fields are transformed per candidate.
  *
- * <p>Sources, by field side: a user or context field reads the request's {@code user_id} (under
- * the user column) or its {@code context}; an item field reads the candidate's {@code item_id}
- * (under the item column), else its {@code features}, else the request's {@code context} (a value
- * shared by all candidates). Keys no field reads are ignored; so are keys in a candidate's
- * {@code features} that only user or context fields read.
+ * <p>Sources, by field side, first found wins: a user or context field reads the request's
+ * {@code user_id} (under the user column), else its {@code context}, else (user fields only) the
+ * user's stored features; an item field reads the candidate's {@code item_id} (under the item
+ * column), else its {@code features}, else the request's {@code context} (a value shared by all
+ * candidates), else the item's stored features. Request-time values thus win over stored ones.
+ * Keys no field reads are ignored; so are keys in a candidate's {@code features} that only user or
+ * context fields read.
  *
  * <p>Reuses its buffers (the batch, one row, the records): after warm-up a request allocates only
  * what the transforms allocate (bag id arrays). Not thread-safe: one per thread.
@@ -37,6 +41,7 @@ public final class RequestRows {
   private final String itemColumn;
   private final Set<String> itemColumns = new HashSet<>();
   private final Set<String> sharedColumns = new HashSet<>();
+  private final Set<String> userColumns = new HashSet<>();
   private final boolean[] itemCategorical;
   private final boolean[] itemBag;
   private final boolean[] itemDense;
@@ -61,7 +66,11 @@ public final class RequestRows {
     List<ModelConfig.Field> fields = config.fields();
     List<String> columns = model.transforms().columns();
     for (int f = 0; f < fields.size(); f++) {
-      (fields.get(f).side() == ModelConfig.Side.ITEM ? itemColumns : sharedColumns).add(columns.get(f));
+      ModelConfig.Side side = fields.get(f).side();
+      (side == ModelConfig.Side.ITEM ? itemColumns : sharedColumns).add(columns.get(f));
+      if (side == ModelConfig.Side.USER) {
+        userColumns.add(columns.get(f));
+      }
     }
     itemCategorical = itemSide(config.categoricalFields());
     itemBag = itemSide(config.bagFields());
@@ -91,19 +100,25 @@ public final class RequestRows {
     return batch;
   }
 
+  /** {@link #encode(RankRequest, FeatureStore)} without stored features. */
+  public Batch encode(RankRequest request) {
+    return encode(request, null);
+  }
+
   /**
-   * Encodes {@code request}'s candidates into {@link #batch()}, in request order. Throws
-   * {@link IllegalArgumentException} naming {@code context} or the candidate when a value cannot
-   * be read by its field's transform (e.g. text for a dense field), or when there are more
+   * Encodes {@code request}'s candidates into {@link #batch()}, in request order, with the user's
+   * and each item's stored features from {@code store} (none when null) under the request's own.
+   * Throws {@link IllegalArgumentException} naming {@code context} or the candidate when a value
+   * cannot be read by its field's transform (e.g. text for a dense field), or when there are more
    * candidates than the capacity.
    */
-  public Batch encode(RankRequest request) {
+  public Batch encode(RankRequest request, FeatureStore store) {
     int n = request.getCandidatesCount();
     if (n > batch.capacity()) {
       throw new IllegalArgumentException("candidates has " + n + " entries; at most " + batch.capacity() + " fit");
     }
     batch.clear();
-    shared.set(request);
+    shared.set(request, store == null ? null : store.user(request.getUserId()));
     one.clear();
     try {
       featurizer.add(shared, one);
@@ -122,7 +137,7 @@ public final class RequestRows {
     Map<String, FeatureValue> context = request.getContextMap();
     for (int i = 0; i < n; i++) {
       Candidate c = request.getCandidates(i);
-      candidate.set(c, context);
+      candidate.set(c, context, store == null ? null : store.item(c.getItemId()));
       one.clear();
       try {
         featurizer.add(candidate, one);
@@ -140,17 +155,19 @@ public final class RequestRows {
       }
       batch.add(categorical, bags, dense, null, null);
     }
-    candidate.set(null, null);
-    shared.set(null);
+    candidate.set(null, null, null);
+    shared.set(null, null);
     return batch;
   }
 
-  /** The request's user and context values; item columns read as absent. */
+  /** The request's user and context values, then the user's stored ones; item columns read as absent. */
   private final class SharedRecord implements RawRecord {
     private RankRequest request;
+    private StoredEntity stored;
 
-    void set(RankRequest r) {
+    void set(RankRequest r, StoredEntity user) {
       this.request = r;
+      this.stored = user;
     }
 
     private FeatureValue find(String column) {
@@ -160,40 +177,56 @@ public final class RequestRows {
       return column.equals(userColumn) ? null : request.getContextOrDefault(column, null);
     }
 
+    /** The stored user record when it may answer for {@code column} (a user field's, not in the request), else null. */
+    private StoredEntity fallback(String column, FeatureValue v) {
+      return v == null && stored != null && userColumns.contains(column) && !column.equals(userColumn) ? stored : null;
+    }
+
     @Override
     public String value(String column) {
       if (sharedColumns.contains(column) && column.equals(userColumn)) {
         return request.getUserId();
       }
-      return RawRecord.text(find(column));
+      FeatureValue v = find(column);
+      StoredEntity s = fallback(column, v);
+      return s != null ? s.value(column) : RawRecord.text(v);
     }
 
     @Override
     public boolean isNumber(String column) {
       FeatureValue v = find(column);
-      return v != null && v.hasDense();
+      StoredEntity s = fallback(column, v);
+      return s != null ? s.isNumber(column) : v != null && v.hasDense();
     }
 
     @Override
     public double number(String column) {
-      return find(column).getDense();
+      FeatureValue v = find(column);
+      StoredEntity s = fallback(column, v);
+      return s != null ? s.number(column) : v.getDense();
     }
 
     @Override
     public List<String> bag(String column, String separator) {
       FeatureValue v = find(column);
+      StoredEntity s = fallback(column, v);
+      if (s != null) {
+        return s.bag(column, separator);
+      }
       return v != null && v.hasBag() ? v.getBag().getValuesList() : RawRecord.super.bag(column, separator);
     }
   }
 
-  /** One candidate's item values over the request's context; user and context columns read as absent. */
+  /** One candidate's item values over the request's context, then the item's stored ones; user and context columns read as absent. */
   private final class CandidateRecord implements RawRecord {
     private Candidate candidate;
     private Map<String, FeatureValue> context;
+    private StoredEntity stored;
 
-    void set(Candidate c, Map<String, FeatureValue> context) {
+    void set(Candidate c, Map<String, FeatureValue> context, StoredEntity item) {
       this.candidate = c;
       this.context = context;
+      this.stored = item;
     }
 
     private FeatureValue find(String column) {
@@ -204,28 +237,42 @@ public final class RequestRows {
       return v != null ? v : context.get(column);
     }
 
+    /** The stored item record when it may answer for {@code column} (an item field's, not in the request), else null. */
+    private StoredEntity fallback(String column, FeatureValue v) {
+      return v == null && stored != null && itemColumns.contains(column) && !column.equals(itemColumn) ? stored : null;
+    }
+
     @Override
     public String value(String column) {
       if (itemColumns.contains(column) && column.equals(itemColumn)) {
         return candidate.getItemId();
       }
-      return RawRecord.text(find(column));
+      FeatureValue v = find(column);
+      StoredEntity s = fallback(column, v);
+      return s != null ? s.value(column) : RawRecord.text(v);
     }
 
     @Override
     public boolean isNumber(String column) {
       FeatureValue v = find(column);
-      return v != null && v.hasDense();
+      StoredEntity s = fallback(column, v);
+      return s != null ? s.isNumber(column) : v != null && v.hasDense();
     }
 
     @Override
     public double number(String column) {
-      return find(column).getDense();
+      FeatureValue v = find(column);
+      StoredEntity s = fallback(column, v);
+      return s != null ? s.number(column) : v.getDense();
     }
 
     @Override
     public List<String> bag(String column, String separator) {
       FeatureValue v = find(column);
+      StoredEntity s = fallback(column, v);
+      if (s != null) {
+        return s.bag(column, separator);
+      }
       return v != null && v.hasBag() ? v.getBag().getValuesList() : RawRecord.super.bag(column, separator);
     }
   }

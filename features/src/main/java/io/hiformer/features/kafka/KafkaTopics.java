@@ -47,6 +47,46 @@ public final class KafkaTopics {
     }
   }
 
+  /**
+   * The feature topics: user and item updates compacted, the dead-letter topic with the broker's
+   * default retention; {@code partitions} each.
+   */
+  public static List<NewTopic> featureTopics(TopicNames names, int partitions) {
+    return List.of(compacted(names.featuresUser(), partitions), compacted(names.featuresItem(), partitions),
+        topic(names.featuresDlq(), partitions));
+  }
+
+  /**
+   * Waits up to {@code timeout} until every partition of {@code names} has a leader: writes to a
+   * topic created a moment ago can otherwise fail over to retries while its leader starts.
+   */
+  public static void awaitLeaders(Admin admin, Collection<String> names, java.time.Duration timeout) {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    try {
+      while (true) {
+        try {
+          boolean ready = admin.describeTopics(names).allTopicNames().get().values().stream()
+              .allMatch(d -> d.partitions().stream().allMatch(p -> p.leader() != null && !p.leader().isEmpty()));
+          if (ready) {
+            return;
+          }
+        } catch (ExecutionException e) {
+          if (!(e.getCause() instanceof org.apache.kafka.common.errors.UnknownTopicOrPartitionException)) {
+            throw new IllegalStateException("cannot describe topics " + names + ": " + e.getCause().getMessage(),
+                e.getCause());
+          }
+        }
+        if (System.nanoTime() > deadline) {
+          throw new IllegalStateException("topics " + names + " still have partitions without a leader after " + timeout);
+        }
+        Thread.sleep(50);
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted while waiting for the leaders of " + names, e);
+    }
+  }
+
   /** The partition count of each of {@code names}; fails naming a topic that does not exist. */
   public static Map<String, Integer> partitions(Admin admin, Collection<String> names) {
     try {

@@ -1,5 +1,6 @@
 package io.hiformer.features.kafka;
 
+import io.hiformer.proto.EntityKind;
 import java.util.Objects;
 
 /**
@@ -12,6 +13,30 @@ public record TopicNames(String prefix) {
 
   public TopicNames {
     Objects.requireNonNull(prefix, "prefix");
+  }
+
+  /** Feature updates of users, compacted: {@code FeatureUpdate}, key = user id. */
+  public String featuresUser() {
+    return prefix + "features.user";
+  }
+
+  /** Feature updates of items, compacted: {@code FeatureUpdate}, key = item id. */
+  public String featuresItem() {
+    return prefix + "features.item";
+  }
+
+  /** Feature records the ingestors rejected, with the reason in a header. */
+  public String featuresDlq() {
+    return prefix + "features.dlq";
+  }
+
+  /** The topic of {@code kind}'s feature updates. */
+  public String features(EntityKind kind) {
+    return switch (kind) {
+      case ENTITY_KIND_USER -> featuresUser();
+      case ENTITY_KIND_ITEM -> featuresItem();
+      default -> throw new IllegalArgumentException("no feature topic for entity kind " + kind);
+    };
   }
 
   /** What the ranker served: one {@code RankLogEntry} per Rank call, key = request id. */

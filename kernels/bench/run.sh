@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# On a GPU host, from the bundle bundle.sh built: the GPU tests, then the benchmark. Results (logs,
+# tables, JSON) go to $OUT (default ./out); the benchmark's model and inputs stay in /tmp.
+# TESTS=0 skips the tests, TORCH=0 the PyTorch baseline; PROFILE=1 adds Nsight Compute on one launch
+# of PROFILE_KERNEL (a regex) at batch PROFILE_BATCH; SASS=1 writes the machine code of the kernels
+# named in SASS_KERNELS (compiled there with nvcc, disassembled with cuobjdump).
+set -uo pipefail
+cd "$(dirname "$0")"
+out=${OUT:-$PWD/out}
+mkdir -p "$out"
+tar xJf jre.tar.xz -C /tmp
+java="/tmp/jre/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED"
+cp=$(ls "$PWD"/lib/*.jar | grep -v console-standalone | tr '\n' ':')
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,temperature.gpu,power.draw --format=csv 2>&1 | tee "$out/gpu.txt"
+if [ "${TESTS:-1}" = 1 ]; then
+  $java -Xmx16g -jar lib/junit-platform-console-standalone-*.jar execute -cp "$cp" --disable-ansi-colors \
+    --select-class io.hiformer.model.CudaScorerTest --details=tree --disable-banner 2>&1 | tee "$out/tests.log"
+fi
+HIFORMER_CP="$cp" JAVA="$java" bash bench/gpu-bench.sh /tmp/bench "${BATCHES:-256,1024,4096,16384,65536}" 2>&1 | tee "$out/bench.log"
+cp /tmp/bench/ours.json /tmp/bench/bench.md /tmp/bench/bench.json "$out/" 2>/dev/null
+if [ "${PROFILE:-0}" = 1 ]; then
+  ncu=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
+  timeout 300 "$ncu" --clock-control none --target-processes all -k "regex:${PROFILE_KERNEL:-hiformer_e16_w32_c1_p3_b2}" -s 3 -c 1 \
+    --section SpeedOfLight --section ComputeWorkloadAnalysis --section WarpStateStats --section Occupancy \
+    --section MemoryWorkloadAnalysis --section LaunchStats --section InstructionStats \
+    $java -Xmx16g -cp "$cp" io.hiformer.model.CudaBenchmark --out /tmp/prof --batches "${PROFILE_BATCH:-16384}" --millis 1 \
+    > "$out/ncu.txt" 2>&1
+  tail -5 "$out/ncu.txt"
+  if [ "${PROFILE_SOURCE:-0}" = 1 ]; then  # executed instructions and stall samples per SASS instruction
+    timeout 300 "$ncu" --clock-control none --target-processes all -k "regex:${PROFILE_KERNEL:-hiformer_e16_w32_c1_p3_b2}" -s 3 -c 1 \
+      --section SourceCounters --section WarpStateStats --import-source no -o /tmp/prof-src \
+      $java -Xmx16g -cp "$cp" io.hiformer.model.CudaBenchmark --out /tmp/prof --batches "${PROFILE_BATCH:-16384}" --millis 1 >/dev/null 2>&1
+    "$ncu" -i /tmp/prof-src.ncu-rep --page source --print-source sass --csv > "$out/ncu-source.csv" 2>&1
+    wc -c "$out/ncu-source.csv"
+  fi
+fi
+if [ "${SASS:-0}" = 1 ]; then
+  nvcc -cubin -arch=sm_90 -O3 -std=c++17 -o /tmp/hf.cubin cuda/hiformer.cu
+  for k in ${SASS_KERNELS:-hiformer_e16_w32_c1_p3_b2}; do cuobjdump -sass -fun "$k" /tmp/hf.cubin > "$out/sass-$k.txt"; done
+fi

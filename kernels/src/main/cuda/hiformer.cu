@@ -1,0 +1,856 @@
+// The Hiformer forward pass (shared/spec/MODEL.md) as one fused kernel per batch.
+//
+// A block owns a tile of EX examples and carries it through every layer: the tile's tokens live in
+// shared memory, weights stream from L2 straight into registers in the order the tensor cores want
+// them (packed that way once, at upload: FusedLayout.java), and only each layer's output goes back
+// to global memory (for the residual and the next layer). One launch runs embeddings, all layers
+// and the towers. With CS > 1 a cluster of CS blocks shares one tile: every block holds the whole
+// tile, each computes a share of every product and writes it into all blocks' shared memory, so
+// small batches still spread over the chip.
+//
+// Products run on the tensor cores (mma.m16n8k8, tf32 in, fp32 accumulate). PREC = 3 splits each
+// operand into a tf32 head and tail and sums tail·head + head·tail + head·head, which keeps fp32
+// accuracy (3xTF32): weights arrive split (the host rounds both parts), activations are split here
+// (head truncated, tail passed whole: the tensor cores read its top 19 bits). PREC = 1 is
+// plain tf32: weights rounded by the host, activations truncated by the tensor cores. Rows of a
+// product are examples (16 per m-tile), columns are output features (8 per n-tile).
+//
+// Shapes are padded by the host so every product has K a multiple of 16 and N a multiple of 8:
+// token features to W (a template: 16, 32 or 64), each head to dhp (a multiple of 8) and ranks and
+// the FFN width to multiples of 16; padding weights are zero, so padding lanes stay zero. LayerNorm
+// divides by the real d and skips padding features in the variance.
+#ifdef HF_EMULATE
+#include "emu.h"
+#else
+#include "prims.cuh"
+#endif
+
+namespace hf {
+
+// ---- descriptor: int64 slots written by FusedLayout.java (keep the two in step) --------------
+enum : int {
+  D_D, D_W, D_HEADS, D_DH, D_DHP, D_L, D_T, D_LAYERS, D_RKP, D_RVP, D_FP, D_NEMB, D_NCAT, D_NBAG,
+  D_NDENSE, D_DT, D_TDEPTH, D_TWMAX, D_DENSE_W, D_DENSE_B, D_TASK, D_FINAL_G, D_FINAL_B, D_SCALE,
+  D_LAYER_BASE, D_FIELD_BASE, D_TOWER_BASE, D_HEADER = 32
+};
+// per layer, at D_LAYER_BASE + 16 * layer; offsets are in floats into the weights buffer
+enum : int {
+  L_R, L_LN1G, L_LN1B, L_WQ, L_UCAT, L_VK, L_VV, L_WO, L_LN2G, L_LN2B, L_W1, L_B1, L_W2, L_B2,
+  L_STRIDE = 16
+};
+// per embedded field, at D_FIELD_BASE + 2 * field: slot (categorical index, or -1 - bag index), table
+// towers, at D_TOWER_BASE: widths[0..depth] (widths[0] = d), then per task j and layer k, at
+// D_TOWER_BASE + depth + 1 + 2 * (j * depth + k): weight, bias
+
+constexpr int NWARP = 8;
+constexpr int NTHREADS = NWARP * 32;
+constexpr float LN_EPS = 1e-5f;
+
+// Row strides in shared memory. 16 (mod 32) floats makes the 16-byte A-fragment loads of a warp
+// conflict-free; 8 (mod 32) does the same for the 8-byte fragment stores of keys and values.
+__device__ __forceinline__ int stride16(int n) { return ((n + 16 + 31) / 32) * 32 - 16; }
+__device__ __forceinline__ int stride8(int n) { return ((n + 24 + 31) / 32) * 32 - 24; }
+
+struct Dims {
+  int d, heads, dh, dhp, L, T, layers, rkp, rvp, np, fp, nemb, ncat, nbag, ndense, dt, tdepth, twmax;
+  float scale;
+  int sz, sp, skv;
+  int layerBase, fieldBase, towerBase;
+};
+
+__device__ __forceinline__ int dget(const long long* desc, int i) { return (int) ldgl(desc + i); }
+
+__device__ inline Dims load_dims(const long long* desc) {
+  Dims m;
+  m.d = dget(desc, D_D);
+  m.heads = dget(desc, D_HEADS);
+  m.dh = dget(desc, D_DH);
+  m.dhp = dget(desc, D_DHP);
+  m.L = dget(desc, D_L);
+  m.T = dget(desc, D_T);
+  m.layers = dget(desc, D_LAYERS);
+  m.rkp = dget(desc, D_RKP);
+  m.rvp = dget(desc, D_RVP);
+  m.np = m.rkp + m.rvp;
+  m.fp = dget(desc, D_FP);
+  m.nemb = dget(desc, D_NEMB);
+  m.ncat = dget(desc, D_NCAT);
+  m.nbag = dget(desc, D_NBAG);
+  m.ndense = dget(desc, D_NDENSE);
+  m.dt = dget(desc, D_DT);
+  m.tdepth = dget(desc, D_TDEPTH);
+  m.twmax = dget(desc, D_TWMAX);
+  m.scale = bits_to_float((uint32_t) dget(desc, D_SCALE));
+  m.layerBase = dget(desc, D_LAYER_BASE);
+  m.fieldBase = dget(desc, D_FIELD_BASE);
+  m.towerBase = dget(desc, D_TOWER_BASE);
+  return m;
+}
+
+// ---- tensor-core products ---------------------------------------------------------------------
+
+// An activation as tensor-core operands: head h and, for PREC = 3, tail l = x - h.
+template <int PREC>
+struct TF {
+  uint32_t h, l;
+};
+
+template <int PREC>
+__device__ __forceinline__ TF<PREC> split(float x) {
+  TF<PREC> r;
+  if constexpr (PREC == 3) {
+    r.h = float_bits(x) & 0xffffe000u;  // truncated: one logic op; the tail keeps what it drops
+    r.l = float_bits(x - bits_to_float(r.h));
+  } else {
+    r.h = float_bits(x);
+    r.l = 0u;
+  }
+  return r;
+}
+
+// a: the A fragment in mma order (row g / k t, row g+8 / k t, row g / k t+4, row g+8 / k t+4);
+// b: head and tail of (k t, n g), (k t+4, n g) as the host packed them. The two correction terms go
+// to their own accumulator e, so consecutive products on one tile do not wait on each other.
+template <int PREC>
+__device__ __forceinline__ void mma3(float (&c)[4], float (&e)[4], const TF<PREC> (&a)[4], uint32_t bh0,
+                                     uint32_t bh1, uint32_t bl0, uint32_t bl1) {
+  if constexpr (PREC == 3) {
+    mma_tf32(e, a[0].l, a[1].l, a[2].l, a[3].l, bh0, bh1);
+    mma_tf32(e, a[0].h, a[1].h, a[2].h, a[3].h, bl0, bl1);
+  }
+  mma_tf32(c, a[0].h, a[1].h, a[2].h, a[3].h, bh0, bh1);
+}
+
+template <int EX, int NT>
+__device__ __forceinline__ void zero(float (&acc)[EX / 16][NT][4]) {
+#pragma unroll
+  for (int mt = 0; mt < EX / 16; ++mt)
+#pragma unroll
+    for (int j = 0; j < NT; ++j)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) acc[mt][j][c] = 0.f;
+}
+
+// c += e, once a product is done (PREC = 3).
+template <int EX, int NT, int PREC>
+__device__ __forceinline__ void fold(float (&c)[EX / 16][NT][4], const float (&e)[EX / 16][NT][4]) {
+  if constexpr (PREC == 3) {
+#pragma unroll
+    for (int mt = 0; mt < EX / 16; ++mt)
+#pragma unroll
+      for (int j = 0; j < NT; ++j)
+#pragma unroll
+        for (int q = 0; q < 4; ++q) c[mt][j][q] += e[mt][j][q];
+  }
+}
+
+// Weight fragments: [n-tile][k-block][part][lane] float4, part 0 the tf32 head, part 1 (PREC = 3
+// only) the tail; lane (g, t) holds rows 16kb + 4t + {0,1,2,3} of column 8n + g (plain packing) so
+// one 16-byte load feeds two mma k-steps, k-step ks taking elements 2ks and 2ks + 1.
+template <int PREC>
+struct BFrag {
+  float4 p[PREC == 3 ? 2 : 1];
+};
+
+template <int PREC>
+__device__ __forceinline__ void load_frag(BFrag<PREC>& f, const float* at) {
+  f.p[0] = ldg4(at);
+  if constexpr (PREC == 3) f.p[1] = ldg4(at + 128);
+}
+
+template <int PREC>
+__device__ __forceinline__ void frag_k(const BFrag<PREC>& f, int ks, uint32_t& h0, uint32_t& h1, uint32_t& l0,
+                                       uint32_t& l1) {
+  h0 = float_bits(ks ? f.p[0].z : f.p[0].x);
+  h1 = float_bits(ks ? f.p[0].w : f.p[0].y);
+  if constexpr (PREC == 3) {
+    l0 = float_bits(ks ? f.p[1].z : f.p[1].x);
+    l1 = float_bits(ks ? f.p[1].w : f.p[1].y);
+  } else {
+    l0 = l1 = 0u;
+  }
+}
+
+// Stages of weight fragments kept in flight: enough loads to cover L2 latency, within 64 registers.
+template <int NT, int PREC>
+struct Stages {
+  static constexpr int PER_STAGE = NT * (PREC == 3 ? 2 : 1);
+  static constexpr int D = 16 / PER_STAGE < 2 ? 2 : 16 / PER_STAGE > 8 ? 8 : 16 / PER_STAGE;
+};
+
+// acc[mt][j] += A[EX rows, 16·kbtot] · B[16·kbtot, 8·j] for j < NT; tiles from nt on repeat tile
+// nt - 1 (so every product runs unconditionally, without predication), and the caller stores only
+// the first nt. A is row-major in shared memory (lda 16 mod 32 floats, so the warp's 16-byte loads
+// are conflict-free) and read like B: lane (g, t) loads columns 16kb + 4t .. +3 of rows g and g + 8.
+// B streams from L2 through a ring of D stages.
+template <int EX, int NT, int PREC>
+__device__ __forceinline__ void gemm(float (&acc)[EX / 16][NT][4], const float* A, int lda, const float* B,
+                                     int kbtot, int nt, int lane) {
+  constexpr int MT = EX / 16;
+  constexpr int S = PREC == 3 ? 2 : 1;
+  constexpr int D = Stages<NT, PREC>::D;
+  const int g = lane >> 2;
+  const int t = lane & 3;
+  const int ntStride = kbtot * 128 * S;  // 32-bit offsets: cheaper address arithmetic in the loop
+  const float* bt[NT];
+#pragma unroll
+  for (int j = 0; j < NT; ++j) bt[j] = B + lane * 4 + min(j, nt - 1) * ntStride;
+  BFrag<PREC> ring[D][NT];
+#pragma unroll
+  for (int d = 0; d < D; ++d) {
+    if (d < kbtot) {
+#pragma unroll
+      for (int j = 0; j < NT; ++j) load_frag<PREC>(ring[d][j], bt[j] + d * 128 * S);
+    }
+  }
+  float cor[MT][NT][4];
+  zero<EX, NT>(cor);
+  const float* ap = A + g * lda + 4 * t;
+  for (int kb0 = 0; kb0 < kbtot; kb0 += D) {
+#pragma unroll
+    for (int d = 0; d < D; ++d) {
+      const int kb = kb0 + d;
+      if (kb < kbtot) {
+        float4 lo[MT], hi[MT];
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          lo[mt] = *reinterpret_cast<const float4*>(ap + mt * 16 * lda + kb * 16);
+          hi[mt] = *reinterpret_cast<const float4*>(ap + (mt * 16 + 8) * lda + kb * 16);
+        }
+#pragma unroll
+        for (int ks = 0; ks < 2; ++ks) {
+          TF<PREC> af[MT][4];
+#pragma unroll
+          for (int mt = 0; mt < MT; ++mt) {
+            af[mt][0] = split<PREC>(ks ? lo[mt].z : lo[mt].x);
+            af[mt][1] = split<PREC>(ks ? hi[mt].z : hi[mt].x);
+            af[mt][2] = split<PREC>(ks ? lo[mt].w : lo[mt].y);
+            af[mt][3] = split<PREC>(ks ? hi[mt].w : hi[mt].y);
+          }
+#pragma unroll
+          for (int j = 0; j < NT; ++j) {
+            uint32_t h0, h1, l0, l1;
+            frag_k<PREC>(ring[d][j], ks, h0, h1, l0, l1);
+#pragma unroll
+            for (int mt = 0; mt < MT; ++mt) mma3<PREC>(acc[mt][j], cor[mt][j], af[mt], h0, h1, l0, l1);
+          }
+        }
+        if (kb + D < kbtot) {
+#pragma unroll
+          for (int j = 0; j < NT; ++j) load_frag<PREC>(ring[d][j], bt[j] + (kb + D) * 128 * S);
+        }
+      }
+    }
+  }
+  fold<EX, NT, PREC>(acc, cor);
+}
+
+// k-step ks of a product whose A operand is the previous product's output, still in registers:
+// c holds the accumulator tile of output columns 8(2kb + ks) .. +8, and the B operand was packed
+// "chained" (FusedLayout: lane t holds rows 16kb + 8ks + 2t + {0,1}), so no shuffle is needed.
+template <int PREC>
+__device__ __forceinline__ void chained_a(TF<PREC> (&a)[4], const float (&c)[4]) {
+  a[0] = split<PREC>(c[0]);
+  a[1] = split<PREC>(c[2]);
+  a[2] = split<PREC>(c[1]);
+  a[3] = split<PREC>(c[3]);
+}
+
+template <int CS>
+__device__ __forceinline__ void st2(float* p, float x, float y, unsigned rank) {
+  float2 v;
+  v.x = x;
+  v.y = y;
+  if constexpr (CS == 1) {
+    *reinterpret_cast<float2*>(p) = v;
+  } else {
+#pragma unroll
+    for (int r = 0; r < CS; ++r) *reinterpret_cast<float2*>(r == (int) rank ? p : remote(p, r)) = v;
+  }
+}
+
+template <int CS>
+__device__ __forceinline__ void st4(float* p, float4 v, unsigned rank) {
+  if constexpr (CS == 1) {
+    *reinterpret_cast<float4*>(p) = v;
+  } else {
+#pragma unroll
+    for (int r = 0; r < CS; ++r) *reinterpret_cast<float4*>(r == (int) rank ? p : remote(p, r)) = v;
+  }
+}
+
+// Stores an accumulator tile (rows: examples, columns col0 + 8j ..) into every block's copy.
+template <int EX, int NT, int CS>
+__device__ __forceinline__ void store_tile(const float (&acc)[EX / 16][NT][4], float* dst, int ldd, int col0,
+                                           int nt, int lane, unsigned rank) {
+  const int g = lane >> 2;
+  const int t = lane & 3;
+#pragma unroll
+  for (int mt = 0; mt < EX / 16; ++mt) {
+#pragma unroll
+    for (int j = 0; j < NT; ++j) {
+      if (j < nt) {
+        float* p = dst + (mt * 16 + g) * ldd + col0 + j * 8 + 2 * t;
+        st2<CS>(p, acc[mt][j][0], acc[mt][j][1], rank);
+        st2<CS>(p + 8 * ldd, acc[mt][j][2], acc[mt][j][3], rank);
+      }
+    }
+  }
+}
+
+// GELU, tanh form: 0.5x(1 + tanh(u)) = x·sigmoid(2u), u = sqrt(2/pi)(x + 0.044715x³).
+__device__ __forceinline__ float gelu(float x) {
+  const float k0 = -2.f * 0.7978845608028654f * 1.4426950408889634f;  // -2·sqrt(2/pi)·log2(e)
+  const float k1 = k0 * 0.044715f;
+  float e = fast_exp2(fminf(x * fmaf(k1, x * x, k0), 80.f));
+  return fast_div(x, 1.f + e);
+}
+
+// ---- LayerNorm over rows of W floats, W/4 lanes per row ------------------------------------------
+
+// rows r < nrows; row r is example r / perEx, row r % perEx; src rows at src + ex·srcEx + i·W, dst
+// likewise. In place when src == dst: each lane writes back only what it read.
+template <int W>
+__device__ inline void layer_norm_rows(int nrows, int perEx, const float* src, int srcEx, float* dst, int dstEx,
+                                       const float* gamma, const float* beta, int d, int warp, int lane) {
+  constexpr int LPR = W / 4;
+  constexpr int RPW = 32 / LPR;
+  const int sub = lane / LPR;
+  const int q = lane % LPR;
+  const float4 gg = ldg4(gamma + 4 * q);
+  const float4 bb = ldg4(beta + 4 * q);
+  const float inv = 1.f / (float) d;
+  for (int r0 = warp * RPW; r0 < nrows; r0 += NWARP * RPW) {
+    const int r = r0 + sub;
+    const bool valid = r < nrows;
+    const int ex = r / perEx;
+    const int i = r % perEx;
+    float4 x = make_float4(0.f, 0.f, 0.f, 0.f);
+    if (valid) x = *reinterpret_cast<const float4*>(src + (long long) ex * srcEx + i * W + 4 * q);
+    float s = (x.x + x.y) + (x.z + x.w);
+#pragma unroll
+    for (int o = 1; o < LPR; o <<= 1) s += shfl_xor(s, o);
+    const float mean = s * inv;
+    const int f = 4 * q;
+    const float c0 = f < d ? x.x - mean : 0.f;
+    const float c1 = f + 1 < d ? x.y - mean : 0.f;
+    const float c2 = f + 2 < d ? x.z - mean : 0.f;
+    const float c3 = f + 3 < d ? x.w - mean : 0.f;
+    float v = (c0 * c0 + c1 * c1) + (c2 * c2 + c3 * c3);
+#pragma unroll
+    for (int o = 1; o < LPR; o <<= 1) v += shfl_xor(v, o);
+    const float rs = rsqrt(v * inv + LN_EPS);
+    float4 y;
+    y.x = fmaf((x.x - mean) * rs, gg.x, bb.x);
+    y.y = fmaf((x.y - mean) * rs, gg.y, bb.y);
+    y.z = fmaf((x.z - mean) * rs, gg.z, bb.z);
+    y.w = fmaf((x.w - mean) * rs, gg.w, bb.w);
+    if (valid) *reinterpret_cast<float4*>(dst + (long long) ex * dstEx + i * W + 4 * q) = y;
+  }
+}
+
+// ---- the forward pass of one tile -----------------------------------------------------------------
+
+template <int EX, int W, int CS, int PREC>
+__device__ void forward(const long long* __restrict__ desc, const float* __restrict__ wts,
+                        const int* __restrict__ cat, const int* __restrict__ bagOff, const int* __restrict__ bagIds,
+                        const float* __restrict__ dense, float* __restrict__ xbuf, float* __restrict__ logits,
+                        int batch) {
+  constexpr int MT = EX / 16;
+  constexpr int NTW = W / 8;   // n-tiles across a token row
+  constexpr int KBW = W / 16;  // k-blocks across a token row
+  constexpr int GNW = CS * NWARP;
+  constexpr int S = PREC == 3 ? 2 : 1;           // parts of a packed weight: head, tail
+  constexpr int NTC = CS == 1 ? 3 : CS == 2 ? 2 : 1;  // n-tiles per job in the wide products
+
+  const Dims m = load_dims(desc);
+  const int tid = HF_THREAD_X;
+  const int warp = tid >> 5;
+  const int lane = tid & 31;
+  const int g = lane >> 2;
+  const int t = lane & 3;
+  const unsigned rank = cluster_rank<CS>();
+  const int gw = (int) rank * NWARP + warp;  // this warp's index within the cluster
+  const int gt = (int) rank * NTHREADS + tid;
+  const int tile = HF_BLOCK_X / CS;
+  const int ex0 = tile * EX;
+  const int nvalid = min(EX, batch - ex0);
+  const int LW = m.L * W;
+
+  const int sz = stride16(LW);
+  const int sp = stride16(m.np);
+  const int hp = CS > 1 ? m.heads : 1;  // heads per attention pass: all of them when a cluster shares the tile
+  const int skv = stride8(hp * m.L * m.dhp);
+  float* zq = shared_floats();  // [EX][sz]: tokens, normalised tokens, queries, attention output
+  float* ps = zq + EX * sz;     // [EX][sp]: z·[uk | uv]
+  float* kv = ps + EX * sp;     // keys and values of hp heads, later the towers' scratch
+  float* ks = kv;
+  float* vs = kv + EX * skv;
+  float* xt = xbuf + (long long) ex0 * LW;  // this tile's rows of the layer input / output
+
+  // ---- tokens (MODEL.md section 1), computed by every block of the cluster ----
+  {
+    constexpr int Q = W / 4;
+    const int items = EX * m.nemb * Q;
+    for (int it = tid; it < items; it += NTHREADS) {
+      const int q = it % Q;
+      const int e = (it / Q) % m.nemb;
+      const int ex = it / (Q * m.nemb);
+      float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+      if (ex < nvalid) {
+        const int slot = dget(desc, m.fieldBase + 2 * e);
+        const float* table = wts + ldgl(desc + m.fieldBase + 2 * e + 1);
+        const int b = ex0 + ex;
+        if (slot >= 0) {
+          v = ldg4(table + (long long) cat[b * m.ncat + slot] * W + 4 * q);
+        } else {
+          const int k = -1 - slot;
+          const int st = bagOff[b * m.nbag + k];
+          const int en = bagOff[b * m.nbag + k + 1];
+          const float inv = 1.f / (float) max(1, en - st);
+          for (int p = st; p < en; ++p) {
+            const float4 r = ldg4(table + (long long) bagIds[p] * W + 4 * q);
+            v.x = fmaf(inv, r.x, v.x);
+            v.y = fmaf(inv, r.y, v.y);
+            v.z = fmaf(inv, r.z, v.z);
+            v.w = fmaf(inv, r.w, v.w);
+          }
+        }
+      }
+      *reinterpret_cast<float4*>(zq + ex * sz + e * W + 4 * q) = v;
+    }
+    if (m.dt > 0) {
+      const int cols = m.dt * W;
+      const float* dw = wts + ldgl(desc + D_DENSE_W);
+      const float* db = wts + ldgl(desc + D_DENSE_B);
+      for (int it = tid; it < EX * cols; it += NTHREADS) {
+        const int c = it % cols;
+        const int ex = it / cols;
+        float s = 0.f;
+        if (ex < nvalid) {
+          const float* x = dense + (long long) (ex0 + ex) * m.ndense;
+          for (int k = 0; k < m.ndense; ++k) s = fmaf(x[k], ldg1(dw + k * cols + c), s);
+        }
+        zq[ex * sz + m.nemb * W + c] = s + ldg1(db + c);
+      }
+    }
+    const float* tt = wts + ldgl(desc + D_TASK);
+    const int tw = m.T * W;
+    for (int it = tid; it < EX * tw; it += NTHREADS) {
+      const int f = it % tw;
+      const int ex = it / tw;
+      zq[ex * sz + (m.L - m.T) * W + f] = ldg1(tt + f);
+    }
+    sync_block();
+    if (rank == 0) {  // the residual of layer 0 reads the tokens from global memory, like later layers
+      const int q4 = LW / 4;
+      for (int it = tid; it < EX * q4; it += NTHREADS) {
+        const int ex = it / q4;
+        const int f = (it % q4) * 4;
+        *reinterpret_cast<float4*>(xt + (long long) ex * LW + f) = *reinterpret_cast<const float4*>(zq + ex * sz + f);
+      }
+    }
+    sync_block();  // LN1 below normalises zq in place
+  }
+
+  for (int l = 0; l < m.layers; ++l) {
+    const long long* ld = desc + m.layerBase + L_STRIDE * l;
+    const int R = (int) ldgl(ld + L_R);
+    const int s0 = m.L - R;  // first query row: the task tokens of a pruned layer
+
+    // LN1 of all L rows into zq (in place for layer 0, from the previous layer's output after it)
+    if (l == 0) {
+      layer_norm_rows<W>(EX * m.L, m.L, zq, sz, zq, sz, wts + ldgl(ld + L_LN1G), wts + ldgl(ld + L_LN1B), m.d, warp,
+                         lane);
+    } else {
+      layer_norm_rows<W>(EX * m.L, m.L, xt, LW, zq, sz, wts + ldgl(ld + L_LN1G), wts + ldgl(ld + L_LN1B), m.d, warp,
+                         lane);
+    }
+    sync_block();
+
+    // composite low-rank projections, first half: P = z·[uk | uv] over the flattened tokens
+    {
+      const int ntP = m.np / 8;
+      const int kbP = LW / 16;
+      const int gsz = min(NTC, (ntP + GNW - 1) / GNW);
+      const int jobs = (ntP + gsz - 1) / gsz;
+      const float* u = wts + ldgl(ld + L_UCAT);
+      for (int job = gw; job < jobs; job += GNW) {
+        const int n0 = job * gsz;
+        const int nt = min(gsz, ntP - n0);
+        float acc[MT][NTC][4];
+        zero<EX, NTC>(acc);
+        gemm<EX, NTC, PREC>(acc, zq, sz, u + (long long) n0 * kbP * 128 * S, kbP, nt, lane);
+        store_tile<EX, NTC, CS>(acc, ps, sp, n0 * 8, nt, lane, rank);
+      }
+    }
+    sync_cluster<CS>();
+
+    // heterogeneous queries Q_i = Z_i·wq[i] for rows s0.., written over Z_i (one warp owns a row)
+    {
+      const float* wq = wts + ldgl(ld + L_WQ);
+      for (int r = gw; r < R; r += GNW) {
+        const int i = s0 + r;
+        float acc[MT][NTW][4];
+        zero<EX, NTW>(acc);
+        gemm<EX, NTW, PREC>(acc, zq + i * W, sz, wq + (long long) r * W * W * S, KBW, NTW, lane);
+        sync_warp();
+        store_tile<EX, NTW, CS>(acc, zq, sz, i * W, NTW, lane, rank);
+      }
+    }
+
+    // hp heads at a time: K_h = Pk·vk_h and V_h = Pv·vv_h, then attention; O_h replaces Q_h
+    {
+      const int ntH = m.L * m.dhp / 8;  // n-tiles of one head's keys (or values)
+      const int kbK = m.rkp / 16;
+      const int kbV = m.rvp / 16;
+      const int target = (hp * ntH * (kbK + kbV) + GNW - 1) / GNW;
+      const int gK = max(1, min(NTC, target / kbK));
+      const int gV = max(1, min(NTC, target / kbV));
+      const int jobsV = (ntH + gV - 1) / gV;  // per head
+      const int jobsK = (ntH + gK - 1) / gK;
+      const long long headK = (long long) m.rkp * m.L * m.dhp * S;
+      const long long headV = (long long) m.rvp * m.L * m.dhp * S;
+      const float* vk = wts + ldgl(ld + L_VK);
+      const float* vv = wts + ldgl(ld + L_VV);
+      const int hw = m.L * m.dhp;  // one head's keys per example
+      for (int h0 = 0; h0 < m.heads; h0 += hp) {
+        sync_cluster<CS>();  // queries written, and the previous heads done with ks / vs
+        for (int job = gw; job < hp * (jobsV + jobsK); job += GNW) {
+          const int hh = job / (jobsV + jobsK);  // value jobs of all heads first: they take longer
+          const int jj = job % (jobsV + jobsK);
+          const bool isV = jj < jobsV;
+          const int gsz = isV ? gV : gK;
+          const int n0 = (isV ? jj : jj - jobsV) * gsz;
+          const int nt = min(gsz, ntH - n0);
+          const int kb = isV ? kbV : kbK;
+          const float* bw = (isV ? vv + (h0 + hh) * headV : vk + (h0 + hh) * headK) + (long long) n0 * kb * 128 * S;
+          float acc[MT][NTC][4];
+          zero<EX, NTC>(acc);
+          gemm<EX, NTC, PREC>(acc, isV ? ps + m.rkp : ps, sp, bw, kb, nt, lane);
+          store_tile<EX, NTC, CS>(acc, isV ? vs : ks, skv, hh * hw + n0 * 8, nt, lane, rank);
+        }
+        sync_cluster<CS>();
+        // softmax(Q_h K_h^T / sqrt(dh)) V_h, one thread per (head, example, query row)
+        for (int task = gt; task < hp * EX * R; task += CS * NTHREADS) {
+          const int hh = task / (EX * R);
+          const int ex = task / R % EX;
+          const int i = s0 + task % R;
+          float* qrow = zq + ex * sz + i * W + (h0 + hh) * m.dhp;
+          const float* krow = ks + ex * skv + hh * hw;
+          const float* vrow = vs + ex * skv + hh * hw;
+          float sc[32];
+#pragma unroll
+          for (int j = 0; j < 32; ++j) sc[j] = 0.f;
+          for (int c0 = 0; c0 < m.dhp; c0 += 8) {
+            const float4 q0 = *reinterpret_cast<const float4*>(qrow + c0);
+            const float4 q1 = *reinterpret_cast<const float4*>(qrow + c0 + 4);
+#pragma unroll
+            for (int j = 0; j < 32; ++j) {
+              if ((j & 7) == 0) compiler_fence();  // 8 keys' loads in flight, not 32: registers
+              if (j < m.L) {
+                const float4 k0 = *reinterpret_cast<const float4*>(krow + j * m.dhp + c0);
+                const float4 k1 = *reinterpret_cast<const float4*>(krow + j * m.dhp + c0 + 4);
+                float s = sc[j];
+                s = fmaf(q0.x, k0.x, s);
+                s = fmaf(q0.y, k0.y, s);
+                s = fmaf(q0.z, k0.z, s);
+                s = fmaf(q0.w, k0.w, s);
+                s = fmaf(q1.x, k1.x, s);
+                s = fmaf(q1.y, k1.y, s);
+                s = fmaf(q1.z, k1.z, s);
+                s = fmaf(q1.w, k1.w, s);
+                sc[j] = s;
+              }
+            }
+          }
+          float mx = -3.0e38f;
+#pragma unroll
+          for (int j = 0; j < 32; ++j) {
+            if (j < m.L) {
+              sc[j] *= m.scale;
+              mx = fmaxf(mx, sc[j]);
+            }
+          }
+          float sum = 0.f;
+#pragma unroll
+          for (int j = 0; j < 32; ++j) {
+            if (j < m.L) {
+              sc[j] = fast_exp(sc[j] - mx);
+              sum += sc[j];
+            }
+          }
+          const float inv = 1.f / sum;
+          for (int c0 = 0; c0 < m.dhp; c0 += 8) {
+            float4 o0 = make_float4(0.f, 0.f, 0.f, 0.f);
+            float4 o1 = o0;
+#pragma unroll
+            for (int j = 0; j < 32; ++j) {
+              if ((j & 7) == 0) compiler_fence();
+              if (j < m.L) {
+                const float4 v0 = *reinterpret_cast<const float4*>(vrow + j * m.dhp + c0);
+                const float4 v1 = *reinterpret_cast<const float4*>(vrow + j * m.dhp + c0 + 4);
+                const float p = sc[j];
+                o0.x = fmaf(p, v0.x, o0.x);
+                o0.y = fmaf(p, v0.y, o0.y);
+                o0.z = fmaf(p, v0.z, o0.z);
+                o0.w = fmaf(p, v0.w, o0.w);
+                o1.x = fmaf(p, v1.x, o1.x);
+                o1.y = fmaf(p, v1.y, o1.y);
+                o1.z = fmaf(p, v1.z, o1.z);
+                o1.w = fmaf(p, v1.w, o1.w);
+              }
+            }
+            o0.x *= inv;
+            o0.y *= inv;
+            o0.z *= inv;
+            o0.w *= inv;
+            o1.x *= inv;
+            o1.y *= inv;
+            o1.z *= inv;
+            o1.w *= inv;
+            st4<CS>(qrow + c0, o0, rank);
+            st4<CS>(qrow + c0 + 4, o1, rank);
+          }
+        }
+      }
+      sync_cluster<CS>();
+    }
+
+    // per row: X' = X + O·wo, Y = GELU(LN2(X')·w1 + b1)·w2 + b2, out = X' + Y, all in registers
+    {
+      const float* wo = wts + ldgl(ld + L_WO);
+      const float* g2 = wts + ldgl(ld + L_LN2G);
+      const float* b2ln = wts + ldgl(ld + L_LN2B);
+      const float* w1 = wts + ldgl(ld + L_W1);
+      const float* b1 = wts + ldgl(ld + L_B1);
+      const float* w2 = wts + ldgl(ld + L_W2);
+      const float* b2 = wts + ldgl(ld + L_B2);
+      const int kbF = m.fp / 16;
+      const float inv = 1.f / (float) m.d;
+      for (int r = gw; r < R; r += GNW) {
+        const int i = s0 + r;
+        float xp[MT][NTW][4];
+        zero<EX, NTW>(xp);
+        gemm<EX, NTW, PREC>(xp, zq + i * W, sz, wo + (long long) r * W * W * S, KBW, NTW, lane);
+        // residual, then LN2 statistics of rows g and g + 8 of each m-tile (the 4 lanes of a row
+        // hold all its columns between them)
+        float z[MT][NTW][4];
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          const int e = mt * 16 + g;
+#pragma unroll
+          for (int nt = 0; nt < NTW; ++nt) {
+            const int col = nt * 8 + 2 * t;
+            const float2 a = *reinterpret_cast<const float2*>(xt + (long long) e * LW + i * W + col);
+            const float2 b = *reinterpret_cast<const float2*>(xt + (long long) (e + 8) * LW + i * W + col);
+            xp[mt][nt][0] += a.x;
+            xp[mt][nt][1] += a.y;
+            xp[mt][nt][2] += b.x;
+            xp[mt][nt][3] += b.y;
+          }
+#pragma unroll
+          for (int hf = 0; hf < 2; ++hf) {
+            float s = 0.f;
+#pragma unroll
+            for (int nt = 0; nt < NTW; ++nt) s += xp[mt][nt][2 * hf] + xp[mt][nt][2 * hf + 1];
+            s += shfl_xor(s, 1);
+            s += shfl_xor(s, 2);
+            const float mean = s * inv;
+            float v = 0.f;
+#pragma unroll
+            for (int nt = 0; nt < NTW; ++nt) {
+              const int col = nt * 8 + 2 * t;
+              const float c0 = col < m.d ? xp[mt][nt][2 * hf] - mean : 0.f;
+              const float c1 = col + 1 < m.d ? xp[mt][nt][2 * hf + 1] - mean : 0.f;
+              v += c0 * c0 + c1 * c1;
+            }
+            v += shfl_xor(v, 1);
+            v += shfl_xor(v, 2);
+            const float rs = rsqrt(v * inv + LN_EPS);
+#pragma unroll
+            for (int nt = 0; nt < NTW; ++nt) {
+              const int col = nt * 8 + 2 * t;
+              const float2 gg = ldg2(g2 + col);
+              const float2 bb = ldg2(b2ln + col);
+              z[mt][nt][2 * hf] = fmaf((xp[mt][nt][2 * hf] - mean) * rs, gg.x, bb.x);
+              z[mt][nt][2 * hf + 1] = fmaf((xp[mt][nt][2 * hf + 1] - mean) * rs, gg.y, bb.y);
+            }
+          }
+        }
+        // X' waits in shared memory, over O_i (read by the product above), while the FFN runs
+        sync_warp();
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+#pragma unroll
+          for (int nt = 0; nt < NTW; ++nt) {
+            float* p = zq + (mt * 16 + g) * sz + i * W + nt * 8 + 2 * t;
+            st2<1>(p, xp[mt][nt][0], xp[mt][nt][1], 0);
+            st2<1>(p + 8 * sz, xp[mt][nt][2], xp[mt][nt][3], 0);
+          }
+        }
+        // FFN, 16 hidden units at a time: their GELU output is the next product's A operand
+        const float* w1r = w1 + (long long) r * W * m.fp * S;
+        const float* w2r = w2 + (long long) r * m.fp * W * S;
+        const float* b1r = b1 + (long long) r * m.fp;
+        float y[MT][NTW][4];
+        float ye[MT][NTW][4];
+        zero<EX, NTW>(y);
+        zero<EX, NTW>(ye);
+        for (int kb2 = 0; kb2 < kbF; ++kb2) {
+          BFrag<PREC> f1[KBW][2];
+#pragma unroll
+          for (int kb = 0; kb < KBW; ++kb)
+#pragma unroll
+            for (int j = 0; j < 2; ++j) load_frag<PREC>(f1[kb][j], w1r + ((long long) (2 * kb2 + j) * KBW + kb) * 128 * S + lane * 4);
+          float hcc[MT][2][4];
+          float hce[MT][2][4];
+          zero<EX, 2>(hcc);
+          zero<EX, 2>(hce);
+#pragma unroll
+          for (int kb = 0; kb < KBW; ++kb)
+#pragma unroll
+            for (int ks2 = 0; ks2 < 2; ++ks2)
+#pragma unroll
+              for (int j = 0; j < 2; ++j) {
+                uint32_t h0, h1, l0, l1;
+                frag_k<PREC>(f1[kb][j], ks2, h0, h1, l0, l1);
+#pragma unroll
+                for (int mt = 0; mt < MT; ++mt) {
+                  TF<PREC> za[4];  // split again each step: registers are scarcer than these few ops
+                  chained_a<PREC>(za, z[mt][2 * kb + ks2]);
+                  mma3<PREC>(hcc[mt][j], hce[mt][j], za, h0, h1, l0, l1);
+                }
+              }
+          fold<EX, 2, PREC>(hcc, hce);
+          BFrag<PREC> f2[NTW];  // loaded while the products above run
+#pragma unroll
+          for (int nt = 0; nt < NTW; ++nt) load_frag<PREC>(f2[nt], w2r + ((long long) nt * kbF + kb2) * 128 * S + lane * 4);
+          TF<PREC> ha[MT][2][4];
+#pragma unroll
+          for (int j = 0; j < 2; ++j) {
+            const float2 bb = ldg2(b1r + (2 * kb2 + j) * 8 + 2 * t);
+#pragma unroll
+            for (int mt = 0; mt < MT; ++mt) {
+              hcc[mt][j][0] = gelu(hcc[mt][j][0] + bb.x);
+              hcc[mt][j][1] = gelu(hcc[mt][j][1] + bb.y);
+              hcc[mt][j][2] = gelu(hcc[mt][j][2] + bb.x);
+              hcc[mt][j][3] = gelu(hcc[mt][j][3] + bb.y);
+              chained_a<PREC>(ha[mt][j], hcc[mt][j]);
+            }
+          }
+#pragma unroll
+          for (int nt = 0; nt < NTW; ++nt)
+#pragma unroll
+            for (int ks2 = 0; ks2 < 2; ++ks2) {
+              uint32_t h0, h1, l0, l1;
+              frag_k<PREC>(f2[nt], ks2, h0, h1, l0, l1);
+#pragma unroll
+              for (int mt = 0; mt < MT; ++mt) mma3<PREC>(y[mt][nt], ye[mt][nt], ha[mt][ks2], h0, h1, l0, l1);
+            }
+        }
+        fold<EX, NTW, PREC>(y, ye);
+        // out = X' + Y + b2, over X_i in global memory (only this warp reads X_i)
+        const float* b2r = b2 + (long long) r * W;
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          const int e = mt * 16 + g;
+#pragma unroll
+          for (int nt = 0; nt < NTW; ++nt) {
+            const int col = nt * 8 + 2 * t;
+            const float2 bb = ldg2(b2r + col);
+            const float2 x0 = *reinterpret_cast<const float2*>(zq + e * sz + i * W + col);
+            const float2 x1 = *reinterpret_cast<const float2*>(zq + (e + 8) * sz + i * W + col);
+            float2 o0, o1;
+            o0.x = x0.x + (y[mt][nt][0] + bb.x);
+            o0.y = x0.y + (y[mt][nt][1] + bb.y);
+            o1.x = x1.x + (y[mt][nt][2] + bb.x);
+            o1.y = x1.y + (y[mt][nt][3] + bb.y);
+            *reinterpret_cast<float2*>(xt + (long long) e * LW + i * W + col) = o0;
+            *reinterpret_cast<float2*>(xt + (long long) (e + 8) * LW + i * W + col) = o1;
+          }
+        }
+      }
+    }
+    sync_cluster<CS>();  // this layer's output is in global memory for all blocks of the cluster
+  }
+
+  // ---- heads: final LayerNorm of each task token, then its tower (MODEL.md section 3) ----
+  if (rank != 0) return;
+  {
+    float* hb = kv;                        // [EX][T][W]
+    float* t0 = hb + EX * m.T * W;         // [EX][T][twmax], twice
+    float* t1 = t0 + EX * m.T * m.twmax;
+    layer_norm_rows<W>(EX * m.T, m.T, xt + (m.L - m.T) * W, LW, hb, m.T * W, wts + ldgl(desc + D_FINAL_G),
+                       wts + ldgl(desc + D_FINAL_B), m.d, warp, lane);
+    sync_block();
+    const long long* tw = desc + m.towerBase;
+    const int depth = m.tdepth;
+    const float* in = hb;
+    int inStride = W;
+    for (int k = 0; k < depth; ++k) {
+      const int win = (int) ldgl(tw + k);
+      const int wout = (int) ldgl(tw + k + 1);
+      float* out = (k & 1) ? t1 : t0;
+      for (int it = tid; it < EX * m.T * wout; it += NTHREADS) {
+        const int o = it % wout;
+        const int ej = it / wout;
+        const int j = ej % m.T;
+        const int ex = ej / m.T;
+        const long long* wb = tw + depth + 1 + 2 * (j * depth + k);
+        const float* w = wts + ldgl(wb);
+        float s = 0.f;
+        const float* x = in + ej * inStride;
+        for (int q = 0; q < win; ++q) s = fmaf(x[q], ldg1(w + q * wout + o), s);
+        s += ldg1(wts + ldgl(wb + 1) + o);
+        if (k + 1 < depth) {
+          out[ej * m.twmax + o] = fmaxf(s, 0.f);
+        } else if (ex < nvalid) {
+          logits[(long long) (ex0 + ex) * m.T + j] = s;
+        }
+      }
+      sync_block();
+      in = out;
+      inStride = m.twmax;
+    }
+  }
+}
+
+}  // namespace hf
+
+// ---- entry points: one per (examples per block, padded width, cluster size, precision) ------------
+
+#define HF_ARGS                                                                                       \
+  const long long *__restrict__ desc, const float *__restrict__ wts, const int *__restrict__ cat,     \
+      const int *__restrict__ bagOff, const int *__restrict__ bagIds, const float *__restrict__ dense, \
+      float *__restrict__ xbuf, float *__restrict__ logits, int batch
+#define HF_PASS desc, wts, cat, bagOff, bagIds, dense, xbuf, logits, batch
+
+#define HF_KERNEL(EX, W, CS, PREC, MINB)                                                              \
+  extern "C" __global__ void __launch_bounds__(256, MINB) HF_CLUSTER_##CS                            \
+      hiformer_e##EX##_w##W##_c##CS##_p##PREC##_b##MINB(HF_ARGS) {                                     \
+    hf::forward<EX, W, CS, PREC>(HF_PASS);                                                              \
+  }
+
+#define HF_CLUSTER_1
+#define HF_CLUSTER_2 __cluster_dims__(2, 1, 1)
+#define HF_CLUSTER_4 __cluster_dims__(4, 1, 1)
+
+// (EX, W, CS, PREC, min blocks per SM): the variants FusedLayout.java may launch
+#define HF_KERNELS(X) \
+  X(32, 32, 1, 3, 1)  \
+  X(32, 32, 1, 1, 1)  \
+  X(16, 32, 1, 3, 2)  \
+  X(16, 32, 1, 1, 2)  \
+  X(16, 32, 1, 3, 1)  \
+  X(16, 32, 1, 1, 1)  \
+  X(16, 32, 2, 3, 1)  \
+  X(16, 32, 2, 1, 1)  \
+  X(16, 32, 4, 3, 1)  \
+  X(16, 32, 4, 1, 1)  \
+  X(16, 16, 1, 3, 2)  \
+  X(16, 16, 1, 1, 2)  \
+  X(16, 64, 1, 3, 1)  \
+  X(16, 64, 1, 1, 1)
+
+HF_KERNELS(HF_KERNEL)

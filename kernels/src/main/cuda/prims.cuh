@@ -1,0 +1,68 @@
+// Device primitives the fused forward is written against. kernels/src/test/cuda/emu.h implements
+// the same names on the CPU (one fiber per thread), so the kernel's index arithmetic can be
+// checked on machines without a GPU.
+#pragma once
+#include <cooperative_groups.h>
+#include <cstdint>
+
+namespace hf {
+
+// D = A·B + D for one 16x8x8 tile; A, B in tf32, D in fp32 (PTX ISA, mma.m16n8k8 fragments).
+__device__ __forceinline__ void mma_tf32(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
+                                         uint32_t b0, uint32_t b1) {
+  asm("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ float4 ldg4(const float* p) { return __ldg(reinterpret_cast<const float4*>(p)); }
+__device__ __forceinline__ float2 ldg2(const float* p) { return __ldg(reinterpret_cast<const float2*>(p)); }
+__device__ __forceinline__ float ldg1(const float* p) { return __ldg(p); }
+__device__ __forceinline__ long long ldgl(const long long* p) { return __ldg(p); }
+
+__device__ __forceinline__ float shfl_xor(float v, int mask) { return __shfl_xor_sync(0xffffffffu, v, mask); }
+__device__ __forceinline__ void sync_warp() { __syncwarp(); }
+// Keeps the compiler from moving shared-memory loads across this point (bounds their registers).
+__device__ __forceinline__ void compiler_fence() { asm volatile("" ::: "memory"); }
+__device__ __forceinline__ void sync_block() { __syncthreads(); }
+
+template <int CS>
+__device__ __forceinline__ void sync_cluster() {
+  if constexpr (CS == 1) {
+    __syncthreads();
+  } else {
+    cooperative_groups::this_cluster().sync();
+  }
+}
+
+template <int CS>
+__device__ __forceinline__ unsigned cluster_rank() {
+  if constexpr (CS == 1) {
+    return 0;
+  } else {
+    return cooperative_groups::this_cluster().block_rank();
+  }
+}
+
+// The same shared-memory location in block `rank` of this cluster.
+__device__ __forceinline__ float* remote(float* p, unsigned rank) {
+  return cooperative_groups::this_cluster().map_shared_rank(p, rank);
+}
+
+__device__ __forceinline__ float fast_exp(float x) { return __expf(x); }
+__device__ __forceinline__ float fast_exp2(float x) { return exp2f(x); }
+__device__ __forceinline__ float fast_div(float a, float b) { return __fdividef(a, b); }
+__device__ __forceinline__ float rsqrt(float x) { return rsqrtf(x); }
+__device__ __forceinline__ float bits_to_float(uint32_t u) { return __uint_as_float(u); }
+__device__ __forceinline__ uint32_t float_bits(float x) { return __float_as_uint(x); }
+
+__device__ __forceinline__ float* shared_floats() {
+  extern __shared__ float4 hf_shared[];
+  return reinterpret_cast<float*>(hf_shared);
+}
+
+}  // namespace hf
+
+#define HF_THREAD_X threadIdx.x
+#define HF_BLOCK_X blockIdx.x

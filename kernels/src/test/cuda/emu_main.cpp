@@ -1,0 +1,256 @@
+// Runs the fused Hiformer kernel on the CPU (see emu.h) over an image written by the Java tests:
+//   emu IMAGE OUT [reverse]
+// IMAGE: "HFEMU1\0\0", int32 ex, w, cs, prec, blocks, batch, smemFloats, then int64-counted arrays: desc
+// (int64), weights (float32), categorical ids, bag offsets, bag ids (int32), dense (float32).
+// OUT receives the logits (float32, batch x tasks). "reverse" runs the threads of each cluster in
+// the opposite order, so a missing barrier shows up as a different result. Exit 0 on success; 2 on
+// a deadlock (threads waiting at different barriers) or an unwritten logit. x86-64 only: fibers
+// switch with a few instructions of assembly (swapcontext makes a system call per switch).
+#include <cstdio>
+#include <cstdlib>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "emu.h"
+#include "../../main/cuda/hiformer.cu"
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
+#define HF_ASAN 1
+#endif
+
+// Saves the callee-saved registers on the current stack, stores its pointer in *from, switches to
+// the stack `to` and restores the registers saved there (System V x86-64).
+extern "C" void emu_switch(void** from, void* to);
+asm(R"(
+.text
+.globl emu_switch
+.type emu_switch,@function
+emu_switch:
+  pushq %rbp
+  pushq %rbx
+  pushq %r12
+  pushq %r13
+  pushq %r14
+  pushq %r15
+  movq %rsp, (%rdi)
+  movq %rsi, %rsp
+  popq %r15
+  popq %r14
+  popq %r13
+  popq %r12
+  popq %rbx
+  popq %rbp
+  ret
+)");
+
+namespace emu {
+
+struct Fiber {
+  void* sp = nullptr;
+  std::vector<char> stack;
+  int thread = 0;
+  int blockInCluster = 0;
+  int blockIdx = 0;
+  bool done = false;
+  const Barrier* waitingOn = nullptr;  // runnable again once its generation moves past waitGeneration
+  long waitGeneration = 0;
+};
+
+Fiber* current = nullptr;
+Block* blocks = nullptr;
+Barrier cluster;
+int clusterThreads = 0;
+static void* schedulerSp = nullptr;
+#ifdef HF_ASAN
+static const void* schedulerStack = nullptr;
+static size_t schedulerStackSize = 0;
+#endif
+
+int thread_index() { return current->thread; }
+int block_index() { return current->blockIdx; }
+int block_in_cluster() { return current->blockInCluster; }
+
+static void switch_to_scheduler() {
+#ifdef HF_ASAN
+  void* fake = nullptr;
+  __sanitizer_start_switch_fiber(current->done ? nullptr : &fake, schedulerStack, schedulerStackSize);
+#endif
+  emu_switch(&current->sp, schedulerSp);
+#ifdef HF_ASAN
+  __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
+#endif
+}
+
+void wait(Barrier& b, int parties) {
+  if (++b.count == parties) {
+    b.count = 0;
+    ++b.generation;
+    return;
+  }
+  current->waitingOn = &b;
+  current->waitGeneration = b.generation;
+  switch_to_scheduler();
+  current->waitingOn = nullptr;
+}
+
+}  // namespace emu
+
+using Kernel = void (*)(HF_ARGS);
+struct Variant {
+  int ex, w, cs, prec, blocks;
+  Kernel fn;
+};
+#define HF_ENTRY(EX, W, CS, PREC, MINB) {EX, W, CS, PREC, MINB, hiformer_e##EX##_w##W##_c##CS##_p##PREC##_b##MINB},
+static const Variant VARIANTS[] = {HF_KERNELS(HF_ENTRY)};
+
+static Kernel kernel;
+static const long long* gDesc;
+static const float* gWts;
+static const int* gCat;
+static const int* gBagOff;
+static const int* gBagIds;
+static const float* gDense;
+static float* gX;
+static float* gLogits;
+static int gBatch;
+
+static void fiber_main() {
+#ifdef HF_ASAN
+  __sanitizer_finish_switch_fiber(nullptr, &emu::schedulerStack, &emu::schedulerStackSize);
+#endif
+  kernel(gDesc, gWts, gCat, gBagOff, gBagIds, gDense, gX, gLogits, gBatch);
+  emu::current->done = true;
+  emu::switch_to_scheduler();  // never resumed
+  abort();
+}
+
+template <typename T>
+static std::vector<T> read_array(FILE* f) {
+  long long n;
+  if (fread(&n, 8, 1, f) != 1 || n < 0) {
+    fprintf(stderr, "emu: truncated image\n");
+    exit(1);
+  }
+  std::vector<T> v((size_t) n);
+  if (n > 0 && fread(v.data(), sizeof(T), (size_t) n, f) != (size_t) n) {
+    fprintf(stderr, "emu: truncated image\n");
+    exit(1);
+  }
+  return v;
+}
+
+int main(int argc, char** argv) {
+  if (argc < 3) {
+    fprintf(stderr, "usage: emu IMAGE OUT [reverse]\n");
+    return 1;
+  }
+  const bool reverse = argc > 3 && std::string(argv[3]) == "reverse";
+  FILE* f = fopen(argv[1], "rb");
+  if (!f) {
+    perror(argv[1]);
+    return 1;
+  }
+  char magic[8];
+  int head[7];
+  if (fread(magic, 1, 8, f) != 8 || std::memcmp(magic, "HFEMU1\0\0", 8) != 0 || fread(head, 4, 7, f) != 7) {
+    fprintf(stderr, "emu: not an image\n");
+    return 1;
+  }
+  const int ex = head[0], w = head[1], cs = head[2], prec = head[3], minBlocks = head[4], batch = head[5],
+            smemFloats = head[6];
+  std::vector<long long> desc = read_array<long long>(f);
+  std::vector<float> wts = read_array<float>(f);
+  std::vector<int> cat = read_array<int>(f);
+  std::vector<int> bagOff = read_array<int>(f);
+  std::vector<int> bagIds = read_array<int>(f);
+  std::vector<float> dense = read_array<float>(f);
+  fclose(f);
+  kernel = nullptr;
+  for (const Variant& v : VARIANTS) {
+    if (v.ex == ex && v.w == w && v.cs == cs && v.prec == prec && v.blocks == minBlocks) kernel = v.fn;
+  }
+  if (!kernel) {
+    fprintf(stderr, "emu: no kernel for ex=%d w=%d cs=%d prec=%d blocks=%d\n", ex, w, cs, prec, minBlocks);
+    return 1;
+  }
+  const int L = (int) desc[hf::D_L];
+  const int T = (int) desc[hf::D_T];
+  const int tiles = (batch + ex - 1) / ex;
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  std::vector<float> x((size_t) tiles * ex * L * w, nan);  // unwritten reads poison the result
+  std::vector<float> logits((size_t) batch * T, nan);
+  gDesc = desc.data();
+  gWts = wts.data();
+  gCat = cat.data();
+  gBagOff = bagOff.data();
+  gBagIds = bagIds.data();
+  gDense = dense.data();
+  gX = x.data();
+  gLogits = logits.data();
+  gBatch = batch;
+
+  const size_t stackBytes = 512 * 1024;
+  std::vector<emu::Block> blocks((size_t) cs);
+  std::vector<std::vector<float>> smem((size_t) cs);
+  for (int tile = 0; tile < tiles; ++tile) {
+    for (int r = 0; r < cs; ++r) {
+      smem[(size_t) r].assign((size_t) smemFloats, nan);
+      blocks[(size_t) r] = emu::Block();
+      blocks[(size_t) r].smem = smem[(size_t) r].data();
+    }
+    emu::blocks = blocks.data();
+    emu::cluster = emu::Barrier();
+    emu::clusterThreads = cs * 256;
+    std::vector<emu::Fiber> fibers((size_t) cs * 256);
+    for (int i = 0; i < cs * 256; ++i) {
+      emu::Fiber& fb = fibers[(size_t) i];
+      fb.thread = i % 256;
+      fb.blockInCluster = i / 256;
+      fb.blockIdx = tile * cs + i / 256;
+      fb.stack.resize(stackBytes);
+      // a fresh stack that "returns" into fiber_main with the alignment of a call
+      auto* top = reinterpret_cast<void**>((reinterpret_cast<uintptr_t>(fb.stack.data()) + stackBytes) & ~uintptr_t(15));
+      *--top = nullptr;
+      *--top = reinterpret_cast<void*>(&fiber_main);
+      for (int r = 0; r < 6; ++r) *--top = nullptr;
+      fb.sp = top;
+    }
+    int alive = cs * 256;
+    while (alive > 0) {
+      bool ran = false;
+      for (int k = 0; k < cs * 256; ++k) {
+        emu::Fiber& fb = fibers[(size_t) (reverse ? cs * 256 - 1 - k : k)];
+        if (fb.done || (fb.waitingOn && fb.waitingOn->generation == fb.waitGeneration)) continue;
+        ran = true;
+        emu::current = &fb;
+#ifdef HF_ASAN
+        void* fake = nullptr;
+        __sanitizer_start_switch_fiber(&fake, fb.stack.data(), stackBytes);
+#endif
+        emu_switch(&emu::schedulerSp, fb.sp);
+#ifdef HF_ASAN
+        __sanitizer_finish_switch_fiber(fake, &emu::schedulerStack, &emu::schedulerStackSize);
+#endif
+        if (fb.done) --alive;
+      }
+      if (alive > 0 && !ran) {
+        fprintf(stderr, "emu: deadlock in tile %d: threads wait at different barriers\n", tile);
+        return 2;
+      }
+    }
+  }
+  for (size_t i = 0; i < logits.size(); ++i) {
+    if (std::isnan(logits[i])) {
+      fprintf(stderr, "emu: logit %zu was not written (or is NaN)\n", i);
+      return 2;
+    }
+  }
+  FILE* o = fopen(argv[2], "wb");
+  if (!o || fwrite(logits.data(), 4, logits.size(), o) != logits.size() || fclose(o) != 0) {
+    perror(argv[2]);
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,107 @@
+package io.hiformer.model;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import io.hiformer.kernels.CpuKernels;
+import io.hiformer.kernels.cuda.FusedLayout;
+import io.hiformer.kernels.cuda.Precision;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The fused CUDA kernel and the Java packing, run on the CPU through {@link KernelEmulator}: every
+ * compiled variant (tile size, cluster size, precision) against the golden files and the CPU
+ * model. Skipped where g++ is missing. What the emulator cannot show (speed, the real tensor
+ * cores' rounding) the GPU tests check on a GPU.
+ */
+class FusedKernelEmulationTest {
+
+  @BeforeAll
+  static void needsCompiler() {
+    assumeTrue(KernelEmulator.available(), "g++ is not on the PATH: the kernel emulator cannot be built");
+  }
+
+  @ParameterizedTest
+  @ValueSource(strings = {"golden-small", "golden-unpruned", "golden-deep", "golden-nodense", "golden-wide"})
+  void everyVariantReproducesTheGoldenLogits(String name) throws Exception {
+    Parameters p = ModelFile.read(Golden.weights(name));
+    SafeTensors expected = SafeTensors.parse(Golden.expected(name));
+    Batch batch = GoldenCheck.inputs(p.config(), expected);
+    float[] want = expected.tensor("output.logits").floats();
+    for (Precision precision : Precision.values()) {
+      FusedLayout layout = new FusedLayout(CudaScorer.shape(p.config()), precision);
+      float[] blob = CudaScorer.pack(p, layout);
+      for (FusedLayout.Variant v : layout.variants()) {
+        float[] got = KernelEmulator.logits(layout, blob, v, batch, false);
+        assertThat(maxAbsDiff(got, want)).as("%s %s", name, v)
+            .isLessThanOrEqualTo(precision == Precision.FP32 ? 1e-5 : 2e-2);
+      }
+    }
+  }
+
+  @Test
+  void threadOrderDoesNotChangeTheResult() throws Exception {
+    // a missing barrier lets a thread read what another has not yet written; reversing the order in
+    // which the emulator runs threads between barriers then changes the logits
+    Parameters p = ModelFile.read(Golden.weights("golden-deep"));
+    ModelConfig c = p.config();
+    Batch batch = TestModels.randomBatch(c, 37, new SplittableRandom(7));
+    FusedLayout layout = new FusedLayout(CudaScorer.shape(c), Precision.FP32);
+    float[] blob = CudaScorer.pack(p, layout);
+    for (FusedLayout.Variant v : layout.variants()) {
+      boolean loneBlock = v.cluster() == 1 && v.blocks() == 2;
+      if (v.examples() != 16 || !(loneBlock || v.cluster() == 4)) {
+        continue;   // a lone block and a cluster of four stand for the rest: same phases, same barriers
+      }
+      assertThat(KernelEmulator.logits(layout, blob, v, batch, true))
+          .as("%s", v).containsExactly(KernelEmulator.logits(layout, blob, v, batch, false));
+    }
+  }
+
+  @Test
+  void widerTokensMatchTheCpu() throws Exception {
+    // 3 heads of 16 pad to a width of 64; 2 tiles, the second partly filled
+    List<ModelConfig.Field> fields = new ArrayList<>();
+    for (int i = 0; i < 5; i++) {
+      fields.add(new ModelConfig.Field("f" + i, ModelConfig.FieldKind.CATEGORICAL, ModelConfig.Side.ITEM, 11));
+    }
+    fields.add(new ModelConfig.Field("tags", ModelConfig.FieldKind.BAG, ModelConfig.Side.USER, 9));
+    fields.add(new ModelConfig.Field("x", ModelConfig.FieldKind.DENSE, ModelConfig.Side.ITEM, 0));
+    ModelConfig c = new ModelConfig("wide", 48, 3, 2, List.of("a", "b"), 20, 12, 2, List.of(24), 2, true, fields);
+    SplittableRandom rnd = new SplittableRandom(3);
+    Parameters p = TestModels.randomParameters(c, rnd);
+    Batch batch = TestModels.randomBatch(c, 21, rnd);
+    float[] want = cpuLogits(p, batch);
+    FusedLayout layout = new FusedLayout(CudaScorer.shape(c), Precision.FP32);
+    assertThat(layout.width()).isEqualTo(64);
+    float[] blob = CudaScorer.pack(p, layout);
+    for (FusedLayout.Variant v : layout.variants()) {
+      assertThat(maxAbsDiff(KernelEmulator.logits(layout, blob, v, batch, false), want)).as("%s", v)
+          .isLessThanOrEqualTo(1e-4);
+    }
+  }
+
+  static float[] cpuLogits(Parameters p, Batch batch) {
+    float[] out = new float[batch.size() * p.config().numTasks()];
+    try (Scorer s = new Scorer(new Hiformer(p, CpuKernels.scalar()), 1)) {
+      s.score(batch, out);
+    }
+    return out;
+  }
+
+  static double maxAbsDiff(float[] a, float[] b) {
+    assertThat(a).hasSameSizeAs(b);
+    double m = 0;
+    for (int i = 0; i < a.length; i++) {
+      m = Math.max(m, Math.abs((double) a[i] - b[i]));
+      assertThat(Float.isFinite(a[i])).as("logit %d is %s", i, a[i]).isTrue();
+    }
+    return m;
+  }
+}
