@@ -40,6 +40,8 @@ public final class RankLogWriter implements AutoCloseable {
       // User and context ids repeat in every candidate's inputs: entries compress well.
       ProducerConfig.COMPRESSION_TYPE_CONFIG, "lz4",
       ProducerConfig.LINGER_MS_CONFIG, 10,
+      // An entry is tens of KB (200 candidates of ref-serving: 25 KB): batches of several, not one each.
+      ProducerConfig.BATCH_SIZE_CONFIG, 256 * 1024,
       // While the broker is away each send waits this long for metadata: the buffer drains slowly
       // (as failures) and fills, and later entries are dropped.
       ProducerConfig.MAX_BLOCK_MS_CONFIG, 1_000,
