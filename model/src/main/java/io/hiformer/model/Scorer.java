@@ -1,12 +1,20 @@
 package io.hiformer.model;
 
+import java.util.ArrayDeque;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
+
 /**
- * Inference over whole batches: splits a batch into tiles small enough to keep a tile's
- * activations in cache, and runs the tiles on a fixed pool of threads, each with its own
- * {@link Activations}. After construction, {@link #score} allocates nothing.
+ * Inference over whole batches: splits each batch into tiles small enough to keep a tile's
+ * activations in cache, and runs them on a fixed set of worker threads, each with its own
+ * {@link Activations}.
  *
- * <p>One call at a time ({@code score} is synchronized); a service that wants more concurrency
- * uses several scorers.
+ * <p>Concurrent calls share the workers tile by tile: a call queues its batch and waits; the
+ * workers take tiles from the oldest call that has any left. One call alone gets every worker;
+ * under load, the next call's tiles fill the gap left while the last tiles of the previous one
+ * finish, and calls finish in the order they came (a lock held for a whole call would let a
+ * caller overtake others without bound). After construction, {@link #score} allocates nothing:
+ * calls are recycled.
  */
 public final class Scorer implements BatchScorer {
   /** Examples per tile: measured best for ref-serving on AVX-512 (see the model README). */
@@ -14,14 +22,26 @@ public final class Scorer implements BatchScorer {
 
   private final Hiformer model;
   private final int tile;
-  private final WorkerPool pool;
-  private final Activations[] perWorker;
   private final int tasks;
-  private final WorkerPool.Job scoreTile = this::scoreTile;
+  private final Thread[] workers;
+  private final Activations[] perWorker;
 
-  // the batch being scored; read by the workers between the pool's publish and completion
-  private Batch batch;
-  private float[] out;
+  // The monitor of pending guards pending, spare and closed; it is held for a few instructions at
+  // a time. Idle workers park; a queued call unparks them all.
+  private final ArrayDeque<Call> pending = new ArrayDeque<>();
+  private final ArrayDeque<Call> spare = new ArrayDeque<>();
+  private boolean closed;
+
+  /** One queued batch; reused once its caller has returned. */
+  private static final class Call {
+    Batch batch;
+    float[] out;
+    Thread caller;
+    int tiles;
+    int next;  // the next tile to hand out; under the monitor of pending
+    final AtomicInteger unfinished = new AtomicInteger();
+    volatile Throwable failure;
+  }
 
   public Scorer(Hiformer model, int threads, int tile) {
     if (threads <= 0 || tile <= 0) {
@@ -30,10 +50,14 @@ public final class Scorer implements BatchScorer {
     this.model = model;
     this.tile = tile;
     this.tasks = model.config().numTasks();
-    this.pool = new WorkerPool(threads, "hiformer-scorer");
     this.perWorker = new Activations[threads];
+    this.workers = new Thread[threads];
     for (int i = 0; i < threads; i++) {
       perWorker[i] = new Activations(model.config(), tile, false);
+    }
+    for (int i = 0; i < threads; i++) {
+      int worker = i;
+      workers[i] = Thread.ofPlatform().daemon().name("hiformer-scorer-" + i).start(() -> work(worker));
     }
   }
 
@@ -46,18 +70,91 @@ public final class Scorer implements BatchScorer {
   }
 
   @Override
-  public synchronized void score(Batch batch, float[] logits) {
+  public void score(Batch batch, float[] logits) {
     if (logits.length < batch.size() * tasks) {
       throw new IllegalArgumentException("logits needs " + batch.size() * tasks + " floats, has " + logits.length);
     }
-    this.batch = batch;
-    this.out = logits;
-    try {
-      pool.run(scoreTile, (batch.size() + tile - 1) / tile);
-    } finally {
-      this.batch = null;
-      this.out = null;
+    int tiles = (batch.size() + tile - 1) / tile;
+    if (tiles == 0) {
+      return;
     }
+    Call call;
+    synchronized (pending) {
+      if (closed) {
+        throw new IllegalStateException("scorer is closed");
+      }
+      call = spare.isEmpty() ? new Call() : spare.pop();
+      call.batch = batch;
+      call.out = logits;
+      call.caller = Thread.currentThread();
+      call.tiles = tiles;
+      call.next = 0;
+      call.failure = null;
+      call.unfinished.set(tiles);
+      pending.addLast(call);
+    }
+    for (Thread w : workers) {
+      LockSupport.unpark(w);
+    }
+    while (call.unfinished.get() != 0) {
+      LockSupport.park(this);
+    }
+    Throwable failure = call.failure;
+    call.batch = null;
+    call.out = null;
+    call.caller = null;
+    synchronized (pending) {
+      spare.push(call);
+    }
+    if (failure instanceof RuntimeException e) {
+      throw e;
+    }
+    if (failure instanceof Error e) {
+      throw e;
+    }
+    if (failure != null) {
+      throw new IllegalStateException(failure);
+    }
+  }
+
+  private void work(int worker) {
+    Activations act = perWorker[worker];
+    while (true) {
+      Call call;
+      int piece = 0;
+      synchronized (pending) {
+        call = pending.peekFirst();
+        if (call != null) {
+          piece = call.next++;
+          if (call.next == call.tiles) {
+            pending.pollFirst();
+          }
+        } else if (closed) {
+          return;
+        }
+      }
+      if (call == null) {
+        LockSupport.park(this);  // a permit from a call queued since the check makes this return at once
+        continue;
+      }
+      try {
+        if (call.failure == null) {
+          scoreTile(call, piece, act);
+        }
+      } catch (Throwable t) {
+        call.failure = t;
+      }
+      if (call.unfinished.decrementAndGet() == 0) {
+        LockSupport.unpark(call.caller);
+      }
+    }
+  }
+
+  private void scoreTile(Call call, int piece, Activations act) {
+    int from = piece * tile;
+    int n = Math.min(tile, call.batch.size() - from);
+    model.forward(call.batch, from, n, act);
+    System.arraycopy(act.logits, 0, call.out, from * tasks, n * tasks);
   }
 
   @Override
@@ -65,16 +162,14 @@ public final class Scorer implements BatchScorer {
     return "cpu " + model.kernels().name() + " x" + perWorker.length;
   }
 
-  private void scoreTile(int worker, int piece) {
-    int from = piece * tile;
-    int n = Math.min(tile, batch.size() - from);
-    Activations act = perWorker[worker];
-    model.forward(batch, from, n, act);
-    System.arraycopy(act.logits, 0, out, from * tasks, n * tasks);
-  }
-
+  /** Stops the workers once the calls already queued are done; later calls are refused. */
   @Override
   public void close() {
-    pool.close();
+    synchronized (pending) {
+      closed = true;
+    }
+    for (Thread w : workers) {
+      LockSupport.unpark(w);
+    }
   }
 }

@@ -48,8 +48,59 @@ class ScorerTest {
     }
   }
 
+  @Test
+  void concurrentCallsShareTheWorkersAndEachGetsItsOwnLogits() throws Exception {
+    SplittableRandom rnd = new SplittableRandom(6);
+    ModelConfig config = TestModels.randomConfig(rnd, 2, 2, true, true, true);
+    Hiformer model = new Hiformer(TestModels.randomParameters(config, rnd), CpuKernels.best());
+    int callers = 4;
+    Batch[] batches = new Batch[callers];
+    float[][] expected = new float[callers][];
+    for (int c = 0; c < callers; c++) {
+      batches[c] = TestModels.randomBatch(config, 11 + 7 * c, rnd);
+      Activations whole = new Activations(config, batches[c].size(), false);
+      model.forward(batches[c], 0, batches[c].size(), whole);
+      expected[c] = Arrays.copyOf(whole.logits(), batches[c].size() * config.numTasks());
+    }
+    try (Scorer scorer = new Scorer(model, 2, 4)) {
+      var failures = new java.util.concurrent.ConcurrentLinkedQueue<Throwable>();
+      Thread[] threads = new Thread[callers];
+      for (int c = 0; c < callers; c++) {
+        int caller = c;
+        threads[c] = Thread.ofPlatform().start(() -> {
+          float[] logits = new float[batches[caller].size() * config.numTasks()];
+          try {
+            for (int round = 0; round < 200; round++) {
+              Arrays.fill(logits, Float.NaN);
+              scorer.score(batches[caller], logits);
+              assertThat(logits).containsExactly(expected[caller], org.assertj.core.data.Offset.offset(1e-5f));
+            }
+          } catch (Throwable t) {
+            failures.add(t);
+          }
+        });
+      }
+      for (Thread t : threads) {
+        t.join();
+      }
+      assertThat(failures).isEmpty();
+    }
+  }
+
+  @Test
+  void aClosedScorerRefusesCalls() {
+    SplittableRandom rnd = new SplittableRandom(7);
+    ModelConfig config = TestModels.randomConfig(rnd, 1, 1, true, false, true);
+    Hiformer model = new Hiformer(TestModels.randomParameters(config, rnd), CpuKernels.best());
+    Scorer scorer = new Scorer(model, 2, 4);
+    scorer.close();
+    Batch batch = TestModels.randomBatch(config, 5, rnd);
+    assertThatThrownBy(() -> scorer.score(batch, new float[5 * config.numTasks()]))
+        .isInstanceOf(IllegalStateException.class).hasMessageContaining("closed");
+  }
+
   /**
-   * The serving hot path allocates nothing once warm: measured on the calling thread. Until C2 has
+   * The serving hot path allocates nothing once warm: measured on the calling thread and the workers. Until C2 has
    * compiled the kernels, vectors are real objects, so on a loaded machine warming up can take
    * longer: the test looks for an allocation-free window within a bounded number of calls.
    */
@@ -64,15 +115,28 @@ class ScorerTest {
       for (int i = 0; i < 200; i++) {
         scorer.score(batch, logits);
       }
+      long[] ids = Thread.getAllStackTraces().keySet().stream()
+          .filter(t -> t.getName().startsWith("hiformer-scorer-") || t == Thread.currentThread())
+          .mapToLong(Thread::threadId).toArray();
+      assertThat(ids).hasSize(2);
       long allocated = -1;
       for (int window = 0; window < 40 && allocated != 0; window++) {
-        long before = mx.getCurrentThreadAllocatedBytes();
+        long before = allocatedBy(mx, ids);
         for (int i = 0; i < 50; i++) {
           scorer.score(batch, logits);
         }
-        allocated = mx.getCurrentThreadAllocatedBytes() - before;
+        allocated = allocatedBy(mx, ids) - before;
       }
       assertThat(allocated).as("bytes allocated by 50 warm score calls").isZero();
     }
+  }
+
+  /** Bytes allocated so far by the threads {@code ids}; allocates nothing itself. */
+  private static long allocatedBy(com.sun.management.ThreadMXBean mx, long[] ids) {
+    long sum = 0;
+    for (long id : ids) {
+      sum += mx.getThreadAllocatedBytes(id);
+    }
+    return sum;
   }
 }
