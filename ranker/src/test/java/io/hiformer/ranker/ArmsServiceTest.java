@@ -89,6 +89,50 @@ class ArmsServiceTest {
         });
   }
 
+  /**
+   * The acceptance split: 10,000 units through the real server land in each arm within 2 points of
+   * its share, and a restarted server (a new watcher reading the same file) puts every unit back
+   * in its arm.
+   */
+  @Test
+  void splitsTenThousandUnitsThroughTheServerByShareAndStablyAcrossARestart() throws Exception {
+    int units = 10_000;
+    String[] first = new String[units];
+    java.util.Map<String, Integer> counts = new java.util.HashMap<>();
+    var async = RankerGrpc.newFutureStub(channel);
+    // Up to 64 calls in flight: the split is what is tested, not one call's latency.
+    java.util.concurrent.Semaphore inFlight = new java.util.concurrent.Semaphore(64);
+    java.util.List<com.google.common.util.concurrent.ListenableFuture<RankResponse>> calls = new java.util.ArrayList<>();
+    RankRequest small = request("u1", item("i0", 3), item("i1", 0.5)).build();
+    for (int u = 0; u < units; u++) {
+      inFlight.acquire();
+      var call = async.rank(small.toBuilder().setUnitId("unit-" + u).build());
+      call.addListener(inFlight::release, com.google.common.util.concurrent.MoreExecutors.directExecutor());
+      calls.add(call);
+    }
+    for (int u = 0; u < units; u++) {
+      first[u] = calls.get(u).get(30, TimeUnit.SECONDS).getArm();
+      counts.merge(first[u], 1, Integer::sum);
+    }
+    java.util.Map<String, Double> shares = java.util.Map.of("control", 0.5, "clicks", 0.3, "prod", 0.2);
+    assertThat(counts.keySet()).containsExactlyInAnyOrderElementsOf(shares.keySet());
+    shares.forEach((arm, share) -> assertThat(counts.get(arm) / (double) units).as(arm)
+        .isCloseTo(share, Offset.offset(0.02)));
+
+    try (ExperimentsWatcher restarted = new ExperimentsWatcher(file, registry, TinyModels.NAME, 1, RankService.Options.DEFAULTS);
+        RankerServer again = startServer(restarted.service())) {
+      ManagedChannel ch = channel(again);
+      try {
+        var stub = RankerGrpc.newBlockingStub(ch);
+        for (int u = 0; u < units; u += 25) {
+          assertThat(stub.rank(small.toBuilder().setUnitId("unit-" + u).build()).getArm()).as("unit-%d", u).isEqualTo(first[u]);
+        }
+      } finally {
+        ch.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+      }
+    }
+  }
+
   @Test
   void armFormulasOrderCandidatesAsComputedByHand() {
     RankResponse sum = ranker.rank(req("x").toBuilder().setArm("clicks").build());
