@@ -231,12 +231,24 @@ public final class RankService extends RankerGrpc.RankerImplBase {
    */
   RankResponse rank(RankRequest request) {
     ServedArm arm;
+    Arms arms;
     while (true) {
-      arm = pickArm(request, current.get());
+      arms = current.get();
+      arm = pickArm(request, arms);
       if (arm.model().retain()) {
         break;
       }
       // Closed since it was read: it has been replaced, so the next read finds its successor.
+    }
+    long pin = request.getModelVersion();
+    if (pin != 0 && pin != arm.model().version()) {
+      LoadedModel pinned;
+      try {
+        pinned = pinned(pin, arm, arms);
+      } finally {
+        arm.model().release();
+      }
+      arm = new ServedArm(arm.name(), pinned, arm.formula());
     }
     LoadedModel model = arm.model();
     Scratch scratch = model.borrowScratch(options);
@@ -332,6 +344,49 @@ public final class RankService extends RankerGrpc.RankerImplBase {
     onScored(new RankLog(writer));
   }
 
+  /**
+   * Loads versions that requests pin but no arm serves from {@code versions} (null: such requests
+   * are refused). The caller keeps ownership and closes it after the server has stopped.
+   */
+  void pinFrom(PinnedVersions versions) {
+    this.pinnedVersions = versions;
+  }
+
+  private volatile PinnedVersions pinnedVersions;
+
+  /**
+   * Version {@code pin} of the served model, retained for one call: the model of an arm that
+   * serves it, else one loaded for pinning. Its tasks must be the arm's, whose formula combines them.
+   */
+  private LoadedModel pinned(long pin, ServedArm arm, Arms arms) {
+    if (pin < 0) {
+      throw new InvalidRequest("model_version must not be negative, got " + pin);
+    }
+    LoadedModel model = null;
+    for (LoadedModel m : arms.models()) {
+      if (m.version() == pin && m.retain()) {
+        model = m;
+        break;
+      }
+    }
+    if (model == null) {
+      PinnedVersions versions = pinnedVersions;
+      if (versions == null) {
+        throw new InvalidRequest("model_version " + pin + " is not served; this server serves "
+            + arm.model().name() + " v" + arm.model().version());
+      }
+      model = versions.acquire(pin);
+    }
+    List<String> tasks = model.parameters().config().tasks();
+    List<String> armTasks = arm.model().parameters().config().tasks();
+    if (!tasks.equals(armTasks)) {
+      model.release();
+      throw new InvalidRequest("model_version " + pin + " has tasks " + tasks + "; arm '" + arm.name()
+          + "' scores " + armTasks);
+    }
+    return model;
+  }
+
   /** The request's arm: its {@code arm} override, else the assigner's pick for its unit. */
   private static ServedArm pickArm(RankRequest r, Arms arms) {
     if (!r.getArm().isEmpty()) {
@@ -361,10 +416,6 @@ public final class RankService extends RankerGrpc.RankerImplBase {
     if (r.getCandidatesCount() > options.maxCandidates()) {
       throw new InvalidRequest("candidates has " + r.getCandidatesCount() + " entries; at most "
           + options.maxCandidates() + " are allowed");
-    }
-    if (r.getModelVersion() != 0 && r.getModelVersion() != model.version()) {
-      throw new InvalidRequest("model_version " + r.getModelVersion() + " is not served; this server serves "
-          + model.name() + " v" + model.version());
     }
     checkFeatures(-1, r.getContextMap());
     Set<String> seen = scratch.itemIds;

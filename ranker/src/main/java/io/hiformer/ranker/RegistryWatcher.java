@@ -42,6 +42,9 @@ public final class RegistryWatcher implements AutoCloseable {
   private final String modelName;
   private final int threads;
   private final RankService service;
+  /** Versions requests pin that no arm serves, at most {@value #PINNED_VERSIONS} kept loaded. */
+  static final int PINNED_VERSIONS = 2;
+  private final PinnedVersions pinned;
   private final ScheduledExecutorService loader;
   /** Reads, hashes and parses model files at low CPU priority (nice 10), so calls keep their CPU. */
   private final java.util.concurrent.ExecutorService reader = LowPriority.executor("hiformer-model-reader");
@@ -77,6 +80,7 @@ public final class RegistryWatcher implements AutoCloseable {
     }
     served.putAll(models);
     this.service = new RankService(arms, options);
+    service.pinFrom(pinned = new PinnedVersions(registry, modelName, threads, PINNED_VERSIONS));
     this.loader = Executors.newSingleThreadScheduledExecutor(task -> {
       Thread t = new Thread(task, "hiformer-model-loader");
       t.setDaemon(true);
@@ -91,6 +95,11 @@ public final class RegistryWatcher implements AutoCloseable {
 
   public RankService service() {
     return service;
+  }
+
+  /** The versions loaded for requests that pin them. */
+  PinnedVersions pinnedVersions() {
+    return pinned;
   }
 
   /** Polls the registry every {@code interval} on this watcher's thread, starting one interval from now. */
@@ -349,5 +358,6 @@ public final class RegistryWatcher implements AutoCloseable {
       served.values().forEach(LoadedModel::close);
       served.clear();
     }
+    pinned.close();
   }
 }
