@@ -371,7 +371,6 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
   const int t = lane & 3;
   const unsigned rank = cluster_rank<CS>();
   const int gw = (int) rank * NWARP + warp;  // this warp's index within the cluster
-  const int gt = (int) rank * NTHREADS + tid;
   const int tile = HF_BLOCK_X / CS;
   const int ex0 = tile * EX;
   const int nvalid = min(EX, batch - ex0);
@@ -531,86 +530,90 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
           store_tile<EX, NTC, CS>(acc, isV ? vs : ks, skv, hh * hw + n0 * 8, nt, lane, rank);
         }
         sync_cluster<CS>();
-        // softmax(Q_h K_h^T / sqrt(dh)) V_h, one thread per (head, example, query row)
-        for (int task = gt; task < hp * EX * R; task += CS * NTHREADS) {
-          const int hh = task / (EX * R);
-          const int ex = task / R % EX;
-          const int i = s0 + task % R;
-          float* qrow = zq + ex * sz + i * W + (h0 + hh) * m.dhp;
-          const float* krow = ks + ex * skv + hh * hw;
-          const float* vrow = vs + ex * skv + hh * hw;
-          float sc[32];
+        // softmax(Q_h K_h^T / sqrt(dh)) V_h on the tensor cores, one warp per (head, example):
+        // rows are query tokens (m-tiles of 16), columns keys padded to 32 (four n-tiles, keys from
+        // L masked), k the head's features. The k order is permuted (slot t = feature 2t, slot
+        // t + 4 = 2t + 1), so each lane reads its Q and K operands as pairs, and P stays in
+        // registers as the A operand of P·V the way the FFN chains its products.
+        for (int task = gw; task < hp * EX; task += GNW) {
+          const int hh = task / EX;
+          const int ex = task % EX;
+          const float* qh = zq + ex * sz + (h0 + hh) * m.dhp;
+          const float* kh = ks + ex * skv + hh * hw;
+          const float* vh = vs + ex * skv + hh * hw;
+          for (int r0 = 0; r0 < R; r0 += 16) {
+            const int ia = s0 + r0 + g;  // the lane's two query rows
+            const int ib = ia + 8;
+            float sc[4][4];
+            float se[4][4];
 #pragma unroll
-          for (int j = 0; j < 32; ++j) sc[j] = 0.f;
-          for (int c0 = 0; c0 < m.dhp; c0 += 8) {
-            const float4 q0 = *reinterpret_cast<const float4*>(qrow + c0);
-            const float4 q1 = *reinterpret_cast<const float4*>(qrow + c0 + 4);
+            for (int nt = 0; nt < 4; ++nt)
 #pragma unroll
-            for (int j = 0; j < 32; ++j) {
-              if ((j & 7) == 0) compiler_fence();  // 8 keys' loads in flight, not 32: registers
-              if (j < m.L) {
-                const float4 k0 = *reinterpret_cast<const float4*>(krow + j * m.dhp + c0);
-                const float4 k1 = *reinterpret_cast<const float4*>(krow + j * m.dhp + c0 + 4);
-                float s = sc[j];
-                s = fmaf(q0.x, k0.x, s);
-                s = fmaf(q0.y, k0.y, s);
-                s = fmaf(q0.z, k0.z, s);
-                s = fmaf(q0.w, k0.w, s);
-                s = fmaf(q1.x, k1.x, s);
-                s = fmaf(q1.y, k1.y, s);
-                s = fmaf(q1.z, k1.z, s);
-                s = fmaf(q1.w, k1.w, s);
-                sc[j] = s;
+              for (int c = 0; c < 4; ++c) sc[nt][c] = se[nt][c] = 0.f;
+            for (int c0 = 0; c0 < m.dhp; c0 += 8) {
+              const float2 zero2 = make_float2(0.f, 0.f);
+              const float2 qa = ia < m.L ? *reinterpret_cast<const float2*>(qh + ia * W + c0 + 2 * t) : zero2;
+              const float2 qb = ib < m.L ? *reinterpret_cast<const float2*>(qh + ib * W + c0 + 2 * t) : zero2;
+              TF<PREC> a[4];
+              a[0] = split<PREC>(qa.x);
+              a[1] = split<PREC>(qb.x);
+              a[2] = split<PREC>(qa.y);
+              a[3] = split<PREC>(qb.y);
+#pragma unroll
+              for (int nt = 0; nt < 4; ++nt) {
+                const int j = nt * 8 + g;
+                const float2 k2 = j < m.L ? *reinterpret_cast<const float2*>(kh + j * m.dhp + c0 + 2 * t) : zero2;
+                const TF<PREC> b0 = split<PREC>(k2.x);
+                const TF<PREC> b1 = split<PREC>(k2.y);
+                mma3<PREC>(sc[nt], se[nt], a, b0.h, b1.h, b0.l, b1.l);
               }
             }
-          }
-          float mx = -3.0e38f;
+            // softmax along each row: a row's 32 scores are spread over the 4 lanes of a quad
+            const float sl = m.scale * 1.4426950408889634f;  // exp(x) = exp2(x·log2 e)
+            float mx[2] = {-3.0e38f, -3.0e38f};
 #pragma unroll
-          for (int j = 0; j < 32; ++j) {
-            if (j < m.L) {
-              sc[j] *= m.scale;
-              mx = fmaxf(mx, sc[j]);
-            }
-          }
-          float sum = 0.f;
+            for (int nt = 0; nt < 4; ++nt)
 #pragma unroll
-          for (int j = 0; j < 32; ++j) {
-            if (j < m.L) {
-              sc[j] = fast_exp(sc[j] - mx);
-              sum += sc[j];
-            }
-          }
-          const float inv = 1.f / sum;
-          for (int c0 = 0; c0 < m.dhp; c0 += 8) {
-            float4 o0 = make_float4(0.f, 0.f, 0.f, 0.f);
-            float4 o1 = o0;
-#pragma unroll
-            for (int j = 0; j < 32; ++j) {
-              if ((j & 7) == 0) compiler_fence();
-              if (j < m.L) {
-                const float4 v0 = *reinterpret_cast<const float4*>(vrow + j * m.dhp + c0);
-                const float4 v1 = *reinterpret_cast<const float4*>(vrow + j * m.dhp + c0 + 4);
-                const float p = sc[j];
-                o0.x = fmaf(p, v0.x, o0.x);
-                o0.y = fmaf(p, v0.y, o0.y);
-                o0.z = fmaf(p, v0.z, o0.z);
-                o0.w = fmaf(p, v0.w, o0.w);
-                o1.x = fmaf(p, v1.x, o1.x);
-                o1.y = fmaf(p, v1.y, o1.y);
-                o1.z = fmaf(p, v1.z, o1.z);
-                o1.w = fmaf(p, v1.w, o1.w);
+              for (int c = 0; c < 4; ++c) {
+                const int j = nt * 8 + 2 * t + (c & 1);
+                sc[nt][c] = j < m.L ? (sc[nt][c] + se[nt][c]) * sl : -3.0e38f;
+                mx[c >> 1] = fmaxf(mx[c >> 1], sc[nt][c]);
               }
+            float sum[2] = {0.f, 0.f};
+#pragma unroll
+            for (int hf = 0; hf < 2; ++hf) {
+              mx[hf] = fmaxf(mx[hf], shfl_xor(mx[hf], 1));
+              mx[hf] = fmaxf(mx[hf], shfl_xor(mx[hf], 2));
             }
-            o0.x *= inv;
-            o0.y *= inv;
-            o0.z *= inv;
-            o0.w *= inv;
-            o1.x *= inv;
-            o1.y *= inv;
-            o1.z *= inv;
-            o1.w *= inv;
-            st4<CS>(qrow + c0, o0, rank);
-            st4<CS>(qrow + c0 + 4, o1, rank);
+#pragma unroll
+            for (int nt = 0; nt < 4; ++nt)
+#pragma unroll
+              for (int c = 0; c < 4; ++c) {
+                sc[nt][c] = fast_exp2(sc[nt][c] - mx[c >> 1]);
+                sum[c >> 1] += sc[nt][c];
+              }
+#pragma unroll
+            for (int hf = 0; hf < 2; ++hf) {
+              sum[hf] += shfl_xor(sum[hf], 1);
+              sum[hf] += shfl_xor(sum[hf], 2);
+              sum[hf] = 1.f / sum[hf];
+            }
+            // O = P·V, 8 features at a time; key slot t of k-step kk is key 8kk + 2t, slot t + 4 key 8kk + 2t + 1
+            for (int c0 = 0; c0 < m.dhp; c0 += 8) {
+              float o[4] = {0.f, 0.f, 0.f, 0.f};
+              float oe[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+              for (int kk = 0; kk < 4; ++kk) {
+                const int j = kk * 8 + 2 * t;
+                const TF<PREC> b0 = split<PREC>(j < m.L ? vh[j * m.dhp + c0 + g] : 0.f);
+                const TF<PREC> b1 = split<PREC>(j + 1 < m.L ? vh[(j + 1) * m.dhp + c0 + g] : 0.f);
+                TF<PREC> pa[4];
+                chained_a<PREC>(pa, sc[kk]);
+                mma3<PREC>(o, oe, pa, b0.h, b1.h, b0.l, b1.l);
+              }
+              if (ia < m.L) st2<CS>(zq + ex * sz + ia * W + (h0 + hh) * m.dhp + c0 + 2 * t, (o[0] + oe[0]) * sum[0], (o[1] + oe[1]) * sum[0], rank);
+              if (ib < m.L) st2<CS>(zq + ex * sz + ib * W + (h0 + hh) * m.dhp + c0 + 2 * t, (o[2] + oe[2]) * sum[1], (o[3] + oe[3]) * sum[1], rank);
+            }
           }
         }
       }
@@ -835,6 +838,7 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
 #define HF_CLUSTER_1
 #define HF_CLUSTER_2 __cluster_dims__(2, 1, 1)
 #define HF_CLUSTER_4 __cluster_dims__(4, 1, 1)
+#define HF_CLUSTER_8 __cluster_dims__(8, 1, 1)
 
 // (EX, W, CS, PREC, min blocks per SM): the variants FusedLayout.java may launch
 #define HF_KERNELS(X) \
@@ -848,6 +852,8 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
   X(16, 32, 2, 1, 1)  \
   X(16, 32, 4, 3, 1)  \
   X(16, 32, 4, 1, 1)  \
+  X(16, 32, 8, 3, 1)  \
+  X(16, 32, 8, 1, 1)  \
   X(16, 16, 1, 3, 2)  \
   X(16, 16, 1, 1, 2)  \
   X(16, 64, 1, 3, 1)  \
