@@ -10,8 +10,8 @@
 //
 // Products run on the tensor cores (mma.m16n8k8, tf32 in, fp32 accumulate). PREC = 3 splits each
 // operand into a tf32 head and tail and sums tail·head + head·tail + head·head, which keeps fp32
-// accuracy (3xTF32): weights arrive split (the host rounds both parts), activations are split here
-// (head truncated, tail passed whole: the tensor cores read its top 19 bits). PREC = 1 is
+// accuracy (3xTF32): weights (plain fp32 from L2) and activations alike are split here (head
+// rounded, tail passed whole: the tensor cores read its top 19 bits). PREC = 1 is
 // plain tf32: weights rounded by the host, activations truncated by the tensor cores. Rows of a
 // product are examples (16 per m-tile), columns are output features (8 per n-tile).
 //
@@ -99,7 +99,7 @@ template <int PREC>
 __device__ __forceinline__ TF<PREC> split(float x) {
   TF<PREC> r;
   if constexpr (PREC == 3) {
-    r.h = float_bits(x) & 0xffffe000u;  // truncated: one logic op; the tail keeps what it drops
+    r.h = (float_bits(x) + 0x1000u) & 0xffffe000u;  // rounded (ties away): the tail keeps the rest, exactly
     r.l = float_bits(x - bits_to_float(r.h));
   } else {
     r.h = float_bits(x);
@@ -144,38 +144,25 @@ __device__ __forceinline__ void fold(float (&c)[EX / 16][NT][4], const float (&e
   }
 }
 
-// Weight fragments: [n-tile][k-block][part][lane] float4, part 0 the tf32 head, part 1 (PREC = 3
-// only) the tail; lane (g, t) holds rows 16kb + 4t + {0,1,2,3} of column 8n + g (plain packing) so
-// one 16-byte load feeds two mma k-steps, k-step ks taking elements 2ks and 2ks + 1.
+// Weight fragments: [n-tile][k-block][lane] float4; lane (g, t) holds rows 16kb + 4t + {0,1,2,3} of
+// column 8n + g (plain packing) so one 16-byte load feeds two mma k-steps, k-step ks taking elements
+// 2ks and 2ks + 1. PREC = 3 weights are plain fp32, split into head and tail here like activations
+// (half the bytes from L2 of storing both parts); PREC = 1 weights are rounded to tf32 by the host.
 template <int PREC>
-struct BFrag {
-  float4 p[PREC == 3 ? 2 : 1];
-};
-
-template <int PREC>
-__device__ __forceinline__ void load_frag(BFrag<PREC>& f, const float* at) {
-  f.p[0] = ldg4(at);
-  if constexpr (PREC == 3) f.p[1] = ldg4(at + 128);
-}
-
-template <int PREC>
-__device__ __forceinline__ void frag_k(const BFrag<PREC>& f, int ks, uint32_t& h0, uint32_t& h1, uint32_t& l0,
+__device__ __forceinline__ void frag_k(const float4& f, int ks, uint32_t& h0, uint32_t& h1, uint32_t& l0,
                                        uint32_t& l1) {
-  h0 = float_bits(ks ? f.p[0].z : f.p[0].x);
-  h1 = float_bits(ks ? f.p[0].w : f.p[0].y);
-  if constexpr (PREC == 3) {
-    l0 = float_bits(ks ? f.p[1].z : f.p[1].x);
-    l1 = float_bits(ks ? f.p[1].w : f.p[1].y);
-  } else {
-    l0 = l1 = 0u;
-  }
+  const TF<PREC> b0 = split<PREC>(ks ? f.z : f.x);
+  const TF<PREC> b1 = split<PREC>(ks ? f.w : f.y);
+  h0 = b0.h;
+  h1 = b1.h;
+  l0 = b0.l;
+  l1 = b1.l;
 }
 
 // Stages of weight fragments kept in flight: enough loads to cover L2 latency, within 64 registers.
-template <int NT, int PREC>
+template <int NT>
 struct Stages {
-  static constexpr int PER_STAGE = NT * (PREC == 3 ? 2 : 1);
-  static constexpr int D = 16 / PER_STAGE < 2 ? 2 : 16 / PER_STAGE > 8 ? 8 : 16 / PER_STAGE;
+  static constexpr int D = 16 / NT < 2 ? 2 : 16 / NT > 8 ? 8 : 16 / NT;
 };
 
 // acc[mt][j] += A[EX rows, 16·kbtot] · B[16·kbtot, 8·j] for j < NT; tiles from nt on repeat tile
@@ -187,20 +174,19 @@ template <int EX, int NT, int PREC>
 __device__ __forceinline__ void gemm(float (&acc)[EX / 16][NT][4], const float* A, int lda, const float* B,
                                      int kbtot, int nt, int lane) {
   constexpr int MT = EX / 16;
-  constexpr int S = PREC == 3 ? 2 : 1;
-  constexpr int D = Stages<NT, PREC>::D;
+  constexpr int D = Stages<NT>::D;
   const int g = lane >> 2;
   const int t = lane & 3;
-  const int ntStride = kbtot * 128 * S;  // 32-bit offsets: cheaper address arithmetic in the loop
+  const int ntStride = kbtot * 128;  // 32-bit offsets: cheaper address arithmetic in the loop
   const float* bt[NT];
 #pragma unroll
   for (int j = 0; j < NT; ++j) bt[j] = B + lane * 4 + min(j, nt - 1) * ntStride;
-  BFrag<PREC> ring[D][NT];
+  float4 ring[D][NT];
 #pragma unroll
   for (int d = 0; d < D; ++d) {
     if (d < kbtot) {
 #pragma unroll
-      for (int j = 0; j < NT; ++j) load_frag<PREC>(ring[d][j], bt[j] + d * 128 * S);
+      for (int j = 0; j < NT; ++j) ring[d][j] = ldg4(bt[j] + d * 128);
     }
   }
   float cor[MT][NT][4];
@@ -237,7 +223,7 @@ __device__ __forceinline__ void gemm(float (&acc)[EX / 16][NT][4], const float* 
         }
         if (kb + D < kbtot) {
 #pragma unroll
-          for (int j = 0; j < NT; ++j) load_frag<PREC>(ring[d][j], bt[j] + (kb + D) * 128 * S);
+          for (int j = 0; j < NT; ++j) ring[d][j] = ldg4(bt[j] + (kb + D) * 128);
         }
       }
     }
@@ -360,7 +346,6 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
   constexpr int NTW = W / 8;   // n-tiles across a token row
   constexpr int KBW = W / 16;  // k-blocks across a token row
   constexpr int GNW = CS * NWARP;
-  constexpr int S = PREC == 3 ? 2 : 1;           // parts of a packed weight: head, tail
   constexpr int NTC = CS == 1 ? 3 : CS == 2 ? 2 : 1;  // n-tiles per job in the wide products
 
   const Dims m = load_dims(desc);
@@ -479,7 +464,7 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
         const int nt = min(gsz, ntP - n0);
         float acc[MT][NTC][4];
         zero<EX, NTC>(acc);
-        gemm<EX, NTC, PREC>(acc, zq, sz, u + (long long) n0 * kbP * 128 * S, kbP, nt, lane);
+        gemm<EX, NTC, PREC>(acc, zq, sz, u + (long long) n0 * kbP * 128, kbP, nt, lane);
         store_tile<EX, NTC, CS>(acc, ps, sp, n0 * 8, nt, lane, rank);
       }
     }
@@ -492,7 +477,7 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
         const int i = s0 + r;
         float acc[MT][NTW][4];
         zero<EX, NTW>(acc);
-        gemm<EX, NTW, PREC>(acc, zq + i * W, sz, wq + (long long) r * W * W * S, KBW, NTW, lane);
+        gemm<EX, NTW, PREC>(acc, zq + i * W, sz, wq + (long long) r * W * W, KBW, NTW, lane);
         sync_warp();
         store_tile<EX, NTW, CS>(acc, zq, sz, i * W, NTW, lane, rank);
       }
@@ -508,8 +493,8 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
       const int gV = max(1, min(NTC, target / kbV));
       const int jobsV = (ntH + gV - 1) / gV;  // per head
       const int jobsK = (ntH + gK - 1) / gK;
-      const long long headK = (long long) m.rkp * m.L * m.dhp * S;
-      const long long headV = (long long) m.rvp * m.L * m.dhp * S;
+      const long long headK = (long long) m.rkp * m.L * m.dhp;
+      const long long headV = (long long) m.rvp * m.L * m.dhp;
       const float* vk = wts + ldgl(ld + L_VK);
       const float* vv = wts + ldgl(ld + L_VV);
       const int hw = m.L * m.dhp;  // one head's keys per example
@@ -523,7 +508,7 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
           const int n0 = (isV ? jj : jj - jobsV) * gsz;
           const int nt = min(gsz, ntH - n0);
           const int kb = isV ? kbV : kbK;
-          const float* bw = (isV ? vv + (h0 + hh) * headV : vk + (h0 + hh) * headK) + (long long) n0 * kb * 128 * S;
+          const float* bw = (isV ? vv + (h0 + hh) * headV : vk + (h0 + hh) * headK) + (long long) n0 * kb * 128;
           float acc[MT][NTC][4];
           zero<EX, NTC>(acc);
           gemm<EX, NTC, PREC>(acc, isV ? ps + m.rkp : ps, sp, bw, kb, nt, lane);
@@ -635,7 +620,7 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
         const int i = s0 + r;
         float xp[MT][NTW][4];
         zero<EX, NTW>(xp);
-        gemm<EX, NTW, PREC>(xp, zq + i * W, sz, wo + (long long) r * W * W * S, KBW, NTW, lane);
+        gemm<EX, NTW, PREC>(xp, zq + i * W, sz, wo + (long long) r * W * W, KBW, NTW, lane);
         // residual, then LN2 statistics of rows g and g + 8 of each m-tile (the 4 lanes of a row
         // hold all its columns between them)
         float z[MT][NTW][4];
@@ -693,19 +678,19 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
           }
         }
         // FFN, 16 hidden units at a time: their GELU output is the next product's A operand
-        const float* w1r = w1 + (long long) r * W * m.fp * S;
-        const float* w2r = w2 + (long long) r * m.fp * W * S;
+        const float* w1r = w1 + (long long) r * W * m.fp;
+        const float* w2r = w2 + (long long) r * m.fp * W;
         const float* b1r = b1 + (long long) r * m.fp;
         float y[MT][NTW][4];
         float ye[MT][NTW][4];
         zero<EX, NTW>(y);
         zero<EX, NTW>(ye);
         for (int kb2 = 0; kb2 < kbF; ++kb2) {
-          BFrag<PREC> f1[KBW][2];
+          float4 f1[KBW][2];
 #pragma unroll
           for (int kb = 0; kb < KBW; ++kb)
 #pragma unroll
-            for (int j = 0; j < 2; ++j) load_frag<PREC>(f1[kb][j], w1r + ((long long) (2 * kb2 + j) * KBW + kb) * 128 * S + lane * 4);
+            for (int j = 0; j < 2; ++j) f1[kb][j] = ldg4(w1r + ((long long) (2 * kb2 + j) * KBW + kb) * 128 + lane * 4);
           float hcc[MT][2][4];
           float hce[MT][2][4];
           zero<EX, 2>(hcc);
@@ -726,9 +711,9 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
                 }
               }
           fold<EX, 2, PREC>(hcc, hce);
-          BFrag<PREC> f2[NTW];  // loaded while the products above run
+          float4 f2[NTW];  // loaded while the products above run
 #pragma unroll
-          for (int nt = 0; nt < NTW; ++nt) load_frag<PREC>(f2[nt], w2r + ((long long) nt * kbF + kb2) * 128 * S + lane * 4);
+          for (int nt = 0; nt < NTW; ++nt) f2[nt] = ldg4(w2r + ((long long) nt * kbF + kb2) * 128 + lane * 4);
           TF<PREC> ha[MT][2][4];
 #pragma unroll
           for (int j = 0; j < 2; ++j) {
@@ -838,7 +823,6 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
 #define HF_CLUSTER_1
 #define HF_CLUSTER_2 __cluster_dims__(2, 1, 1)
 #define HF_CLUSTER_4 __cluster_dims__(4, 1, 1)
-#define HF_CLUSTER_8 __cluster_dims__(8, 1, 1)
 
 // (EX, W, CS, PREC, min blocks per SM): the variants FusedLayout.java may launch
 #define HF_KERNELS(X) \
@@ -852,8 +836,6 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
   X(16, 32, 2, 1, 1)  \
   X(16, 32, 4, 3, 1)  \
   X(16, 32, 4, 1, 1)  \
-  X(16, 32, 8, 3, 1)  \
-  X(16, 32, 8, 1, 1)  \
   X(16, 16, 1, 3, 2)  \
   X(16, 16, 1, 1, 2)  \
   X(16, 64, 1, 3, 1)  \
