@@ -162,7 +162,7 @@ __device__ __forceinline__ void frag_k(const float4& f, int ks, uint32_t& h0, ui
 // Stages of weight fragments kept in flight: enough loads to cover L2 latency, within 64 registers.
 template <int NT>
 struct Stages {
-  static constexpr int D = 16 / NT < 2 ? 2 : 16 / NT;
+  static constexpr int D = 16 / NT < 2 ? 2 : 16 / NT > 8 ? 8 : 16 / NT;
 };
 
 // acc[mt][j] += A[EX rows, 16·kbtot] · B[16·kbtot, 8·j] for j < NT; tiles from nt on repeat tile
@@ -256,16 +256,6 @@ __device__ __forceinline__ void st2(float* p, float x, float y, unsigned rank) {
 }
 
 template <int CS>
-__device__ __forceinline__ void st1(float* p, float x, unsigned rank) {
-  if constexpr (CS == 1) {
-    *p = x;
-  } else {
-#pragma unroll
-    for (int r = 0; r < CS; ++r) *(r == (int) rank ? p : remote(p, r)) = x;
-  }
-}
-
-template <int CS>
 __device__ __forceinline__ void st4(float* p, float4 v, unsigned rank) {
   if constexpr (CS == 1) {
     *reinterpret_cast<float4*>(p) = v;
@@ -305,12 +295,10 @@ __device__ __forceinline__ float gelu(float x) {
 // ---- LayerNorm over rows of W floats, W/4 lanes per row ------------------------------------------
 
 // rows r < nrows; row r is example r / perEx, row r % perEx; src rows at src + ex·srcEx + i·W, dst
-// likewise, in every block of the cluster; warp gw of the cluster takes every CS·NWARP-th group of
-// rows. In place when src == dst: each lane writes back only what it read.
-template <int W, int CS>
+// likewise. In place when src == dst: each lane writes back only what it read.
+template <int W>
 __device__ inline void layer_norm_rows(int nrows, int perEx, const float* src, int srcEx, float* dst, int dstEx,
-                                       const float* gamma, const float* beta, int d, int gw, int lane,
-                                       unsigned rank) {
+                                       const float* gamma, const float* beta, int d, int warp, int lane) {
   constexpr int LPR = W / 4;
   constexpr int RPW = 32 / LPR;
   const int sub = lane / LPR;
@@ -318,7 +306,7 @@ __device__ inline void layer_norm_rows(int nrows, int perEx, const float* src, i
   const float4 gg = ldg4(gamma + 4 * q);
   const float4 bb = ldg4(beta + 4 * q);
   const float inv = 1.f / (float) d;
-  for (int r0 = gw * RPW; r0 < nrows; r0 += CS * NWARP * RPW) {
+  for (int r0 = warp * RPW; r0 < nrows; r0 += NWARP * RPW) {
     const int r = r0 + sub;
     const bool valid = r < nrows;
     const int ex = r / perEx;
@@ -343,46 +331,7 @@ __device__ inline void layer_norm_rows(int nrows, int perEx, const float* src, i
     y.y = fmaf((x.y - mean) * rs, gg.y, bb.y);
     y.z = fmaf((x.z - mean) * rs, gg.z, bb.z);
     y.w = fmaf((x.w - mean) * rs, gg.w, bb.w);
-    if (valid) st4<CS>(dst + (long long) ex * dstEx + i * W + 4 * q, y, rank);
-  }
-}
-
-// LayerNorm of whole token rows held as an accumulator tile (rows g and g + 8 of each m-tile; the
-// four lanes of a quad hold a row's columns between them): z = (x - mean) / sd · gamma + beta.
-template <int EX, int NTW>
-__device__ __forceinline__ void tile_layer_norm(const float (&x)[EX / 16][NTW][4], float (&z)[EX / 16][NTW][4],
-                                                const float* gamma, const float* beta, int d, int t) {
-  const float inv = 1.f / (float) d;
-#pragma unroll
-  for (int mt = 0; mt < EX / 16; ++mt) {
-#pragma unroll
-    for (int hf = 0; hf < 2; ++hf) {
-      float s = 0.f;
-#pragma unroll
-      for (int nt = 0; nt < NTW; ++nt) s += x[mt][nt][2 * hf] + x[mt][nt][2 * hf + 1];
-      s += shfl_xor(s, 1);
-      s += shfl_xor(s, 2);
-      const float mean = s * inv;
-      float v = 0.f;
-#pragma unroll
-      for (int nt = 0; nt < NTW; ++nt) {
-        const int col = nt * 8 + 2 * t;
-        const float c0 = col < d ? x[mt][nt][2 * hf] - mean : 0.f;
-        const float c1 = col + 1 < d ? x[mt][nt][2 * hf + 1] - mean : 0.f;
-        v += c0 * c0 + c1 * c1;
-      }
-      v += shfl_xor(v, 1);
-      v += shfl_xor(v, 2);
-      const float rs = rsqrt(v * inv + LN_EPS);
-#pragma unroll
-      for (int nt = 0; nt < NTW; ++nt) {
-        const int col = nt * 8 + 2 * t;
-        const float2 gg = ldg2(gamma + col);
-        const float2 bb = ldg2(beta + col);
-        z[mt][nt][2 * hf] = fmaf((x[mt][nt][2 * hf] - mean) * rs, gg.x, bb.x);
-        z[mt][nt][2 * hf + 1] = fmaf((x[mt][nt][2 * hf + 1] - mean) * rs, gg.y, bb.y);
-      }
-    }
+    if (valid) *reinterpret_cast<float4*>(dst + (long long) ex * dstEx + i * W + 4 * q) = y;
   }
 }
 
@@ -397,8 +346,7 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
   constexpr int NTW = W / 8;   // n-tiles across a token row
   constexpr int KBW = W / 16;  // k-blocks across a token row
   constexpr int GNW = CS * NWARP;
-  constexpr int NTC = CS == 1 ? 3 : CS == 2 ? 2 : 1;  // n-tiles per job in z·[uk | uv]
-  constexpr int NTKV = CS == 1 ? 3 : 2;               // and in the keys and values: fewer, longer jobs
+  constexpr int NTC = CS == 1 ? 3 : CS == 2 ? 2 : 1;  // n-tiles per job in the wide products
 
   const Dims m = load_dims(desc);
   const int tid = HF_THREAD_X;
@@ -408,7 +356,6 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
   const int t = lane & 3;
   const unsigned rank = cluster_rank<CS>();
   const int gw = (int) rank * NWARP + warp;  // this warp's index within the cluster
-  const int gt = (int) rank * NTHREADS + tid;
   const int tile = HF_BLOCK_X / CS;
   const int ex0 = tile * EX;
   const int nvalid = min(EX, batch - ex0);
@@ -425,13 +372,11 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
   float* vs = kv + EX * skv;
   float* xt = xbuf + (long long) ex0 * LW;  // this tile's rows of the layer input / output
 
-  // ---- tokens (MODEL.md section 1), shared out over the cluster, then layer 0's LN1 ----
-  // Each token goes to zq of every block and to global memory (the residual of layer 0 reads it
-  // there, like later layers).
+  // ---- tokens (MODEL.md section 1), computed by every block of the cluster ----
   {
     constexpr int Q = W / 4;
     const int items = EX * m.nemb * Q;
-    for (int it = gt; it < items; it += CS * NTHREADS) {
+    for (int it = tid; it < items; it += NTHREADS) {
       const int q = it % Q;
       const int e = (it / Q) % m.nemb;
       const int ex = it / (Q * m.nemb);
@@ -456,14 +401,13 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
           }
         }
       }
-      st4<CS>(zq + ex * sz + e * W + 4 * q, v, rank);
-      *reinterpret_cast<float4*>(xt + (long long) ex * LW + e * W + 4 * q) = v;
+      *reinterpret_cast<float4*>(zq + ex * sz + e * W + 4 * q) = v;
     }
     if (m.dt > 0) {
       const int cols = m.dt * W;
       const float* dw = wts + ldgl(desc + D_DENSE_W);
       const float* db = wts + ldgl(desc + D_DENSE_B);
-      for (int it = gt; it < EX * cols; it += CS * NTHREADS) {
+      for (int it = tid; it < EX * cols; it += NTHREADS) {
         const int c = it % cols;
         const int ex = it / cols;
         float s = 0.f;
@@ -471,31 +415,42 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
           const float* x = dense + (long long) (ex0 + ex) * m.ndense;
           for (int k = 0; k < m.ndense; ++k) s = fmaf(x[k], ldg1(dw + k * cols + c), s);
         }
-        s += ldg1(db + c);
-        st1<CS>(zq + ex * sz + m.nemb * W + c, s, rank);
-        xt[(long long) ex * LW + m.nemb * W + c] = s;
+        zq[ex * sz + m.nemb * W + c] = s + ldg1(db + c);
       }
     }
     const float* tt = wts + ldgl(desc + D_TASK);
     const int tw = m.T * W;
-    for (int it = gt; it < EX * tw; it += CS * NTHREADS) {
+    for (int it = tid; it < EX * tw; it += NTHREADS) {
       const int f = it % tw;
       const int ex = it / tw;
-      const float v = ldg1(tt + f);
-      st1<CS>(zq + ex * sz + (m.L - m.T) * W + f, v, rank);
-      xt[(long long) ex * LW + (m.L - m.T) * W + f] = v;
+      zq[ex * sz + (m.L - m.T) * W + f] = ldg1(tt + f);
     }
-    sync_cluster<CS>();
-    const long long* ld0 = desc + m.layerBase;
-    layer_norm_rows<W, CS>(EX * m.L, m.L, zq, sz, zq, sz, wts + ldgl(ld0 + L_LN1G), wts + ldgl(ld0 + L_LN1B), m.d,
-                           gw, lane, rank);
-    sync_cluster<CS>();
+    sync_block();
+    if (rank == 0) {  // the residual of layer 0 reads the tokens from global memory, like later layers
+      const int q4 = LW / 4;
+      for (int it = tid; it < EX * q4; it += NTHREADS) {
+        const int ex = it / q4;
+        const int f = (it % q4) * 4;
+        *reinterpret_cast<float4*>(xt + (long long) ex * LW + f) = *reinterpret_cast<const float4*>(zq + ex * sz + f);
+      }
+    }
+    sync_block();  // LN1 below normalises zq in place
   }
 
   for (int l = 0; l < m.layers; ++l) {
     const long long* ld = desc + m.layerBase + L_STRIDE * l;
     const int R = (int) ldgl(ld + L_R);
     const int s0 = m.L - R;  // first query row: the task tokens of a pruned layer
+
+    // LN1 of all L rows into zq (in place for layer 0, from the previous layer's output after it)
+    if (l == 0) {
+      layer_norm_rows<W>(EX * m.L, m.L, zq, sz, zq, sz, wts + ldgl(ld + L_LN1G), wts + ldgl(ld + L_LN1B), m.d, warp,
+                         lane);
+    } else {
+      layer_norm_rows<W>(EX * m.L, m.L, xt, LW, zq, sz, wts + ldgl(ld + L_LN1G), wts + ldgl(ld + L_LN1B), m.d, warp,
+                         lane);
+    }
+    sync_block();
 
     // composite low-rank projections, first half: P = z·[uk | uv] over the flattened tokens
     {
@@ -534,8 +489,8 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
       const int kbK = m.rkp / 16;
       const int kbV = m.rvp / 16;
       const int target = (hp * ntH * (kbK + kbV) + GNW - 1) / GNW;
-      const int gK = max(1, min(NTKV, target / kbK));
-      const int gV = max(1, min(NTKV, target / kbV));
+      const int gK = max(1, min(NTC, target / kbK));
+      const int gV = max(1, min(NTC, target / kbV));
       const int jobsV = (ntH + gV - 1) / gV;  // per head
       const int jobsK = (ntH + gK - 1) / gK;
       const long long headK = (long long) m.rkp * m.L * m.dhp;
@@ -554,10 +509,10 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
           const int nt = min(gsz, ntH - n0);
           const int kb = isV ? kbV : kbK;
           const float* bw = (isV ? vv + (h0 + hh) * headV : vk + (h0 + hh) * headK) + (long long) n0 * kb * 128;
-          float acc[MT][NTKV][4];
-          zero<EX, NTKV>(acc);
-          gemm<EX, NTKV, PREC>(acc, isV ? ps + m.rkp : ps, sp, bw, kb, nt, lane);
-          store_tile<EX, NTKV, CS>(acc, isV ? vs : ks, skv, hh * hw + n0 * 8, nt, lane, rank);
+          float acc[MT][NTC][4];
+          zero<EX, NTC>(acc);
+          gemm<EX, NTC, PREC>(acc, isV ? ps + m.rkp : ps, sp, bw, kb, nt, lane);
+          store_tile<EX, NTC, CS>(acc, isV ? vs : ks, skv, hh * hw + n0 * 8, nt, lane, rank);
         }
         sync_cluster<CS>();
         // softmax(Q_h K_h^T / sqrt(dh)) V_h on the tensor cores, one warp per (head, example):
@@ -660,12 +615,15 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
       const float* w2 = wts + ldgl(ld + L_W2);
       const float* b2 = wts + ldgl(ld + L_B2);
       const int kbF = m.fp / 16;
+      const float inv = 1.f / (float) m.d;
       for (int r = gw; r < R; r += GNW) {
         const int i = s0 + r;
         float xp[MT][NTW][4];
         zero<EX, NTW>(xp);
         gemm<EX, NTW, PREC>(xp, zq + i * W, sz, wo + (long long) r * W * W, KBW, NTW, lane);
-        // residual, then LN2
+        // residual, then LN2 statistics of rows g and g + 8 of each m-tile (the 4 lanes of a row
+        // hold all its columns between them)
+        float z[MT][NTW][4];
 #pragma unroll
         for (int mt = 0; mt < MT; ++mt) {
           const int e = mt * 16 + g;
@@ -679,9 +637,35 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
             xp[mt][nt][2] += b.x;
             xp[mt][nt][3] += b.y;
           }
+#pragma unroll
+          for (int hf = 0; hf < 2; ++hf) {
+            float s = 0.f;
+#pragma unroll
+            for (int nt = 0; nt < NTW; ++nt) s += xp[mt][nt][2 * hf] + xp[mt][nt][2 * hf + 1];
+            s += shfl_xor(s, 1);
+            s += shfl_xor(s, 2);
+            const float mean = s * inv;
+            float v = 0.f;
+#pragma unroll
+            for (int nt = 0; nt < NTW; ++nt) {
+              const int col = nt * 8 + 2 * t;
+              const float c0 = col < m.d ? xp[mt][nt][2 * hf] - mean : 0.f;
+              const float c1 = col + 1 < m.d ? xp[mt][nt][2 * hf + 1] - mean : 0.f;
+              v += c0 * c0 + c1 * c1;
+            }
+            v += shfl_xor(v, 1);
+            v += shfl_xor(v, 2);
+            const float rs = rsqrt(v * inv + LN_EPS);
+#pragma unroll
+            for (int nt = 0; nt < NTW; ++nt) {
+              const int col = nt * 8 + 2 * t;
+              const float2 gg = ldg2(g2 + col);
+              const float2 bb = ldg2(b2ln + col);
+              z[mt][nt][2 * hf] = fmaf((xp[mt][nt][2 * hf] - mean) * rs, gg.x, bb.x);
+              z[mt][nt][2 * hf + 1] = fmaf((xp[mt][nt][2 * hf + 1] - mean) * rs, gg.y, bb.y);
+            }
+          }
         }
-        float z[MT][NTW][4];
-        tile_layer_norm<EX, NTW>(xp, z, g2, b2ln, m.d, t);
         // X' waits in shared memory, over O_i (read by the product above), while the FFN runs
         sync_warp();
 #pragma unroll
@@ -754,9 +738,7 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
             }
         }
         fold<EX, NTW, PREC>(y, ye);
-        // out = X' + Y + b2, over X_i in global memory (only this warp reads X_i); unless this is the
-        // last layer, the next layer's LN1 of the row goes straight into zq of every block (only
-        // the last layer may be pruned, so every other one writes all L rows)
+        // out = X' + Y + b2, over X_i in global memory (only this warp reads X_i)
         const float* b2r = b2 + (long long) r * W;
 #pragma unroll
         for (int mt = 0; mt < MT; ++mt) {
@@ -767,18 +749,14 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
             const float2 bb = ldg2(b2r + col);
             const float2 x0 = *reinterpret_cast<const float2*>(zq + e * sz + i * W + col);
             const float2 x1 = *reinterpret_cast<const float2*>(zq + (e + 8) * sz + i * W + col);
-            xp[mt][nt][0] = x0.x + (y[mt][nt][0] + bb.x);
-            xp[mt][nt][1] = x0.y + (y[mt][nt][1] + bb.y);
-            xp[mt][nt][2] = x1.x + (y[mt][nt][2] + bb.x);
-            xp[mt][nt][3] = x1.y + (y[mt][nt][3] + bb.y);
-            *reinterpret_cast<float2*>(xt + (long long) e * LW + i * W + col) = make_float2(xp[mt][nt][0], xp[mt][nt][1]);
-            *reinterpret_cast<float2*>(xt + (long long) (e + 8) * LW + i * W + col) = make_float2(xp[mt][nt][2], xp[mt][nt][3]);
+            float2 o0, o1;
+            o0.x = x0.x + (y[mt][nt][0] + bb.x);
+            o0.y = x0.y + (y[mt][nt][1] + bb.y);
+            o1.x = x1.x + (y[mt][nt][2] + bb.x);
+            o1.y = x1.y + (y[mt][nt][3] + bb.y);
+            *reinterpret_cast<float2*>(xt + (long long) e * LW + i * W + col) = o0;
+            *reinterpret_cast<float2*>(xt + (long long) (e + 8) * LW + i * W + col) = o1;
           }
-        }
-        if (l + 1 < m.layers) {
-          const long long* ln = ld + L_STRIDE;
-          tile_layer_norm<EX, NTW>(xp, z, wts + ldgl(ln + L_LN1G), wts + ldgl(ln + L_LN1B), m.d, t);
-          store_tile<EX, NTW, CS>(z, zq, sz, i * W, NTW, lane, rank);
         }
       }
     }
@@ -791,8 +769,8 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
     float* hb = kv;                        // [EX][T][W]
     float* t0 = hb + EX * m.T * W;         // [EX][T][twmax], twice
     float* t1 = t0 + EX * m.T * m.twmax;
-    layer_norm_rows<W, 1>(EX * m.T, m.T, xt + (m.L - m.T) * W, LW, hb, m.T * W, wts + ldgl(desc + D_FINAL_G),
-                          wts + ldgl(desc + D_FINAL_B), m.d, warp, lane, 0);
+    layer_norm_rows<W>(EX * m.T, m.T, xt + (m.L - m.T) * W, LW, hb, m.T * W, wts + ldgl(desc + D_FINAL_G),
+                       wts + ldgl(desc + D_FINAL_B), m.d, warp, lane);
     sync_block();
     const long long* tw = desc + m.towerBase;
     const int depth = m.tdepth;
