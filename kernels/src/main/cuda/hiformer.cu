@@ -335,6 +335,45 @@ __device__ inline void layer_norm_rows(int nrows, int perEx, const float* src, i
   }
 }
 
+// LayerNorm of whole token rows held as an accumulator tile (rows g and g + 8 of each m-tile; the
+// four lanes of a quad hold a row's columns between them): z = (x - mean) / sd · gamma + beta.
+template <int EX, int NTW>
+__device__ __forceinline__ void tile_layer_norm(const float (&x)[EX / 16][NTW][4], float (&z)[EX / 16][NTW][4],
+                                                const float* gamma, const float* beta, int d, int t) {
+  const float inv = 1.f / (float) d;
+#pragma unroll
+  for (int mt = 0; mt < EX / 16; ++mt) {
+#pragma unroll
+    for (int hf = 0; hf < 2; ++hf) {
+      float s = 0.f;
+#pragma unroll
+      for (int nt = 0; nt < NTW; ++nt) s += x[mt][nt][2 * hf] + x[mt][nt][2 * hf + 1];
+      s += shfl_xor(s, 1);
+      s += shfl_xor(s, 2);
+      const float mean = s * inv;
+      float v = 0.f;
+#pragma unroll
+      for (int nt = 0; nt < NTW; ++nt) {
+        const int col = nt * 8 + 2 * t;
+        const float c0 = col < d ? x[mt][nt][2 * hf] - mean : 0.f;
+        const float c1 = col + 1 < d ? x[mt][nt][2 * hf + 1] - mean : 0.f;
+        v += c0 * c0 + c1 * c1;
+      }
+      v += shfl_xor(v, 1);
+      v += shfl_xor(v, 2);
+      const float rs = rsqrt(v * inv + LN_EPS);
+#pragma unroll
+      for (int nt = 0; nt < NTW; ++nt) {
+        const int col = nt * 8 + 2 * t;
+        const float2 gg = ldg2(gamma + col);
+        const float2 bb = ldg2(beta + col);
+        z[mt][nt][2 * hf] = fmaf((x[mt][nt][2 * hf] - mean) * rs, gg.x, bb.x);
+        z[mt][nt][2 * hf + 1] = fmaf((x[mt][nt][2 * hf + 1] - mean) * rs, gg.y, bb.y);
+      }
+    }
+  }
+}
+
 // ---- the forward pass of one tile -----------------------------------------------------------------
 
 template <int EX, int W, int CS, int PREC>
@@ -347,6 +386,9 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
   constexpr int KBW = W / 16;  // k-blocks across a token row
   constexpr int GNW = CS * NWARP;
   constexpr int NTC = CS == 1 ? 3 : CS == 2 ? 2 : 1;  // n-tiles per job in the wide products
+  // The 32-example 3xTF32 kernel is short of registers: it keeps LN1 as a pass of its own and loads
+  // the FFN's weights step by step (measured: both faster there, slower everywhere else).
+  constexpr bool LEAN = EX == 32 && PREC == 3;
 
   const Dims m = load_dims(desc);
   const int tid = HF_THREAD_X;
@@ -442,15 +484,17 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
     const int R = (int) ldgl(ld + L_R);
     const int s0 = m.L - R;  // first query row: the task tokens of a pruned layer
 
-    // LN1 of all L rows into zq (in place for layer 0, from the previous layer's output after it)
+    // LN1 of all L rows into zq: layer 0's in place, later layers' from the previous layer's output
+    // (unless LEAN, that one's per-row epilogue wrote them)
     if (l == 0) {
       layer_norm_rows<W>(EX * m.L, m.L, zq, sz, zq, sz, wts + ldgl(ld + L_LN1G), wts + ldgl(ld + L_LN1B), m.d, warp,
                          lane);
-    } else {
+      sync_block();
+    } else if (LEAN) {
       layer_norm_rows<W>(EX * m.L, m.L, xt, LW, zq, sz, wts + ldgl(ld + L_LN1G), wts + ldgl(ld + L_LN1B), m.d, warp,
                          lane);
+      sync_block();
     }
-    sync_block();
 
     // composite low-rank projections, first half: P = z·[uk | uv] over the flattened tokens
     {
@@ -615,15 +659,12 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
       const float* w2 = wts + ldgl(ld + L_W2);
       const float* b2 = wts + ldgl(ld + L_B2);
       const int kbF = m.fp / 16;
-      const float inv = 1.f / (float) m.d;
       for (int r = gw; r < R; r += GNW) {
         const int i = s0 + r;
         float xp[MT][NTW][4];
         zero<EX, NTW>(xp);
         gemm<EX, NTW, PREC>(xp, zq + i * W, sz, wo + (long long) r * W * W, KBW, NTW, lane);
-        // residual, then LN2 statistics of rows g and g + 8 of each m-tile (the 4 lanes of a row
-        // hold all its columns between them)
-        float z[MT][NTW][4];
+        // residual, then LN2
 #pragma unroll
         for (int mt = 0; mt < MT; ++mt) {
           const int e = mt * 16 + g;
@@ -637,35 +678,9 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
             xp[mt][nt][2] += b.x;
             xp[mt][nt][3] += b.y;
           }
-#pragma unroll
-          for (int hf = 0; hf < 2; ++hf) {
-            float s = 0.f;
-#pragma unroll
-            for (int nt = 0; nt < NTW; ++nt) s += xp[mt][nt][2 * hf] + xp[mt][nt][2 * hf + 1];
-            s += shfl_xor(s, 1);
-            s += shfl_xor(s, 2);
-            const float mean = s * inv;
-            float v = 0.f;
-#pragma unroll
-            for (int nt = 0; nt < NTW; ++nt) {
-              const int col = nt * 8 + 2 * t;
-              const float c0 = col < m.d ? xp[mt][nt][2 * hf] - mean : 0.f;
-              const float c1 = col + 1 < m.d ? xp[mt][nt][2 * hf + 1] - mean : 0.f;
-              v += c0 * c0 + c1 * c1;
-            }
-            v += shfl_xor(v, 1);
-            v += shfl_xor(v, 2);
-            const float rs = rsqrt(v * inv + LN_EPS);
-#pragma unroll
-            for (int nt = 0; nt < NTW; ++nt) {
-              const int col = nt * 8 + 2 * t;
-              const float2 gg = ldg2(g2 + col);
-              const float2 bb = ldg2(b2ln + col);
-              z[mt][nt][2 * hf] = fmaf((xp[mt][nt][2 * hf] - mean) * rs, gg.x, bb.x);
-              z[mt][nt][2 * hf + 1] = fmaf((xp[mt][nt][2 * hf + 1] - mean) * rs, gg.y, bb.y);
-            }
-          }
         }
+        float z[MT][NTW][4];
+        tile_layer_norm<EX, NTW>(xp, z, g2, b2ln, m.d, t);
         // X' waits in shared memory, over O_i (read by the product above), while the FFN runs
         sync_warp();
 #pragma unroll
@@ -685,12 +700,27 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
         float ye[MT][NTW][4];
         zero<EX, NTW>(y);
         zero<EX, NTW>(ye);
-        for (int kb2 = 0; kb2 < kbF; ++kb2) {
-          float4 f1[KBW][2];
+        // weights one step ahead (unless LEAN): w2's for this step load during the first product,
+        // w1's for the next step during GELU and the second product
+        float4 f1[KBW][2];
+        float4 f2[NTW];
+        auto load1 = [&](int step) {
 #pragma unroll
           for (int kb = 0; kb < KBW; ++kb)
 #pragma unroll
-            for (int j = 0; j < 2; ++j) f1[kb][j] = ldg4(w1r + ((long long) (2 * kb2 + j) * KBW + kb) * 128 + lane * 4);
+            for (int j = 0; j < 2; ++j) f1[kb][j] = ldg4(w1r + ((long long) (2 * step + j) * KBW + kb) * 128 + lane * 4);
+        };
+        auto load2 = [&](int step) {
+#pragma unroll
+          for (int nt = 0; nt < NTW; ++nt) f2[nt] = ldg4(w2r + ((long long) nt * kbF + step) * 128 + lane * 4);
+        };
+        if (!LEAN) load1(0);
+        for (int kb2 = 0; kb2 < kbF; ++kb2) {
+          if (LEAN) {
+            load1(kb2);
+          } else {
+            load2(kb2);
+          }
           float hcc[MT][2][4];
           float hce[MT][2][4];
           zero<EX, 2>(hcc);
@@ -711,9 +741,11 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
                 }
               }
           fold<EX, 2, PREC>(hcc, hce);
-          float4 f2[NTW];  // loaded while the products above run
-#pragma unroll
-          for (int nt = 0; nt < NTW; ++nt) f2[nt] = ldg4(w2r + ((long long) nt * kbF + kb2) * 128 + lane * 4);
+          if (LEAN) {
+            load2(kb2);
+          } else if (kb2 + 1 < kbF) {
+            load1(kb2 + 1);
+          }
           TF<PREC> ha[MT][2][4];
 #pragma unroll
           for (int j = 0; j < 2; ++j) {
@@ -738,7 +770,9 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
             }
         }
         fold<EX, NTW, PREC>(y, ye);
-        // out = X' + Y + b2, over X_i in global memory (only this warp reads X_i)
+        // out = X' + Y + b2, over X_i in global memory (only this warp reads X_i); unless this is the
+        // last layer (or LEAN), the next layer's LN1 of the row goes straight into zq of every block
+        // (only the last layer may be pruned, so every other one writes all L rows)
         const float* b2r = b2 + (long long) r * W;
 #pragma unroll
         for (int mt = 0; mt < MT; ++mt) {
@@ -749,14 +783,18 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
             const float2 bb = ldg2(b2r + col);
             const float2 x0 = *reinterpret_cast<const float2*>(zq + e * sz + i * W + col);
             const float2 x1 = *reinterpret_cast<const float2*>(zq + (e + 8) * sz + i * W + col);
-            float2 o0, o1;
-            o0.x = x0.x + (y[mt][nt][0] + bb.x);
-            o0.y = x0.y + (y[mt][nt][1] + bb.y);
-            o1.x = x1.x + (y[mt][nt][2] + bb.x);
-            o1.y = x1.y + (y[mt][nt][3] + bb.y);
-            *reinterpret_cast<float2*>(xt + (long long) e * LW + i * W + col) = o0;
-            *reinterpret_cast<float2*>(xt + (long long) (e + 8) * LW + i * W + col) = o1;
+            xp[mt][nt][0] = x0.x + (y[mt][nt][0] + bb.x);
+            xp[mt][nt][1] = x0.y + (y[mt][nt][1] + bb.y);
+            xp[mt][nt][2] = x1.x + (y[mt][nt][2] + bb.x);
+            xp[mt][nt][3] = x1.y + (y[mt][nt][3] + bb.y);
+            *reinterpret_cast<float2*>(xt + (long long) e * LW + i * W + col) = make_float2(xp[mt][nt][0], xp[mt][nt][1]);
+            *reinterpret_cast<float2*>(xt + (long long) (e + 8) * LW + i * W + col) = make_float2(xp[mt][nt][2], xp[mt][nt][3]);
           }
+        }
+        if (!LEAN && l + 1 < m.layers) {
+          const long long* ln = ld + L_STRIDE;
+          tile_layer_norm<EX, NTW>(xp, z, wts + ldgl(ln + L_LN1G), wts + ldgl(ln + L_LN1B), m.d, t);
+          store_tile<EX, NTW, CS>(z, zq, sz, i * W, NTW, lane, rank);
         }
       }
     }
@@ -828,8 +866,6 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
 #define HF_KERNELS(X) \
   X(32, 32, 1, 3, 1)  \
   X(32, 32, 1, 1, 1)  \
-  X(16, 32, 1, 3, 2)  \
-  X(16, 32, 1, 1, 2)  \
   X(16, 32, 1, 3, 1)  \
   X(16, 32, 1, 1, 1)  \
   X(16, 32, 2, 3, 1)  \

@@ -50,7 +50,7 @@ public final class FusedLayout {
 
   /** Every kernel hiformer.cu compiles (for both precisions), as (examples, width, cluster, blocks). */
   static final int[][] COMPILED = {
-      {32, 32, 1, 1}, {16, 32, 1, 2}, {16, 32, 1, 1}, {16, 32, 2, 1}, {16, 32, 4, 1}, {16, 16, 1, 2},
+      {32, 32, 1, 1}, {16, 32, 1, 1}, {16, 32, 2, 1}, {16, 32, 4, 1}, {16, 16, 1, 2},
       {16, 64, 1, 1}};
 
   private final FusedShape s;
