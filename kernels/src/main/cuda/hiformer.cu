@@ -256,6 +256,16 @@ __device__ __forceinline__ void st2(float* p, float x, float y, unsigned rank) {
 }
 
 template <int CS>
+__device__ __forceinline__ void st1(float* p, float x, unsigned rank) {
+  if constexpr (CS == 1) {
+    *p = x;
+  } else {
+#pragma unroll
+    for (int r = 0; r < CS; ++r) *(r == (int) rank ? p : remote(p, r)) = x;
+  }
+}
+
+template <int CS>
 __device__ __forceinline__ void st4(float* p, float4 v, unsigned rank) {
   if constexpr (CS == 1) {
     *reinterpret_cast<float4*>(p) = v;
@@ -398,6 +408,7 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
   const int t = lane & 3;
   const unsigned rank = cluster_rank<CS>();
   const int gw = (int) rank * NWARP + warp;  // this warp's index within the cluster
+  const int gt = (int) rank * NTHREADS + tid;
   const int tile = HF_BLOCK_X / CS;
   const int ex0 = tile * EX;
   const int nvalid = min(EX, batch - ex0);
@@ -414,11 +425,12 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
   float* vs = kv + EX * skv;
   float* xt = xbuf + (long long) ex0 * LW;  // this tile's rows of the layer input / output
 
-  // ---- tokens (MODEL.md section 1), computed by every block of the cluster ----
+  // ---- tokens (MODEL.md section 1), shared out over the cluster: each goes into every block's zq
+  // and to global memory (the residual of layer 0 reads it there, like later layers) ----
   {
     constexpr int Q = W / 4;
     const int items = EX * m.nemb * Q;
-    for (int it = tid; it < items; it += NTHREADS) {
+    for (int it = gt; it < items; it += CS * NTHREADS) {
       const int q = it % Q;
       const int e = (it / Q) % m.nemb;
       const int ex = it / (Q * m.nemb);
@@ -443,13 +455,14 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
           }
         }
       }
-      *reinterpret_cast<float4*>(zq + ex * sz + e * W + 4 * q) = v;
+      st4<CS>(zq + ex * sz + e * W + 4 * q, v, rank);
+      *reinterpret_cast<float4*>(xt + (long long) ex * LW + e * W + 4 * q) = v;
     }
     if (m.dt > 0) {
       const int cols = m.dt * W;
       const float* dw = wts + ldgl(desc + D_DENSE_W);
       const float* db = wts + ldgl(desc + D_DENSE_B);
-      for (int it = tid; it < EX * cols; it += NTHREADS) {
+      for (int it = gt; it < EX * cols; it += CS * NTHREADS) {
         const int c = it % cols;
         const int ex = it / cols;
         float s = 0.f;
@@ -457,26 +470,21 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
           const float* x = dense + (long long) (ex0 + ex) * m.ndense;
           for (int k = 0; k < m.ndense; ++k) s = fmaf(x[k], ldg1(dw + k * cols + c), s);
         }
-        zq[ex * sz + m.nemb * W + c] = s + ldg1(db + c);
+        s += ldg1(db + c);
+        st1<CS>(zq + ex * sz + m.nemb * W + c, s, rank);
+        xt[(long long) ex * LW + m.nemb * W + c] = s;
       }
     }
     const float* tt = wts + ldgl(desc + D_TASK);
     const int tw = m.T * W;
-    for (int it = tid; it < EX * tw; it += NTHREADS) {
+    for (int it = gt; it < EX * tw; it += CS * NTHREADS) {
       const int f = it % tw;
       const int ex = it / tw;
-      zq[ex * sz + (m.L - m.T) * W + f] = ldg1(tt + f);
+      const float v = ldg1(tt + f);
+      st1<CS>(zq + ex * sz + (m.L - m.T) * W + f, v, rank);
+      xt[(long long) ex * LW + (m.L - m.T) * W + f] = v;
     }
-    sync_block();
-    if (rank == 0) {  // the residual of layer 0 reads the tokens from global memory, like later layers
-      const int q4 = LW / 4;
-      for (int it = tid; it < EX * q4; it += NTHREADS) {
-        const int ex = it / q4;
-        const int f = (it % q4) * 4;
-        *reinterpret_cast<float4*>(xt + (long long) ex * LW + f) = *reinterpret_cast<const float4*>(zq + ex * sz + f);
-      }
-    }
-    sync_block();  // LN1 below normalises zq in place
+    sync_cluster<CS>();  // LN1 below normalises zq in place
   }
 
   for (int l = 0; l < m.layers; ++l) {
