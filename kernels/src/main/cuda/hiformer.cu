@@ -189,8 +189,14 @@ __device__ __forceinline__ void gemm(float (&acc)[EX / 16][NT][4], const float* 
       for (int j = 0; j < NT; ++j) ring[d][j] = ldg4(bt[j] + d * 128);
     }
   }
+  // a second accumulator set for odd k-steps halves the chain of dependent mma where registers allow
+  constexpr bool TWO = MT * NT <= 2;
   float cor[MT][NT][4];
+  float acc2[MT][NT][4];
+  float cor2[MT][NT][4];
   zero<EX, NT>(cor);
+  zero<EX, NT>(acc2);
+  zero<EX, NT>(cor2);
   const float* ap = A + g * lda + 4 * t;
   for (int kb0 = 0; kb0 < kbtot; kb0 += D) {
 #pragma unroll
@@ -218,7 +224,13 @@ __device__ __forceinline__ void gemm(float (&acc)[EX / 16][NT][4], const float* 
             uint32_t h0, h1, l0, l1;
             frag_k<PREC>(ring[d][j], ks, h0, h1, l0, l1);
 #pragma unroll
-            for (int mt = 0; mt < MT; ++mt) mma3<PREC>(acc[mt][j], cor[mt][j], af[mt], h0, h1, l0, l1);
+            for (int mt = 0; mt < MT; ++mt) {
+              if (TWO && ks) {
+                mma3<PREC>(acc2[mt][j], cor2[mt][j], af[mt], h0, h1, l0, l1);
+              } else {
+                mma3<PREC>(acc[mt][j], cor[mt][j], af[mt], h0, h1, l0, l1);
+              }
+            }
           }
         }
         if (kb + D < kbtot) {
@@ -229,6 +241,15 @@ __device__ __forceinline__ void gemm(float (&acc)[EX / 16][NT][4], const float* 
     }
   }
   fold<EX, NT, PREC>(acc, cor);
+  if constexpr (TWO) {
+    fold<EX, NT, PREC>(acc, cor2);
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int j = 0; j < NT; ++j)
+#pragma unroll
+        for (int q = 0; q < 4; ++q) acc[mt][j][q] += acc2[mt][j][q];
+  }
 }
 
 // k-step ks of a product whose A operand is the previous product's output, still in registers:
