@@ -2,7 +2,8 @@
 # On a GPU host, from the bundle bundle.sh built: the GPU tests, then the benchmark. Results (logs,
 # tables, JSON) go to $OUT (default ./out); the benchmark's model and inputs stay in /tmp.
 # TESTS=0 skips the tests, TORCH=0 the PyTorch baseline; PROFILE=1 adds Nsight Compute on one launch
-# of PROFILE_KERNEL (a regex) at batch PROFILE_BATCH; SASS=1 writes the machine code of the kernels
+# of PROFILE_KERNEL (a regex) at batch PROFILE_BATCH, with warm caches (flushed, the weights would
+# come from DRAM, which serving never sees); SASS=1 writes the machine code of the kernels
 # named in SASS_KERNELS (compiled there with nvcc, disassembled with cuobjdump).
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -20,14 +21,14 @@ HIFORMER_CP="$cp" JAVA="$java" bash bench/gpu-bench.sh /tmp/bench "${BATCHES:-25
 cp /tmp/bench/ours.json /tmp/bench/bench.md /tmp/bench/bench.json "$out/" 2>/dev/null
 if [ "${PROFILE:-0}" = 1 ]; then
   ncu=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
-  timeout 300 "$ncu" --clock-control none --target-processes all -k "regex:${PROFILE_KERNEL:-hiformer_e16_w32_c1_p3_b2}" -s 3 -c 1 \
+  timeout 300 "$ncu" --clock-control none --cache-control none --target-processes all -k "regex:${PROFILE_KERNEL:-hiformer_e32_w32_c1_p3_b1}" -s 3 -c 1 \
     --section SpeedOfLight --section ComputeWorkloadAnalysis --section WarpStateStats --section Occupancy \
     --section MemoryWorkloadAnalysis --section LaunchStats --section InstructionStats \
     $java -Xmx16g -cp "$cp" io.hiformer.model.CudaBenchmark --out /tmp/prof --batches "${PROFILE_BATCH:-16384}" --millis 1 \
     > "$out/ncu.txt" 2>&1
   tail -5 "$out/ncu.txt"
   if [ "${PROFILE_SOURCE:-0}" = 1 ]; then  # executed instructions and stall samples per SASS instruction
-    timeout 300 "$ncu" --clock-control none --target-processes all -k "regex:${PROFILE_KERNEL:-hiformer_e16_w32_c1_p3_b2}" -s 3 -c 1 \
+    timeout 300 "$ncu" --clock-control none --cache-control none --target-processes all -k "regex:${PROFILE_KERNEL:-hiformer_e32_w32_c1_p3_b1}" -s 3 -c 1 \
       --section SourceCounters --section WarpStateStats --import-source no -o /tmp/prof-src \
       $java -Xmx16g -cp "$cp" io.hiformer.model.CudaBenchmark --out /tmp/prof --batches "${PROFILE_BATCH:-16384}" --millis 1 >/dev/null 2>&1
     "$ncu" -i /tmp/prof-src.ncu-rep --page source --print-source sass --csv > "$out/ncu-source.csv" 2>&1
@@ -36,5 +37,5 @@ if [ "${PROFILE:-0}" = 1 ]; then
 fi
 if [ "${SASS:-0}" = 1 ]; then
   nvcc -cubin -arch=sm_90 -O3 -std=c++17 -o /tmp/hf.cubin cuda/hiformer.cu
-  for k in ${SASS_KERNELS:-hiformer_e16_w32_c1_p3_b2}; do cuobjdump -sass -fun "$k" /tmp/hf.cubin > "$out/sass-$k.txt"; done
+  for k in ${SASS_KERNELS:-hiformer_e32_w32_c1_p3_b1}; do cuobjdump -sass -fun "$k" /tmp/hf.cubin > "$out/sass-$k.txt"; done
 fi

@@ -10,8 +10,8 @@
 //
 // Products run on the tensor cores (mma.m16n8k8, tf32 in, fp32 accumulate). PREC = 3 splits each
 // operand into a tf32 head and tail and sums tail·head + head·tail + head·head, which keeps fp32
-// accuracy (3xTF32): weights arrive split (the host rounds both parts), activations are split here
-// (head truncated, tail passed whole: the tensor cores read its top 19 bits). PREC = 1 is
+// accuracy (3xTF32): weights (plain fp32 from L2) and activations alike are split here (head
+// rounded, tail passed whole: the tensor cores read its top 19 bits). PREC = 1 is
 // plain tf32: weights rounded by the host, activations truncated by the tensor cores. Rows of a
 // product are examples (16 per m-tile), columns are output features (8 per n-tile).
 //
@@ -99,7 +99,7 @@ template <int PREC>
 __device__ __forceinline__ TF<PREC> split(float x) {
   TF<PREC> r;
   if constexpr (PREC == 3) {
-    r.h = float_bits(x) & 0xffffe000u;  // truncated: one logic op; the tail keeps what it drops
+    r.h = (float_bits(x) + 0x1000u) & 0xffffe000u;  // rounded (ties away): the tail keeps the rest, exactly
     r.l = float_bits(x - bits_to_float(r.h));
   } else {
     r.h = float_bits(x);
@@ -144,38 +144,25 @@ __device__ __forceinline__ void fold(float (&c)[EX / 16][NT][4], const float (&e
   }
 }
 
-// Weight fragments: [n-tile][k-block][part][lane] float4, part 0 the tf32 head, part 1 (PREC = 3
-// only) the tail; lane (g, t) holds rows 16kb + 4t + {0,1,2,3} of column 8n + g (plain packing) so
-// one 16-byte load feeds two mma k-steps, k-step ks taking elements 2ks and 2ks + 1.
+// Weight fragments: [n-tile][k-block][lane] float4; lane (g, t) holds rows 16kb + 4t + {0,1,2,3} of
+// column 8n + g (plain packing) so one 16-byte load feeds two mma k-steps, k-step ks taking elements
+// 2ks and 2ks + 1. PREC = 3 weights are plain fp32, split into head and tail here like activations
+// (half the bytes from L2 of storing both parts); PREC = 1 weights are rounded to tf32 by the host.
 template <int PREC>
-struct BFrag {
-  float4 p[PREC == 3 ? 2 : 1];
-};
-
-template <int PREC>
-__device__ __forceinline__ void load_frag(BFrag<PREC>& f, const float* at) {
-  f.p[0] = ldg4(at);
-  if constexpr (PREC == 3) f.p[1] = ldg4(at + 128);
-}
-
-template <int PREC>
-__device__ __forceinline__ void frag_k(const BFrag<PREC>& f, int ks, uint32_t& h0, uint32_t& h1, uint32_t& l0,
+__device__ __forceinline__ void frag_k(const float4& f, int ks, uint32_t& h0, uint32_t& h1, uint32_t& l0,
                                        uint32_t& l1) {
-  h0 = float_bits(ks ? f.p[0].z : f.p[0].x);
-  h1 = float_bits(ks ? f.p[0].w : f.p[0].y);
-  if constexpr (PREC == 3) {
-    l0 = float_bits(ks ? f.p[1].z : f.p[1].x);
-    l1 = float_bits(ks ? f.p[1].w : f.p[1].y);
-  } else {
-    l0 = l1 = 0u;
-  }
+  const TF<PREC> b0 = split<PREC>(ks ? f.z : f.x);
+  const TF<PREC> b1 = split<PREC>(ks ? f.w : f.y);
+  h0 = b0.h;
+  h1 = b1.h;
+  l0 = b0.l;
+  l1 = b1.l;
 }
 
 // Stages of weight fragments kept in flight: enough loads to cover L2 latency, within 64 registers.
-template <int NT, int PREC>
+template <int NT>
 struct Stages {
-  static constexpr int PER_STAGE = NT * (PREC == 3 ? 2 : 1);
-  static constexpr int D = 16 / PER_STAGE < 2 ? 2 : 16 / PER_STAGE > 8 ? 8 : 16 / PER_STAGE;
+  static constexpr int D = 16 / NT < 2 ? 2 : 16 / NT > 8 ? 8 : 16 / NT;
 };
 
 // acc[mt][j] += A[EX rows, 16·kbtot] · B[16·kbtot, 8·j] for j < NT; tiles from nt on repeat tile
@@ -187,24 +174,29 @@ template <int EX, int NT, int PREC>
 __device__ __forceinline__ void gemm(float (&acc)[EX / 16][NT][4], const float* A, int lda, const float* B,
                                      int kbtot, int nt, int lane) {
   constexpr int MT = EX / 16;
-  constexpr int S = PREC == 3 ? 2 : 1;
-  constexpr int D = Stages<NT, PREC>::D;
+  constexpr int D = Stages<NT>::D;
   const int g = lane >> 2;
   const int t = lane & 3;
-  const int ntStride = kbtot * 128 * S;  // 32-bit offsets: cheaper address arithmetic in the loop
+  const int ntStride = kbtot * 128;  // 32-bit offsets: cheaper address arithmetic in the loop
   const float* bt[NT];
 #pragma unroll
   for (int j = 0; j < NT; ++j) bt[j] = B + lane * 4 + min(j, nt - 1) * ntStride;
-  BFrag<PREC> ring[D][NT];
+  float4 ring[D][NT];
 #pragma unroll
   for (int d = 0; d < D; ++d) {
     if (d < kbtot) {
 #pragma unroll
-      for (int j = 0; j < NT; ++j) load_frag<PREC>(ring[d][j], bt[j] + d * 128 * S);
+      for (int j = 0; j < NT; ++j) ring[d][j] = ldg4(bt[j] + d * 128);
     }
   }
+  // a second accumulator set for odd k-steps halves the chain of dependent mma where registers allow
+  constexpr bool TWO = MT * NT <= 2;
   float cor[MT][NT][4];
+  float acc2[MT][NT][4];
+  float cor2[MT][NT][4];
   zero<EX, NT>(cor);
+  zero<EX, NT>(acc2);
+  zero<EX, NT>(cor2);
   const float* ap = A + g * lda + 4 * t;
   for (int kb0 = 0; kb0 < kbtot; kb0 += D) {
 #pragma unroll
@@ -232,17 +224,32 @@ __device__ __forceinline__ void gemm(float (&acc)[EX / 16][NT][4], const float* 
             uint32_t h0, h1, l0, l1;
             frag_k<PREC>(ring[d][j], ks, h0, h1, l0, l1);
 #pragma unroll
-            for (int mt = 0; mt < MT; ++mt) mma3<PREC>(acc[mt][j], cor[mt][j], af[mt], h0, h1, l0, l1);
+            for (int mt = 0; mt < MT; ++mt) {
+              if (TWO && ks) {
+                mma3<PREC>(acc2[mt][j], cor2[mt][j], af[mt], h0, h1, l0, l1);
+              } else {
+                mma3<PREC>(acc[mt][j], cor[mt][j], af[mt], h0, h1, l0, l1);
+              }
+            }
           }
         }
         if (kb + D < kbtot) {
 #pragma unroll
-          for (int j = 0; j < NT; ++j) load_frag<PREC>(ring[d][j], bt[j] + (kb + D) * 128 * S);
+          for (int j = 0; j < NT; ++j) ring[d][j] = ldg4(bt[j] + (kb + D) * 128);
         }
       }
     }
   }
   fold<EX, NT, PREC>(acc, cor);
+  if constexpr (TWO) {
+    fold<EX, NT, PREC>(acc, cor2);
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int j = 0; j < NT; ++j)
+#pragma unroll
+        for (int q = 0; q < 4; ++q) acc[mt][j][q] += acc2[mt][j][q];
+  }
 }
 
 // k-step ks of a product whose A operand is the previous product's output, still in registers:
@@ -266,6 +273,16 @@ __device__ __forceinline__ void st2(float* p, float x, float y, unsigned rank) {
   } else {
 #pragma unroll
     for (int r = 0; r < CS; ++r) *reinterpret_cast<float2*>(r == (int) rank ? p : remote(p, r)) = v;
+  }
+}
+
+template <int CS>
+__device__ __forceinline__ void st1(float* p, float x, unsigned rank) {
+  if constexpr (CS == 1) {
+    *p = x;
+  } else {
+#pragma unroll
+    for (int r = 0; r < CS; ++r) *(r == (int) rank ? p : remote(p, r)) = x;
   }
 }
 
@@ -349,6 +366,45 @@ __device__ inline void layer_norm_rows(int nrows, int perEx, const float* src, i
   }
 }
 
+// LayerNorm of whole token rows held as an accumulator tile (rows g and g + 8 of each m-tile; the
+// four lanes of a quad hold a row's columns between them): z = (x - mean) / sd · gamma + beta.
+template <int EX, int NTW>
+__device__ __forceinline__ void tile_layer_norm(const float (&x)[EX / 16][NTW][4], float (&z)[EX / 16][NTW][4],
+                                                const float* gamma, const float* beta, int d, int t) {
+  const float inv = 1.f / (float) d;
+#pragma unroll
+  for (int mt = 0; mt < EX / 16; ++mt) {
+#pragma unroll
+    for (int hf = 0; hf < 2; ++hf) {
+      float s = 0.f;
+#pragma unroll
+      for (int nt = 0; nt < NTW; ++nt) s += x[mt][nt][2 * hf] + x[mt][nt][2 * hf + 1];
+      s += shfl_xor(s, 1);
+      s += shfl_xor(s, 2);
+      const float mean = s * inv;
+      float v = 0.f;
+#pragma unroll
+      for (int nt = 0; nt < NTW; ++nt) {
+        const int col = nt * 8 + 2 * t;
+        const float c0 = col < d ? x[mt][nt][2 * hf] - mean : 0.f;
+        const float c1 = col + 1 < d ? x[mt][nt][2 * hf + 1] - mean : 0.f;
+        v += c0 * c0 + c1 * c1;
+      }
+      v += shfl_xor(v, 1);
+      v += shfl_xor(v, 2);
+      const float rs = rsqrt(v * inv + LN_EPS);
+#pragma unroll
+      for (int nt = 0; nt < NTW; ++nt) {
+        const int col = nt * 8 + 2 * t;
+        const float2 gg = ldg2(gamma + col);
+        const float2 bb = ldg2(beta + col);
+        z[mt][nt][2 * hf] = fmaf((x[mt][nt][2 * hf] - mean) * rs, gg.x, bb.x);
+        z[mt][nt][2 * hf + 1] = fmaf((x[mt][nt][2 * hf + 1] - mean) * rs, gg.y, bb.y);
+      }
+    }
+  }
+}
+
 // ---- the forward pass of one tile -----------------------------------------------------------------
 
 template <int EX, int W, int CS, int PREC>
@@ -360,8 +416,10 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
   constexpr int NTW = W / 8;   // n-tiles across a token row
   constexpr int KBW = W / 16;  // k-blocks across a token row
   constexpr int GNW = CS * NWARP;
-  constexpr int S = PREC == 3 ? 2 : 1;           // parts of a packed weight: head, tail
   constexpr int NTC = CS == 1 ? 3 : CS == 2 ? 2 : 1;  // n-tiles per job in the wide products
+  // The 32-example 3xTF32 kernel is short of registers: it keeps LN1 as a pass of its own and loads
+  // the FFN's weights step by step (measured: both faster there, slower everywhere else).
+  constexpr bool LEAN = EX == 32 && PREC == 3;
 
   const Dims m = load_dims(desc);
   const int tid = HF_THREAD_X;
@@ -388,11 +446,12 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
   float* vs = kv + EX * skv;
   float* xt = xbuf + (long long) ex0 * LW;  // this tile's rows of the layer input / output
 
-  // ---- tokens (MODEL.md section 1), computed by every block of the cluster ----
+  // ---- tokens (MODEL.md section 1), shared out over the cluster: each goes into every block's zq
+  // and to global memory (the residual of layer 0 reads it there, like later layers) ----
   {
     constexpr int Q = W / 4;
     const int items = EX * m.nemb * Q;
-    for (int it = tid; it < items; it += NTHREADS) {
+    for (int it = gt; it < items; it += CS * NTHREADS) {
       const int q = it % Q;
       const int e = (it / Q) % m.nemb;
       const int ex = it / (Q * m.nemb);
@@ -417,13 +476,14 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
           }
         }
       }
-      *reinterpret_cast<float4*>(zq + ex * sz + e * W + 4 * q) = v;
+      st4<CS>(zq + ex * sz + e * W + 4 * q, v, rank);
+      *reinterpret_cast<float4*>(xt + (long long) ex * LW + e * W + 4 * q) = v;
     }
     if (m.dt > 0) {
       const int cols = m.dt * W;
       const float* dw = wts + ldgl(desc + D_DENSE_W);
       const float* db = wts + ldgl(desc + D_DENSE_B);
-      for (int it = tid; it < EX * cols; it += NTHREADS) {
+      for (int it = gt; it < EX * cols; it += CS * NTHREADS) {
         const int c = it % cols;
         const int ex = it / cols;
         float s = 0.f;
@@ -431,26 +491,21 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
           const float* x = dense + (long long) (ex0 + ex) * m.ndense;
           for (int k = 0; k < m.ndense; ++k) s = fmaf(x[k], ldg1(dw + k * cols + c), s);
         }
-        zq[ex * sz + m.nemb * W + c] = s + ldg1(db + c);
+        s += ldg1(db + c);
+        st1<CS>(zq + ex * sz + m.nemb * W + c, s, rank);
+        xt[(long long) ex * LW + m.nemb * W + c] = s;
       }
     }
     const float* tt = wts + ldgl(desc + D_TASK);
     const int tw = m.T * W;
-    for (int it = tid; it < EX * tw; it += NTHREADS) {
+    for (int it = gt; it < EX * tw; it += CS * NTHREADS) {
       const int f = it % tw;
       const int ex = it / tw;
-      zq[ex * sz + (m.L - m.T) * W + f] = ldg1(tt + f);
+      const float v = ldg1(tt + f);
+      st1<CS>(zq + ex * sz + (m.L - m.T) * W + f, v, rank);
+      xt[(long long) ex * LW + (m.L - m.T) * W + f] = v;
     }
-    sync_block();
-    if (rank == 0) {  // the residual of layer 0 reads the tokens from global memory, like later layers
-      const int q4 = LW / 4;
-      for (int it = tid; it < EX * q4; it += NTHREADS) {
-        const int ex = it / q4;
-        const int f = (it % q4) * 4;
-        *reinterpret_cast<float4*>(xt + (long long) ex * LW + f) = *reinterpret_cast<const float4*>(zq + ex * sz + f);
-      }
-    }
-    sync_block();  // LN1 below normalises zq in place
+    sync_cluster<CS>();  // LN1 below normalises zq in place
   }
 
   for (int l = 0; l < m.layers; ++l) {
@@ -458,15 +513,17 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
     const int R = (int) ldgl(ld + L_R);
     const int s0 = m.L - R;  // first query row: the task tokens of a pruned layer
 
-    // LN1 of all L rows into zq (in place for layer 0, from the previous layer's output after it)
+    // LN1 of all L rows into zq: layer 0's in place, later layers' from the previous layer's output
+    // (unless LEAN, that one's per-row epilogue wrote them)
     if (l == 0) {
       layer_norm_rows<W>(EX * m.L, m.L, zq, sz, zq, sz, wts + ldgl(ld + L_LN1G), wts + ldgl(ld + L_LN1B), m.d, warp,
                          lane);
-    } else {
+      sync_block();
+    } else if (LEAN) {
       layer_norm_rows<W>(EX * m.L, m.L, xt, LW, zq, sz, wts + ldgl(ld + L_LN1G), wts + ldgl(ld + L_LN1B), m.d, warp,
                          lane);
+      sync_block();
     }
-    sync_block();
 
     // composite low-rank projections, first half: P = z·[uk | uv] over the flattened tokens
     {
@@ -480,7 +537,7 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
         const int nt = min(gsz, ntP - n0);
         float acc[MT][NTC][4];
         zero<EX, NTC>(acc);
-        gemm<EX, NTC, PREC>(acc, zq, sz, u + (long long) n0 * kbP * 128 * S, kbP, nt, lane);
+        gemm<EX, NTC, PREC>(acc, zq, sz, u + (long long) n0 * kbP * 128, kbP, nt, lane);
         store_tile<EX, NTC, CS>(acc, ps, sp, n0 * 8, nt, lane, rank);
       }
     }
@@ -493,7 +550,7 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
         const int i = s0 + r;
         float acc[MT][NTW][4];
         zero<EX, NTW>(acc);
-        gemm<EX, NTW, PREC>(acc, zq + i * W, sz, wq + (long long) r * W * W * S, KBW, NTW, lane);
+        gemm<EX, NTW, PREC>(acc, zq + i * W, sz, wq + (long long) r * W * W, KBW, NTW, lane);
         sync_warp();
         store_tile<EX, NTW, CS>(acc, zq, sz, i * W, NTW, lane, rank);
       }
@@ -509,8 +566,8 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
       const int gV = max(1, min(NTC, target / kbV));
       const int jobsV = (ntH + gV - 1) / gV;  // per head
       const int jobsK = (ntH + gK - 1) / gK;
-      const long long headK = (long long) m.rkp * m.L * m.dhp * S;
-      const long long headV = (long long) m.rvp * m.L * m.dhp * S;
+      const long long headK = (long long) m.rkp * m.L * m.dhp;
+      const long long headV = (long long) m.rvp * m.L * m.dhp;
       const float* vk = wts + ldgl(ld + L_VK);
       const float* vv = wts + ldgl(ld + L_VV);
       const int hw = m.L * m.dhp;  // one head's keys per example
@@ -524,93 +581,97 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
           const int n0 = (isV ? jj : jj - jobsV) * gsz;
           const int nt = min(gsz, ntH - n0);
           const int kb = isV ? kbV : kbK;
-          const float* bw = (isV ? vv + (h0 + hh) * headV : vk + (h0 + hh) * headK) + (long long) n0 * kb * 128 * S;
+          const float* bw = (isV ? vv + (h0 + hh) * headV : vk + (h0 + hh) * headK) + (long long) n0 * kb * 128;
           float acc[MT][NTC][4];
           zero<EX, NTC>(acc);
           gemm<EX, NTC, PREC>(acc, isV ? ps + m.rkp : ps, sp, bw, kb, nt, lane);
           store_tile<EX, NTC, CS>(acc, isV ? vs : ks, skv, hh * hw + n0 * 8, nt, lane, rank);
         }
         sync_cluster<CS>();
-        // softmax(Q_h K_h^T / sqrt(dh)) V_h, one thread per (head, example, query row)
-        for (int task = gt; task < hp * EX * R; task += CS * NTHREADS) {
-          const int hh = task / (EX * R);
-          const int ex = task / R % EX;
-          const int i = s0 + task % R;
-          float* qrow = zq + ex * sz + i * W + (h0 + hh) * m.dhp;
-          const float* krow = ks + ex * skv + hh * hw;
-          const float* vrow = vs + ex * skv + hh * hw;
-          float sc[32];
+        // softmax(Q_h K_h^T / sqrt(dh)) V_h on the tensor cores, one warp per (head, example):
+        // rows are query tokens (m-tiles of 16), columns keys padded to 32 (four n-tiles, keys from
+        // L masked), k the head's features. The k order is permuted (slot t = feature 2t, slot
+        // t + 4 = 2t + 1), so each lane reads its Q and K operands as pairs, and P stays in
+        // registers as the A operand of P·V the way the FFN chains its products.
+        for (int task = gw; task < hp * EX; task += GNW) {
+          const int hh = task / EX;
+          const int ex = task % EX;
+          const float* qh = zq + ex * sz + (h0 + hh) * m.dhp;
+          const float* kh = ks + ex * skv + hh * hw;
+          const float* vh = vs + ex * skv + hh * hw;
+          for (int r0 = 0; r0 < R; r0 += 16) {
+            const int ia = s0 + r0 + g;  // the lane's two query rows
+            const int ib = ia + 8;
+            float sc[4][4];
+            float se[4][4];
 #pragma unroll
-          for (int j = 0; j < 32; ++j) sc[j] = 0.f;
-          for (int c0 = 0; c0 < m.dhp; c0 += 8) {
-            const float4 q0 = *reinterpret_cast<const float4*>(qrow + c0);
-            const float4 q1 = *reinterpret_cast<const float4*>(qrow + c0 + 4);
+            for (int nt = 0; nt < 4; ++nt)
 #pragma unroll
-            for (int j = 0; j < 32; ++j) {
-              if ((j & 7) == 0) compiler_fence();  // 8 keys' loads in flight, not 32: registers
-              if (j < m.L) {
-                const float4 k0 = *reinterpret_cast<const float4*>(krow + j * m.dhp + c0);
-                const float4 k1 = *reinterpret_cast<const float4*>(krow + j * m.dhp + c0 + 4);
-                float s = sc[j];
-                s = fmaf(q0.x, k0.x, s);
-                s = fmaf(q0.y, k0.y, s);
-                s = fmaf(q0.z, k0.z, s);
-                s = fmaf(q0.w, k0.w, s);
-                s = fmaf(q1.x, k1.x, s);
-                s = fmaf(q1.y, k1.y, s);
-                s = fmaf(q1.z, k1.z, s);
-                s = fmaf(q1.w, k1.w, s);
-                sc[j] = s;
+              for (int c = 0; c < 4; ++c) sc[nt][c] = se[nt][c] = 0.f;
+            for (int c0 = 0; c0 < m.dhp; c0 += 8) {
+              const float2 zero2 = make_float2(0.f, 0.f);
+              const float2 qa = ia < m.L ? *reinterpret_cast<const float2*>(qh + ia * W + c0 + 2 * t) : zero2;
+              const float2 qb = ib < m.L ? *reinterpret_cast<const float2*>(qh + ib * W + c0 + 2 * t) : zero2;
+              TF<PREC> a[4];
+              a[0] = split<PREC>(qa.x);
+              a[1] = split<PREC>(qb.x);
+              a[2] = split<PREC>(qa.y);
+              a[3] = split<PREC>(qb.y);
+#pragma unroll
+              for (int nt = 0; nt < 4; ++nt) {
+                const int j = nt * 8 + g;
+                const float2 k2 = j < m.L ? *reinterpret_cast<const float2*>(kh + j * m.dhp + c0 + 2 * t) : zero2;
+                const TF<PREC> b0 = split<PREC>(k2.x);
+                const TF<PREC> b1 = split<PREC>(k2.y);
+                mma3<PREC>(sc[nt], se[nt], a, b0.h, b1.h, b0.l, b1.l);
               }
             }
-          }
-          float mx = -3.0e38f;
+            // softmax along each row: a row's 32 scores are spread over the 4 lanes of a quad
+            const float sl = m.scale * 1.4426950408889634f;  // exp(x) = exp2(x·log2 e)
+            float mx[2] = {-3.0e38f, -3.0e38f};
 #pragma unroll
-          for (int j = 0; j < 32; ++j) {
-            if (j < m.L) {
-              sc[j] *= m.scale;
-              mx = fmaxf(mx, sc[j]);
-            }
-          }
-          float sum = 0.f;
+            for (int nt = 0; nt < 4; ++nt)
 #pragma unroll
-          for (int j = 0; j < 32; ++j) {
-            if (j < m.L) {
-              sc[j] = fast_exp(sc[j] - mx);
-              sum += sc[j];
-            }
-          }
-          const float inv = 1.f / sum;
-          for (int c0 = 0; c0 < m.dhp; c0 += 8) {
-            float4 o0 = make_float4(0.f, 0.f, 0.f, 0.f);
-            float4 o1 = o0;
-#pragma unroll
-            for (int j = 0; j < 32; ++j) {
-              if ((j & 7) == 0) compiler_fence();
-              if (j < m.L) {
-                const float4 v0 = *reinterpret_cast<const float4*>(vrow + j * m.dhp + c0);
-                const float4 v1 = *reinterpret_cast<const float4*>(vrow + j * m.dhp + c0 + 4);
-                const float p = sc[j];
-                o0.x = fmaf(p, v0.x, o0.x);
-                o0.y = fmaf(p, v0.y, o0.y);
-                o0.z = fmaf(p, v0.z, o0.z);
-                o0.w = fmaf(p, v0.w, o0.w);
-                o1.x = fmaf(p, v1.x, o1.x);
-                o1.y = fmaf(p, v1.y, o1.y);
-                o1.z = fmaf(p, v1.z, o1.z);
-                o1.w = fmaf(p, v1.w, o1.w);
+              for (int c = 0; c < 4; ++c) {
+                const int j = nt * 8 + 2 * t + (c & 1);
+                sc[nt][c] = j < m.L ? (sc[nt][c] + se[nt][c]) * sl : -3.0e38f;
+                mx[c >> 1] = fmaxf(mx[c >> 1], sc[nt][c]);
               }
+            float sum[2] = {0.f, 0.f};
+#pragma unroll
+            for (int hf = 0; hf < 2; ++hf) {
+              mx[hf] = fmaxf(mx[hf], shfl_xor(mx[hf], 1));
+              mx[hf] = fmaxf(mx[hf], shfl_xor(mx[hf], 2));
             }
-            o0.x *= inv;
-            o0.y *= inv;
-            o0.z *= inv;
-            o0.w *= inv;
-            o1.x *= inv;
-            o1.y *= inv;
-            o1.z *= inv;
-            o1.w *= inv;
-            st4<CS>(qrow + c0, o0, rank);
-            st4<CS>(qrow + c0 + 4, o1, rank);
+#pragma unroll
+            for (int nt = 0; nt < 4; ++nt)
+#pragma unroll
+              for (int c = 0; c < 4; ++c) {
+                sc[nt][c] = fast_exp2(sc[nt][c] - mx[c >> 1]);
+                sum[c >> 1] += sc[nt][c];
+              }
+#pragma unroll
+            for (int hf = 0; hf < 2; ++hf) {
+              sum[hf] += shfl_xor(sum[hf], 1);
+              sum[hf] += shfl_xor(sum[hf], 2);
+              sum[hf] = 1.f / sum[hf];
+            }
+            // O = P·V, 8 features at a time; key slot t of k-step kk is key 8kk + 2t, slot t + 4 key 8kk + 2t + 1
+            for (int c0 = 0; c0 < m.dhp; c0 += 8) {
+              float o[4] = {0.f, 0.f, 0.f, 0.f};
+              float oe[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+              for (int kk = 0; kk < 4; ++kk) {
+                const int j = kk * 8 + 2 * t;
+                const TF<PREC> b0 = split<PREC>(j < m.L ? vh[j * m.dhp + c0 + g] : 0.f);
+                const TF<PREC> b1 = split<PREC>(j + 1 < m.L ? vh[(j + 1) * m.dhp + c0 + g] : 0.f);
+                TF<PREC> pa[4];
+                chained_a<PREC>(pa, sc[kk]);
+                mma3<PREC>(o, oe, pa, b0.h, b1.h, b0.l, b1.l);
+              }
+              if (ia < m.L) st2<CS>(zq + ex * sz + ia * W + (h0 + hh) * m.dhp + c0 + 2 * t, (o[0] + oe[0]) * sum[0], (o[1] + oe[1]) * sum[0], rank);
+              if (ib < m.L) st2<CS>(zq + ex * sz + ib * W + (h0 + hh) * m.dhp + c0 + 2 * t, (o[2] + oe[2]) * sum[1], (o[3] + oe[3]) * sum[1], rank);
+            }
           }
         }
       }
@@ -627,15 +688,12 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
       const float* w2 = wts + ldgl(ld + L_W2);
       const float* b2 = wts + ldgl(ld + L_B2);
       const int kbF = m.fp / 16;
-      const float inv = 1.f / (float) m.d;
       for (int r = gw; r < R; r += GNW) {
         const int i = s0 + r;
         float xp[MT][NTW][4];
         zero<EX, NTW>(xp);
-        gemm<EX, NTW, PREC>(xp, zq + i * W, sz, wo + (long long) r * W * W * S, KBW, NTW, lane);
-        // residual, then LN2 statistics of rows g and g + 8 of each m-tile (the 4 lanes of a row
-        // hold all its columns between them)
-        float z[MT][NTW][4];
+        gemm<EX, NTW, PREC>(xp, zq + i * W, sz, wo + (long long) r * W * W, KBW, NTW, lane);
+        // residual, then LN2
 #pragma unroll
         for (int mt = 0; mt < MT; ++mt) {
           const int e = mt * 16 + g;
@@ -649,35 +707,9 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
             xp[mt][nt][2] += b.x;
             xp[mt][nt][3] += b.y;
           }
-#pragma unroll
-          for (int hf = 0; hf < 2; ++hf) {
-            float s = 0.f;
-#pragma unroll
-            for (int nt = 0; nt < NTW; ++nt) s += xp[mt][nt][2 * hf] + xp[mt][nt][2 * hf + 1];
-            s += shfl_xor(s, 1);
-            s += shfl_xor(s, 2);
-            const float mean = s * inv;
-            float v = 0.f;
-#pragma unroll
-            for (int nt = 0; nt < NTW; ++nt) {
-              const int col = nt * 8 + 2 * t;
-              const float c0 = col < m.d ? xp[mt][nt][2 * hf] - mean : 0.f;
-              const float c1 = col + 1 < m.d ? xp[mt][nt][2 * hf + 1] - mean : 0.f;
-              v += c0 * c0 + c1 * c1;
-            }
-            v += shfl_xor(v, 1);
-            v += shfl_xor(v, 2);
-            const float rs = rsqrt(v * inv + LN_EPS);
-#pragma unroll
-            for (int nt = 0; nt < NTW; ++nt) {
-              const int col = nt * 8 + 2 * t;
-              const float2 gg = ldg2(g2 + col);
-              const float2 bb = ldg2(b2ln + col);
-              z[mt][nt][2 * hf] = fmaf((xp[mt][nt][2 * hf] - mean) * rs, gg.x, bb.x);
-              z[mt][nt][2 * hf + 1] = fmaf((xp[mt][nt][2 * hf + 1] - mean) * rs, gg.y, bb.y);
-            }
-          }
         }
+        float z[MT][NTW][4];
+        tile_layer_norm<EX, NTW>(xp, z, g2, b2ln, m.d, t);
         // X' waits in shared memory, over O_i (read by the product above), while the FFN runs
         sync_warp();
 #pragma unroll
@@ -690,19 +722,34 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
           }
         }
         // FFN, 16 hidden units at a time: their GELU output is the next product's A operand
-        const float* w1r = w1 + (long long) r * W * m.fp * S;
-        const float* w2r = w2 + (long long) r * m.fp * W * S;
+        const float* w1r = w1 + (long long) r * W * m.fp;
+        const float* w2r = w2 + (long long) r * m.fp * W;
         const float* b1r = b1 + (long long) r * m.fp;
         float y[MT][NTW][4];
         float ye[MT][NTW][4];
         zero<EX, NTW>(y);
         zero<EX, NTW>(ye);
-        for (int kb2 = 0; kb2 < kbF; ++kb2) {
-          BFrag<PREC> f1[KBW][2];
+        // weights one step ahead (unless LEAN): w2's for this step load during the first product,
+        // w1's for the next step during GELU and the second product
+        float4 f1[KBW][2];
+        float4 f2[NTW];
+        auto load1 = [&](int step) {
 #pragma unroll
           for (int kb = 0; kb < KBW; ++kb)
 #pragma unroll
-            for (int j = 0; j < 2; ++j) load_frag<PREC>(f1[kb][j], w1r + ((long long) (2 * kb2 + j) * KBW + kb) * 128 * S + lane * 4);
+            for (int j = 0; j < 2; ++j) f1[kb][j] = ldg4(w1r + ((long long) (2 * step + j) * KBW + kb) * 128 + lane * 4);
+        };
+        auto load2 = [&](int step) {
+#pragma unroll
+          for (int nt = 0; nt < NTW; ++nt) f2[nt] = ldg4(w2r + ((long long) nt * kbF + step) * 128 + lane * 4);
+        };
+        if (!LEAN) load1(0);
+        for (int kb2 = 0; kb2 < kbF; ++kb2) {
+          if (LEAN) {
+            load1(kb2);
+          } else {
+            load2(kb2);
+          }
           float hcc[MT][2][4];
           float hce[MT][2][4];
           zero<EX, 2>(hcc);
@@ -723,9 +770,11 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
                 }
               }
           fold<EX, 2, PREC>(hcc, hce);
-          BFrag<PREC> f2[NTW];  // loaded while the products above run
-#pragma unroll
-          for (int nt = 0; nt < NTW; ++nt) load_frag<PREC>(f2[nt], w2r + ((long long) nt * kbF + kb2) * 128 * S + lane * 4);
+          if (LEAN) {
+            load2(kb2);
+          } else if (kb2 + 1 < kbF) {
+            load1(kb2 + 1);
+          }
           TF<PREC> ha[MT][2][4];
 #pragma unroll
           for (int j = 0; j < 2; ++j) {
@@ -750,7 +799,9 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
             }
         }
         fold<EX, NTW, PREC>(y, ye);
-        // out = X' + Y + b2, over X_i in global memory (only this warp reads X_i)
+        // out = X' + Y + b2, over X_i in global memory (only this warp reads X_i); unless this is the
+        // last layer (or LEAN), the next layer's LN1 of the row goes straight into zq of every block
+        // (only the last layer may be pruned, so every other one writes all L rows)
         const float* b2r = b2 + (long long) r * W;
 #pragma unroll
         for (int mt = 0; mt < MT; ++mt) {
@@ -761,14 +812,18 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
             const float2 bb = ldg2(b2r + col);
             const float2 x0 = *reinterpret_cast<const float2*>(zq + e * sz + i * W + col);
             const float2 x1 = *reinterpret_cast<const float2*>(zq + (e + 8) * sz + i * W + col);
-            float2 o0, o1;
-            o0.x = x0.x + (y[mt][nt][0] + bb.x);
-            o0.y = x0.y + (y[mt][nt][1] + bb.y);
-            o1.x = x1.x + (y[mt][nt][2] + bb.x);
-            o1.y = x1.y + (y[mt][nt][3] + bb.y);
-            *reinterpret_cast<float2*>(xt + (long long) e * LW + i * W + col) = o0;
-            *reinterpret_cast<float2*>(xt + (long long) (e + 8) * LW + i * W + col) = o1;
+            xp[mt][nt][0] = x0.x + (y[mt][nt][0] + bb.x);
+            xp[mt][nt][1] = x0.y + (y[mt][nt][1] + bb.y);
+            xp[mt][nt][2] = x1.x + (y[mt][nt][2] + bb.x);
+            xp[mt][nt][3] = x1.y + (y[mt][nt][3] + bb.y);
+            *reinterpret_cast<float2*>(xt + (long long) e * LW + i * W + col) = make_float2(xp[mt][nt][0], xp[mt][nt][1]);
+            *reinterpret_cast<float2*>(xt + (long long) (e + 8) * LW + i * W + col) = make_float2(xp[mt][nt][2], xp[mt][nt][3]);
           }
+        }
+        if (!LEAN && l + 1 < m.layers) {
+          const long long* ln = ld + L_STRIDE;
+          tile_layer_norm<EX, NTW>(xp, z, wts + ldgl(ln + L_LN1G), wts + ldgl(ln + L_LN1B), m.d, t);
+          store_tile<EX, NTW, CS>(z, zq, sz, i * W, NTW, lane, rank);
         }
       }
     }
@@ -840,8 +895,6 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
 #define HF_KERNELS(X) \
   X(32, 32, 1, 3, 1)  \
   X(32, 32, 1, 1, 1)  \
-  X(16, 32, 1, 3, 2)  \
-  X(16, 32, 1, 1, 2)  \
   X(16, 32, 1, 3, 1)  \
   X(16, 32, 1, 1, 1)  \
   X(16, 32, 2, 3, 1)  \

@@ -23,8 +23,6 @@ __device__ __forceinline__ long long ldgl(const long long* p) { return __ldg(p);
 
 __device__ __forceinline__ float shfl_xor(float v, int mask) { return __shfl_xor_sync(0xffffffffu, v, mask); }
 __device__ __forceinline__ void sync_warp() { __syncwarp(); }
-// Keeps the compiler from moving shared-memory loads across this point (bounds their registers).
-__device__ __forceinline__ void compiler_fence() { asm volatile("" ::: "memory"); }
 __device__ __forceinline__ void sync_block() { __syncthreads(); }
 
 template <int CS>
@@ -50,7 +48,6 @@ __device__ __forceinline__ float* remote(float* p, unsigned rank) {
   return cooperative_groups::this_cluster().map_shared_rank(p, rank);
 }
 
-__device__ __forceinline__ float fast_exp(float x) { return __expf(x); }
 __device__ __forceinline__ float fast_exp2(float x) { return exp2f(x); }
 __device__ __forceinline__ float fast_div(float a, float b) { return __fdividef(a, b); }
 __device__ __forceinline__ float rsqrt(float x) { return rsqrtf(x); }

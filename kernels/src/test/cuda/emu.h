@@ -22,6 +22,7 @@ struct float2 {
   float x, y;
 };
 inline float4 make_float4(float x, float y, float z, float w) { return float4{x, y, z, w}; }
+inline float2 make_float2(float x, float y) { return float2{x, y}; }
 using std::max;
 using std::min;
 
@@ -126,7 +127,6 @@ inline float shfl_xor(float v, int mask) {
   return r;
 }
 
-inline void compiler_fence() {}
 inline void sync_warp() { emu::wait(emu::my_block().warps[emu::thread_index() >> 5], 32); }
 inline void sync_block() { emu::wait(emu::my_block().block, 256); }
 
@@ -146,7 +146,6 @@ inline unsigned cluster_rank() {
 
 inline float* remote(float* p, unsigned rank) { return emu::blocks[rank].smem + (p - emu::my_block().smem); }
 
-inline float fast_exp(float x) { return std::exp(x); }
 inline float fast_exp2(float x) { return std::exp2(x); }
 inline float fast_div(float a, float b) { return a / b; }
 inline float rsqrt(float x) { return 1.f / std::sqrt(x); }

@@ -55,9 +55,8 @@ class FusedKernelEmulationTest {
     FusedLayout layout = new FusedLayout(CudaScorer.shape(c), Precision.FP32);
     float[] blob = CudaScorer.pack(p, layout);
     for (FusedLayout.Variant v : layout.variants()) {
-      boolean loneBlock = v.cluster() == 1 && v.blocks() == 2;
-      if (v.examples() != 16 || !(loneBlock || v.cluster() == 4)) {
-        continue;   // a lone block and a cluster of four stand for the rest: same phases, same barriers
+      if (v.cluster() == 2) {
+        continue;   // a lone block and a cluster of four stand for it: same phases, same barriers
       }
       assertThat(KernelEmulator.logits(layout, blob, v, batch, true))
           .as("%s", v).containsExactly(KernelEmulator.logits(layout, blob, v, batch, false));

@@ -8,9 +8,9 @@ import java.util.List;
  * which order: the host side of {@code hiformer.cu}. Dimensions are padded with zeros (token
  * features to W = 16, 32 or 64; each head to a multiple of 8; ranks and the FFN width to multiples
  * of 16), and matrices the tensor cores read are stored in fragment order, so each lane of a warp
- * loads its operand for two mma k-steps with one 16-byte load. For {@link Precision#FP32} each such
- * weight is stored twice, as its tf32 head and the tf32 rounding of the rest (3xTF32); for
- * {@link Precision#TF32}, once, rounded to tf32.
+ * loads its operand for two mma k-steps with one 16-byte load. For {@link Precision#FP32} they stay
+ * plain fp32 (the kernel splits each into a tf32 head and tail: 3xTF32); for {@link Precision#TF32}
+ * they are rounded to tf32.
  *
  * <p>Usage: {@link #unsupported} first; then fill a {@code float[size()]} with the {@code pack}
  * methods, one per parameter role, and upload it with {@link #descriptor()}.
@@ -50,13 +50,11 @@ public final class FusedLayout {
 
   /** Every kernel hiformer.cu compiles (for both precisions), as (examples, width, cluster, blocks). */
   static final int[][] COMPILED = {
-      {32, 32, 1, 1}, {16, 32, 1, 2}, {16, 32, 1, 1}, {16, 32, 2, 1}, {16, 32, 4, 1}, {16, 16, 1, 2},
+      {32, 32, 1, 1}, {16, 32, 1, 1}, {16, 32, 2, 1}, {16, 32, 4, 1}, {16, 16, 1, 2},
       {16, 64, 1, 1}};
 
   private final FusedShape s;
   private final Precision precision;
-  /** Floats a weight takes in fragment order: head and tail, or the head alone. */
-  private final int parts;
   final int d, w, heads, dh, dhp, tokens, tasks, rkp, rvp, fp, depth, towerMax;
   private final long[] desc;
   private long next;
@@ -68,7 +66,6 @@ public final class FusedLayout {
     }
     this.s = shape;
     this.precision = precision;
-    this.parts = precision == Precision.FP32 ? 2 : 1;
     d = shape.tokenDim();
     heads = shape.heads();
     dh = shape.headDim();
@@ -123,16 +120,16 @@ public final class FusedLayout {
       desc[b + L_R] = r;
       desc[b + L_LN1G] = alloc(w);
       desc[b + L_LN1B] = alloc(w);
-      desc[b + L_WQ] = alloc((long) r * w * w * parts);
-      desc[b + L_UCAT] = alloc((long) tokens * w * np * parts);
-      desc[b + L_VK] = alloc((long) heads * rkp * tokens * dhp * parts);
-      desc[b + L_VV] = alloc((long) heads * rvp * tokens * dhp * parts);
-      desc[b + L_WO] = alloc((long) r * w * w * parts);
+      desc[b + L_WQ] = alloc((long) r * w * w);
+      desc[b + L_UCAT] = alloc((long) tokens * w * np);
+      desc[b + L_VK] = alloc((long) heads * rkp * tokens * dhp);
+      desc[b + L_VV] = alloc((long) heads * rvp * tokens * dhp);
+      desc[b + L_WO] = alloc((long) r * w * w);
       desc[b + L_LN2G] = alloc(w);
       desc[b + L_LN2B] = alloc(w);
-      desc[b + L_W1] = alloc((long) r * w * fp * parts);
+      desc[b + L_W1] = alloc((long) r * w * fp);
       desc[b + L_B1] = alloc((long) r * fp);
-      desc[b + L_W2] = alloc((long) r * fp * w * parts);
+      desc[b + L_W2] = alloc((long) r * fp * w);
       desc[b + L_B2] = alloc((long) r * w);
     }
     if (shape.denseTokens() > 0) {
@@ -252,15 +249,15 @@ public final class FusedLayout {
 
   /**
    * The variant for a batch of {@code n} on a device with {@code multiprocessors}, by the H200
-   * measurements in kernels/README.md: tiles of 32 examples once they fill every multiprocessor
-   * (each block reads the weights once, for twice the examples); below that tiles of 16, shared by
-   * a cluster of 2 or 4 blocks while the tiles alone would leave multiprocessors idle, else two
-   * blocks to a multiprocessor.
+   * measurements in kernels/README.md: tiles of 32 examples once they fill about every
+   * multiprocessor (7/8 of them: each block reads the weights once, for twice the examples); below
+   * that tiles of 16, shared by a cluster of 2 or 4 blocks while the tiles alone would leave
+   * multiprocessors idle, else two blocks to a multiprocessor.
    */
   public Variant choose(int n, int multiprocessors) {
     List<Variant> vs = variants();
     for (Variant v : vs) {
-      if (v.examples() == 32 && ceilDiv(n, 32) >= multiprocessors) {
+      if (v.examples() == 32 && 8 * ceilDiv(n, 32) >= 7 * multiprocessors) {
         return v;
       }
     }
@@ -355,7 +352,7 @@ public final class FusedLayout {
           p[f * w + headColumn(e)] = wq[(i * d + f) * d + e];
         }
       }
-      fragments(p, w, w, false, blob, off + i * w * w * parts);
+      fragments(p, w, w, false, blob, off + i * w * w);
     }
   }
 
@@ -372,7 +369,7 @@ public final class FusedLayout {
           p[headColumn(e) * w + f] = wo[(i * d + e) * d + f];
         }
       }
-      fragments(p, w, w, false, blob, off + i * w * w * parts);
+      fragments(p, w, w, false, blob, off + i * w * w);
     }
   }
 
@@ -420,7 +417,7 @@ public final class FusedLayout {
           }
         }
       }
-      fragments(p, rankPadded, cols, false, blob, off + h * rankPadded * cols * parts);
+      fragments(p, rankPadded, cols, false, blob, off + h * rankPadded * cols);
     }
   }
 
@@ -450,8 +447,8 @@ public final class FusedLayout {
       for (int u = 0; u < f; u++) {
         System.arraycopy(w2, (i * f + u) * d, p2, u * w, d);
       }
-      fragments(p1, w, fp, true, blob, o1 + i * w * fp * parts);
-      fragments(p2, fp, w, true, blob, o2 + i * fp * w * parts);
+      fragments(p1, w, fp, true, blob, o1 + i * w * fp);
+      fragments(p2, fp, w, true, blob, o2 + i * fp * w);
       System.arraycopy(b1, i * f, blob, ob1 + i * fp, f);
       System.arraycopy(b2, i * d, blob, ob2 + i * w, d);
     }
@@ -470,10 +467,10 @@ public final class FusedLayout {
 
   /**
    * Writes {@code p [k, n]} (row-major; k a multiple of 16, n of 8) in fragment order: for n-tile
-   * nt, k-block kb, part and lane (g, t), four floats of column 8nt + g, rows 16kb + 4t + c (plain:
-   * the A operand comes from shared memory the same way) or 16kb + 8(c / 2) + 2t + c % 2 (chained:
-   * the A operand is an accumulator tile, whose lane t holds columns 2t and 2t + 1). Part 0 is the
-   * value rounded to tf32, part 1 (fp32 only) the rest, rounded to tf32.
+   * nt, k-block kb and lane (g, t), four floats of column 8nt + g, rows 16kb + 4t + c (plain: the A
+   * operand comes from shared memory the same way) or 16kb + 8(c / 2) + 2t + c % 2 (chained: the A
+   * operand is an accumulator tile, whose lane t holds columns 2t and 2t + 1); fp32 as they are,
+   * tf32 rounded.
    */
   void fragments(float[] p, int k, int n, boolean chained, float[] out, int off) {
     int kbs = k / 16;
@@ -483,15 +480,11 @@ public final class FusedLayout {
         for (int lane = 0; lane < 32; lane++) {
           int g = lane >> 2;
           int t = lane & 3;
-          int base = off + ((nt * kbs + kb) * parts * 32 + lane) * 4;
+          int base = off + ((nt * kbs + kb) * 32 + lane) * 4;
           for (int c = 0; c < 4; c++) {
             int row = chained ? 16 * kb + 8 * (c >> 1) + 2 * t + (c & 1) : 16 * kb + 4 * t + c;
             float v = p[row * n + 8 * nt + g];
-            float head = tf32(v);
-            out[base + c] = head;
-            if (parts == 2) {
-              out[base + 128 + c] = tf32(v - head);
-            }
+            out[base + c] = precision == Precision.FP32 ? v : tf32(v);
           }
         }
       }
