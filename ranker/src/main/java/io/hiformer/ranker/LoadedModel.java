@@ -21,7 +21,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * {@link Scorer}. Immutable; shared by all calls that started while it was current.
  *
  * <p>{@link Featurizer} is not thread-safe, so {@link #featurizer()} hands out one per thread.
- * The {@link Scorer} is synchronized and allocation-free.
+ * The {@link Scorer} takes concurrent calls (their tiles share its workers) and allocates nothing.
  *
  * <p>Reference counted, so a model that is swapped out is closed once the calls that started on
  * it have finished, not after a guessed delay: whoever loads it holds one reference, which
