@@ -30,7 +30,16 @@ public final class HiformerCommand implements Runnable {
     spec.commandLine().usage(System.out);
   }
 
+  /**
+   * Kafka's clients and broker log every connection and config at INFO; their warnings and errors
+   * are what an operator needs. Held here because java.util.logging keeps loggers weakly.
+   */
+  private static final java.util.logging.Logger KAFKA_LOGS = java.util.logging.Logger.getLogger("org.apache.kafka");
+  private static final java.util.logging.Logger KAFKA_BROKER_LOGS = java.util.logging.Logger.getLogger("kafka");
+
   public static void main(String[] args) {
+    quiet(KAFKA_LOGS);
+    quiet(KAFKA_BROKER_LOGS);
     CommandLine commandLine;
     try {
       commandLine = commandLine(System.getenv(), configFile(args));
@@ -40,6 +49,13 @@ public final class HiformerCommand implements Runnable {
       return;
     }
     System.exit(commandLine.execute(args));
+  }
+
+  /** WARNING for {@code logger}, unless a logging.properties file set its level. */
+  private static void quiet(java.util.logging.Logger logger) {
+    if (java.util.logging.LogManager.getLogManager().getProperty(logger.getName() + ".level") == null) {
+      logger.setLevel(java.util.logging.Level.WARNING);
+    }
   }
 
   static CommandLine commandLine() {
