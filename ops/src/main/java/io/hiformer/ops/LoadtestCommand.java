@@ -540,8 +540,26 @@ final class LoadtestCommand implements Callable<Integer> {
         (System.nanoTime() - measureFrom) / 1e9, stats);
   }
 
+  /** Sees one call's outcome: its status code, answers are not read. */
+  private abstract static class Outcome implements StreamObserver<byte[]> {
+    abstract void done(Status.Code code);
+
+    @Override
+    public final void onNext(byte[] value) {}
+
+    @Override
+    public final void onError(Throwable t) {
+      done(Status.fromThrowable(t).getCode());
+    }
+
+    @Override
+    public final void onCompleted() {
+      done(Status.Code.OK);
+    }
+  }
+
   /** One closed-loop user: a call, then on its answer the next one, until the end time. */
-  private final class User implements StreamObserver<byte[]> {
+  private final class User extends Outcome {
     private final ManagedChannel channel;
     private final java.util.function.Supplier<byte[]> requests;
     private final Stats stats;
@@ -571,19 +589,7 @@ final class LoadtestCommand implements Callable<Integer> {
     }
 
     @Override
-    public void onNext(byte[] value) {}
-
-    @Override
-    public void onError(Throwable t) {
-      done(Status.fromThrowable(t).getCode());
-    }
-
-    @Override
-    public void onCompleted() {
-      done(Status.Code.OK);
-    }
-
-    private void done(Status.Code code) {
+    void done(Status.Code code) {
       if (sent >= measureFrom) {
         stats.issued.increment();
         stats.record((System.nanoTime() - sent) / 1000, code);
@@ -619,21 +625,9 @@ final class LoadtestCommand implements Callable<Integer> {
         }
         continue;
       }
-      ClientCalls.asyncUnaryCall(channel.newCall(RANK_BYTES, callOptions()), request, new StreamObserver<>() {
+      ClientCalls.asyncUnaryCall(channel.newCall(RANK_BYTES, callOptions()), request, new Outcome() {
         @Override
-        public void onNext(byte[] value) {}
-
-        @Override
-        public void onError(Throwable t) {
-          done(Status.fromThrowable(t).getCode());
-        }
-
-        @Override
-        public void onCompleted() {
-          done(Status.Code.OK);
-        }
-
-        private void done(Status.Code code) {
+        void done(Status.Code code) {
           if (measured) {
             stats.record((System.nanoTime() - intended) / 1000, code);
           }

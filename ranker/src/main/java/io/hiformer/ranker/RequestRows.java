@@ -52,8 +52,8 @@ public final class RequestRows {
   private final int[] categorical;
   private final int[][] bags;
   private final float[] dense;
-  private final SharedRecord shared = new SharedRecord();
-  private final CandidateRecord candidate = new CandidateRecord();
+  private final SharedRecord shared;
+  private final CandidateRecord candidate;
 
   /** Rows for {@code model}'s fields, at most {@code capacity} candidates a request. */
   public RequestRows(LoadedModel model, String userColumn, String itemColumn, int capacity) {
@@ -81,6 +81,8 @@ public final class RequestRows {
     categorical = new int[itemCategorical.length];
     bags = new int[itemBag.length][];
     dense = new float[itemDense.length];
+    shared = new SharedRecord();
+    candidate = new CandidateRecord();
   }
 
   private static boolean[] itemSide(List<ModelConfig.Field> fields) {
@@ -160,32 +162,41 @@ public final class RequestRows {
     return batch;
   }
 
-  /** The request's user and context values, then the user's stored ones; item columns read as absent. */
-  private final class SharedRecord implements RawRecord {
-    private RankRequest request;
-    private StoredEntity stored;
+  /**
+   * Values of one side's columns: the id column reads the id; other columns the request's value,
+   * else (for {@code storedColumns}) the stored entity's; columns of the other side read as absent.
+   */
+  private abstract static class SideRecord implements RawRecord {
+    private final Set<String> columns;
+    private final Set<String> storedColumns;
+    private final String idColumn;
+    StoredEntity stored;
 
-    void set(RankRequest r, StoredEntity user) {
-      this.request = r;
-      this.stored = user;
+    SideRecord(Set<String> columns, Set<String> storedColumns, String idColumn) {
+      this.columns = columns;
+      this.storedColumns = storedColumns;
+      this.idColumn = idColumn;
     }
+
+    /** The id this record stands for. */
+    abstract String id();
+
+    /** The request's value for a column of this side other than the id, or null. */
+    abstract FeatureValue requestValue(String column);
 
     private FeatureValue find(String column) {
-      if (!sharedColumns.contains(column)) {
-        return null;
-      }
-      return column.equals(userColumn) ? null : request.getContextOrDefault(column, null);
+      return columns.contains(column) && !column.equals(idColumn) ? requestValue(column) : null;
     }
 
-    /** The stored user record when it may answer for {@code column} (a user field's, not in the request), else null. */
+    /** The stored entity when it may answer for {@code column} (not in the request), else null. */
     private StoredEntity fallback(String column, FeatureValue v) {
-      return v == null && stored != null && userColumns.contains(column) && !column.equals(userColumn) ? stored : null;
+      return v == null && stored != null && storedColumns.contains(column) && !column.equals(idColumn) ? stored : null;
     }
 
     @Override
     public String value(String column) {
-      if (sharedColumns.contains(column) && column.equals(userColumn)) {
-        return request.getUserId();
+      if (columns.contains(column) && column.equals(idColumn)) {
+        return id();
       }
       FeatureValue v = find(column);
       StoredEntity s = fallback(column, v);
@@ -217,11 +228,38 @@ public final class RequestRows {
     }
   }
 
-  /** One candidate's item values over the request's context, then the item's stored ones; user and context columns read as absent. */
-  private final class CandidateRecord implements RawRecord {
+  /** The request's user and context values, then the user's stored ones (user fields only). */
+  private final class SharedRecord extends SideRecord {
+    private RankRequest request;
+
+    SharedRecord() {
+      super(sharedColumns, userColumns, userColumn);
+    }
+
+    void set(RankRequest r, StoredEntity user) {
+      this.request = r;
+      this.stored = user;
+    }
+
+    @Override
+    String id() {
+      return request.getUserId();
+    }
+
+    @Override
+    FeatureValue requestValue(String column) {
+      return request.getContextOrDefault(column, null);
+    }
+  }
+
+  /** One candidate's item values over the request's context, then the item's stored ones. */
+  private final class CandidateRecord extends SideRecord {
     private Candidate candidate;
     private Map<String, FeatureValue> context;
-    private StoredEntity stored;
+
+    CandidateRecord() {
+      super(itemColumns, itemColumns, itemColumn);
+    }
 
     void set(Candidate c, Map<String, FeatureValue> context, StoredEntity item) {
       this.candidate = c;
@@ -229,51 +267,15 @@ public final class RequestRows {
       this.stored = item;
     }
 
-    private FeatureValue find(String column) {
-      if (!itemColumns.contains(column)) {
-        return null;
-      }
+    @Override
+    String id() {
+      return candidate.getItemId();
+    }
+
+    @Override
+    FeatureValue requestValue(String column) {
       FeatureValue v = candidate.getFeaturesOrDefault(column, null);
       return v != null ? v : context.get(column);
-    }
-
-    /** The stored item record when it may answer for {@code column} (an item field's, not in the request), else null. */
-    private StoredEntity fallback(String column, FeatureValue v) {
-      return v == null && stored != null && itemColumns.contains(column) && !column.equals(itemColumn) ? stored : null;
-    }
-
-    @Override
-    public String value(String column) {
-      if (itemColumns.contains(column) && column.equals(itemColumn)) {
-        return candidate.getItemId();
-      }
-      FeatureValue v = find(column);
-      StoredEntity s = fallback(column, v);
-      return s != null ? s.value(column) : RawRecord.text(v);
-    }
-
-    @Override
-    public boolean isNumber(String column) {
-      FeatureValue v = find(column);
-      StoredEntity s = fallback(column, v);
-      return s != null ? s.isNumber(column) : v != null && v.hasDense();
-    }
-
-    @Override
-    public double number(String column) {
-      FeatureValue v = find(column);
-      StoredEntity s = fallback(column, v);
-      return s != null ? s.number(column) : v.getDense();
-    }
-
-    @Override
-    public List<String> bag(String column, String separator) {
-      FeatureValue v = find(column);
-      StoredEntity s = fallback(column, v);
-      if (s != null) {
-        return s.bag(column, separator);
-      }
-      return v != null && v.hasBag() ? v.getBag().getValuesList() : RawRecord.super.bag(column, separator);
     }
   }
 }
