@@ -1,6 +1,9 @@
 package io.hiformer.ops;
 
 import io.hiformer.features.joiner.ExampleJoiner;
+import io.hiformer.ranker.MetricsServer;
+import java.io.IOException;
+import java.net.InetSocketAddress;
 import io.hiformer.features.joiner.JoinerCounts;
 import io.hiformer.features.kafka.KafkaTopics;
 import io.hiformer.features.kafka.TopicNames;
@@ -59,17 +62,28 @@ final class JoinerCommand implements Callable<Integer> {
       description = "partitions of topics this command creates (default: ${DEFAULT-VALUE})")
   int partitions;
 
+  @Option(names = "--metrics-port", defaultValue = "" + MetricsServer.DEFAULT_PORT, paramLabel = "PORT",
+      description = "TCP port on all interfaces for Prometheus metrics at GET /metrics; 0 picks a free one"
+          + " (default: ${DEFAULT-VALUE})")
+  int metricsPort;
+
   @Option(names = "--status-every", defaultValue = "30s", converter = DurationConverter.class, paramLabel = "DURATION",
       description = "how often to print the counts (default: ${DEFAULT-VALUE})")
   Duration statusEvery;
 
   /** Called with the started joiner; tests use it to reach and stop it. */
   Consumer<ExampleJoiner> onStart = j -> {};
+  /** The metrics port bound, once started. */
+  volatile int boundMetricsPort = -1;
 
   @Override
   public Integer call() throws Exception {
     if (threads < 1 || partitions < 1) {
       System.err.println("error: --threads and --partitions must be positive");
+      return 2;
+    }
+    if (metricsPort < 0 || metricsPort > 65535) {
+      System.err.println("error: --metrics-port must be 0 to 65535, got " + metricsPort);
       return 2;
     }
     ExampleJoiner.Options options;
@@ -91,9 +105,21 @@ final class JoinerCommand implements Callable<Integer> {
     }
     Thread hook = new Thread(joiner::close, "hiformer-joiner-shutdown");
     Runtime.getRuntime().addShutdownHook(hook);
+    JoinerMetrics metrics = new JoinerMetrics(joiner);
+    MetricsServer metricsServer;
+    try {
+      metricsServer = MetricsServer.start(new InetSocketAddress(metricsPort), metrics::scrape);
+    } catch (IOException e) {
+      joiner.close();
+      metrics.close();
+      System.err.println("error: cannot serve metrics on port " + metricsPort + ": " + e.getMessage());
+      return 2;
+    }
+    boundMetricsPort = metricsServer.port();
     System.out.printf("joining %s and %s into %s (window %s, grace %s), dead letters to %s%n",
         options.topics().rankLog(), options.topics().outcomes(), options.topics().examples(), window, grace,
         options.topics().examplesDlq());
+    System.out.printf("metrics on port %d (GET /metrics)%n", metricsServer.port());
     System.out.flush();
     try {
       onStart.accept(joiner);
@@ -114,6 +140,8 @@ final class JoinerCommand implements Callable<Integer> {
       return 0;
     } finally {
       joiner.close();
+      metricsServer.close();
+      metrics.close();
       try {
         Runtime.getRuntime().removeShutdownHook(hook);
       } catch (IllegalStateException alreadyShuttingDown) {

@@ -103,7 +103,7 @@ class StreamingCommandsTest {
     AtomicInteger exit = new AtomicInteger(-1);
     Thread thread = new Thread(() -> exit.set(VerifyCommandTest.run(() -> new CommandLine(joiner),
         "--bootstrap-servers", kafka.bootstrapServers(), "--topic-prefix", "cli.", "--window", "1s", "--grace", "0s",
-        "--application-id", "cli-joiner", "--state-dir", dir.toString()).exit()));
+        "--application-id", "cli-joiner", "--state-dir", dir.toString(), "--metrics-port", "0").exit()));
     thread.start();
     assertThat(running.await(60, TimeUnit.SECONDS)).isTrue();
     try (Admin admin = Admin.create(Map.of("bootstrap.servers", kafka.bootstrapServers()))) {
@@ -120,6 +120,23 @@ class StreamingCommandsTest {
     TrainingExample e = TrainingExample.parseFrom(examples.getFirst().value());
     assertThat(e.getRequestId()).isEqualTo("r1");
     assertThat(e.getLabelsList()).containsExactly(1f);
+
+    // Its counts and Kafka Streams' own metrics, as Prometheus scrapes them.
+    String scrape;
+    try (var http = java.net.http.HttpClient.newHttpClient()) {
+      scrape = http.send(java.net.http.HttpRequest.newBuilder(
+              java.net.URI.create("http://127.0.0.1:" + joiner.boundMetricsPort + "/metrics")).build(),
+          java.net.http.HttpResponse.BodyHandlers.ofString()).body();
+    }
+    assertThat(scrape.lines()).contains("hiformer_joiner_requests_total 2.0", "hiformer_joiner_outcomes_joined_total 1.0",
+        "hiformer_joiner_examples_total 1.0", "hiformer_joiner_positives_total 1.0", "hiformer_joiner_running 1.0",
+        "hiformer_joiner_dead_letters_total{reason=\"late\"} 0.0");
+    assertThat(scrape.lines().filter(l -> l.startsWith("kafka_stream_"))).as("Kafka Streams metrics").isNotEmpty();
+    java.util.Set<String> alerted = DeploymentFilesTest.metricsIn(
+        java.nio.file.Files.readString(DeploymentFilesTest.DEPLOY.resolve("prometheus/alerts.yaml")));
+    alerted.removeIf(name -> !name.startsWith("hiformer_joiner_"));
+    assertThat(alerted).isNotEmpty();
+    assertThat(DeploymentFilesTest.metricsIn(scrape)).as("joiner metrics the alerts use").containsAll(alerted);
 
     started.get().close();
     thread.join(60_000);

@@ -9,8 +9,9 @@ import java.nio.charset.StandardCharsets;
 import java.util.Objects;
 
 /**
- * Serves {@link RankerMetrics#scrape()} at {@code GET /metrics} with the JDK's HTTP server, on a
- * port of its own (0: an ephemeral one). Other paths answer 404, other methods 405.
+ * Serves a Prometheus scrape ({@link RankerMetrics#scrape()}, or any other) at {@code GET /metrics}
+ * with the JDK's HTTP server, on a port of its own (0: an ephemeral one). Other paths answer 404,
+ * other methods 405.
  */
 public final class MetricsServer implements AutoCloseable {
   public static final int DEFAULT_PORT = 9090;
@@ -24,6 +25,13 @@ public final class MetricsServer implements AutoCloseable {
 
   public static MetricsServer start(InetSocketAddress address, RankerMetrics metrics) throws IOException {
     Objects.requireNonNull(metrics, "metrics");
+    return start(address, metrics::scrape);
+  }
+
+  /** Serves what {@code scrape} returns at each request (Prometheus text format). */
+  public static MetricsServer start(InetSocketAddress address, java.util.function.Supplier<String> scrape)
+      throws IOException {
+    Objects.requireNonNull(scrape, "scrape");
     HttpServer server = HttpServer.create(address, 0);
     server.createContext("/metrics", exchange -> {
       try (exchange) {
@@ -34,7 +42,7 @@ public final class MetricsServer implements AutoCloseable {
           send(exchange, 405, "method not allowed\n");
         } else {
           exchange.getResponseHeaders().set("Content-Type", CONTENT_TYPE);
-          send(exchange, 200, metrics.scrape());
+          send(exchange, 200, scrape.get());
         }
       }
     });
