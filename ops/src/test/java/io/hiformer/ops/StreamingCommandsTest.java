@@ -132,11 +132,12 @@ class StreamingCommandsTest {
         "hiformer_joiner_examples_total 1.0", "hiformer_joiner_positives_total 1.0", "hiformer_joiner_running 1.0",
         "hiformer_joiner_dead_letters_total{reason=\"late\"} 0.0");
     assertThat(scrape.lines().filter(l -> l.startsWith("kafka_stream_"))).as("Kafka Streams metrics").isNotEmpty();
-    java.util.Set<String> alerted = DeploymentFilesTest.metricsIn(
-        java.nio.file.Files.readString(DeploymentFilesTest.DEPLOY.resolve("prometheus/alerts.yaml")));
-    alerted.removeIf(name -> !name.startsWith("hiformer_joiner_"));
-    assertThat(alerted).isNotEmpty();
-    assertThat(DeploymentFilesTest.metricsIn(scrape)).as("joiner metrics the alerts use").containsAll(alerted);
+    java.util.Set<String> used = DeploymentFilesTest.metricsIn(
+        java.nio.file.Files.readString(DeploymentFilesTest.DEPLOY.resolve("prometheus/alerts.yaml"))
+            + java.nio.file.Files.readString(DeploymentFilesTest.DEPLOY.resolve("grafana/hiformer-dashboard.json")));
+    used.removeIf(name -> !name.startsWith("hiformer_joiner_"));
+    assertThat(used).isNotEmpty();
+    assertThat(DeploymentFilesTest.metricsIn(scrape)).as("joiner metrics the alerts and dashboard use").containsAll(used);
 
     started.get().close();
     thread.join(60_000);
