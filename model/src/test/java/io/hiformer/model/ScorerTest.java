@@ -7,6 +7,7 @@ import io.hiformer.kernels.CpuKernels;
 import java.lang.management.ManagementFactory;
 import java.util.Arrays;
 import java.util.SplittableRandom;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import org.junit.jupiter.api.Test;
 
 class ScorerTest {
@@ -63,7 +64,7 @@ class ScorerTest {
       expected[c] = Arrays.copyOf(whole.logits(), batches[c].size() * config.numTasks());
     }
     try (Scorer scorer = new Scorer(model, 2, 4)) {
-      var failures = new java.util.concurrent.ConcurrentLinkedQueue<Throwable>();
+      var failures = new ConcurrentLinkedQueue<Throwable>();
       Thread[] threads = new Thread[callers];
       for (int c = 0; c < callers; c++) {
         int caller = c;

@@ -28,10 +28,15 @@ import io.hiformer.proto.Outcome;
 import io.hiformer.proto.RankLogEntry;
 import io.hiformer.proto.TaskScore;
 import io.hiformer.proto.TrainingExample;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -123,18 +128,17 @@ class StreamingCommandsTest {
 
     // Its counts and Kafka Streams' own metrics, as Prometheus scrapes them.
     String scrape;
-    try (var http = java.net.http.HttpClient.newHttpClient()) {
-      scrape = http.send(java.net.http.HttpRequest.newBuilder(
-              java.net.URI.create("http://127.0.0.1:" + joiner.boundMetricsPort + "/metrics")).build(),
-          java.net.http.HttpResponse.BodyHandlers.ofString()).body();
+    try (HttpClient http = HttpClient.newHttpClient()) {
+      scrape = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + joiner.boundMetricsPort + "/metrics"))
+          .build(), HttpResponse.BodyHandlers.ofString()).body();
     }
     assertThat(scrape.lines()).contains("hiformer_joiner_requests_total 2.0", "hiformer_joiner_outcomes_joined_total 1.0",
         "hiformer_joiner_examples_total 1.0", "hiformer_joiner_positives_total 1.0", "hiformer_joiner_running 1.0",
         "hiformer_joiner_dead_letters_total{reason=\"late\"} 0.0");
     assertThat(scrape.lines().filter(l -> l.startsWith("kafka_stream_"))).as("Kafka Streams metrics").isNotEmpty();
-    java.util.Set<String> used = DeploymentFilesTest.metricsIn(
-        java.nio.file.Files.readString(DeploymentFilesTest.DEPLOY.resolve("prometheus/alerts.yaml"))
-            + java.nio.file.Files.readString(DeploymentFilesTest.DEPLOY.resolve("grafana/hiformer-dashboard.json")));
+    Set<String> used = DeploymentFilesTest.metricsIn(
+        Files.readString(DeploymentFilesTest.DEPLOY.resolve("prometheus/alerts.yaml"))
+            + Files.readString(DeploymentFilesTest.DEPLOY.resolve("grafana/hiformer-dashboard.json")));
     used.removeIf(name -> !name.startsWith("hiformer_joiner_"));
     assertThat(used).isNotEmpty();
     assertThat(DeploymentFilesTest.metricsIn(scrape)).as("joiner metrics the alerts and dashboard use").containsAll(used);

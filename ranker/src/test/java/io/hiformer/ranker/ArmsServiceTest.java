@@ -7,6 +7,8 @@ import static io.hiformer.ranker.RankServiceTest.startServer;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import com.google.common.util.concurrent.ListenableFuture;
+import com.google.common.util.concurrent.MoreExecutors;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
@@ -18,6 +20,11 @@ import io.hiformer.proto.ScoredCandidate;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import org.assertj.core.data.Offset;
 import org.junit.jupiter.api.AfterAll;
@@ -98,23 +105,23 @@ class ArmsServiceTest {
   void splitsTenThousandUnitsThroughTheServerByShareAndStablyAcrossARestart() throws Exception {
     int units = 10_000;
     String[] first = new String[units];
-    java.util.Map<String, Integer> counts = new java.util.HashMap<>();
+    Map<String, Integer> counts = new HashMap<>();
     var async = RankerGrpc.newFutureStub(channel);
     // Up to 64 calls in flight: the split is what is tested, not one call's latency.
-    java.util.concurrent.Semaphore inFlight = new java.util.concurrent.Semaphore(64);
-    java.util.List<com.google.common.util.concurrent.ListenableFuture<RankResponse>> calls = new java.util.ArrayList<>();
+    Semaphore inFlight = new Semaphore(64);
+    List<ListenableFuture<RankResponse>> calls = new ArrayList<>();
     RankRequest small = request("u1", item("i0", 3), item("i1", 0.5)).build();
     for (int u = 0; u < units; u++) {
       inFlight.acquire();
       var call = async.rank(small.toBuilder().setUnitId("unit-" + u).build());
-      call.addListener(inFlight::release, com.google.common.util.concurrent.MoreExecutors.directExecutor());
+      call.addListener(inFlight::release, MoreExecutors.directExecutor());
       calls.add(call);
     }
     for (int u = 0; u < units; u++) {
       first[u] = calls.get(u).get(30, TimeUnit.SECONDS).getArm();
       counts.merge(first[u], 1, Integer::sum);
     }
-    java.util.Map<String, Double> shares = java.util.Map.of("control", 0.5, "clicks", 0.3, "prod", 0.2);
+    Map<String, Double> shares = Map.of("control", 0.5, "clicks", 0.3, "prod", 0.2);
     assertThat(counts.keySet()).containsExactlyInAnyOrderElementsOf(shares.keySet());
     shares.forEach((arm, share) -> assertThat(counts.get(arm) / (double) units).as(arm)
         .isCloseTo(share, Offset.offset(0.02)));

@@ -17,7 +17,9 @@ import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.Arrays;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.IntStream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -39,7 +41,7 @@ class PinnedVersionsTest {
         out[i++] = t.getProbability();
       }
     }
-    return java.util.Arrays.copyOf(out, i);
+    return Arrays.copyOf(out, i);
   }
 
   @Test
@@ -72,7 +74,7 @@ class PinnedVersionsTest {
         }
         float[] v2 = scores(stub.rank(pin(2)));
         float[] v1 = scores(stub.rank(REQUEST));
-        assertThat(java.util.stream.IntStream.range(0, v1.length).mapToDouble(i -> Math.abs(v1[i] - v2[i])).max()
+        assertThat(IntStream.range(0, v1.length).mapToDouble(i -> Math.abs(v1[i] - v2[i])).max()
             .orElseThrow()).as("v2 scores differ from v1's").isGreaterThan(1e-4);
         // 2 was evicted by 4 and loaded again; 3 then went.
         assertThat(w.pinnedVersions().kept()).containsExactly(4L, 2L);
