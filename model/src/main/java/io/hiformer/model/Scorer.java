@@ -9,12 +9,13 @@ import java.util.concurrent.locks.LockSupport;
  * activations in cache, and runs them on a fixed set of worker threads, each with its own
  * {@link Activations}.
  *
- * <p>Concurrent calls share the workers tile by tile: a call queues its batch and waits; the
- * workers take tiles from the oldest call that has any left. One call alone gets every worker;
- * under load, the next call's tiles fill the gap left while the last tiles of the previous one
- * finish, and calls finish in the order they came (a lock held for a whole call would let a
- * caller overtake others without bound). After construction, {@link #score} allocates nothing:
- * calls are recycled.
+ * <p>Concurrent calls share the workers tile by tile: a call queues its batch; the workers take
+ * tiles from the oldest call that has any left, and the calling thread scores tiles of its own
+ * call too, so a one-tile batch never waits for another thread to wake. One call alone gets every
+ * worker; under load, the next call's tiles fill the gap left while the last tiles of the previous
+ * one finish, and calls finish in the order they came (a lock held for a whole call would let a
+ * caller overtake others without bound). Once warm, {@link #score} allocates nothing: calls and
+ * the callers' activations are recycled (at most as many callers' activations as workers).
  */
 public final class Scorer implements BatchScorer {
   /** Examples per tile: measured best for ref-serving on AVX-512 (see the model README). */
@@ -30,6 +31,8 @@ public final class Scorer implements BatchScorer {
   // a time. Idle workers park; a queued call unparks them all.
   private final ArrayDeque<Call> pending = new ArrayDeque<>();
   private final ArrayDeque<Call> spare = new ArrayDeque<>();
+  private final ArrayDeque<Activations> callerActivations = new ArrayDeque<>();
+  private int callerActivationsMade;
   private boolean closed;
 
   /** One queued batch; reused once its caller has returned. */
@@ -79,6 +82,7 @@ public final class Scorer implements BatchScorer {
       return;
     }
     Call call;
+    Activations own;
     synchronized (pending) {
       if (closed) {
         throw new IllegalStateException("scorer is closed");
@@ -91,10 +95,22 @@ public final class Scorer implements BatchScorer {
       call.next = 0;
       call.failure = null;
       call.unfinished.set(tiles);
-      pending.addLast(call);
+      own = callerActivations.poll();
+      if (own == null && callerActivationsMade < workers.length) {
+        callerActivationsMade++;
+        own = new Activations(model.config(), tile, false);
+      }
+      if (tiles > 1 || own == null) {
+        pending.addLast(call);
+      }
     }
-    for (Thread w : workers) {
-      LockSupport.unpark(w);
+    if (tiles > 1 || own == null) {
+      for (Thread w : workers) {
+        LockSupport.unpark(w);
+      }
+    }
+    if (own != null) {
+      scoreOwnTiles(call, own);
     }
     while (call.unfinished.get() != 0) {
       LockSupport.park(this);
@@ -105,6 +121,9 @@ public final class Scorer implements BatchScorer {
     call.caller = null;
     synchronized (pending) {
       spare.push(call);
+      if (own != null) {
+        callerActivations.push(own);
+      }
     }
     if (failure instanceof RuntimeException e) {
       throw e;
@@ -114,6 +133,30 @@ public final class Scorer implements BatchScorer {
     }
     if (failure != null) {
       throw new IllegalStateException(failure);
+    }
+  }
+
+  /** The caller's share: tiles of its own call, until none is left to hand out. */
+  private void scoreOwnTiles(Call call, Activations act) {
+    while (true) {
+      int piece;
+      synchronized (pending) {
+        if (call.next == call.tiles) {
+          return;
+        }
+        piece = call.next++;
+        if (call.next == call.tiles && call.tiles > 1) {
+          pending.remove(call);
+        }
+      }
+      try {
+        if (call.failure == null) {
+          scoreTile(call, piece, act);
+        }
+      } catch (Throwable t) {
+        call.failure = t;
+      }
+      call.unfinished.decrementAndGet();
     }
   }
 
