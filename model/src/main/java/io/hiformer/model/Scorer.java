@@ -27,7 +27,7 @@ public final class Scorer implements BatchScorer {
   private final Thread[] workers;
   private final Activations[] perWorker;
 
-  // The monitor of pending guards pending, spare and closed; it is held for a few instructions at
+  // The monitor of pending guards the fields below and Call.next; it is held for a few instructions at
   // a time. Idle workers park; a queued call unparks them all.
   private final ArrayDeque<Call> pending = new ArrayDeque<>();
   private final ArrayDeque<Call> spare = new ArrayDeque<>();
