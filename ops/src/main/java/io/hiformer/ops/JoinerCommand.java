@@ -1,12 +1,12 @@
 package io.hiformer.ops;
 
 import io.hiformer.features.joiner.ExampleJoiner;
-import io.hiformer.ranker.MetricsServer;
-import java.io.IOException;
-import java.net.InetSocketAddress;
 import io.hiformer.features.joiner.JoinerCounts;
 import io.hiformer.features.kafka.KafkaTopics;
 import io.hiformer.features.kafka.TopicNames;
+import io.hiformer.ranker.MetricsServer;
+import java.io.IOException;
+import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;

@@ -12,29 +12,35 @@ import java.util.concurrent.CompletionException;
 
 /**
  * Versions that requests pin ({@code model_version}) although no arm serves them, for replays and
- * debugging: read from the registry on first use (checked like any served version) and kept, the
- * {@link #capacity} most recently used; an evicted version closes once its calls end. Concurrent
- * requests for a version that is loading wait for that one load. A version the registry does not
- * hold, or that fails to load, is refused with {@link InvalidRequest} and not kept.
+ * debugging: loaded on first use by the watcher's {@link Loader} (read at low priority and checked
+ * as a swap is) and kept, the {@link #capacity} most recently used; an evicted version closes once
+ * its calls end. Concurrent requests for a version that is loading wait for that one load. A
+ * version the registry does not hold, or that fails to load, is refused with
+ * {@link RankService.InvalidRequest} and not kept.
  */
 final class PinnedVersions implements AutoCloseable {
   private static final System.Logger LOG = System.getLogger(PinnedVersions.class.getName());
 
+  /** Reads, checks and starts one version, as a swap does. */
+  interface Loader {
+    LoadedModel load(ModelRegistry.Version version) throws IOException;
+  }
+
   private final ModelRegistry registry;
   private final String modelName;
-  private final int threads;
+  private final Loader loader;
   private final int capacity;
   /** In access order, the eldest first; guarded by this. */
   private final LinkedHashMap<Long, CompletableFuture<LoadedModel>> kept = new LinkedHashMap<>(4, 0.75f, true);
   private boolean closed;
 
-  PinnedVersions(ModelRegistry registry, String modelName, int threads, int capacity) {
+  PinnedVersions(ModelRegistry registry, String modelName, Loader loader, int capacity) {
     this.registry = Objects.requireNonNull(registry, "registry");
     this.modelName = Objects.requireNonNull(modelName, "modelName");
+    this.loader = Objects.requireNonNull(loader, "loader");
     if (capacity < 1) {
       throw new IllegalArgumentException("capacity must be positive, got " + capacity);
     }
-    this.threads = threads;
     this.capacity = capacity;
   }
 
@@ -80,7 +86,7 @@ final class PinnedVersions implements AutoCloseable {
   private void load(long number, CompletableFuture<LoadedModel> entry) {
     try {
       ModelRegistry.Version v = registry.version(modelName, number);
-      LoadedModel m = LoadedModel.load(registry, v, threads);
+      LoadedModel m = loader.load(v);
       LOG.log(System.Logger.Level.INFO, "loaded " + m + " for requests that pin it");
       entry.complete(m);
     } catch (NoSuchElementException e) {

@@ -80,7 +80,8 @@ public final class RegistryWatcher implements AutoCloseable {
     }
     served.putAll(models);
     this.service = new RankService(arms, options);
-    service.pinFrom(pinned = new PinnedVersions(registry, modelName, threads, PINNED_VERSIONS));
+    service.pinFrom(pinned = new PinnedVersions(registry, modelName, v -> LoadedModel.build(read(v), threads),
+        PINNED_VERSIONS));
     this.loader = Executors.newSingleThreadScheduledExecutor(task -> {
       Thread t = new Thread(task, "hiformer-model-loader");
       t.setDaemon(true);
