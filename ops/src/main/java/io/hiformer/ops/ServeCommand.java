@@ -109,8 +109,9 @@ final class ServeCommand extends RegistryCommand {
       description = "GPU: most candidates merged from concurrent calls into one batch (default: ${DEFAULT-VALUE})")
   int maxBatch;
 
-  @Option(names = "--max-queue-delay-us", defaultValue = "500", paramLabel = "MICROS",
-      description = "GPU: longest a call waits for others to share its batch (default: ${DEFAULT-VALUE})")
+  @Option(names = "--max-queue-delay-us", defaultValue = "0", paramLabel = "MICROS",
+      description = "GPU: longest a call waits for others to share its batch; with 0, a batch takes the calls"
+          + " waiting when the GPU is free, and those arriving while it runs make up the next (default: ${DEFAULT-VALUE})")
   long maxQueueDelayMicros;
 
   @Option(names = "--experiments", paramLabel = "FILE",

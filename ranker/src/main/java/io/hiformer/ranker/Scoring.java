@@ -16,10 +16,12 @@ import java.util.Objects;
  * CPU, as before there was a choice.
  *
  * @param maxBatch most candidates in one merged GPU batch
- * @param maxDelay longest a call waits for others to share its batch
+ * @param maxDelay longest a call waits for others to share its batch; zero (the default) waits for
+ *     none: a batch takes the calls waiting when the GPU is free, so calls that arrive while one
+ *     batch runs make up the next
  */
 public record Scoring(Backend backend, Precision precision, int maxBatch, Duration maxDelay) {
-  public static final Scoring CPU = new Scoring(Backend.CPU, Precision.FP32, 16_384, Duration.ofNanos(500_000));
+  public static final Scoring CPU = new Scoring(Backend.CPU, Precision.FP32, 16_384, Duration.ZERO);
 
   private static volatile Scoring current = CPU;
 

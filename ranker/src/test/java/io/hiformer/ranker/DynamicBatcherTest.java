@@ -13,6 +13,7 @@ import io.hiformer.model.Scorer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -94,6 +95,80 @@ class DynamicBatcherTest {
     assertThat(target.calls.get()).as("scoring calls for %d requests", calls).isLessThan(calls);
     assertThat(target.largest.get()).isLessThanOrEqualTo(100);
     assertThat(target.closed).isTrue();
+  }
+
+  @Test
+  void withoutDelayALoneCallGoesAtOnceAndCallsArrivingMeanwhileMakeUpTheNextBatch() throws Exception {
+    Counting counting = new Counting();
+    CountDownLatch entered = new CountDownLatch(1);
+    CountDownLatch release = new CountDownLatch(1);
+    BatchScorer gated = new BatchScorer() {  // holds the first batch on the "GPU" until released
+      @Override
+      public void score(Batch batch, float[] logits) {
+        entered.countDown();
+        try {
+          release.await();
+        } catch (InterruptedException e) {
+          throw new IllegalStateException(e);
+        }
+        counting.score(batch, logits);
+      }
+
+      @Override
+      public String description() {
+        return "gated";
+      }
+
+      @Override
+      public void close() {
+        counting.close();
+      }
+    };
+    SplittableRandom rnd = new SplittableRandom(11);
+    ExecutorService pool = Executors.newFixedThreadPool(6);
+    try (DynamicBatcher batcher = new DynamicBatcher(gated, config, 100, 0);
+        Scorer direct = new Scorer(new Hiformer(params, CpuKernels.best()), 1)) {
+      Batch lone = randomBatch(4, rnd);
+      Future<float[]> first = pool.submit(() -> scored(batcher, lone));
+      assertThat(entered.await(30, TimeUnit.SECONDS)).as("the lone call reached the scorer alone").isTrue();
+
+      List<Batch> later = new ArrayList<>();
+      List<Future<float[]>> got = new ArrayList<>();
+      for (int size = 3; size <= 7; size++) {
+        Batch b = randomBatch(size, rnd);
+        later.add(b);
+        got.add(pool.submit(() -> scored(batcher, b)));
+      }
+      long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+      while (batcher.waiting() < later.size() && System.nanoTime() < until) {
+        Thread.sleep(1);
+      }
+      assertThat(batcher.waiting()).isEqualTo(later.size());
+      release.countDown();
+
+      assertLogits(first.get(30, TimeUnit.SECONDS), direct, lone);
+      for (int i = 0; i < later.size(); i++) {
+        assertLogits(got.get(i).get(30, TimeUnit.SECONDS), direct, later.get(i));
+      }
+      assertThat(counting.calls.get()).as("the lone batch, then one of the five that waited").isEqualTo(2);
+      assertThat(counting.largest.get()).isEqualTo(3 + 4 + 5 + 6 + 7);
+    } finally {
+      pool.shutdownNow();
+    }
+  }
+
+  private float[] scored(DynamicBatcher batcher, Batch b) {
+    float[] out = new float[b.size() * config.numTasks()];
+    batcher.score(b, out);
+    return out;
+  }
+
+  private void assertLogits(float[] got, Scorer direct, Batch b) {
+    float[] want = new float[b.size() * config.numTasks()];
+    direct.score(b, want);
+    for (int k = 0; k < want.length; k++) {
+      assertThat(got[k]).as("logit %d", k).isCloseTo(want[k], org.assertj.core.data.Offset.offset(1e-5f));
+    }
   }
 
   @Test
