@@ -11,7 +11,9 @@ import io.hiformer.model.Parameters;
 import io.hiformer.model.Scorer;
 import java.io.IOException;
 import java.util.Objects;
+import java.util.Set;
 import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -30,8 +32,17 @@ import java.util.concurrent.atomic.AtomicInteger;
  */
 public final class LoadedModel implements AutoCloseable {
   private static final System.Logger LOG = System.getLogger(LoadedModel.class.getName());
-  /** Scoring passes over a check batch before a model serves: enough for the JIT to compile the forward pass. */
+  /**
+   * Scoring passes over a check batch before the first model of a config serves in this JVM:
+   * enough for the JIT to compile the forward pass.
+   */
   static final int CHECK_PASSES = 20;
+  /**
+   * Configs whose forward pass has been compiled by such passes. A later version of one (a swap)
+   * is checked with a single pass over one tile instead, which its calling thread scores alone:
+   * twenty passes over every scoring thread would take the CPU from the calls being served.
+   */
+  private static final Set<ModelConfig> COMPILED = ConcurrentHashMap.newKeySet();
   /** Request buffers kept for reuse; more than this many calls at once allocate their own. */
   private static final int POOLED_SCRATCH = 64;
 
@@ -64,8 +75,8 @@ public final class LoadedModel implements AutoCloseable {
 
   /**
    * Verifies {@code version} (hash and model validation) and builds it; the transforms come from
-   * the model file's metadata under {@link Transforms#METADATA_KEY}. Then {@link #CHECK_PASSES}
-   * scoring passes check that it scores rows of missing values as finite numbers.
+   * the model file's metadata under {@link Transforms#METADATA_KEY}. Then scoring passes check
+   * that it scores rows of missing values as finite numbers ({@link #check}).
    */
   public static LoadedModel load(ModelRegistry registry, ModelRegistry.Version version, int threads)
       throws IOException {
@@ -101,13 +112,16 @@ public final class LoadedModel implements AutoCloseable {
   }
 
   /**
-   * Scores a batch of all-missing rows {@link #CHECK_PASSES} times and fails when a logit is not
-   * finite. Besides checking the weights produce numbers, this compiles the forward pass before
-   * the first call arrives (interpreted, the vector kernels are some hundred times slower).
+   * Scores a batch of all-missing rows and fails when a logit is not finite. For the first model
+   * of its config this is {@link #CHECK_PASSES} passes over two tiles a thread, which compiles the
+   * forward pass before the first call arrives (interpreted, the vector kernels are some hundred
+   * times slower); for later ones, one pass over one tile.
    */
   private void check(int threads) {
     ModelConfig c = parameters.config();
-    int n = 2 * Scorer.DEFAULT_TILE * threads;
+    boolean compiled = COMPILED.contains(c);
+    int n = compiled ? Scorer.DEFAULT_TILE : 2 * Scorer.DEFAULT_TILE * threads;
+    int passes = compiled ? 1 : CHECK_PASSES;
     Batch batch = new Batch(c, n);
     int[] categorical = new int[c.categoricalFields().size()];
     int[][] bags = new int[c.bagFields().size()][0];
@@ -116,7 +130,7 @@ public final class LoadedModel implements AutoCloseable {
       batch.add(categorical, bags, dense, null, null);
     }
     float[] logits = new float[n * c.numTasks()];
-    for (int pass = 0; pass < CHECK_PASSES; pass++) {
+    for (int pass = 0; pass < passes; pass++) {
       scorer.score(batch, logits);
     }
     for (float x : logits) {
@@ -125,6 +139,7 @@ public final class LoadedModel implements AutoCloseable {
             + "; its weights are not usable");
       }
     }
+    COMPILED.add(c);
   }
 
   public String name() {
