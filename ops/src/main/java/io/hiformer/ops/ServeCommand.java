@@ -249,9 +249,10 @@ final class ServeCommand extends RegistryCommand {
         if (registryPoll > 0) {
           watcher.models().start(Duration.ofSeconds(registryPoll));
         }
+        out.printf("scoring on %s%n", watcher.service().arms().arms().getFirst().model().scorer().description());
         return serve(watcher.service(), String.format("%s arms %s from %s", model,
             watcher.service().arms().arms().stream().map(a -> a.name() + "=v" + a.model().version()).toList(),
-            experiments), n, settings.withReady(streaming.ready()), out);
+            experiments), settings.withReady(streaming.ready()), out);
       } finally {
         poller.shutdownNow();
         try {
@@ -269,7 +270,7 @@ final class ServeCommand extends RegistryCommand {
       }
       out.printf("scoring on %s%n", watcher.service().model().scorer().description());
       return serve(watcher.service(), v.model() + " v" + watcher.service().model().version()
-          + (version.equals(Long.toString(v.number())) ? "" : " (" + version + ")"), n,
+          + (version.equals(Long.toString(v.number())) ? "" : " (" + version + ")"),
           settings.withReady(streaming.ready()), out);
     }
   }
@@ -365,7 +366,7 @@ final class ServeCommand extends RegistryCommand {
     return out;
   }
 
-  private int serve(RankService service, String what, int n, RankerServer.Settings settings, PrintStream out)
+  private int serve(RankService service, String what, RankerServer.Settings settings, PrintStream out)
       throws IOException {
     MetricsServer metrics = MetricsServer.start(new InetSocketAddress(metricsPort), service.metrics());
     RankerServer server;
@@ -378,7 +379,8 @@ final class ServeCommand extends RegistryCommand {
     boundMetricsPort = metrics.port();
     Thread hook = new Thread(server::close, "hiformer-serve-shutdown");
     Runtime.getRuntime().addShutdownHook(hook);
-    out.printf("serving %s (%d scoring threads) on port %d%s%n", what, n, server.port(),
+    // the "scoring on" line before it says where models score, and with how many threads
+    out.printf("serving %s on port %d%s%n", what, server.port(),
         settings.tls() == null ? "" : settings.tls().clientCa() == null ? " with TLS" : " with mutual TLS");
     out.printf("metrics on port %d (GET /metrics)%n", metrics.port());
     out.flush();
