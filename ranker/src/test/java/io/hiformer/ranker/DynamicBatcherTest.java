@@ -76,11 +76,7 @@ class DynamicBatcherTest {
     try (DynamicBatcher batcher = new DynamicBatcher(target, config, 100, TimeUnit.MILLISECONDS.toNanos(2))) {
       List<Future<float[]>> got = new ArrayList<>();
       for (Batch b : batches) {
-        got.add(pool.submit(() -> {
-          float[] out = new float[b.size() * config.numTasks()];
-          batcher.score(b, out);
-          return out;
-        }));
+        got.add(pool.submit(() -> scored(batcher, b)));
       }
       for (int i = 0; i < calls; i++) {
         float[] g = got.get(i).get(30, TimeUnit.SECONDS);
