@@ -4,7 +4,9 @@
 # TESTS=0 skips the tests, TORCH=0 the PyTorch baseline; PROFILE=1 adds Nsight Compute on one launch
 # of PROFILE_KERNEL (a regex) at batch PROFILE_BATCH, with warm caches (flushed, the weights would
 # come from DRAM, which serving never sees); SASS=1 writes the machine code of the kernels
-# named in SASS_KERNELS (compiled there with nvcc, disassembled with cuobjdump).
+# named in SASS_KERNELS (compiled there with nvcc, disassembled with cuobjdump); TIMING=1 times the
+# phases of one block (TIMING_BLOCK, default 0) of every variant at TIMING_BATCHES, with the kernel
+# compiled there with -DHF_TIMING (hiformer.cu) and put first on the classpath.
 set -uo pipefail
 cd "$(dirname "$0")"
 out=${OUT:-$PWD/out}
@@ -34,6 +36,15 @@ if [ "${PROFILE:-0}" = 1 ]; then
     "$ncu" -i /tmp/prof-src.ncu-rep --page source --print-source sass --csv > "$out/ncu-source.csv" 2>&1
     wc -c "$out/ncu-source.csv"
   fi
+fi
+if [ "${TIMING:-0}" = 1 ]; then
+  mkdir -p /tmp/timing/io/hiformer/kernels/cuda
+  nvcc -ptx -arch=compute_90 -O3 -std=c++17 -DHF_TIMING="${TIMING_BLOCK:-0}" \
+    -o /tmp/timing/io/hiformer/kernels/cuda/hiformer.ptx cuda/hiformer.cu
+  $java -Xmx16g -cp "/tmp/timing:$cp" io.hiformer.model.CudaBenchmark --out /tmp/timing-out \
+    --batches "${TIMING_BATCHES:-256,16384}" --millis 1 > "$out/timing.log" 2>&1
+  grep '^timing' "$out/timing.log" > "$out/timing.txt"
+  wc -l "$out/timing.txt"
 fi
 if [ "${SASS:-0}" = 1 ]; then
   nvcc -cubin -arch=sm_90 -O3 -std=c++17 -o /tmp/hf.cubin cuda/hiformer.cu

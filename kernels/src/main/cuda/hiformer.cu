@@ -405,6 +405,21 @@ __device__ __forceinline__ void tile_layer_norm(const float (&x)[EX / 16][NTW][4
   }
 }
 
+// ---- phase timing, a diagnostic build only (kernels/bench/run.sh TIMING=1 compiles with
+// -DHF_TIMING=block): thread 0 of that block adds the SM clocks between the barriers that end each
+// phase, and prints them when its tile is done ----------------------------------------------------
+enum : int { T_TOKENS, T_LN1, T_ZU, T_WQ, T_KV, T_ATTN, T_ROWS, T_TOWERS, T_N };
+#ifdef HF_TIMING
+#define HF_MARK(phase)                                      \
+  if (HF_THREAD_X == 0 && HF_BLOCK_X == HF_TIMING) {        \
+    const long long now = clock64();                        \
+    clocks[phase] += now - lastClock;                       \
+    lastClock = now;                                        \
+  }
+#else
+#define HF_MARK(phase)
+#endif
+
 // ---- the forward pass of one tile -----------------------------------------------------------------
 
 template <int EX, int W, int CS, int PREC>
@@ -421,6 +436,10 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
   // the FFN's weights step by step (measured: both faster there, slower everywhere else).
   constexpr bool LEAN = EX == 32 && PREC == 3;
 
+#ifdef HF_TIMING
+  long long clocks[T_N] = {};
+  long long lastClock = clock64();
+#endif
   const Dims m = load_dims(desc);
   const int tid = HF_THREAD_X;
   const int warp = tid >> 5;
@@ -506,6 +525,7 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
       xt[(long long) ex * LW + (m.L - m.T) * W + f] = v;
     }
     sync_cluster<CS>();  // LN1 below normalises zq in place
+    HF_MARK(T_TOKENS);
   }
 
   for (int l = 0; l < m.layers; ++l) {
@@ -519,10 +539,12 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
       layer_norm_rows<W>(EX * m.L, m.L, zq, sz, zq, sz, wts + ldgl(ld + L_LN1G), wts + ldgl(ld + L_LN1B), m.d, warp,
                          lane);
       sync_block();
+      HF_MARK(T_LN1);
     } else if (LEAN) {
       layer_norm_rows<W>(EX * m.L, m.L, xt, LW, zq, sz, wts + ldgl(ld + L_LN1G), wts + ldgl(ld + L_LN1B), m.d, warp,
                          lane);
       sync_block();
+      HF_MARK(T_LN1);
     }
 
     // composite low-rank projections, first half: P = z·[uk | uv] over the flattened tokens
@@ -542,6 +564,7 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
       }
     }
     sync_cluster<CS>();
+    HF_MARK(T_ZU);
 
     // heterogeneous queries Q_i = Z_i·wq[i] for rows s0.., written over Z_i (one warp owns a row)
     {
@@ -573,6 +596,7 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
       const int hw = m.L * m.dhp;  // one head's keys per example
       for (int h0 = 0; h0 < m.heads; h0 += hp) {
         sync_cluster<CS>();  // queries written, and the previous heads done with ks / vs
+        HF_MARK(h0 == 0 ? T_WQ : T_ATTN);
         for (int job = gw; job < hp * (jobsV + jobsK); job += GNW) {
           const int hh = job / (jobsV + jobsK);  // value jobs of all heads first: they take longer
           const int jj = job % (jobsV + jobsK);
@@ -588,6 +612,7 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
           store_tile<EX, NTC, CS>(acc, isV ? vs : ks, skv, hh * hw + n0 * 8, nt, lane, rank);
         }
         sync_cluster<CS>();
+        HF_MARK(T_KV);
         // softmax(Q_h K_h^T / sqrt(dh)) V_h on the tensor cores, one warp per (head, example):
         // rows are query tokens (m-tiles of 16), columns keys padded to 32 (four n-tiles, keys from
         // L masked), k the head's features. The k order is permuted (slot t = feature 2t, slot
@@ -676,6 +701,7 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
         }
       }
       sync_cluster<CS>();
+      HF_MARK(T_ATTN);
     }
 
     // per row: X' = X + O·wo, Y = GELU(LN2(X')·w1 + b1)·w2 + b2, out = X' + Y, all in registers
@@ -828,6 +854,7 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
       }
     }
     sync_cluster<CS>();  // this layer's output is in global memory for all blocks of the cluster
+    HF_MARK(T_ROWS);
   }
 
   // ---- heads: final LayerNorm of each task token, then its tower (MODEL.md section 3) ----
@@ -869,6 +896,16 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
       inStride = m.twmax;
     }
   }
+#ifdef HF_TIMING
+  HF_MARK(T_TOWERS);
+  if (HF_THREAD_X == 0 && HF_BLOCK_X == HF_TIMING) {
+    long long total = 0;
+    for (int i = 0; i < T_N; ++i) total += clocks[i];
+    printf("timing e%d c%d p%d batch %d clocks: tokens %lld ln1 %lld zu %lld wq %lld kv %lld attn %lld rows %lld "
+           "towers %lld total %lld\n", EX, CS, PREC, batch, clocks[T_TOKENS], clocks[T_LN1], clocks[T_ZU], clocks[T_WQ],
+           clocks[T_KV], clocks[T_ATTN], clocks[T_ROWS], clocks[T_TOWERS], total);
+  }
+#endif
 }
 
 }  // namespace hf
