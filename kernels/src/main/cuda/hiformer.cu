@@ -326,10 +326,11 @@ __device__ __forceinline__ float gelu(float x) {
 // ---- LayerNorm over rows of W floats, W/4 lanes per row ------------------------------------------
 
 // rows r < nrows; row r is example r / perEx, row r % perEx; src rows at src + ex·srcEx + i·W, dst
-// likewise. In place when src == dst: each lane writes back only what it read.
+// rows at dst + ex·dstEx + i·dstRow. In place when src == dst: each lane writes back only what it read.
 template <int W>
 __device__ inline void layer_norm_rows(int nrows, int perEx, const float* src, int srcEx, float* dst, int dstEx,
-                                       const float* gamma, const float* beta, int d, int warp, int lane) {
+                                       int dstRow, const float* gamma, const float* beta, int d, int warp,
+                                       int lane) {
   constexpr int LPR = W / 4;
   constexpr int RPW = 32 / LPR;
   const int sub = lane / LPR;
@@ -362,7 +363,7 @@ __device__ inline void layer_norm_rows(int nrows, int perEx, const float* src, i
     y.y = fmaf((x.y - mean) * rs, gg.y, bb.y);
     y.z = fmaf((x.z - mean) * rs, gg.z, bb.z);
     y.w = fmaf((x.w - mean) * rs, gg.w, bb.w);
-    if (valid) *reinterpret_cast<float4*>(dst + (long long) ex * dstEx + i * W + 4 * q) = y;
+    if (valid) *reinterpret_cast<float4*>(dst + (long long) ex * dstEx + i * dstRow + 4 * q) = y;
   }
 }
 
@@ -419,6 +420,65 @@ enum : int { T_TOKENS, T_LN1, T_ZU, T_WQ, T_KV, T_ATTN, T_ROWS, T_TOWERS, T_N };
 #else
 #define HF_MARK(phase)
 #endif
+
+// ---- heads: final LayerNorm of each task token, then its tower (MODEL.md section 3), each layer a
+// tensor-core product per task: rows the tile's examples, weights packed like the others (widths
+// padded to 16, with zeros). Not inlined: the forward pass keeps its registers for the layers.
+template <int EX, int W, int PREC>
+HF_NOINLINE void heads(const long long* __restrict__ desc, const float* __restrict__ wts, float* kv, const float* xt,
+                       float* __restrict__ logits, int ex0, int nvalid) {
+  constexpr int MT = EX / 16;
+  constexpr int KBW = W / 16;
+  const Dims m = load_dims(desc);
+  const int warp = HF_THREAD_X >> 5;
+  const int lane = HF_THREAD_X & 31;
+  const int g = lane >> 2;
+  const int t = lane & 3;
+  const int sh = stride16(W);
+  const int st = stride16((m.twmax + 15) / 16 * 16);
+  float* hb = kv;                  // [T][EX][sh]: the normalised task tokens
+  float* t0 = hb + m.T * EX * sh;  // [T][EX][st], twice: the hidden layers
+  float* t1 = t0 + m.T * EX * st;
+  layer_norm_rows<W>(EX * m.T, m.T, xt + (m.L - m.T) * W, m.L * W, hb, sh, EX * sh, wts + ldgl(desc + D_FINAL_G),
+                     wts + ldgl(desc + D_FINAL_B), m.d, warp, lane);
+  sync_block();
+  const long long* tw = desc + m.towerBase;
+  const int depth = m.tdepth;
+  const float* in = hb;
+  int inStride = sh;
+  for (int k = 0; k < depth; ++k) {
+    const int kb = k == 0 ? KBW : ((int) ldgl(tw + k) + 15) / 16;
+    const int nts = ((int) ldgl(tw + k + 1) + 15) / 16 * 2;
+    float* out = (k & 1) ? t1 : t0;
+    for (int job = warp; job < m.T * nts; job += NWARP) {
+      const int j = job / nts;
+      const int n = job % nts;
+      const long long* wb = tw + depth + 1 + 2 * (j * depth + k);
+      float acc[MT][1][4];
+      zero<EX, 1>(acc);
+      gemm<EX, 1, PREC>(acc, in + j * EX * inStride, inStride, wts + ldgl(wb) + n * kb * 128, kb, 1, lane);
+      const int col = n * 8 + 2 * t;
+      const float2 bb = ldg2(wts + ldgl(wb + 1) + col);
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) {
+#pragma unroll
+        for (int hf = 0; hf < 2; ++hf) {
+          const int ex = mt * 16 + g + 8 * hf;
+          const float v0 = acc[mt][0][2 * hf] + bb.x;
+          const float v1 = acc[mt][0][2 * hf + 1] + bb.y;
+          if (k + 1 < depth) {
+            *reinterpret_cast<float2*>(out + (j * EX + ex) * st + col) = make_float2(fmaxf(v0, 0.f), fmaxf(v1, 0.f));
+          } else if (col == 0 && ex < nvalid) {  // the last layer has one real output, the logit
+            logits[(long long) (ex0 + ex) * m.T + j] = v0;
+          }
+        }
+      }
+    }
+    sync_block();
+    in = out;
+    inStride = st;
+  }
+}
 
 // ---- the forward pass of one tile -----------------------------------------------------------------
 
@@ -536,13 +596,13 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
     // LN1 of all L rows into zq: layer 0's in place, later layers' from the previous layer's output
     // (unless LEAN, that one's per-row epilogue wrote them)
     if (l == 0) {
-      layer_norm_rows<W>(EX * m.L, m.L, zq, sz, zq, sz, wts + ldgl(ld + L_LN1G), wts + ldgl(ld + L_LN1B), m.d, warp,
-                         lane);
+      layer_norm_rows<W>(EX * m.L, m.L, zq, sz, zq, sz, W, wts + ldgl(ld + L_LN1G), wts + ldgl(ld + L_LN1B), m.d,
+                         warp, lane);
       sync_block();
       HF_MARK(T_LN1);
     } else if (LEAN) {
-      layer_norm_rows<W>(EX * m.L, m.L, xt, LW, zq, sz, wts + ldgl(ld + L_LN1G), wts + ldgl(ld + L_LN1B), m.d, warp,
-                         lane);
+      layer_norm_rows<W>(EX * m.L, m.L, xt, LW, zq, sz, W, wts + ldgl(ld + L_LN1G), wts + ldgl(ld + L_LN1B), m.d,
+                         warp, lane);
       sync_block();
       HF_MARK(T_LN1);
     }
@@ -857,45 +917,8 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
     HF_MARK(T_ROWS);
   }
 
-  // ---- heads: final LayerNorm of each task token, then its tower (MODEL.md section 3) ----
   if (rank != 0) return;
-  {
-    float* hb = kv;                        // [EX][T][W]
-    float* t0 = hb + EX * m.T * W;         // [EX][T][twmax], twice
-    float* t1 = t0 + EX * m.T * m.twmax;
-    layer_norm_rows<W>(EX * m.T, m.T, xt + (m.L - m.T) * W, LW, hb, m.T * W, wts + ldgl(desc + D_FINAL_G),
-                       wts + ldgl(desc + D_FINAL_B), m.d, warp, lane);
-    sync_block();
-    const long long* tw = desc + m.towerBase;
-    const int depth = m.tdepth;
-    const float* in = hb;
-    int inStride = W;
-    for (int k = 0; k < depth; ++k) {
-      const int win = (int) ldgl(tw + k);
-      const int wout = (int) ldgl(tw + k + 1);
-      float* out = (k & 1) ? t1 : t0;
-      for (int it = tid; it < EX * m.T * wout; it += NTHREADS) {
-        const int o = it % wout;
-        const int ej = it / wout;
-        const int j = ej % m.T;
-        const int ex = ej / m.T;
-        const long long* wb = tw + depth + 1 + 2 * (j * depth + k);
-        const float* w = wts + ldgl(wb);
-        float s = 0.f;
-        const float* x = in + ej * inStride;
-        for (int q = 0; q < win; ++q) s = fmaf(x[q], ldg1(w + q * wout + o), s);
-        s += ldg1(wts + ldgl(wb + 1) + o);
-        if (k + 1 < depth) {
-          out[ej * m.twmax + o] = fmaxf(s, 0.f);
-        } else if (ex < nvalid) {
-          logits[(long long) (ex0 + ex) * m.T + j] = s;
-        }
-      }
-      sync_block();
-      in = out;
-      inStride = m.twmax;
-    }
-  }
+  heads<EX, W, PREC>(desc, wts, kv, xt, logits, ex0, nvalid);
 #ifdef HF_TIMING
   HF_MARK(T_TOWERS);
   if (HF_THREAD_X == 0 && HF_BLOCK_X == HF_TIMING) {

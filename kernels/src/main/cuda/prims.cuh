@@ -63,3 +63,4 @@ __device__ __forceinline__ float* shared_floats() {
 
 #define HF_THREAD_X threadIdx.x
 #define HF_BLOCK_X blockIdx.x
+#define HF_NOINLINE __device__ __noinline__

@@ -155,3 +155,4 @@ inline float* shared_floats() { return emu::my_block().smem; }
 
 #define HF_THREAD_X (emu::thread_index())
 #define HF_BLOCK_X (emu::block_index())
+#define HF_NOINLINE inline

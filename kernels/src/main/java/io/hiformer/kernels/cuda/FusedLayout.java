@@ -145,13 +145,10 @@ public final class FusedLayout {
       desc[towerBase + 1 + k] = k < hidden.length ? hidden[k] : 1;
     }
     for (int j = 0; j < tasks; j++) {
-      int in = d;
       for (int k = 0; k < depth; k++) {
-        int out = k < hidden.length ? hidden[k] : 1;
         int slot = towerBase + depth + 1 + 2 * (j * depth + k);
-        desc[slot] = alloc((long) in * out);
-        desc[slot + 1] = alloc(out);
-        in = out;
+        desc[slot] = alloc((long) towerIn(k) * towerOut(k));
+        desc[slot + 1] = alloc(towerOut(k));
       }
     }
     int[] slots = shape.fieldSlots();
@@ -226,7 +223,9 @@ public final class FusedLayout {
     for (int h : shape.towerHidden()) {
       towerMax = Math.max(towerMax, h);
     }
-    int kv = Math.max(2 * examples * skv, examples * t * w + 2 * examples * t * towerMax);
+    // the towers' scratch: normalised task tokens, then two hidden layers, rows padded as in the kernel
+    int towers = t * examples * (stride16(w) + 2 * stride16(roundUp(towerMax, 16)));
+    int kv = Math.max(2 * examples * skv, towers);
     return 4 * (examples * sz + examples * sp + kv);
   }
 
@@ -454,15 +453,34 @@ public final class FusedLayout {
     }
   }
 
-  /** {@code towers.<task>.<k>.weight [in, out]} and {@code .bias [out]}, unpadded. */
+  /**
+   * {@code towers.<task>.<k>.weight [in, out]} and {@code .bias [out]}: in fragment order, padded
+   * with zeros to {@link #towerIn} rows and {@link #towerOut} columns.
+   */
   public void packTower(int task, int k, float[] weight, float[] bias, float[] blob) {
     int slot = (int) desc[D_TOWER_BASE] + depth + 1 + 2 * (task * depth + k);
     int in = (int) desc[(int) desc[D_TOWER_BASE] + k];
     int out = (int) desc[(int) desc[D_TOWER_BASE] + k + 1];
     check(weight, (long) in * out, "towers weight");
     check(bias, out, "towers bias");
-    System.arraycopy(weight, 0, blob, offset(desc[slot]), weight.length);
-    System.arraycopy(bias, 0, blob, offset(desc[slot + 1]), bias.length);
+    int inP = towerIn(k);
+    int outP = towerOut(k);
+    float[] p = new float[inP * outP];
+    for (int i = 0; i < in; i++) {
+      System.arraycopy(weight, i * out, p, i * outP, out);
+    }
+    fragments(p, inP, outP, false, blob, offset(desc[slot]));
+    System.arraycopy(bias, 0, blob, offset(desc[slot + 1]), out);
+  }
+
+  /** Rows of tower layer k as packed: the padded token width, then the hidden widths padded to 16. */
+  private int towerIn(int k) {
+    return k == 0 ? w : towerOut(k - 1);
+  }
+
+  private int towerOut(int k) {
+    int[] hidden = s.towerHidden();
+    return roundUp(k < hidden.length ? hidden[k] : 1, 16);
   }
 
   /**
