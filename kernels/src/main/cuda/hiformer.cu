@@ -327,43 +327,53 @@ __device__ __forceinline__ float gelu(float x) {
 
 // rows r < nrows; row r is example r / perEx, row r % perEx; src rows at src + ex·srcEx + i·W, dst
 // rows at dst + ex·dstEx + i·dstRow. In place when src == dst: each lane writes back only what it read.
+// A lane loads its U rows of a pass before it normalises any (from global memory, one after another
+// would each wait out a round trip). Not inlined: its registers are its own.
 template <int W>
-__device__ inline void layer_norm_rows(int nrows, int perEx, const float* src, int srcEx, float* dst, int dstEx,
-                                       int dstRow, const float* gamma, const float* beta, int d, int warp,
-                                       int lane) {
+HF_NOINLINE void layer_norm_rows(int nrows, int perEx, const float* src, int srcEx, float* dst, int dstEx,
+                                 int dstRow, const float* gamma, const float* beta, int d, int warp, int lane) {
   constexpr int LPR = W / 4;
   constexpr int RPW = 32 / LPR;
+  constexpr int U = 4;
   const int sub = lane / LPR;
   const int q = lane % LPR;
-  const float4 gg = ldg4(gamma + 4 * q);
-  const float4 bb = ldg4(beta + 4 * q);
+  const int f = 4 * q;
+  const float4 gg = ldg4(gamma + f);
+  const float4 bb = ldg4(beta + f);
   const float inv = 1.f / (float) d;
-  for (int r0 = warp * RPW; r0 < nrows; r0 += NWARP * RPW) {
-    const int r = r0 + sub;
-    const bool valid = r < nrows;
-    const int ex = r / perEx;
-    const int i = r % perEx;
-    float4 x = make_float4(0.f, 0.f, 0.f, 0.f);
-    if (valid) x = *reinterpret_cast<const float4*>(src + (long long) ex * srcEx + i * W + 4 * q);
-    float s = (x.x + x.y) + (x.z + x.w);
+  for (int r0 = warp * RPW * U; r0 < nrows; r0 += NWARP * RPW * U) {
+    float4 x[U];
+    int at[U];
 #pragma unroll
-    for (int o = 1; o < LPR; o <<= 1) s += shfl_xor(s, o);
-    const float mean = s * inv;
-    const int f = 4 * q;
-    const float c0 = f < d ? x.x - mean : 0.f;
-    const float c1 = f + 1 < d ? x.y - mean : 0.f;
-    const float c2 = f + 2 < d ? x.z - mean : 0.f;
-    const float c3 = f + 3 < d ? x.w - mean : 0.f;
-    float v = (c0 * c0 + c1 * c1) + (c2 * c2 + c3 * c3);
+    for (int u = 0; u < U; ++u) {
+      const int r = r0 + u * RPW + sub;
+      const int ex = r / perEx;
+      const int i = r % perEx;
+      at[u] = r < nrows ? ex * dstEx + i * dstRow + f : -1;
+      x[u] = make_float4(0.f, 0.f, 0.f, 0.f);
+      if (r < nrows) x[u] = *reinterpret_cast<const float4*>(src + (long long) ex * srcEx + i * W + f);
+    }
 #pragma unroll
-    for (int o = 1; o < LPR; o <<= 1) v += shfl_xor(v, o);
-    const float rs = rsqrt(v * inv + LN_EPS);
-    float4 y;
-    y.x = fmaf((x.x - mean) * rs, gg.x, bb.x);
-    y.y = fmaf((x.y - mean) * rs, gg.y, bb.y);
-    y.z = fmaf((x.z - mean) * rs, gg.z, bb.z);
-    y.w = fmaf((x.w - mean) * rs, gg.w, bb.w);
-    if (valid) *reinterpret_cast<float4*>(dst + (long long) ex * dstEx + i * dstRow + 4 * q) = y;
+    for (int u = 0; u < U; ++u) {
+      float s = (x[u].x + x[u].y) + (x[u].z + x[u].w);
+#pragma unroll
+      for (int o = 1; o < LPR; o <<= 1) s += shfl_xor(s, o);
+      const float mean = s * inv;
+      const float c0 = f < d ? x[u].x - mean : 0.f;
+      const float c1 = f + 1 < d ? x[u].y - mean : 0.f;
+      const float c2 = f + 2 < d ? x[u].z - mean : 0.f;
+      const float c3 = f + 3 < d ? x[u].w - mean : 0.f;
+      float v = (c0 * c0 + c1 * c1) + (c2 * c2 + c3 * c3);
+#pragma unroll
+      for (int o = 1; o < LPR; o <<= 1) v += shfl_xor(v, o);
+      const float rs = rsqrt(v * inv + LN_EPS);
+      float4 y;
+      y.x = fmaf((x[u].x - mean) * rs, gg.x, bb.x);
+      y.y = fmaf((x[u].y - mean) * rs, gg.y, bb.y);
+      y.z = fmaf((x[u].z - mean) * rs, gg.z, bb.z);
+      y.w = fmaf((x[u].w - mean) * rs, gg.w, bb.w);
+      if (at[u] >= 0) *reinterpret_cast<float4*>(dst + at[u]) = y;
+    }
   }
 }
 
