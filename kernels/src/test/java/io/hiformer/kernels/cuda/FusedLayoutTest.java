@@ -50,6 +50,37 @@ class FusedLayoutTest {
   }
 
   @Test
+  void towerLayersArePackedAsFragmentsPaddedWithZerosTo16() {
+    // d 20 pads to a width of 32; tower 20 -> 24 -> 1 is packed as 32 x 32, then 32 x 16
+    FusedShape shape = new FusedShape(20, 4, 2, new int[] {3}, 16, 16, 32, new int[] {24}, range(3), filled(3, 5), 3,
+        0, 0, 0);
+    FusedLayout layout = new FusedLayout(shape, Precision.FP32);
+    assertThat(layout.width()).isEqualTo(32);
+    float[] blob = new float[layout.size()];
+    float[] w0 = new float[20 * 24];
+    for (int i = 0; i < w0.length; i++) {
+      w0[i] = 1 + i;
+    }
+    float[] b0 = new float[24];
+    java.util.Arrays.fill(b0, -1);
+    layout.packTower(1, 0, w0, b0, blob);
+    long[] desc = layout.descriptor();
+    int slot = (int) desc[FusedLayout.D_TOWER_BASE] + 2 + 1 + 2 * (1 * 2);  // task 1, layer 0 (depth 2)
+    int w = (int) desc[slot];
+    for (int row = 0; row < 32; row++) {
+      for (int col = 0; col < 32; col++) {
+        // plain fragment order: n-tile col / 8, k-block row / 16, lane (col % 8, row % 16 / 4), element row % 4
+        int at = w + (((col / 8) * 2 + row / 16) * 32 + (col % 8) * 4 + (row % 16) / 4) * 4 + row % 4;
+        assertThat(blob[at]).as("row %d col %d", row, col).isEqualTo(row < 20 && col < 24 ? w0[row * 24 + col] : 0f);
+      }
+    }
+    int bias = (int) desc[slot + 1];
+    assertThat(java.util.Arrays.copyOfRange(blob, bias, bias + 32)).containsExactly(
+        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+        0, 0, 0, 0, 0, 0, 0, 0);
+  }
+
+  @Test
   void shapesTheKernelCannotRunAreNamed() {
     FusedShape tooMany = new FusedShape(32, 4, 2, new int[] {40}, 64, 128, 128, new int[] {}, range(38),
         filled(38, 10), 38, 0, 0, 0);
