@@ -667,7 +667,12 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
       for (int h0 = 0; h0 < m.heads; h0 += hp) {
         sync_cluster<CS>();  // queries written, and the previous heads done with ks / vs
         HF_MARK(h0 == 0 ? T_WQ : T_ATTN);
-        for (int job = gw; job < hp * (jobsV + jobsK); job += GNW) {
+        // a lone block deals the jobs out in a snake (odd rounds from the last warp back), so the warps
+        // with a second value job get no third job (ref-serving: 10 value jobs of 24 units, 10 key
+        // jobs of 12, at most 48 units a warp instead of 60); in clusters plain rounds balance better
+        for (int round = 0;; ++round) {
+          const int job = round * GNW + (CS == 1 && (round & 1) ? GNW - 1 - gw : gw);
+          if (job >= hp * (jobsV + jobsK)) break;
           const int hh = job / (jobsV + jobsK);  // value jobs of all heads first: they take longer
           const int jj = job % (jobsV + jobsK);
           const bool isV = jj < jobsV;
