@@ -490,6 +490,121 @@ HF_NOINLINE void heads(const long long* __restrict__ desc, const float* __restri
   }
 }
 
+// ---- attention of one (head, example) on the tensor cores: softmax(Q K^T · scale) V -----------------
+// Rows are query tokens s0 .. s0 + 16·MQ (MQ m-tiles, all of them at once so they share each key and
+// value operand and give the warp independent chains), columns keys padded to 32 (four n-tiles, keys
+// from L masked), k the head's features. The k order is permuted (slot t = feature 2t, slot t + 4 =
+// 2t + 1), so each lane reads its Q and K operands as pairs, and P stays in registers as the A
+// operand of P·V the way the FFN chains its products. O is written over Q.
+template <int MQ, int W, int CS, int PREC>
+__device__ __forceinline__ void attend(float* qh, const float* kh, const float* vh, int s0, int L, int dhp,
+                                       float scale, int lane, unsigned rank) {
+  const int g = lane >> 2;
+  const int t = lane & 3;
+  float sc[MQ][4][4];
+  float se[MQ][4][4];
+#pragma unroll
+  for (int q = 0; q < MQ; ++q)
+#pragma unroll
+    for (int nt = 0; nt < 4; ++nt)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) sc[q][nt][c] = se[q][nt][c] = 0.f;
+  for (int c0 = 0; c0 < dhp; c0 += 8) {
+    const float2 zero2 = make_float2(0.f, 0.f);
+    TF<PREC> a[MQ][4];
+#pragma unroll
+    for (int q = 0; q < MQ; ++q) {
+      const int ia = s0 + 16 * q + g;  // the lane's two query rows of m-tile q
+      const int ib = ia + 8;
+      const float2 qa = ia < L ? *reinterpret_cast<const float2*>(qh + ia * W + c0 + 2 * t) : zero2;
+      const float2 qb = ib < L ? *reinterpret_cast<const float2*>(qh + ib * W + c0 + 2 * t) : zero2;
+      a[q][0] = split<PREC>(qa.x);
+      a[q][1] = split<PREC>(qb.x);
+      a[q][2] = split<PREC>(qa.y);
+      a[q][3] = split<PREC>(qb.y);
+    }
+#pragma unroll
+    for (int nt = 0; nt < 4; ++nt) {
+      const int j = nt * 8 + g;
+      const float2 k2 = j < L ? *reinterpret_cast<const float2*>(kh + j * dhp + c0 + 2 * t) : zero2;
+      const TF<PREC> b0 = split<PREC>(k2.x);
+      const TF<PREC> b1 = split<PREC>(k2.y);
+#pragma unroll
+      for (int q = 0; q < MQ; ++q) mma3<PREC>(sc[q][nt], se[q][nt], a[q], b0.h, b1.h, b0.l, b1.l);
+    }
+  }
+  // softmax along each row: a row's 32 scores are spread over the 4 lanes of a quad
+  const float sl = scale * 1.4426950408889634f;  // exp(x) = exp2(x·log2 e)
+  float mx[MQ][2];
+  float sum[MQ][2];
+#pragma unroll
+  for (int q = 0; q < MQ; ++q) {
+    mx[q][0] = mx[q][1] = -3.0e38f;
+    sum[q][0] = sum[q][1] = 0.f;
+#pragma unroll
+    for (int nt = 0; nt < 4; ++nt)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        const int j = nt * 8 + 2 * t + (c & 1);
+        sc[q][nt][c] = j < L ? (sc[q][nt][c] + se[q][nt][c]) * sl : -3.0e38f;
+        mx[q][c >> 1] = fmaxf(mx[q][c >> 1], sc[q][nt][c]);
+      }
+  }
+#pragma unroll
+  for (int q = 0; q < MQ; ++q)
+#pragma unroll
+    for (int hf = 0; hf < 2; ++hf) {
+      mx[q][hf] = fmaxf(mx[q][hf], shfl_xor(mx[q][hf], 1));
+      mx[q][hf] = fmaxf(mx[q][hf], shfl_xor(mx[q][hf], 2));
+    }
+#pragma unroll
+  for (int q = 0; q < MQ; ++q)
+#pragma unroll
+    for (int nt = 0; nt < 4; ++nt)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        sc[q][nt][c] = fast_exp2(sc[q][nt][c] - mx[q][c >> 1]);
+        sum[q][c >> 1] += sc[q][nt][c];
+      }
+#pragma unroll
+  for (int q = 0; q < MQ; ++q)
+#pragma unroll
+    for (int hf = 0; hf < 2; ++hf) {
+      sum[q][hf] += shfl_xor(sum[q][hf], 1);
+      sum[q][hf] += shfl_xor(sum[q][hf], 2);
+      sum[q][hf] = 1.f / sum[q][hf];
+    }
+  // O = P·V, 8 features at a time; key slot t of k-step kk is key 8kk + 2t, slot t + 4 key 8kk + 2t + 1.
+  // The softmax's shuffles come after every lane's reads of Q, so writing O over it needs no barrier.
+  for (int c0 = 0; c0 < dhp; c0 += 8) {
+    float o[MQ][4];
+    float oe[MQ][4];
+#pragma unroll
+    for (int q = 0; q < MQ; ++q)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) o[q][c] = oe[q][c] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk) {
+      const int j = kk * 8 + 2 * t;
+      const TF<PREC> b0 = split<PREC>(j < L ? vh[j * dhp + c0 + g] : 0.f);
+      const TF<PREC> b1 = split<PREC>(j + 1 < L ? vh[(j + 1) * dhp + c0 + g] : 0.f);
+#pragma unroll
+      for (int q = 0; q < MQ; ++q) {
+        TF<PREC> pa[4];
+        chained_a<PREC>(pa, sc[q][kk]);
+        mma3<PREC>(o[q], oe[q], pa, b0.h, b1.h, b0.l, b1.l);
+      }
+    }
+#pragma unroll
+    for (int q = 0; q < MQ; ++q) {
+      const int ia = s0 + 16 * q + g;
+      const int ib = ia + 8;
+      if (ia < L) st2<CS>(qh + ia * W + c0 + 2 * t, (o[q][0] + oe[q][0]) * sum[q][0], (o[q][1] + oe[q][1]) * sum[q][0], rank);
+      if (ib < L) st2<CS>(qh + ib * W + c0 + 2 * t, (o[q][2] + oe[q][2]) * sum[q][1], (o[q][3] + oe[q][3]) * sum[q][1], rank);
+    }
+  }
+}
+
 // ---- the forward pass of one tile -----------------------------------------------------------------
 
 template <int EX, int W, int CS, int PREC>
@@ -688,90 +803,17 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
         }
         sync_cluster<CS>();
         HF_MARK(T_KV);
-        // softmax(Q_h K_h^T / sqrt(dh)) V_h on the tensor cores, one warp per (head, example):
-        // rows are query tokens (m-tiles of 16), columns keys padded to 32 (four n-tiles, keys from
-        // L masked), k the head's features. The k order is permuted (slot t = feature 2t, slot
-        // t + 4 = 2t + 1), so each lane reads its Q and K operands as pairs, and P stays in
-        // registers as the A operand of P·V the way the FFN chains its products.
+        // attention, one warp per (head, example)
         for (int task = gw; task < hp * EX; task += GNW) {
           const int hh = task / EX;
           const int ex = task % EX;
-          const float* qh = zq + ex * sz + (h0 + hh) * m.dhp;
+          float* qh = zq + ex * sz + (h0 + hh) * m.dhp;
           const float* kh = ks + ex * skv + hh * hw;
           const float* vh = vs + ex * skv + hh * hw;
-          for (int r0 = 0; r0 < R; r0 += 16) {
-            const int ia = s0 + r0 + g;  // the lane's two query rows
-            const int ib = ia + 8;
-            float sc[4][4];
-            float se[4][4];
-#pragma unroll
-            for (int nt = 0; nt < 4; ++nt)
-#pragma unroll
-              for (int c = 0; c < 4; ++c) sc[nt][c] = se[nt][c] = 0.f;
-            for (int c0 = 0; c0 < m.dhp; c0 += 8) {
-              const float2 zero2 = make_float2(0.f, 0.f);
-              const float2 qa = ia < m.L ? *reinterpret_cast<const float2*>(qh + ia * W + c0 + 2 * t) : zero2;
-              const float2 qb = ib < m.L ? *reinterpret_cast<const float2*>(qh + ib * W + c0 + 2 * t) : zero2;
-              TF<PREC> a[4];
-              a[0] = split<PREC>(qa.x);
-              a[1] = split<PREC>(qb.x);
-              a[2] = split<PREC>(qa.y);
-              a[3] = split<PREC>(qb.y);
-#pragma unroll
-              for (int nt = 0; nt < 4; ++nt) {
-                const int j = nt * 8 + g;
-                const float2 k2 = j < m.L ? *reinterpret_cast<const float2*>(kh + j * m.dhp + c0 + 2 * t) : zero2;
-                const TF<PREC> b0 = split<PREC>(k2.x);
-                const TF<PREC> b1 = split<PREC>(k2.y);
-                mma3<PREC>(sc[nt], se[nt], a, b0.h, b1.h, b0.l, b1.l);
-              }
-            }
-            // softmax along each row: a row's 32 scores are spread over the 4 lanes of a quad
-            const float sl = m.scale * 1.4426950408889634f;  // exp(x) = exp2(x·log2 e)
-            float mx[2] = {-3.0e38f, -3.0e38f};
-#pragma unroll
-            for (int nt = 0; nt < 4; ++nt)
-#pragma unroll
-              for (int c = 0; c < 4; ++c) {
-                const int j = nt * 8 + 2 * t + (c & 1);
-                sc[nt][c] = j < m.L ? (sc[nt][c] + se[nt][c]) * sl : -3.0e38f;
-                mx[c >> 1] = fmaxf(mx[c >> 1], sc[nt][c]);
-              }
-            float sum[2] = {0.f, 0.f};
-#pragma unroll
-            for (int hf = 0; hf < 2; ++hf) {
-              mx[hf] = fmaxf(mx[hf], shfl_xor(mx[hf], 1));
-              mx[hf] = fmaxf(mx[hf], shfl_xor(mx[hf], 2));
-            }
-#pragma unroll
-            for (int nt = 0; nt < 4; ++nt)
-#pragma unroll
-              for (int c = 0; c < 4; ++c) {
-                sc[nt][c] = fast_exp2(sc[nt][c] - mx[c >> 1]);
-                sum[c >> 1] += sc[nt][c];
-              }
-#pragma unroll
-            for (int hf = 0; hf < 2; ++hf) {
-              sum[hf] += shfl_xor(sum[hf], 1);
-              sum[hf] += shfl_xor(sum[hf], 2);
-              sum[hf] = 1.f / sum[hf];
-            }
-            // O = P·V, 8 features at a time; key slot t of k-step kk is key 8kk + 2t, slot t + 4 key 8kk + 2t + 1
-            for (int c0 = 0; c0 < m.dhp; c0 += 8) {
-              float o[4] = {0.f, 0.f, 0.f, 0.f};
-              float oe[4] = {0.f, 0.f, 0.f, 0.f};
-#pragma unroll
-              for (int kk = 0; kk < 4; ++kk) {
-                const int j = kk * 8 + 2 * t;
-                const TF<PREC> b0 = split<PREC>(j < m.L ? vh[j * m.dhp + c0 + g] : 0.f);
-                const TF<PREC> b1 = split<PREC>(j + 1 < m.L ? vh[(j + 1) * m.dhp + c0 + g] : 0.f);
-                TF<PREC> pa[4];
-                chained_a<PREC>(pa, sc[kk]);
-                mma3<PREC>(o, oe, pa, b0.h, b1.h, b0.l, b1.l);
-              }
-              if (ia < m.L) st2<CS>(zq + ex * sz + ia * W + (h0 + hh) * m.dhp + c0 + 2 * t, (o[0] + oe[0]) * sum[0], (o[1] + oe[1]) * sum[0], rank);
-              if (ib < m.L) st2<CS>(zq + ex * sz + ib * W + (h0 + hh) * m.dhp + c0 + 2 * t, (o[2] + oe[2]) * sum[1], (o[3] + oe[3]) * sum[1], rank);
-            }
+          if (W > 16 && R > 16) {  // (W = 16: two blocks a multiprocessor, 128 registers, no room for two)
+            attend<2, W, CS, PREC>(qh, kh, vh, s0, m.L, m.dhp, m.scale, lane, rank);
+          } else {
+            attend<1, W, CS, PREC>(qh, kh, vh, s0, m.L, m.dhp, m.scale, lane, rank);
           }
         }
       }
