@@ -605,9 +605,39 @@ __device__ __forceinline__ void attend(float* qh, const float* kh, const float* 
   }
 }
 
+// ---- the next tile's embedding rows, asked of L2 by warps with nothing else to do ---------------------
+// Tiles start in order, `ahead` of them resident at a time, so tile + ahead most likely runs next on
+// this multiprocessor: its gathers then wait on L2, not DRAM (the rows of large tables are rarely
+// there). A hint only: the rows are read as usual, wherever they are. Out of line: inlined, it moved
+// the 32-example fp32 kernel's register allocation (spills 8 -> 72 bytes by ptxas).
+template <int W>
+HF_NOINLINE void prefetch_rows(const Dims& m, const long long* desc, const float* wts, const int* cat,
+                               const int* bagOff, const int* bagIds, const float* dense, int ex1, int n, int from,
+                               int step) {
+  for (int it = from; it < n * m.nemb; it += step) {
+    const int e = it % m.nemb;
+    const int b = ex1 + it / m.nemb;
+    const int slot = dget(desc, m.fieldBase + 2 * e);
+    const float* table = wts + ldgl(desc + m.fieldBase + 2 * e + 1);
+    if (slot >= 0) {
+      const float* row = table + (long long) cat[b * m.ncat + slot] * W;
+#pragma unroll
+      for (int c = 0; c < W; c += 32) prefetch_l2(row + c);
+    } else {
+      const int k = -1 - slot;
+      for (int p = bagOff[b * m.nbag + k]; p < bagOff[b * m.nbag + k + 1]; ++p) {
+        const float* row = table + (long long) bagIds[p] * W;
+#pragma unroll
+        for (int c = 0; c < W; c += 32) prefetch_l2(row + c);
+      }
+    }
+  }
+  for (int c = from * 32; c < n * m.ndense; c += step * 32) prefetch_l2(dense + (long long) ex1 * m.ndense + c);
+}
+
 // ---- the forward pass of one tile -----------------------------------------------------------------
 
-template <int EX, int W, int CS, int PREC>
+template <int EX, int W, int CS, int PREC, int MINB>
 __device__ void forward(const long long* __restrict__ desc, const float* __restrict__ wts,
                         const int* __restrict__ cat, const int* __restrict__ bagOff, const int* __restrict__ bagIds,
                         const float* __restrict__ dense, float* __restrict__ xbuf, float* __restrict__ logits,
@@ -970,6 +1000,13 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
         }
       }
     }
+    if (l + 1 == m.layers && gw >= R) {  // the pruned last layer leaves most warps idle
+      const int next = tile + sm_count() * MINB / CS;
+      if (next * EX < batch) {
+        prefetch_rows<W>(m, desc, wts, cat, bagOff, bagIds, dense, next * EX, min(EX, batch - next * EX),
+                         (gw - R) * 32 + lane, (GNW - R) * 32);
+      }
+    }
     sync_cluster<CS>();  // this layer's output is in global memory for all blocks of the cluster
     HF_MARK(T_ROWS);
   }
@@ -1001,7 +1038,7 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
 #define HF_KERNEL(EX, W, CS, PREC, MINB)                                                              \
   extern "C" __global__ void __launch_bounds__(256, MINB) HF_CLUSTER_##CS                            \
       hiformer_e##EX##_w##W##_c##CS##_p##PREC##_b##MINB(HF_ARGS) {                                     \
-    hf::forward<EX, W, CS, PREC>(HF_PASS);                                                              \
+    hf::forward<EX, W, CS, PREC, MINB>(HF_PASS);                                                              \
   }
 
 #define HF_CLUSTER_1
