@@ -315,6 +315,29 @@ __device__ __forceinline__ void store_tile(const float (&acc)[EX / 16][NT][4], f
   }
 }
 
+template <bool B>
+struct Split {
+  static constexpr bool value = B;
+};
+
+// Stores an accumulator tile (rows: examples, columns 8j ..) into block dst's copy only.
+template <int EX, int NT, int CS>
+__device__ __forceinline__ void store_tile_to(const float (&acc)[EX / 16][NT][4], float* at, int ldd, int lane,
+                                              unsigned dst, unsigned rank) {
+  float* base = CS == 1 || dst == rank ? at : remote(at, dst);
+  const int g = lane >> 2;
+  const int t = lane & 3;
+#pragma unroll
+  for (int mt = 0; mt < EX / 16; ++mt) {
+#pragma unroll
+    for (int j = 0; j < NT; ++j) {
+      float* p = base + (mt * 16 + g) * ldd + j * 8 + 2 * t;
+      *reinterpret_cast<float2*>(p) = make_float2(acc[mt][j][0], acc[mt][j][1]);
+      *reinterpret_cast<float2*>(p + 8 * ldd) = make_float2(acc[mt][j][2], acc[mt][j][3]);
+    }
+  }
+}
+
 // GELU, tanh form: 0.5x(1 + tanh(u)) = x·sigmoid(2u), u = sqrt(2/pi)(x + 0.044715x³).
 __device__ __forceinline__ float gelu(float x) {
   const float k0 = -2.f * 0.7978845608028654f * 1.4426950408889634f;  // -2·sqrt(2/pi)·log2(e)
@@ -605,6 +628,138 @@ __device__ __forceinline__ void attend(float* qh, const float* kh, const float* 
   }
 }
 
+// ---- the per-row phase: X' = X + O·wo, Y = GELU(LN2(X')·w1 + b1)·w2, out = X' + Y + b2 -----------
+
+// xp = X_i + O_i·wo_i and z = LN2(xp), for the tile's rows of token i: o and x point at the token
+// (O in shared memory, X in global memory, rows ldo and ldx floats apart).
+template <int EX, int W, int PREC>
+__device__ __forceinline__ void row_input(float (&xp)[EX / 16][W / 8][4], float (&z)[EX / 16][W / 8][4],
+                                          const float* o, int ldo, const float* x, int ldx, const float* wo,
+                                          const float* gamma, const float* beta, int d, int lane) {
+  constexpr int MT = EX / 16;
+  constexpr int NTW = W / 8;
+  const int g = lane >> 2;
+  const int t = lane & 3;
+  zero<EX, NTW>(xp);
+  gemm<EX, NTW, PREC>(xp, o, ldo, wo, W / 16, NTW, lane);
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt) {
+    const int e = mt * 16 + g;
+#pragma unroll
+    for (int nt = 0; nt < NTW; ++nt) {
+      const int col = nt * 8 + 2 * t;
+      const float2 a = *reinterpret_cast<const float2*>(x + (long long) e * ldx + col);
+      const float2 b = *reinterpret_cast<const float2*>(x + (long long) (e + 8) * ldx + col);
+      xp[mt][nt][0] += a.x;
+      xp[mt][nt][1] += a.y;
+      xp[mt][nt][2] += b.x;
+      xp[mt][nt][3] += b.y;
+    }
+  }
+  tile_layer_norm<EX, NTW>(xp, z, gamma, beta, d, t);
+}
+
+// y = sum over steps s = from, from + step, .. < steps of GELU(z·w1[:, 16s..] + b1)·w2[16s.., :]: the
+// FFN 16 hidden units at a time, all in registers (the GELU output is the next product's A operand).
+// Weights one step ahead unless LEAN: w2's for this step load during the first product, w1's for the
+// next step during GELU and the second product.
+template <int EX, int W, int PREC, bool LEAN>
+__device__ __forceinline__ void ffn(float (&y)[EX / 16][W / 8][4], const float (&z)[EX / 16][W / 8][4],
+                                    const float* w1, const float* b1, const float* w2, int steps, int from, int step,
+                                    int lane) {
+  constexpr int MT = EX / 16;
+  constexpr int NTW = W / 8;
+  constexpr int KBW = W / 16;
+  const int t = lane & 3;
+  float ye[MT][NTW][4];
+  zero<EX, NTW>(y);
+  zero<EX, NTW>(ye);
+  float4 f1[KBW][2];
+  float4 f2[NTW];
+  auto load1 = [&](int s) {
+#pragma unroll
+    for (int kb = 0; kb < KBW; ++kb)
+#pragma unroll
+      for (int j = 0; j < 2; ++j) f1[kb][j] = ldg4(w1 + ((long long) (2 * s + j) * KBW + kb) * 128 + lane * 4);
+  };
+  auto load2 = [&](int s) {
+#pragma unroll
+    for (int nt = 0; nt < NTW; ++nt) f2[nt] = ldg4(w2 + ((long long) nt * steps + s) * 128 + lane * 4);
+  };
+  if (!LEAN) load1(from);
+  for (int s = from; s < steps; s += step) {
+    if (LEAN) {
+      load1(s);
+    } else {
+      load2(s);
+    }
+    float hcc[MT][2][4];
+    float hce[MT][2][4];
+    zero<EX, 2>(hcc);
+    zero<EX, 2>(hce);
+#pragma unroll
+    for (int kb = 0; kb < KBW; ++kb)
+#pragma unroll
+      for (int ks2 = 0; ks2 < 2; ++ks2)
+#pragma unroll
+        for (int j = 0; j < 2; ++j) {
+          uint32_t h0, h1, l0, l1;
+          frag_k<PREC>(f1[kb][j], ks2, h0, h1, l0, l1);
+#pragma unroll
+          for (int mt = 0; mt < MT; ++mt) {
+            TF<PREC> za[4];  // split again each step: registers are scarcer than these few ops
+            chained_a<PREC>(za, z[mt][2 * kb + ks2]);
+            mma3<PREC>(hcc[mt][j], hce[mt][j], za, h0, h1, l0, l1);
+          }
+        }
+    fold<EX, 2, PREC>(hcc, hce);
+    if (LEAN) {
+      load2(s);
+    } else if (s + step < steps) {
+      load1(s + step);
+    }
+    TF<PREC> ha[MT][2][4];
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      const float2 bb = ldg2(b1 + (2 * s + j) * 8 + 2 * t);
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) {
+        hcc[mt][j][0] = gelu(hcc[mt][j][0] + bb.x);
+        hcc[mt][j][1] = gelu(hcc[mt][j][1] + bb.y);
+        hcc[mt][j][2] = gelu(hcc[mt][j][2] + bb.x);
+        hcc[mt][j][3] = gelu(hcc[mt][j][3] + bb.y);
+        chained_a<PREC>(ha[mt][j], hcc[mt][j]);
+      }
+    }
+#pragma unroll
+    for (int nt = 0; nt < NTW; ++nt)
+#pragma unroll
+      for (int ks2 = 0; ks2 < 2; ++ks2) {
+        uint32_t h0, h1, l0, l1;
+        frag_k<PREC>(f2[nt], ks2, h0, h1, l0, l1);
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) mma3<PREC>(y[mt][nt], ye[mt][nt], ha[mt][ks2], h0, h1, l0, l1);
+      }
+  }
+  fold<EX, NTW, PREC>(y, ye);
+}
+
+// One share of a row's FFN in the last layer, where the row is split over `shares` warps: its y into
+// slot `share` of the row's partial sums in rank 0's shared memory (slot `shares` gets X' from share
+// 0). Out of line: two inlined copies of the FFN made the 32-example fp32 kernel spill.
+template <int EX, int W, int CS, int PREC, bool LEAN>
+HF_NOINLINE void ffn_share(const float* o, int ldo, const float* x, int ldx, const float* wo, const float* gamma,
+                           const float* beta, const float* w1, const float* b1, const float* w2, int fp, int d,
+                           int share, int shares, float* part, int ldp, int lane, unsigned rank) {
+  float xp[EX / 16][W / 8][4];
+  float z[EX / 16][W / 8][4];
+  row_input<EX, W, PREC>(xp, z, o, ldo, x, ldx, wo, gamma, beta, d, lane);
+  if (share == 0) store_tile_to<EX, W / 8, CS>(xp, part + shares * EX * ldp, ldp, lane, 0, rank);
+  float y[EX / 16][W / 8][4];
+  ffn<EX, W, PREC, LEAN>(y, z, w1, b1, w2, fp / 16, share, shares, lane);
+  store_tile_to<EX, W / 8, CS>(y, part + share * EX * ldp, ldp, lane, 0, rank);
+}
+
 // ---- the next tile's embedding rows, asked of L2 by warps with nothing else to do ---------------------
 // Tiles start in order, `ahead` of them resident at a time, so tile + ahead most likely runs next on
 // this multiprocessor: its gathers then wait on L2, not DRAM (the rows of large tables are rarely
@@ -851,7 +1006,17 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
       HF_MARK(T_ATTN);
     }
 
-    // per row: X' = X + O·wo, Y = GELU(LN2(X')·w1 + b1)·w2 + b2, out = X' + Y, all in registers
+    // per row: X' = X + O·wo, Y = GELU(LN2(X')·w1 + b1)·w2 + b2, out = X' + Y, all in registers.
+    // The last layer's rows (two task tokens when pruned) would leave most warps idle: there the FFN
+    // of a row is split by hidden units over P warps, each writing its share into a partial sum of its
+    // own in rank 0's shared memory (the free key/value space); rank 0 adds them up below, in order.
+    const int sw = stride8(W);
+    int P = 1;
+    if (l + 1 == m.layers) {
+      P = max(1, min(GNW / R, m.fp / 16));
+      while (P > 1 && R * (P + 1) * EX * sw > 2 * EX * skv) --P;
+    }
+    float* part = kv;  // [R][P + 1][EX][sw]: y of each share, then X'
     {
       const float* wo = wts + ldgl(ld + L_WO);
       const float* g2 = wts + ldgl(ld + L_LN2G);
@@ -860,29 +1025,22 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
       const float* b1 = wts + ldgl(ld + L_B1);
       const float* w2 = wts + ldgl(ld + L_W2);
       const float* b2 = wts + ldgl(ld + L_B2);
-      const int kbF = m.fp / 16;
-      for (int r = gw; r < R; r += GNW) {
+      const int fp = m.fp;
+      if (P > 1) {
+        for (int job = gw; job < R * P; job += GNW) {
+          const int r = job / P;
+          ffn_share<EX, W, CS, PREC, LEAN>(zq + (s0 + r) * W, sz, xt + (s0 + r) * W, LW, wo + (long long) r * W * W,
+                                          g2, b2ln, w1 + (long long) r * W * fp, b1 + (long long) r * fp,
+                                          w2 + (long long) r * fp * W, fp, m.d, job % P, P,
+                                          part + r * (P + 1) * EX * sw, sw, lane, rank);
+        }
+      }
+      for (int r = P > 1 ? R : gw; r < R; r += GNW) {
         const int i = s0 + r;
         float xp[MT][NTW][4];
-        zero<EX, NTW>(xp);
-        gemm<EX, NTW, PREC>(xp, zq + i * W, sz, wo + (long long) r * W * W, KBW, NTW, lane);
-        // residual, then LN2
-#pragma unroll
-        for (int mt = 0; mt < MT; ++mt) {
-          const int e = mt * 16 + g;
-#pragma unroll
-          for (int nt = 0; nt < NTW; ++nt) {
-            const int col = nt * 8 + 2 * t;
-            const float2 a = *reinterpret_cast<const float2*>(xt + (long long) e * LW + i * W + col);
-            const float2 b = *reinterpret_cast<const float2*>(xt + (long long) (e + 8) * LW + i * W + col);
-            xp[mt][nt][0] += a.x;
-            xp[mt][nt][1] += a.y;
-            xp[mt][nt][2] += b.x;
-            xp[mt][nt][3] += b.y;
-          }
-        }
         float z[MT][NTW][4];
-        tile_layer_norm<EX, NTW>(xp, z, g2, b2ln, m.d, t);
+        row_input<EX, W, PREC>(xp, z, zq + i * W, sz, xt + i * W, LW, wo + (long long) r * W * W, g2, b2ln, m.d,
+                               lane);
         // X' waits in shared memory, over O_i (read by the product above), while the FFN runs
         sync_warp();
 #pragma unroll
@@ -894,84 +1052,9 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
             st2<1>(p + 8 * sz, xp[mt][nt][2], xp[mt][nt][3], 0);
           }
         }
-        // FFN, 16 hidden units at a time: their GELU output is the next product's A operand
-        const float* w1r = w1 + (long long) r * W * m.fp;
-        const float* w2r = w2 + (long long) r * m.fp * W;
-        const float* b1r = b1 + (long long) r * m.fp;
         float y[MT][NTW][4];
-        float ye[MT][NTW][4];
-        zero<EX, NTW>(y);
-        zero<EX, NTW>(ye);
-        // weights one step ahead (unless LEAN): w2's for this step load during the first product,
-        // w1's for the next step during GELU and the second product
-        float4 f1[KBW][2];
-        float4 f2[NTW];
-        auto load1 = [&](int step) {
-#pragma unroll
-          for (int kb = 0; kb < KBW; ++kb)
-#pragma unroll
-            for (int j = 0; j < 2; ++j) f1[kb][j] = ldg4(w1r + ((long long) (2 * step + j) * KBW + kb) * 128 + lane * 4);
-        };
-        auto load2 = [&](int step) {
-#pragma unroll
-          for (int nt = 0; nt < NTW; ++nt) f2[nt] = ldg4(w2r + ((long long) nt * kbF + step) * 128 + lane * 4);
-        };
-        if (!LEAN) load1(0);
-        for (int kb2 = 0; kb2 < kbF; ++kb2) {
-          if (LEAN) {
-            load1(kb2);
-          } else {
-            load2(kb2);
-          }
-          float hcc[MT][2][4];
-          float hce[MT][2][4];
-          zero<EX, 2>(hcc);
-          zero<EX, 2>(hce);
-#pragma unroll
-          for (int kb = 0; kb < KBW; ++kb)
-#pragma unroll
-            for (int ks2 = 0; ks2 < 2; ++ks2)
-#pragma unroll
-              for (int j = 0; j < 2; ++j) {
-                uint32_t h0, h1, l0, l1;
-                frag_k<PREC>(f1[kb][j], ks2, h0, h1, l0, l1);
-#pragma unroll
-                for (int mt = 0; mt < MT; ++mt) {
-                  TF<PREC> za[4];  // split again each step: registers are scarcer than these few ops
-                  chained_a<PREC>(za, z[mt][2 * kb + ks2]);
-                  mma3<PREC>(hcc[mt][j], hce[mt][j], za, h0, h1, l0, l1);
-                }
-              }
-          fold<EX, 2, PREC>(hcc, hce);
-          if (LEAN) {
-            load2(kb2);
-          } else if (kb2 + 1 < kbF) {
-            load1(kb2 + 1);
-          }
-          TF<PREC> ha[MT][2][4];
-#pragma unroll
-          for (int j = 0; j < 2; ++j) {
-            const float2 bb = ldg2(b1r + (2 * kb2 + j) * 8 + 2 * t);
-#pragma unroll
-            for (int mt = 0; mt < MT; ++mt) {
-              hcc[mt][j][0] = gelu(hcc[mt][j][0] + bb.x);
-              hcc[mt][j][1] = gelu(hcc[mt][j][1] + bb.y);
-              hcc[mt][j][2] = gelu(hcc[mt][j][2] + bb.x);
-              hcc[mt][j][3] = gelu(hcc[mt][j][3] + bb.y);
-              chained_a<PREC>(ha[mt][j], hcc[mt][j]);
-            }
-          }
-#pragma unroll
-          for (int nt = 0; nt < NTW; ++nt)
-#pragma unroll
-            for (int ks2 = 0; ks2 < 2; ++ks2) {
-              uint32_t h0, h1, l0, l1;
-              frag_k<PREC>(f2[nt], ks2, h0, h1, l0, l1);
-#pragma unroll
-              for (int mt = 0; mt < MT; ++mt) mma3<PREC>(y[mt][nt], ye[mt][nt], ha[mt][ks2], h0, h1, l0, l1);
-            }
-        }
-        fold<EX, NTW, PREC>(y, ye);
+        ffn<EX, W, PREC, LEAN>(y, z, w1 + (long long) r * W * fp, b1 + (long long) r * fp, w2 + (long long) r * fp * W,
+                               fp / 16, 0, 1, lane);
         // out = X' + Y + b2, over X_i in global memory (only this warp reads X_i); unless this is the
         // last layer (or LEAN), the next layer's LN1 of the row goes straight into zq of every block
         // (only the last layer may be pruned, so every other one writes all L rows)
@@ -1000,14 +1083,39 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
         }
       }
     }
-    if (l + 1 == m.layers && gw >= R) {  // the pruned last layer leaves most warps idle
+    if (l + 1 == m.layers) {  // the next tile's rows: by the idle warps, if any, else by all when done
       const int next = tile + sm_count() * MINB / CS;
-      if (next * EX < batch) {
+      const int busy = R * P < GNW ? R * P : 0;
+      if (next * EX < batch && gw >= busy) {
         prefetch_rows<W>(m, desc, wts, cat, bagOff, bagIds, dense, next * EX, min(EX, batch - next * EX),
-                         (gw - R) * 32 + lane, (GNW - R) * 32);
+                         (gw - busy) * 32 + lane, (GNW - busy) * 32);
       }
     }
     sync_cluster<CS>();  // this layer's output is in global memory for all blocks of the cluster
+    if (P > 1) {  // out = X' + (y_0 + .. + y_P-1 + b2), in that order
+      if (rank != 0) return;
+      const float* b2 = wts + ldgl(ld + L_B2);
+      constexpr int Q = W / 4;
+      for (int it = tid; it < R * EX * Q; it += NTHREADS) {
+        const int q = it % Q;
+        const int e = (it / Q) % EX;
+        const int r = it / (Q * EX);
+        const float* pr = part + r * (P + 1) * EX * sw + e * sw + 4 * q;
+        float4 y = *reinterpret_cast<const float4*>(pr);
+        for (int k = 1; k < P; ++k) {
+          const float4 v = *reinterpret_cast<const float4*>(pr + k * EX * sw);
+          y.x += v.x;
+          y.y += v.y;
+          y.z += v.z;
+          y.w += v.w;
+        }
+        const float4 bb = ldg4(b2 + (long long) r * W + 4 * q);
+        const float4 x = *reinterpret_cast<const float4*>(pr + P * EX * sw);
+        *reinterpret_cast<float4*>(xt + (long long) e * LW + (s0 + r) * W + 4 * q) =
+            make_float4(x.x + (y.x + bb.x), x.y + (y.y + bb.y), x.z + (y.z + bb.z), x.w + (y.w + bb.w));
+      }
+      sync_block();
+    }
     HF_MARK(T_ROWS);
   }
 
