@@ -315,29 +315,6 @@ __device__ __forceinline__ void store_tile(const float (&acc)[EX / 16][NT][4], f
   }
 }
 
-template <bool B>
-struct Split {
-  static constexpr bool value = B;
-};
-
-// Stores an accumulator tile (rows: examples, columns 8j ..) into block dst's copy only.
-template <int EX, int NT, int CS>
-__device__ __forceinline__ void store_tile_to(const float (&acc)[EX / 16][NT][4], float* at, int ldd, int lane,
-                                              unsigned dst, unsigned rank) {
-  float* base = CS == 1 || dst == rank ? at : remote(at, dst);
-  const int g = lane >> 2;
-  const int t = lane & 3;
-#pragma unroll
-  for (int mt = 0; mt < EX / 16; ++mt) {
-#pragma unroll
-    for (int j = 0; j < NT; ++j) {
-      float* p = base + (mt * 16 + g) * ldd + j * 8 + 2 * t;
-      *reinterpret_cast<float2*>(p) = make_float2(acc[mt][j][0], acc[mt][j][1]);
-      *reinterpret_cast<float2*>(p + 8 * ldd) = make_float2(acc[mt][j][2], acc[mt][j][3]);
-    }
-  }
-}
-
 // GELU, tanh form: 0.5x(1 + tanh(u)) = x·sigmoid(2u), u = sqrt(2/pi)(x + 0.044715x³).
 __device__ __forceinline__ float gelu(float x) {
   const float k0 = -2.f * 0.7978845608028654f * 1.4426950408889634f;  // -2·sqrt(2/pi)·log2(e)
@@ -513,286 +490,9 @@ HF_NOINLINE void heads(const long long* __restrict__ desc, const float* __restri
   }
 }
 
-// ---- attention of one (head, example) on the tensor cores: softmax(Q K^T · scale) V -----------------
-// Rows are query tokens s0 .. s0 + 16·MQ (MQ m-tiles, all of them at once so they share each key and
-// value operand and give the warp independent chains), columns keys padded to 32 (four n-tiles, keys
-// from L masked), k the head's features. The k order is permuted (slot t = feature 2t, slot t + 4 =
-// 2t + 1), so each lane reads its Q and K operands as pairs, and P stays in registers as the A
-// operand of P·V the way the FFN chains its products. O is written over Q.
-template <int MQ, int W, int CS, int PREC>
-__device__ __forceinline__ void attend(float* qh, const float* kh, const float* vh, int s0, int L, int dhp,
-                                       float scale, int lane, unsigned rank) {
-  const int g = lane >> 2;
-  const int t = lane & 3;
-  float sc[MQ][4][4];
-  float se[MQ][4][4];
-#pragma unroll
-  for (int q = 0; q < MQ; ++q)
-#pragma unroll
-    for (int nt = 0; nt < 4; ++nt)
-#pragma unroll
-      for (int c = 0; c < 4; ++c) sc[q][nt][c] = se[q][nt][c] = 0.f;
-  for (int c0 = 0; c0 < dhp; c0 += 8) {
-    const float2 zero2 = make_float2(0.f, 0.f);
-    TF<PREC> a[MQ][4];
-#pragma unroll
-    for (int q = 0; q < MQ; ++q) {
-      const int ia = s0 + 16 * q + g;  // the lane's two query rows of m-tile q
-      const int ib = ia + 8;
-      const float2 qa = ia < L ? *reinterpret_cast<const float2*>(qh + ia * W + c0 + 2 * t) : zero2;
-      const float2 qb = ib < L ? *reinterpret_cast<const float2*>(qh + ib * W + c0 + 2 * t) : zero2;
-      a[q][0] = split<PREC>(qa.x);
-      a[q][1] = split<PREC>(qb.x);
-      a[q][2] = split<PREC>(qa.y);
-      a[q][3] = split<PREC>(qb.y);
-    }
-#pragma unroll
-    for (int nt = 0; nt < 4; ++nt) {
-      const int j = nt * 8 + g;
-      const float2 k2 = j < L ? *reinterpret_cast<const float2*>(kh + j * dhp + c0 + 2 * t) : zero2;
-      const TF<PREC> b0 = split<PREC>(k2.x);
-      const TF<PREC> b1 = split<PREC>(k2.y);
-#pragma unroll
-      for (int q = 0; q < MQ; ++q) mma3<PREC>(sc[q][nt], se[q][nt], a[q], b0.h, b1.h, b0.l, b1.l);
-    }
-  }
-  // softmax along each row: a row's 32 scores are spread over the 4 lanes of a quad
-  const float sl = scale * 1.4426950408889634f;  // exp(x) = exp2(x·log2 e)
-  float mx[MQ][2];
-  float sum[MQ][2];
-#pragma unroll
-  for (int q = 0; q < MQ; ++q) {
-    mx[q][0] = mx[q][1] = -3.0e38f;
-    sum[q][0] = sum[q][1] = 0.f;
-#pragma unroll
-    for (int nt = 0; nt < 4; ++nt)
-#pragma unroll
-      for (int c = 0; c < 4; ++c) {
-        const int j = nt * 8 + 2 * t + (c & 1);
-        sc[q][nt][c] = j < L ? (sc[q][nt][c] + se[q][nt][c]) * sl : -3.0e38f;
-        mx[q][c >> 1] = fmaxf(mx[q][c >> 1], sc[q][nt][c]);
-      }
-  }
-#pragma unroll
-  for (int q = 0; q < MQ; ++q)
-#pragma unroll
-    for (int hf = 0; hf < 2; ++hf) {
-      mx[q][hf] = fmaxf(mx[q][hf], shfl_xor(mx[q][hf], 1));
-      mx[q][hf] = fmaxf(mx[q][hf], shfl_xor(mx[q][hf], 2));
-    }
-#pragma unroll
-  for (int q = 0; q < MQ; ++q)
-#pragma unroll
-    for (int nt = 0; nt < 4; ++nt)
-#pragma unroll
-      for (int c = 0; c < 4; ++c) {
-        sc[q][nt][c] = fast_exp2(sc[q][nt][c] - mx[q][c >> 1]);
-        sum[q][c >> 1] += sc[q][nt][c];
-      }
-#pragma unroll
-  for (int q = 0; q < MQ; ++q)
-#pragma unroll
-    for (int hf = 0; hf < 2; ++hf) {
-      sum[q][hf] += shfl_xor(sum[q][hf], 1);
-      sum[q][hf] += shfl_xor(sum[q][hf], 2);
-      sum[q][hf] = 1.f / sum[q][hf];
-    }
-  // O = P·V, 8 features at a time; key slot t of k-step kk is key 8kk + 2t, slot t + 4 key 8kk + 2t + 1.
-  // The softmax's shuffles come after every lane's reads of Q, so writing O over it needs no barrier.
-  for (int c0 = 0; c0 < dhp; c0 += 8) {
-    float o[MQ][4];
-    float oe[MQ][4];
-#pragma unroll
-    for (int q = 0; q < MQ; ++q)
-#pragma unroll
-      for (int c = 0; c < 4; ++c) o[q][c] = oe[q][c] = 0.f;
-#pragma unroll
-    for (int kk = 0; kk < 4; ++kk) {
-      const int j = kk * 8 + 2 * t;
-      const TF<PREC> b0 = split<PREC>(j < L ? vh[j * dhp + c0 + g] : 0.f);
-      const TF<PREC> b1 = split<PREC>(j + 1 < L ? vh[(j + 1) * dhp + c0 + g] : 0.f);
-#pragma unroll
-      for (int q = 0; q < MQ; ++q) {
-        TF<PREC> pa[4];
-        chained_a<PREC>(pa, sc[q][kk]);
-        mma3<PREC>(o[q], oe[q], pa, b0.h, b1.h, b0.l, b1.l);
-      }
-    }
-#pragma unroll
-    for (int q = 0; q < MQ; ++q) {
-      const int ia = s0 + 16 * q + g;
-      const int ib = ia + 8;
-      if (ia < L) st2<CS>(qh + ia * W + c0 + 2 * t, (o[q][0] + oe[q][0]) * sum[q][0], (o[q][1] + oe[q][1]) * sum[q][0], rank);
-      if (ib < L) st2<CS>(qh + ib * W + c0 + 2 * t, (o[q][2] + oe[q][2]) * sum[q][1], (o[q][3] + oe[q][3]) * sum[q][1], rank);
-    }
-  }
-}
-
-// ---- the per-row phase: X' = X + O·wo, Y = GELU(LN2(X')·w1 + b1)·w2, out = X' + Y + b2 -----------
-
-// xp = X_i + O_i·wo_i and z = LN2(xp), for the tile's rows of token i: o and x point at the token
-// (O in shared memory, X in global memory, rows ldo and ldx floats apart).
-template <int EX, int W, int PREC>
-__device__ __forceinline__ void row_input(float (&xp)[EX / 16][W / 8][4], float (&z)[EX / 16][W / 8][4],
-                                          const float* o, int ldo, const float* x, int ldx, const float* wo,
-                                          const float* gamma, const float* beta, int d, int lane) {
-  constexpr int MT = EX / 16;
-  constexpr int NTW = W / 8;
-  const int g = lane >> 2;
-  const int t = lane & 3;
-  zero<EX, NTW>(xp);
-  gemm<EX, NTW, PREC>(xp, o, ldo, wo, W / 16, NTW, lane);
-#pragma unroll
-  for (int mt = 0; mt < MT; ++mt) {
-    const int e = mt * 16 + g;
-#pragma unroll
-    for (int nt = 0; nt < NTW; ++nt) {
-      const int col = nt * 8 + 2 * t;
-      const float2 a = *reinterpret_cast<const float2*>(x + (long long) e * ldx + col);
-      const float2 b = *reinterpret_cast<const float2*>(x + (long long) (e + 8) * ldx + col);
-      xp[mt][nt][0] += a.x;
-      xp[mt][nt][1] += a.y;
-      xp[mt][nt][2] += b.x;
-      xp[mt][nt][3] += b.y;
-    }
-  }
-  tile_layer_norm<EX, NTW>(xp, z, gamma, beta, d, t);
-}
-
-// y = sum over steps s = from, from + step, .. < steps of GELU(z·w1[:, 16s..] + b1)·w2[16s.., :]: the
-// FFN 16 hidden units at a time, all in registers (the GELU output is the next product's A operand).
-// Weights one step ahead unless LEAN: w2's for this step load during the first product, w1's for the
-// next step during GELU and the second product.
-template <int EX, int W, int PREC, bool LEAN>
-__device__ __forceinline__ void ffn(float (&y)[EX / 16][W / 8][4], const float (&z)[EX / 16][W / 8][4],
-                                    const float* w1, const float* b1, const float* w2, int steps, int from, int step,
-                                    int lane) {
-  constexpr int MT = EX / 16;
-  constexpr int NTW = W / 8;
-  constexpr int KBW = W / 16;
-  const int t = lane & 3;
-  float ye[MT][NTW][4];
-  zero<EX, NTW>(y);
-  zero<EX, NTW>(ye);
-  float4 f1[KBW][2];
-  float4 f2[NTW];
-  auto load1 = [&](int s) {
-#pragma unroll
-    for (int kb = 0; kb < KBW; ++kb)
-#pragma unroll
-      for (int j = 0; j < 2; ++j) f1[kb][j] = ldg4(w1 + ((long long) (2 * s + j) * KBW + kb) * 128 + lane * 4);
-  };
-  auto load2 = [&](int s) {
-#pragma unroll
-    for (int nt = 0; nt < NTW; ++nt) f2[nt] = ldg4(w2 + ((long long) nt * steps + s) * 128 + lane * 4);
-  };
-  if (!LEAN) load1(from);
-  for (int s = from; s < steps; s += step) {
-    if (LEAN) {
-      load1(s);
-    } else {
-      load2(s);
-    }
-    float hcc[MT][2][4];
-    float hce[MT][2][4];
-    zero<EX, 2>(hcc);
-    zero<EX, 2>(hce);
-#pragma unroll
-    for (int kb = 0; kb < KBW; ++kb)
-#pragma unroll
-      for (int ks2 = 0; ks2 < 2; ++ks2)
-#pragma unroll
-        for (int j = 0; j < 2; ++j) {
-          uint32_t h0, h1, l0, l1;
-          frag_k<PREC>(f1[kb][j], ks2, h0, h1, l0, l1);
-#pragma unroll
-          for (int mt = 0; mt < MT; ++mt) {
-            TF<PREC> za[4];  // split again each step: registers are scarcer than these few ops
-            chained_a<PREC>(za, z[mt][2 * kb + ks2]);
-            mma3<PREC>(hcc[mt][j], hce[mt][j], za, h0, h1, l0, l1);
-          }
-        }
-    fold<EX, 2, PREC>(hcc, hce);
-    if (LEAN) {
-      load2(s);
-    } else if (s + step < steps) {
-      load1(s + step);
-    }
-    TF<PREC> ha[MT][2][4];
-#pragma unroll
-    for (int j = 0; j < 2; ++j) {
-      const float2 bb = ldg2(b1 + (2 * s + j) * 8 + 2 * t);
-#pragma unroll
-      for (int mt = 0; mt < MT; ++mt) {
-        hcc[mt][j][0] = gelu(hcc[mt][j][0] + bb.x);
-        hcc[mt][j][1] = gelu(hcc[mt][j][1] + bb.y);
-        hcc[mt][j][2] = gelu(hcc[mt][j][2] + bb.x);
-        hcc[mt][j][3] = gelu(hcc[mt][j][3] + bb.y);
-        chained_a<PREC>(ha[mt][j], hcc[mt][j]);
-      }
-    }
-#pragma unroll
-    for (int nt = 0; nt < NTW; ++nt)
-#pragma unroll
-      for (int ks2 = 0; ks2 < 2; ++ks2) {
-        uint32_t h0, h1, l0, l1;
-        frag_k<PREC>(f2[nt], ks2, h0, h1, l0, l1);
-#pragma unroll
-        for (int mt = 0; mt < MT; ++mt) mma3<PREC>(y[mt][nt], ye[mt][nt], ha[mt][ks2], h0, h1, l0, l1);
-      }
-  }
-  fold<EX, NTW, PREC>(y, ye);
-}
-
-// One share of a row's FFN in the last layer, where the row is split over `shares` warps: its y into
-// slot `share` of the row's partial sums in rank 0's shared memory (slot `shares` gets X' from share
-// 0). Out of line: two inlined copies of the FFN made the 32-example fp32 kernel spill.
-template <int EX, int W, int CS, int PREC, bool LEAN>
-HF_NOINLINE void ffn_share(const float* o, int ldo, const float* x, int ldx, const float* wo, const float* gamma,
-                           const float* beta, const float* w1, const float* b1, const float* w2, int fp, int d,
-                           int share, int shares, float* part, int ldp, int lane, unsigned rank) {
-  float xp[EX / 16][W / 8][4];
-  float z[EX / 16][W / 8][4];
-  row_input<EX, W, PREC>(xp, z, o, ldo, x, ldx, wo, gamma, beta, d, lane);
-  if (share == 0) store_tile_to<EX, W / 8, CS>(xp, part + shares * EX * ldp, ldp, lane, 0, rank);
-  float y[EX / 16][W / 8][4];
-  ffn<EX, W, PREC, LEAN>(y, z, w1, b1, w2, fp / 16, share, shares, lane);
-  store_tile_to<EX, W / 8, CS>(y, part + share * EX * ldp, ldp, lane, 0, rank);
-}
-
-// ---- the next tile's embedding rows, asked of L2 by warps with nothing else to do ---------------------
-// Tiles start in order, `ahead` of them resident at a time, so tile + ahead most likely runs next on
-// this multiprocessor: its gathers then wait on L2, not DRAM (the rows of large tables are rarely
-// there). A hint only: the rows are read as usual, wherever they are. Out of line: inlined, it moved
-// the 32-example fp32 kernel's register allocation (spills 8 -> 72 bytes by ptxas).
-template <int W>
-HF_NOINLINE void prefetch_rows(const Dims& m, const long long* desc, const float* wts, const int* cat,
-                               const int* bagOff, const int* bagIds, const float* dense, int ex1, int n, int from,
-                               int step) {
-  for (int it = from; it < n * m.nemb; it += step) {
-    const int e = it % m.nemb;
-    const int b = ex1 + it / m.nemb;
-    const int slot = dget(desc, m.fieldBase + 2 * e);
-    const float* table = wts + ldgl(desc + m.fieldBase + 2 * e + 1);
-    if (slot >= 0) {
-      const float* row = table + (long long) cat[b * m.ncat + slot] * W;
-#pragma unroll
-      for (int c = 0; c < W; c += 32) prefetch_l2(row + c);
-    } else {
-      const int k = -1 - slot;
-      for (int p = bagOff[b * m.nbag + k]; p < bagOff[b * m.nbag + k + 1]; ++p) {
-        const float* row = table + (long long) bagIds[p] * W;
-#pragma unroll
-        for (int c = 0; c < W; c += 32) prefetch_l2(row + c);
-      }
-    }
-  }
-  for (int c = from * 32; c < n * m.ndense; c += step * 32) prefetch_l2(dense + (long long) ex1 * m.ndense + c);
-}
-
 // ---- the forward pass of one tile -----------------------------------------------------------------
 
-template <int EX, int W, int CS, int PREC, int MINB>
+template <int EX, int W, int CS, int PREC>
 __device__ void forward(const long long* __restrict__ desc, const float* __restrict__ wts,
                         const int* __restrict__ cat, const int* __restrict__ bagOff, const int* __restrict__ bagIds,
                         const float* __restrict__ dense, float* __restrict__ xbuf, float* __restrict__ logits,
@@ -988,17 +688,90 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
         }
         sync_cluster<CS>();
         HF_MARK(T_KV);
-        // attention, one warp per (head, example)
+        // softmax(Q_h K_h^T / sqrt(dh)) V_h on the tensor cores, one warp per (head, example):
+        // rows are query tokens (m-tiles of 16), columns keys padded to 32 (four n-tiles, keys from
+        // L masked), k the head's features. The k order is permuted (slot t = feature 2t, slot
+        // t + 4 = 2t + 1), so each lane reads its Q and K operands as pairs, and P stays in
+        // registers as the A operand of P·V the way the FFN chains its products.
         for (int task = gw; task < hp * EX; task += GNW) {
           const int hh = task / EX;
           const int ex = task % EX;
-          float* qh = zq + ex * sz + (h0 + hh) * m.dhp;
+          const float* qh = zq + ex * sz + (h0 + hh) * m.dhp;
           const float* kh = ks + ex * skv + hh * hw;
           const float* vh = vs + ex * skv + hh * hw;
-          if (W > 16 && R > 16) {  // (W = 16: two blocks a multiprocessor, 128 registers, no room for two)
-            attend<2, W, CS, PREC>(qh, kh, vh, s0, m.L, m.dhp, m.scale, lane, rank);
-          } else {
-            attend<1, W, CS, PREC>(qh, kh, vh, s0, m.L, m.dhp, m.scale, lane, rank);
+          for (int r0 = 0; r0 < R; r0 += 16) {
+            const int ia = s0 + r0 + g;  // the lane's two query rows
+            const int ib = ia + 8;
+            float sc[4][4];
+            float se[4][4];
+#pragma unroll
+            for (int nt = 0; nt < 4; ++nt)
+#pragma unroll
+              for (int c = 0; c < 4; ++c) sc[nt][c] = se[nt][c] = 0.f;
+            for (int c0 = 0; c0 < m.dhp; c0 += 8) {
+              const float2 zero2 = make_float2(0.f, 0.f);
+              const float2 qa = ia < m.L ? *reinterpret_cast<const float2*>(qh + ia * W + c0 + 2 * t) : zero2;
+              const float2 qb = ib < m.L ? *reinterpret_cast<const float2*>(qh + ib * W + c0 + 2 * t) : zero2;
+              TF<PREC> a[4];
+              a[0] = split<PREC>(qa.x);
+              a[1] = split<PREC>(qb.x);
+              a[2] = split<PREC>(qa.y);
+              a[3] = split<PREC>(qb.y);
+#pragma unroll
+              for (int nt = 0; nt < 4; ++nt) {
+                const int j = nt * 8 + g;
+                const float2 k2 = j < m.L ? *reinterpret_cast<const float2*>(kh + j * m.dhp + c0 + 2 * t) : zero2;
+                const TF<PREC> b0 = split<PREC>(k2.x);
+                const TF<PREC> b1 = split<PREC>(k2.y);
+                mma3<PREC>(sc[nt], se[nt], a, b0.h, b1.h, b0.l, b1.l);
+              }
+            }
+            // softmax along each row: a row's 32 scores are spread over the 4 lanes of a quad
+            const float sl = m.scale * 1.4426950408889634f;  // exp(x) = exp2(x·log2 e)
+            float mx[2] = {-3.0e38f, -3.0e38f};
+#pragma unroll
+            for (int nt = 0; nt < 4; ++nt)
+#pragma unroll
+              for (int c = 0; c < 4; ++c) {
+                const int j = nt * 8 + 2 * t + (c & 1);
+                sc[nt][c] = j < m.L ? (sc[nt][c] + se[nt][c]) * sl : -3.0e38f;
+                mx[c >> 1] = fmaxf(mx[c >> 1], sc[nt][c]);
+              }
+            float sum[2] = {0.f, 0.f};
+#pragma unroll
+            for (int hf = 0; hf < 2; ++hf) {
+              mx[hf] = fmaxf(mx[hf], shfl_xor(mx[hf], 1));
+              mx[hf] = fmaxf(mx[hf], shfl_xor(mx[hf], 2));
+            }
+#pragma unroll
+            for (int nt = 0; nt < 4; ++nt)
+#pragma unroll
+              for (int c = 0; c < 4; ++c) {
+                sc[nt][c] = fast_exp2(sc[nt][c] - mx[c >> 1]);
+                sum[c >> 1] += sc[nt][c];
+              }
+#pragma unroll
+            for (int hf = 0; hf < 2; ++hf) {
+              sum[hf] += shfl_xor(sum[hf], 1);
+              sum[hf] += shfl_xor(sum[hf], 2);
+              sum[hf] = 1.f / sum[hf];
+            }
+            // O = P·V, 8 features at a time; key slot t of k-step kk is key 8kk + 2t, slot t + 4 key 8kk + 2t + 1
+            for (int c0 = 0; c0 < m.dhp; c0 += 8) {
+              float o[4] = {0.f, 0.f, 0.f, 0.f};
+              float oe[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+              for (int kk = 0; kk < 4; ++kk) {
+                const int j = kk * 8 + 2 * t;
+                const TF<PREC> b0 = split<PREC>(j < m.L ? vh[j * m.dhp + c0 + g] : 0.f);
+                const TF<PREC> b1 = split<PREC>(j + 1 < m.L ? vh[(j + 1) * m.dhp + c0 + g] : 0.f);
+                TF<PREC> pa[4];
+                chained_a<PREC>(pa, sc[kk]);
+                mma3<PREC>(o, oe, pa, b0.h, b1.h, b0.l, b1.l);
+              }
+              if (ia < m.L) st2<CS>(zq + ex * sz + ia * W + (h0 + hh) * m.dhp + c0 + 2 * t, (o[0] + oe[0]) * sum[0], (o[1] + oe[1]) * sum[0], rank);
+              if (ib < m.L) st2<CS>(zq + ex * sz + ib * W + (h0 + hh) * m.dhp + c0 + 2 * t, (o[2] + oe[2]) * sum[1], (o[3] + oe[3]) * sum[1], rank);
+            }
           }
         }
       }
@@ -1006,17 +779,7 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
       HF_MARK(T_ATTN);
     }
 
-    // per row: X' = X + O·wo, Y = GELU(LN2(X')·w1 + b1)·w2 + b2, out = X' + Y, all in registers.
-    // The last layer's rows (two task tokens when pruned) would leave most warps idle: there the FFN
-    // of a row is split by hidden units over P warps, each writing its share into a partial sum of its
-    // own in rank 0's shared memory (the free key/value space); rank 0 adds them up below, in order.
-    const int sw = stride8(W);
-    int P = 1;
-    if (l + 1 == m.layers) {
-      P = max(1, min(GNW / R, m.fp / 16));
-      while (P > 1 && R * (P + 1) * EX * sw > 2 * EX * skv) --P;
-    }
-    float* part = kv;  // [R][P + 1][EX][sw]: y of each share, then X'
+    // per row: X' = X + O·wo, Y = GELU(LN2(X')·w1 + b1)·w2 + b2, out = X' + Y, all in registers
     {
       const float* wo = wts + ldgl(ld + L_WO);
       const float* g2 = wts + ldgl(ld + L_LN2G);
@@ -1025,22 +788,29 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
       const float* b1 = wts + ldgl(ld + L_B1);
       const float* w2 = wts + ldgl(ld + L_W2);
       const float* b2 = wts + ldgl(ld + L_B2);
-      const int fp = m.fp;
-      if (P > 1) {
-        for (int job = gw; job < R * P; job += GNW) {
-          const int r = job / P;
-          ffn_share<EX, W, CS, PREC, LEAN>(zq + (s0 + r) * W, sz, xt + (s0 + r) * W, LW, wo + (long long) r * W * W,
-                                          g2, b2ln, w1 + (long long) r * W * fp, b1 + (long long) r * fp,
-                                          w2 + (long long) r * fp * W, fp, m.d, job % P, P,
-                                          part + r * (P + 1) * EX * sw, sw, lane, rank);
-        }
-      }
-      for (int r = P > 1 ? R : gw; r < R; r += GNW) {
+      const int kbF = m.fp / 16;
+      for (int r = gw; r < R; r += GNW) {
         const int i = s0 + r;
         float xp[MT][NTW][4];
+        zero<EX, NTW>(xp);
+        gemm<EX, NTW, PREC>(xp, zq + i * W, sz, wo + (long long) r * W * W, KBW, NTW, lane);
+        // residual, then LN2
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          const int e = mt * 16 + g;
+#pragma unroll
+          for (int nt = 0; nt < NTW; ++nt) {
+            const int col = nt * 8 + 2 * t;
+            const float2 a = *reinterpret_cast<const float2*>(xt + (long long) e * LW + i * W + col);
+            const float2 b = *reinterpret_cast<const float2*>(xt + (long long) (e + 8) * LW + i * W + col);
+            xp[mt][nt][0] += a.x;
+            xp[mt][nt][1] += a.y;
+            xp[mt][nt][2] += b.x;
+            xp[mt][nt][3] += b.y;
+          }
+        }
         float z[MT][NTW][4];
-        row_input<EX, W, PREC>(xp, z, zq + i * W, sz, xt + i * W, LW, wo + (long long) r * W * W, g2, b2ln, m.d,
-                               lane);
+        tile_layer_norm<EX, NTW>(xp, z, g2, b2ln, m.d, t);
         // X' waits in shared memory, over O_i (read by the product above), while the FFN runs
         sync_warp();
 #pragma unroll
@@ -1052,9 +822,84 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
             st2<1>(p + 8 * sz, xp[mt][nt][2], xp[mt][nt][3], 0);
           }
         }
+        // FFN, 16 hidden units at a time: their GELU output is the next product's A operand
+        const float* w1r = w1 + (long long) r * W * m.fp;
+        const float* w2r = w2 + (long long) r * m.fp * W;
+        const float* b1r = b1 + (long long) r * m.fp;
         float y[MT][NTW][4];
-        ffn<EX, W, PREC, LEAN>(y, z, w1 + (long long) r * W * fp, b1 + (long long) r * fp, w2 + (long long) r * fp * W,
-                               fp / 16, 0, 1, lane);
+        float ye[MT][NTW][4];
+        zero<EX, NTW>(y);
+        zero<EX, NTW>(ye);
+        // weights one step ahead (unless LEAN): w2's for this step load during the first product,
+        // w1's for the next step during GELU and the second product
+        float4 f1[KBW][2];
+        float4 f2[NTW];
+        auto load1 = [&](int step) {
+#pragma unroll
+          for (int kb = 0; kb < KBW; ++kb)
+#pragma unroll
+            for (int j = 0; j < 2; ++j) f1[kb][j] = ldg4(w1r + ((long long) (2 * step + j) * KBW + kb) * 128 + lane * 4);
+        };
+        auto load2 = [&](int step) {
+#pragma unroll
+          for (int nt = 0; nt < NTW; ++nt) f2[nt] = ldg4(w2r + ((long long) nt * kbF + step) * 128 + lane * 4);
+        };
+        if (!LEAN) load1(0);
+        for (int kb2 = 0; kb2 < kbF; ++kb2) {
+          if (LEAN) {
+            load1(kb2);
+          } else {
+            load2(kb2);
+          }
+          float hcc[MT][2][4];
+          float hce[MT][2][4];
+          zero<EX, 2>(hcc);
+          zero<EX, 2>(hce);
+#pragma unroll
+          for (int kb = 0; kb < KBW; ++kb)
+#pragma unroll
+            for (int ks2 = 0; ks2 < 2; ++ks2)
+#pragma unroll
+              for (int j = 0; j < 2; ++j) {
+                uint32_t h0, h1, l0, l1;
+                frag_k<PREC>(f1[kb][j], ks2, h0, h1, l0, l1);
+#pragma unroll
+                for (int mt = 0; mt < MT; ++mt) {
+                  TF<PREC> za[4];  // split again each step: registers are scarcer than these few ops
+                  chained_a<PREC>(za, z[mt][2 * kb + ks2]);
+                  mma3<PREC>(hcc[mt][j], hce[mt][j], za, h0, h1, l0, l1);
+                }
+              }
+          fold<EX, 2, PREC>(hcc, hce);
+          if (LEAN) {
+            load2(kb2);
+          } else if (kb2 + 1 < kbF) {
+            load1(kb2 + 1);
+          }
+          TF<PREC> ha[MT][2][4];
+#pragma unroll
+          for (int j = 0; j < 2; ++j) {
+            const float2 bb = ldg2(b1r + (2 * kb2 + j) * 8 + 2 * t);
+#pragma unroll
+            for (int mt = 0; mt < MT; ++mt) {
+              hcc[mt][j][0] = gelu(hcc[mt][j][0] + bb.x);
+              hcc[mt][j][1] = gelu(hcc[mt][j][1] + bb.y);
+              hcc[mt][j][2] = gelu(hcc[mt][j][2] + bb.x);
+              hcc[mt][j][3] = gelu(hcc[mt][j][3] + bb.y);
+              chained_a<PREC>(ha[mt][j], hcc[mt][j]);
+            }
+          }
+#pragma unroll
+          for (int nt = 0; nt < NTW; ++nt)
+#pragma unroll
+            for (int ks2 = 0; ks2 < 2; ++ks2) {
+              uint32_t h0, h1, l0, l1;
+              frag_k<PREC>(f2[nt], ks2, h0, h1, l0, l1);
+#pragma unroll
+              for (int mt = 0; mt < MT; ++mt) mma3<PREC>(y[mt][nt], ye[mt][nt], ha[mt][ks2], h0, h1, l0, l1);
+            }
+        }
+        fold<EX, NTW, PREC>(y, ye);
         // out = X' + Y + b2, over X_i in global memory (only this warp reads X_i); unless this is the
         // last layer (or LEAN), the next layer's LN1 of the row goes straight into zq of every block
         // (only the last layer may be pruned, so every other one writes all L rows)
@@ -1083,39 +928,7 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
         }
       }
     }
-    if (l + 1 == m.layers) {  // the next tile's rows: by the idle warps, if any, else by all when done
-      const int next = tile + sm_count() * MINB / CS;
-      const int busy = R * P < GNW ? R * P : 0;
-      if (next * EX < batch && gw >= busy) {
-        prefetch_rows<W>(m, desc, wts, cat, bagOff, bagIds, dense, next * EX, min(EX, batch - next * EX),
-                         (gw - busy) * 32 + lane, (GNW - busy) * 32);
-      }
-    }
     sync_cluster<CS>();  // this layer's output is in global memory for all blocks of the cluster
-    if (P > 1) {  // out = X' + (y_0 + .. + y_P-1 + b2), in that order
-      if (rank != 0) return;
-      const float* b2 = wts + ldgl(ld + L_B2);
-      constexpr int Q = W / 4;
-      for (int it = tid; it < R * EX * Q; it += NTHREADS) {
-        const int q = it % Q;
-        const int e = (it / Q) % EX;
-        const int r = it / (Q * EX);
-        const float* pr = part + r * (P + 1) * EX * sw + e * sw + 4 * q;
-        float4 y = *reinterpret_cast<const float4*>(pr);
-        for (int k = 1; k < P; ++k) {
-          const float4 v = *reinterpret_cast<const float4*>(pr + k * EX * sw);
-          y.x += v.x;
-          y.y += v.y;
-          y.z += v.z;
-          y.w += v.w;
-        }
-        const float4 bb = ldg4(b2 + (long long) r * W + 4 * q);
-        const float4 x = *reinterpret_cast<const float4*>(pr + P * EX * sw);
-        *reinterpret_cast<float4*>(xt + (long long) e * LW + (s0 + r) * W + 4 * q) =
-            make_float4(x.x + (y.x + bb.x), x.y + (y.y + bb.y), x.z + (y.z + bb.z), x.w + (y.w + bb.w));
-      }
-      sync_block();
-    }
     HF_MARK(T_ROWS);
   }
 
@@ -1146,7 +959,7 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
 #define HF_KERNEL(EX, W, CS, PREC, MINB)                                                              \
   extern "C" __global__ void __launch_bounds__(256, MINB) HF_CLUSTER_##CS                            \
       hiformer_e##EX##_w##W##_c##CS##_p##PREC##_b##MINB(HF_ARGS) {                                     \
-    hf::forward<EX, W, CS, PREC, MINB>(HF_PASS);                                                              \
+    hf::forward<EX, W, CS, PREC>(HF_PASS);                                                              \
   }
 
 #define HF_CLUSTER_1

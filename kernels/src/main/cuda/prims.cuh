@@ -21,16 +21,6 @@ __device__ __forceinline__ float2 ldg2(const float* p) { return __ldg(reinterpre
 __device__ __forceinline__ float ldg1(const float* p) { return __ldg(p); }
 __device__ __forceinline__ long long ldgl(const long long* p) { return __ldg(p); }
 
-// Asks L2 for the line holding p; nothing waits for it.
-__device__ __forceinline__ void prefetch_l2(const void* p) { asm volatile("prefetch.global.L2 [%0];" ::"l"(p)); }
-
-// Multiprocessors on this GPU.
-__device__ __forceinline__ int sm_count() {
-  unsigned n;
-  asm("mov.u32 %0, %%nsmid;" : "=r"(n));
-  return (int) n;
-}
-
 __device__ __forceinline__ float shfl_xor(float v, int mask) { return __shfl_xor_sync(0xffffffffu, v, mask); }
 __device__ __forceinline__ void sync_warp() { __syncwarp(); }
 __device__ __forceinline__ void sync_block() { __syncthreads(); }

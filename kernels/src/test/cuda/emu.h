@@ -115,11 +115,6 @@ inline float2 ldg2(const float* p) { return *reinterpret_cast<const float2*>(p);
 inline float ldg1(const float* p) { return *p; }
 inline long long ldgl(const long long* p) { return *p; }
 
-// Touches the byte, so AddressSanitizer checks the address a GPU would only have hinted at.
-inline void prefetch_l2(const void* p) { (void) *static_cast<const volatile char*>(p); }
-// One multiprocessor: tiles run one after another, so the next tile is the one prefetched.
-inline int sm_count() { return 1; }
-
 inline float shfl_xor(float v, int mask) {
   emu::Block& blk = emu::my_block();
   const int tid = emu::thread_index();
