@@ -550,14 +550,14 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
         const float* table = wts + ldgl(desc + m.fieldBase + 2 * e + 1);
         const int b = ex0 + ex;
         if (slot >= 0) {
-          v = ldg4(table + (long long) cat[b * m.ncat + slot] * W + 4 * q);
+          v = ld_stream4(table + (long long) cat[b * m.ncat + slot] * W + 4 * q);
         } else {
           const int k = -1 - slot;
           const int st = bagOff[b * m.nbag + k];
           const int en = bagOff[b * m.nbag + k + 1];
           const float inv = 1.f / (float) max(1, en - st);
           for (int p = st; p < en; ++p) {
-            const float4 r = ldg4(table + (long long) bagIds[p] * W + 4 * q);
+            const float4 r = ld_stream4(table + (long long) bagIds[p] * W + 4 * q);
             v.x = fmaf(inv, r.x, v.x);
             v.y = fmaf(inv, r.y, v.y);
             v.z = fmaf(inv, r.z, v.z);
@@ -566,7 +566,7 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
         }
       }
       st4<CS>(zq + ex * sz + e * W + 4 * q, v, rank);
-      *reinterpret_cast<float4*>(xt + (long long) ex * LW + e * W + 4 * q) = v;
+      st_stream4(xt + (long long) ex * LW + e * W + 4 * q, v);
     }
     if (m.dt > 0) {
       const int cols = m.dt * W;
@@ -582,7 +582,7 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
         }
         s += ldg1(db + c);
         st1<CS>(zq + ex * sz + m.nemb * W + c, s, rank);
-        xt[(long long) ex * LW + m.nemb * W + c] = s;
+        st_stream1(xt + (long long) ex * LW + m.nemb * W + c, s);
       }
     }
     const float* tt = wts + ldgl(desc + D_TASK);
@@ -592,7 +592,7 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
       const int ex = it / tw;
       const float v = ldg1(tt + f);
       st1<CS>(zq + ex * sz + (m.L - m.T) * W + f, v, rank);
-      xt[(long long) ex * LW + (m.L - m.T) * W + f] = v;
+      st_stream1(xt + (long long) ex * LW + (m.L - m.T) * W + f, v);
     }
     sync_cluster<CS>();  // LN1 below normalises zq in place
     HF_MARK(T_TOKENS);
@@ -917,8 +917,8 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
             xp[mt][nt][1] = x0.y + (y[mt][nt][1] + bb.y);
             xp[mt][nt][2] = x1.x + (y[mt][nt][2] + bb.x);
             xp[mt][nt][3] = x1.y + (y[mt][nt][3] + bb.y);
-            *reinterpret_cast<float2*>(xt + (long long) e * LW + i * W + col) = make_float2(xp[mt][nt][0], xp[mt][nt][1]);
-            *reinterpret_cast<float2*>(xt + (long long) (e + 8) * LW + i * W + col) = make_float2(xp[mt][nt][2], xp[mt][nt][3]);
+            st_stream2(xt + (long long) e * LW + i * W + col, make_float2(xp[mt][nt][0], xp[mt][nt][1]));
+            st_stream2(xt + (long long) (e + 8) * LW + i * W + col, make_float2(xp[mt][nt][2], xp[mt][nt][3]));
           }
         }
         if (!LEAN && l + 1 < m.layers) {

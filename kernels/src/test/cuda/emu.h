@@ -111,6 +111,10 @@ inline void mma_tf32(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint3
 }
 
 inline float4 ldg4(const float* p) { return *reinterpret_cast<const float4*>(p); }
+inline float4 ld_stream4(const float* p) { return *reinterpret_cast<const float4*>(p); }
+inline void st_stream4(float* p, float4 v) { *reinterpret_cast<float4*>(p) = v; }
+inline void st_stream2(float* p, float2 v) { *reinterpret_cast<float2*>(p) = v; }
+inline void st_stream1(float* p, float v) { *p = v; }
 inline float2 ldg2(const float* p) { return *reinterpret_cast<const float2*>(p); }
 inline float ldg1(const float* p) { return *p; }
 inline long long ldgl(const long long* p) { return *p; }
