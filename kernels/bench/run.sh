@@ -6,7 +6,9 @@
 # come from DRAM, which serving never sees); SASS=1 writes the machine code of the kernels
 # named in SASS_KERNELS (compiled there with nvcc, disassembled with cuobjdump); TIMING=1 times the
 # phases of one block (TIMING_BLOCK, default 0) of every variant at TIMING_BATCHES, with the kernel
-# compiled there with -DHF_TIMING (hiformer.cu) and put first on the classpath.
+# compiled there with -DHF_TIMING (hiformer.cu) and put first on the classpath; TRACE=1 records every
+# block of every variant at 4,096 and TRACE_BATCH (default 16,384) in a -DHF_TRACE build (its SM,
+# wall time and SM clocks), summarised by bench/trace_summary.py into trace.txt.
 set -uo pipefail
 cd "$(dirname "$0")"
 out=${OUT:-$PWD/out}
@@ -45,6 +47,14 @@ if [ "${TIMING:-0}" = 1 ]; then
     --batches "${TIMING_BATCHES:-256,16384}" --millis 1 > "$out/timing.log" 2>&1
   grep '^timing' "$out/timing.log" > "$out/timing.txt"
   wc -l "$out/timing.txt"
+fi
+if [ "${TRACE:-0}" = 1 ]; then
+  mkdir -p /tmp/trace/io/hiformer/kernels/cuda
+  nvcc -ptx -arch=compute_90 -O3 -std=c++17 -DHF_TRACE \
+    -o /tmp/trace/io/hiformer/kernels/cuda/hiformer.ptx cuda/hiformer.cu
+  $java -Xmx16g -cp "/tmp/trace:$cp" io.hiformer.model.CudaBenchmark --out /tmp/trace-out \
+    --batches "4096,${TRACE_BATCH:-16384}" --millis 1 > "$out/trace.log" 2>&1
+  python3 bench/trace_summary.py "$out/trace.log" | tee "$out/trace.txt"
 fi
 if [ "${SASS:-0}" = 1 ]; then
   nvcc -cubin -arch=sm_90 -O3 -std=c++17 -o /tmp/hf.cubin cuda/hiformer.cu

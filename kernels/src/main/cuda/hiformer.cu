@@ -431,6 +431,44 @@ enum : int { T_TOKENS, T_LN1, T_ZU, T_WQ, T_KV, T_ATTN, T_ROWS, T_TOWERS, T_N };
 #define HF_MARK(phase)
 #endif
 
+// ---- block traces, a diagnostic build only (run.sh TRACE=1 compiles with -DHF_TRACE): every launch
+// records, per tile, its SM, wall-clock start and end (%globaltimer, ns) and SM clocks; the last tile
+// to finish prints them all, so no print disturbs the blocks still running. Shows what one block's
+// phase clocks cannot: gaps between blocks, waves, the SM clock in use.
+#ifdef HF_TRACE
+constexpr int TRACE_MAX = 8192;
+__device__ unsigned long long traceNs[TRACE_MAX][2];
+__device__ long long traceClocks[TRACE_MAX];
+__device__ unsigned traceSm[TRACE_MAX];
+__device__ unsigned traceDone;
+
+__device__ __forceinline__ unsigned long long global_ns() {
+  unsigned long long t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  return t;
+}
+
+template <int EX, int CS, int PREC>
+__device__ void trace_tile(int tile, int tiles, int batch, unsigned long long ns0, long long clock0) {
+  if (HF_THREAD_X != 0 || tile >= TRACE_MAX) return;
+  unsigned sm;
+  asm volatile("mov.u32 %0, %%smid;" : "=r"(sm));
+  traceNs[tile][0] = ns0;
+  traceNs[tile][1] = global_ns();
+  traceClocks[tile] = clock64() - clock0;
+  traceSm[tile] = sm;
+  __threadfence();
+  if (atomicAdd(&traceDone, 1u) == (unsigned) min(tiles, TRACE_MAX) - 1) {
+    __threadfence();
+    for (int i = 0; i < min(tiles, TRACE_MAX); ++i) {
+      printf("trace e%d c%d p%d batch %d tile %d sm %u ns %llu %llu clocks %lld\n", EX, CS, PREC, batch, i,
+             traceSm[i], traceNs[i][0], traceNs[i][1], traceClocks[i]);
+    }
+    traceDone = 0;
+  }
+}
+#endif
+
 // ---- heads: final LayerNorm of each task token, then its tower (MODEL.md section 3), each layer a
 // tensor-core product per task: rows the tile's examples, weights packed like the others (widths
 // padded to 16, with zeros). Not inlined: the forward pass keeps its registers for the layers.
@@ -509,6 +547,10 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
 #ifdef HF_TIMING
   long long clocks[T_N] = {};
   long long lastClock = clock64();
+#endif
+#ifdef HF_TRACE
+  const unsigned long long traceNs0 = global_ns();
+  const long long traceClock0 = clock64();
 #endif
   const Dims m = load_dims(desc);
   const int tid = HF_THREAD_X;
@@ -934,6 +976,9 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
 
   if (rank != 0) return;
   heads<EX, W, PREC>(desc, wts, kv, xt, logits, ex0, nvalid);
+#ifdef HF_TRACE
+  trace_tile<EX, CS, PREC>(tile, (batch + EX - 1) / EX, batch, traceNs0, traceClock0);
+#endif
 #ifdef HF_TIMING
   HF_MARK(T_TOWERS);
   if (HF_THREAD_X == 0 && HF_BLOCK_X == HF_TIMING) {
