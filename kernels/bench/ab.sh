@@ -7,27 +7,24 @@
 # logs go to $OUT (default ./out). BATCHES (default 256,1024,16384), MILLIS (default 100).
 #   bash .gpu/ab.sh .gpu/cuda /tmp/candidate
 set -uo pipefail
+srcs=()
+for src in "$@"; do srcs+=("$(cd "$src" && pwd)"); done
 cd "$(dirname "$0")"
 out=${OUT:-$PWD/out}
 mkdir -p "$out"
-[ -x /tmp/jre/bin/java ] || tar xJf jre.tar.xz -C /tmp
-java="/tmp/jre/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED"
-cp=$(ls "$PWD"/lib/*.jar | grep -v console-standalone | tr '\n' ':')
+. ./host-env.sh
 rm -rf /tmp/ab
 names=()
-for src in "$@"; do
+for src in "${srcs[@]}"; do
   name=$(basename "$src")
   [ -d "/tmp/ab/$name" ] && name="$name-${#names[@]}"
   names+=("$name")
-  mkdir -p "/tmp/ab/$name/io/hiformer/kernels/cuda"
-  (cd "$src" && nvcc -ptx -arch=compute_90 -O3 -std=c++17 \
-    -o "/tmp/ab/$name/io/hiformer/kernels/cuda/hiformer.ptx" hiformer.cu) || exit 1
+  kernel_ptx "/tmp/ab/$name" "$src/hiformer.cu" || exit 1
 done
 for round in $(seq 1 "${ROUNDS:-2}"); do
   for name in "${names[@]}"; do
     log="$out/ab-$name-$round.log"
-    $java -Xmx16g -cp "/tmp/ab/$name:$cp" io.hiformer.model.CudaBenchmark --out /tmp/ab-out \
-      --batches "${BATCHES:-256,1024,16384}" --millis "${MILLIS:-100}" > "$log" 2>&1
+    benchmark "/tmp/ab/$name" "$log" --out /tmp/ab-out --batches "${BATCHES:-256,1024,16384}" --millis "${MILLIS:-100}"
     echo "$name round $round: $(grep -E ' \* ' "$log" | awk '{printf "%s %s %s ms, ", $2, $4, $6}')"
   done
 done

@@ -13,9 +13,7 @@ set -uo pipefail
 cd "$(dirname "$0")"
 out=${OUT:-$PWD/out}
 mkdir -p "$out"
-tar xJf jre.tar.xz -C /tmp
-java="/tmp/jre/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED"
-cp=$(ls "$PWD"/lib/*.jar | grep -v console-standalone | tr '\n' ':')
+. ./host-env.sh
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,temperature.gpu,power.draw --format=csv 2>&1 | tee "$out/gpu.txt"
 if [ "${TESTS:-1}" = 1 ]; then
   $java -Xmx16g -jar lib/junit-platform-console-standalone-*.jar execute -cp "$cp" --disable-ansi-colors \
@@ -40,20 +38,14 @@ if [ "${PROFILE:-0}" = 1 ]; then
   fi
 fi
 if [ "${TIMING:-0}" = 1 ]; then
-  mkdir -p /tmp/timing/io/hiformer/kernels/cuda
-  nvcc -ptx -arch=compute_90 -O3 -std=c++17 -DHF_TIMING="${TIMING_BLOCK:-0}" \
-    -o /tmp/timing/io/hiformer/kernels/cuda/hiformer.ptx cuda/hiformer.cu
-  $java -Xmx16g -cp "/tmp/timing:$cp" io.hiformer.model.CudaBenchmark --out /tmp/timing-out \
-    --batches "${TIMING_BATCHES:-256,16384}" --millis 1 > "$out/timing.log" 2>&1
+  kernel_ptx /tmp/timing cuda/hiformer.cu -DHF_TIMING="${TIMING_BLOCK:-0}"
+  benchmark /tmp/timing "$out/timing.log" --out /tmp/timing-out --batches "${TIMING_BATCHES:-256,16384}" --millis 1
   grep '^timing' "$out/timing.log" > "$out/timing.txt"
   wc -l "$out/timing.txt"
 fi
 if [ "${TRACE:-0}" = 1 ]; then
-  mkdir -p /tmp/trace/io/hiformer/kernels/cuda
-  nvcc -ptx -arch=compute_90 -O3 -std=c++17 -DHF_TRACE \
-    -o /tmp/trace/io/hiformer/kernels/cuda/hiformer.ptx cuda/hiformer.cu
-  $java -Xmx16g -cp "/tmp/trace:$cp" io.hiformer.model.CudaBenchmark --out /tmp/trace-out \
-    --batches "4096,${TRACE_BATCH:-16384}" --millis 1 > "$out/trace.log" 2>&1
+  kernel_ptx /tmp/trace cuda/hiformer.cu -DHF_TRACE
+  benchmark /tmp/trace "$out/trace.log" --out /tmp/trace-out --batches "4096,${TRACE_BATCH:-16384}" --millis 1
   python3 bench/trace_summary.py "$out/trace.log" | tee "$out/trace.txt"
 fi
 if [ "${SASS:-0}" = 1 ]; then
