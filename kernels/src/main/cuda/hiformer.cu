@@ -160,9 +160,11 @@ __device__ __forceinline__ void frag_k(const float4& f, int ks, uint32_t& h0, ui
 }
 
 // Stages of weight fragments kept in flight: enough loads to cover L2 latency, within 64 registers.
+// Jobs of three or four n-tiles keep three (measured on the H200: with 5 and 4 the 32-example fp32
+// kernel spilled and ran 0.4 to 0.6 % slower; with 3 it spills nothing).
 template <int NT>
 struct Stages {
-  static constexpr int D = 16 / NT < 2 ? 2 : 16 / NT > 8 ? 8 : 16 / NT;
+  static constexpr int D = NT == 3 || NT == 4 ? 3 : 16 / NT < 2 ? 2 : 16 / NT > 8 ? 8 : 16 / NT;
 };
 
 // acc[mt][j] += A[EX rows, 16·kbtot] · B[16·kbtot, 8·j] for j < NT; tiles from nt on repeat tile
@@ -528,6 +530,272 @@ HF_NOINLINE void heads(const long long* __restrict__ desc, const float* __restri
   }
 }
 
+// ---- attention of one (head, example) on the tensor cores: softmax(Q K^T · scale) V -----------------
+// Rows are query tokens s0 .. s0 + 16·MQ (MQ m-tiles, all of them at once so they share each key and
+// value operand and give the warp independent chains), columns keys padded to 32 (four n-tiles, keys
+// from L masked), k the head's features. The k order is permuted (slot t = feature 2t, slot t + 4 =
+// 2t + 1), so each lane reads its Q and K operands as pairs, and P stays in registers as the A
+// operand of P·V the way the FFN chains its products. O is written over Q.
+template <int MQ, int W, int CS, int PREC>
+__device__ __forceinline__ void attend(float* qh, const float* kh, const float* vh, int s0, int L, int dhp,
+                                       float scale, int lane, unsigned rank) {
+  const int g = lane >> 2;
+  const int t = lane & 3;
+  float sc[MQ][4][4];
+  float se[MQ][4][4];
+#pragma unroll
+  for (int q = 0; q < MQ; ++q)
+#pragma unroll
+    for (int nt = 0; nt < 4; ++nt)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) sc[q][nt][c] = se[q][nt][c] = 0.f;
+  for (int c0 = 0; c0 < dhp; c0 += 8) {
+    const float2 zero2 = make_float2(0.f, 0.f);
+    TF<PREC> a[MQ][4];
+#pragma unroll
+    for (int q = 0; q < MQ; ++q) {
+      const int ia = s0 + 16 * q + g;  // the lane's two query rows of m-tile q
+      const int ib = ia + 8;
+      const float2 qa = ia < L ? *reinterpret_cast<const float2*>(qh + ia * W + c0 + 2 * t) : zero2;
+      const float2 qb = ib < L ? *reinterpret_cast<const float2*>(qh + ib * W + c0 + 2 * t) : zero2;
+      a[q][0] = split<PREC>(qa.x);
+      a[q][1] = split<PREC>(qb.x);
+      a[q][2] = split<PREC>(qa.y);
+      a[q][3] = split<PREC>(qb.y);
+    }
+#pragma unroll
+    for (int nt = 0; nt < 4; ++nt) {
+      const int j = nt * 8 + g;
+      const float2 k2 = j < L ? *reinterpret_cast<const float2*>(kh + j * dhp + c0 + 2 * t) : zero2;
+      const TF<PREC> b0 = split<PREC>(k2.x);
+      const TF<PREC> b1 = split<PREC>(k2.y);
+#pragma unroll
+      for (int q = 0; q < MQ; ++q) mma3<PREC>(sc[q][nt], se[q][nt], a[q], b0.h, b1.h, b0.l, b1.l);
+    }
+  }
+  // softmax along each row: a row's 32 scores are spread over the 4 lanes of a quad
+  const float sl = scale * 1.4426950408889634f;  // exp(x) = exp2(x·log2 e)
+  float mx[MQ][2];
+  float sum[MQ][2];
+#pragma unroll
+  for (int q = 0; q < MQ; ++q) {
+    mx[q][0] = mx[q][1] = -3.0e38f;
+    sum[q][0] = sum[q][1] = 0.f;
+#pragma unroll
+    for (int nt = 0; nt < 4; ++nt)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        const int j = nt * 8 + 2 * t + (c & 1);
+        sc[q][nt][c] = j < L ? (sc[q][nt][c] + se[q][nt][c]) * sl : -3.0e38f;
+        mx[q][c >> 1] = fmaxf(mx[q][c >> 1], sc[q][nt][c]);
+      }
+  }
+#pragma unroll
+  for (int q = 0; q < MQ; ++q)
+#pragma unroll
+    for (int hf = 0; hf < 2; ++hf) {
+      mx[q][hf] = fmaxf(mx[q][hf], shfl_xor(mx[q][hf], 1));
+      mx[q][hf] = fmaxf(mx[q][hf], shfl_xor(mx[q][hf], 2));
+    }
+#pragma unroll
+  for (int q = 0; q < MQ; ++q)
+#pragma unroll
+    for (int nt = 0; nt < 4; ++nt)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        sc[q][nt][c] = fast_exp2(sc[q][nt][c] - mx[q][c >> 1]);
+        sum[q][c >> 1] += sc[q][nt][c];
+      }
+#pragma unroll
+  for (int q = 0; q < MQ; ++q)
+#pragma unroll
+    for (int hf = 0; hf < 2; ++hf) {
+      sum[q][hf] += shfl_xor(sum[q][hf], 1);
+      sum[q][hf] += shfl_xor(sum[q][hf], 2);
+      sum[q][hf] = 1.f / sum[q][hf];
+    }
+  // O = P·V, 8 features at a time; key slot t of k-step kk is key 8kk + 2t, slot t + 4 key 8kk + 2t + 1.
+  // The softmax's shuffles come after every lane's reads of Q, so writing O over it needs no barrier.
+  for (int c0 = 0; c0 < dhp; c0 += 8) {
+    float o[MQ][4];
+    float oe[MQ][4];
+#pragma unroll
+    for (int q = 0; q < MQ; ++q)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) o[q][c] = oe[q][c] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk) {
+      const int j = kk * 8 + 2 * t;
+      const TF<PREC> b0 = split<PREC>(j < L ? vh[j * dhp + c0 + g] : 0.f);
+      const TF<PREC> b1 = split<PREC>(j + 1 < L ? vh[(j + 1) * dhp + c0 + g] : 0.f);
+#pragma unroll
+      for (int q = 0; q < MQ; ++q) {
+        TF<PREC> pa[4];
+        chained_a<PREC>(pa, sc[q][kk]);
+        mma3<PREC>(o[q], oe[q], pa, b0.h, b1.h, b0.l, b1.l);
+      }
+    }
+#pragma unroll
+    for (int q = 0; q < MQ; ++q) {
+      const int ia = s0 + 16 * q + g;
+      const int ib = ia + 8;
+      if (ia < L) st2<CS>(qh + ia * W + c0 + 2 * t, (o[q][0] + oe[q][0]) * sum[q][0], (o[q][1] + oe[q][1]) * sum[q][0], rank);
+      if (ib < L) st2<CS>(qh + ib * W + c0 + 2 * t, (o[q][2] + oe[q][2]) * sum[q][1], (o[q][3] + oe[q][3]) * sum[q][1], rank);
+    }
+  }
+}
+
+// ---- per row: X' = X + O·wo, Y = GELU(LN2(X')·w1 + b1)·w2 + b2, out = X' + Y, all in registers -----
+// One warp, token row i (weight row r) of EX examples: zq and xt point at the first of them.
+template <int EX, int W, int CS, int PREC, bool LEAN>
+__device__ __forceinline__ void row(float* zq, int sz, float* __restrict__ xt, int LW, int i, int r,
+                                    const float* wo, const float* g2, const float* b2ln, const float* w1,
+                                    const float* b1, const float* w2, const float* b2, const long long* ld,
+                                    const float* __restrict__ wts, int l, int layers, int d, int fp, int lane,
+                                    unsigned rank) {
+  constexpr int MT = EX / 16;
+  constexpr int NTW = W / 8;
+  constexpr int KBW = W / 16;
+  const int g = lane >> 2;
+  const int t = lane & 3;
+  const int kbF = fp / 16;
+  float xp[MT][NTW][4];
+  zero<EX, NTW>(xp);
+  gemm<EX, NTW, PREC>(xp, zq + i * W, sz, wo + (long long) r * W * W, KBW, NTW, lane);
+  // residual, then LN2
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt) {
+    const int e = mt * 16 + g;
+#pragma unroll
+    for (int nt = 0; nt < NTW; ++nt) {
+      const int col = nt * 8 + 2 * t;
+      const float2 a = *reinterpret_cast<const float2*>(xt + (long long) e * LW + i * W + col);
+      const float2 b = *reinterpret_cast<const float2*>(xt + (long long) (e + 8) * LW + i * W + col);
+      xp[mt][nt][0] += a.x;
+      xp[mt][nt][1] += a.y;
+      xp[mt][nt][2] += b.x;
+      xp[mt][nt][3] += b.y;
+    }
+  }
+  float z[MT][NTW][4];
+  tile_layer_norm<EX, NTW>(xp, z, g2, b2ln, d, t);
+  // X' waits in shared memory, over O_i (read by the product above), while the FFN runs
+  sync_warp();
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt) {
+#pragma unroll
+    for (int nt = 0; nt < NTW; ++nt) {
+      float* p = zq + (mt * 16 + g) * sz + i * W + nt * 8 + 2 * t;
+      st2<1>(p, xp[mt][nt][0], xp[mt][nt][1], 0);
+      st2<1>(p + 8 * sz, xp[mt][nt][2], xp[mt][nt][3], 0);
+    }
+  }
+  // FFN, 16 hidden units at a time: their GELU output is the next product's A operand
+  const float* w1r = w1 + (long long) r * W * fp;
+  const float* w2r = w2 + (long long) r * fp * W;
+  const float* b1r = b1 + (long long) r * fp;
+  float y[MT][NTW][4];
+  float ye[MT][NTW][4];
+  zero<EX, NTW>(y);
+  zero<EX, NTW>(ye);
+  // weights one step ahead (unless LEAN): w2's for this step load during the first product,
+  // w1's for the next step during GELU and the second product
+  float4 f1[KBW][2];
+  float4 f2[NTW];
+  auto load1 = [&](int step) {
+#pragma unroll
+    for (int kb = 0; kb < KBW; ++kb)
+#pragma unroll
+      for (int j = 0; j < 2; ++j) f1[kb][j] = ldg4(w1r + ((long long) (2 * step + j) * KBW + kb) * 128 + lane * 4);
+  };
+  auto load2 = [&](int step) {
+#pragma unroll
+    for (int nt = 0; nt < NTW; ++nt) f2[nt] = ldg4(w2r + ((long long) nt * kbF + step) * 128 + lane * 4);
+  };
+  if (!LEAN) load1(0);
+  for (int kb2 = 0; kb2 < kbF; ++kb2) {
+    if (LEAN) {
+      load1(kb2);
+    } else {
+      load2(kb2);
+    }
+    float hcc[MT][2][4];
+    float hce[MT][2][4];
+    zero<EX, 2>(hcc);
+    zero<EX, 2>(hce);
+#pragma unroll
+    for (int kb = 0; kb < KBW; ++kb)
+#pragma unroll
+      for (int ks2 = 0; ks2 < 2; ++ks2)
+#pragma unroll
+        for (int j = 0; j < 2; ++j) {
+          uint32_t h0, h1, l0, l1;
+          frag_k<PREC>(f1[kb][j], ks2, h0, h1, l0, l1);
+#pragma unroll
+          for (int mt = 0; mt < MT; ++mt) {
+            TF<PREC> za[4];  // split again each step: registers are scarcer than these few ops
+            chained_a<PREC>(za, z[mt][2 * kb + ks2]);
+            mma3<PREC>(hcc[mt][j], hce[mt][j], za, h0, h1, l0, l1);
+          }
+        }
+    fold<EX, 2, PREC>(hcc, hce);
+    if (LEAN) {
+      load2(kb2);
+    } else if (kb2 + 1 < kbF) {
+      load1(kb2 + 1);
+    }
+    TF<PREC> ha[MT][2][4];
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      const float2 bb = ldg2(b1r + (2 * kb2 + j) * 8 + 2 * t);
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) {
+        hcc[mt][j][0] = gelu(hcc[mt][j][0] + bb.x);
+        hcc[mt][j][1] = gelu(hcc[mt][j][1] + bb.y);
+        hcc[mt][j][2] = gelu(hcc[mt][j][2] + bb.x);
+        hcc[mt][j][3] = gelu(hcc[mt][j][3] + bb.y);
+        chained_a<PREC>(ha[mt][j], hcc[mt][j]);
+      }
+    }
+#pragma unroll
+    for (int nt = 0; nt < NTW; ++nt)
+#pragma unroll
+      for (int ks2 = 0; ks2 < 2; ++ks2) {
+        uint32_t h0, h1, l0, l1;
+        frag_k<PREC>(f2[nt], ks2, h0, h1, l0, l1);
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) mma3<PREC>(y[mt][nt], ye[mt][nt], ha[mt][ks2], h0, h1, l0, l1);
+      }
+  }
+  fold<EX, NTW, PREC>(y, ye);
+  // out = X' + Y + b2, over X_i in global memory (only this warp reads X_i); unless this is the
+  // last layer (or LEAN), the next layer's LN1 of the row goes straight into zq of every block
+  // (only the last layer may be pruned, so every other one writes all L rows)
+  const float* b2r = b2 + (long long) r * W;
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt) {
+    const int e = mt * 16 + g;
+#pragma unroll
+    for (int nt = 0; nt < NTW; ++nt) {
+      const int col = nt * 8 + 2 * t;
+      const float2 bb = ldg2(b2r + col);
+      const float2 x0 = *reinterpret_cast<const float2*>(zq + e * sz + i * W + col);
+      const float2 x1 = *reinterpret_cast<const float2*>(zq + (e + 8) * sz + i * W + col);
+      xp[mt][nt][0] = x0.x + (y[mt][nt][0] + bb.x);
+      xp[mt][nt][1] = x0.y + (y[mt][nt][1] + bb.y);
+      xp[mt][nt][2] = x1.x + (y[mt][nt][2] + bb.x);
+      xp[mt][nt][3] = x1.y + (y[mt][nt][3] + bb.y);
+      st_stream2(xt + (long long) e * LW + i * W + col, make_float2(xp[mt][nt][0], xp[mt][nt][1]));
+      st_stream2(xt + (long long) (e + 8) * LW + i * W + col, make_float2(xp[mt][nt][2], xp[mt][nt][3]));
+    }
+  }
+  if (!LEAN && l + 1 < layers) {
+    const long long* ln = ld + L_STRIDE;
+    tile_layer_norm<EX, NTW>(xp, z, wts + ldgl(ln + L_LN1G), wts + ldgl(ln + L_LN1B), d, t);
+    store_tile<EX, NTW, CS>(z, zq, sz, i * W, NTW, lane, rank);
+  }
+}
+
 // ---- the forward pass of one tile -----------------------------------------------------------------
 
 template <int EX, int W, int CS, int PREC>
@@ -556,8 +824,6 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
   const int tid = HF_THREAD_X;
   const int warp = tid >> 5;
   const int lane = tid & 31;
-  const int g = lane >> 2;
-  const int t = lane & 3;
   const unsigned rank = cluster_rank<CS>();
   const int gw = (int) rank * NWARP + warp;  // this warp's index within the cluster
   const int gt = (int) rank * NTHREADS + tid;
@@ -707,7 +973,9 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
       const float* vv = wts + ldgl(ld + L_VV);
       const int hw = m.L * m.dhp;  // one head's keys per example
       for (int h0 = 0; h0 < m.heads; h0 += hp) {
-        sync_cluster<CS>();  // queries written, and the previous heads done with ks / vs
+        // the previous heads done with ks / vs; the first heads need no barrier after the queries (the
+        // one before attention orders them), so warps with fewer query rows start on keys and values
+        if (h0 > 0) sync_cluster<CS>();
         HF_MARK(h0 == 0 ? T_WQ : T_ATTN);
         // a lone block deals the jobs out in a snake (odd rounds from the last warp back), so the warps
         // with a second value job get no third job (ref-serving: 10 value jobs of 24 units, 10 key
@@ -730,90 +998,17 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
         }
         sync_cluster<CS>();
         HF_MARK(T_KV);
-        // softmax(Q_h K_h^T / sqrt(dh)) V_h on the tensor cores, one warp per (head, example):
-        // rows are query tokens (m-tiles of 16), columns keys padded to 32 (four n-tiles, keys from
-        // L masked), k the head's features. The k order is permuted (slot t = feature 2t, slot
-        // t + 4 = 2t + 1), so each lane reads its Q and K operands as pairs, and P stays in
-        // registers as the A operand of P·V the way the FFN chains its products.
+        // attention, one warp per (head, example)
         for (int task = gw; task < hp * EX; task += GNW) {
           const int hh = task / EX;
           const int ex = task % EX;
-          const float* qh = zq + ex * sz + (h0 + hh) * m.dhp;
+          float* qh = zq + ex * sz + (h0 + hh) * m.dhp;
           const float* kh = ks + ex * skv + hh * hw;
           const float* vh = vs + ex * skv + hh * hw;
-          for (int r0 = 0; r0 < R; r0 += 16) {
-            const int ia = s0 + r0 + g;  // the lane's two query rows
-            const int ib = ia + 8;
-            float sc[4][4];
-            float se[4][4];
-#pragma unroll
-            for (int nt = 0; nt < 4; ++nt)
-#pragma unroll
-              for (int c = 0; c < 4; ++c) sc[nt][c] = se[nt][c] = 0.f;
-            for (int c0 = 0; c0 < m.dhp; c0 += 8) {
-              const float2 zero2 = make_float2(0.f, 0.f);
-              const float2 qa = ia < m.L ? *reinterpret_cast<const float2*>(qh + ia * W + c0 + 2 * t) : zero2;
-              const float2 qb = ib < m.L ? *reinterpret_cast<const float2*>(qh + ib * W + c0 + 2 * t) : zero2;
-              TF<PREC> a[4];
-              a[0] = split<PREC>(qa.x);
-              a[1] = split<PREC>(qb.x);
-              a[2] = split<PREC>(qa.y);
-              a[3] = split<PREC>(qb.y);
-#pragma unroll
-              for (int nt = 0; nt < 4; ++nt) {
-                const int j = nt * 8 + g;
-                const float2 k2 = j < m.L ? *reinterpret_cast<const float2*>(kh + j * m.dhp + c0 + 2 * t) : zero2;
-                const TF<PREC> b0 = split<PREC>(k2.x);
-                const TF<PREC> b1 = split<PREC>(k2.y);
-                mma3<PREC>(sc[nt], se[nt], a, b0.h, b1.h, b0.l, b1.l);
-              }
-            }
-            // softmax along each row: a row's 32 scores are spread over the 4 lanes of a quad
-            const float sl = m.scale * 1.4426950408889634f;  // exp(x) = exp2(x·log2 e)
-            float mx[2] = {-3.0e38f, -3.0e38f};
-#pragma unroll
-            for (int nt = 0; nt < 4; ++nt)
-#pragma unroll
-              for (int c = 0; c < 4; ++c) {
-                const int j = nt * 8 + 2 * t + (c & 1);
-                sc[nt][c] = j < m.L ? (sc[nt][c] + se[nt][c]) * sl : -3.0e38f;
-                mx[c >> 1] = fmaxf(mx[c >> 1], sc[nt][c]);
-              }
-            float sum[2] = {0.f, 0.f};
-#pragma unroll
-            for (int hf = 0; hf < 2; ++hf) {
-              mx[hf] = fmaxf(mx[hf], shfl_xor(mx[hf], 1));
-              mx[hf] = fmaxf(mx[hf], shfl_xor(mx[hf], 2));
-            }
-#pragma unroll
-            for (int nt = 0; nt < 4; ++nt)
-#pragma unroll
-              for (int c = 0; c < 4; ++c) {
-                sc[nt][c] = fast_exp2(sc[nt][c] - mx[c >> 1]);
-                sum[c >> 1] += sc[nt][c];
-              }
-#pragma unroll
-            for (int hf = 0; hf < 2; ++hf) {
-              sum[hf] += shfl_xor(sum[hf], 1);
-              sum[hf] += shfl_xor(sum[hf], 2);
-              sum[hf] = 1.f / sum[hf];
-            }
-            // O = P·V, 8 features at a time; key slot t of k-step kk is key 8kk + 2t, slot t + 4 key 8kk + 2t + 1
-            for (int c0 = 0; c0 < m.dhp; c0 += 8) {
-              float o[4] = {0.f, 0.f, 0.f, 0.f};
-              float oe[4] = {0.f, 0.f, 0.f, 0.f};
-#pragma unroll
-              for (int kk = 0; kk < 4; ++kk) {
-                const int j = kk * 8 + 2 * t;
-                const TF<PREC> b0 = split<PREC>(j < m.L ? vh[j * m.dhp + c0 + g] : 0.f);
-                const TF<PREC> b1 = split<PREC>(j + 1 < m.L ? vh[(j + 1) * m.dhp + c0 + g] : 0.f);
-                TF<PREC> pa[4];
-                chained_a<PREC>(pa, sc[kk]);
-                mma3<PREC>(o, oe, pa, b0.h, b1.h, b0.l, b1.l);
-              }
-              if (ia < m.L) st2<CS>(zq + ex * sz + ia * W + (h0 + hh) * m.dhp + c0 + 2 * t, (o[0] + oe[0]) * sum[0], (o[1] + oe[1]) * sum[0], rank);
-              if (ib < m.L) st2<CS>(zq + ex * sz + ib * W + (h0 + hh) * m.dhp + c0 + 2 * t, (o[2] + oe[2]) * sum[1], (o[3] + oe[3]) * sum[1], rank);
-            }
+          if (W > 16 && R > 16) {  // (W = 16: two blocks a multiprocessor, 128 registers, no room for two)
+            attend<2, W, CS, PREC>(qh, kh, vh, s0, m.L, m.dhp, m.scale, lane, rank);
+          } else {
+            attend<1, W, CS, PREC>(qh, kh, vh, s0, m.L, m.dhp, m.scale, lane, rank);
           }
         }
       }
@@ -830,144 +1025,19 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
       const float* b1 = wts + ldgl(ld + L_B1);
       const float* w2 = wts + ldgl(ld + L_W2);
       const float* b2 = wts + ldgl(ld + L_B2);
-      const int kbF = m.fp / 16;
-      for (int r = gw; r < R; r += GNW) {
-        const int i = s0 + r;
-        float xp[MT][NTW][4];
-        zero<EX, NTW>(xp);
-        gemm<EX, NTW, PREC>(xp, zq + i * W, sz, wo + (long long) r * W * W, KBW, NTW, lane);
-        // residual, then LN2
-#pragma unroll
-        for (int mt = 0; mt < MT; ++mt) {
-          const int e = mt * 16 + g;
-#pragma unroll
-          for (int nt = 0; nt < NTW; ++nt) {
-            const int col = nt * 8 + 2 * t;
-            const float2 a = *reinterpret_cast<const float2*>(xt + (long long) e * LW + i * W + col);
-            const float2 b = *reinterpret_cast<const float2*>(xt + (long long) (e + 8) * LW + i * W + col);
-            xp[mt][nt][0] += a.x;
-            xp[mt][nt][1] += a.y;
-            xp[mt][nt][2] += b.x;
-            xp[mt][nt][3] += b.y;
-          }
+      // A pruned layer has fewer rows than warps: with two m-tiles each m-tile of a row is a job of
+      // its own, so twice as many warps share the work.
+      if (MT == 2 && 2 * R <= GNW) {
+        for (int job = gw; job < 2 * R; job += GNW) {
+          const int mt = job & 1;
+          row<16, W, CS, PREC, LEAN>(zq + mt * 16 * sz, sz, xt + (long long) mt * 16 * LW, LW, s0 + (job >> 1),
+                                     job >> 1, wo, g2, b2ln, w1, b1, w2, b2, ld, wts, l, m.layers, m.d, m.fp, lane,
+                                     rank);
         }
-        float z[MT][NTW][4];
-        tile_layer_norm<EX, NTW>(xp, z, g2, b2ln, m.d, t);
-        // X' waits in shared memory, over O_i (read by the product above), while the FFN runs
-        sync_warp();
-#pragma unroll
-        for (int mt = 0; mt < MT; ++mt) {
-#pragma unroll
-          for (int nt = 0; nt < NTW; ++nt) {
-            float* p = zq + (mt * 16 + g) * sz + i * W + nt * 8 + 2 * t;
-            st2<1>(p, xp[mt][nt][0], xp[mt][nt][1], 0);
-            st2<1>(p + 8 * sz, xp[mt][nt][2], xp[mt][nt][3], 0);
-          }
-        }
-        // FFN, 16 hidden units at a time: their GELU output is the next product's A operand
-        const float* w1r = w1 + (long long) r * W * m.fp;
-        const float* w2r = w2 + (long long) r * m.fp * W;
-        const float* b1r = b1 + (long long) r * m.fp;
-        float y[MT][NTW][4];
-        float ye[MT][NTW][4];
-        zero<EX, NTW>(y);
-        zero<EX, NTW>(ye);
-        // weights one step ahead (unless LEAN): w2's for this step load during the first product,
-        // w1's for the next step during GELU and the second product
-        float4 f1[KBW][2];
-        float4 f2[NTW];
-        auto load1 = [&](int step) {
-#pragma unroll
-          for (int kb = 0; kb < KBW; ++kb)
-#pragma unroll
-            for (int j = 0; j < 2; ++j) f1[kb][j] = ldg4(w1r + ((long long) (2 * step + j) * KBW + kb) * 128 + lane * 4);
-        };
-        auto load2 = [&](int step) {
-#pragma unroll
-          for (int nt = 0; nt < NTW; ++nt) f2[nt] = ldg4(w2r + ((long long) nt * kbF + step) * 128 + lane * 4);
-        };
-        if (!LEAN) load1(0);
-        for (int kb2 = 0; kb2 < kbF; ++kb2) {
-          if (LEAN) {
-            load1(kb2);
-          } else {
-            load2(kb2);
-          }
-          float hcc[MT][2][4];
-          float hce[MT][2][4];
-          zero<EX, 2>(hcc);
-          zero<EX, 2>(hce);
-#pragma unroll
-          for (int kb = 0; kb < KBW; ++kb)
-#pragma unroll
-            for (int ks2 = 0; ks2 < 2; ++ks2)
-#pragma unroll
-              for (int j = 0; j < 2; ++j) {
-                uint32_t h0, h1, l0, l1;
-                frag_k<PREC>(f1[kb][j], ks2, h0, h1, l0, l1);
-#pragma unroll
-                for (int mt = 0; mt < MT; ++mt) {
-                  TF<PREC> za[4];  // split again each step: registers are scarcer than these few ops
-                  chained_a<PREC>(za, z[mt][2 * kb + ks2]);
-                  mma3<PREC>(hcc[mt][j], hce[mt][j], za, h0, h1, l0, l1);
-                }
-              }
-          fold<EX, 2, PREC>(hcc, hce);
-          if (LEAN) {
-            load2(kb2);
-          } else if (kb2 + 1 < kbF) {
-            load1(kb2 + 1);
-          }
-          TF<PREC> ha[MT][2][4];
-#pragma unroll
-          for (int j = 0; j < 2; ++j) {
-            const float2 bb = ldg2(b1r + (2 * kb2 + j) * 8 + 2 * t);
-#pragma unroll
-            for (int mt = 0; mt < MT; ++mt) {
-              hcc[mt][j][0] = gelu(hcc[mt][j][0] + bb.x);
-              hcc[mt][j][1] = gelu(hcc[mt][j][1] + bb.y);
-              hcc[mt][j][2] = gelu(hcc[mt][j][2] + bb.x);
-              hcc[mt][j][3] = gelu(hcc[mt][j][3] + bb.y);
-              chained_a<PREC>(ha[mt][j], hcc[mt][j]);
-            }
-          }
-#pragma unroll
-          for (int nt = 0; nt < NTW; ++nt)
-#pragma unroll
-            for (int ks2 = 0; ks2 < 2; ++ks2) {
-              uint32_t h0, h1, l0, l1;
-              frag_k<PREC>(f2[nt], ks2, h0, h1, l0, l1);
-#pragma unroll
-              for (int mt = 0; mt < MT; ++mt) mma3<PREC>(y[mt][nt], ye[mt][nt], ha[mt][ks2], h0, h1, l0, l1);
-            }
-        }
-        fold<EX, NTW, PREC>(y, ye);
-        // out = X' + Y + b2, over X_i in global memory (only this warp reads X_i); unless this is the
-        // last layer (or LEAN), the next layer's LN1 of the row goes straight into zq of every block
-        // (only the last layer may be pruned, so every other one writes all L rows)
-        const float* b2r = b2 + (long long) r * W;
-#pragma unroll
-        for (int mt = 0; mt < MT; ++mt) {
-          const int e = mt * 16 + g;
-#pragma unroll
-          for (int nt = 0; nt < NTW; ++nt) {
-            const int col = nt * 8 + 2 * t;
-            const float2 bb = ldg2(b2r + col);
-            const float2 x0 = *reinterpret_cast<const float2*>(zq + e * sz + i * W + col);
-            const float2 x1 = *reinterpret_cast<const float2*>(zq + (e + 8) * sz + i * W + col);
-            xp[mt][nt][0] = x0.x + (y[mt][nt][0] + bb.x);
-            xp[mt][nt][1] = x0.y + (y[mt][nt][1] + bb.y);
-            xp[mt][nt][2] = x1.x + (y[mt][nt][2] + bb.x);
-            xp[mt][nt][3] = x1.y + (y[mt][nt][3] + bb.y);
-            st_stream2(xt + (long long) e * LW + i * W + col, make_float2(xp[mt][nt][0], xp[mt][nt][1]));
-            st_stream2(xt + (long long) (e + 8) * LW + i * W + col, make_float2(xp[mt][nt][2], xp[mt][nt][3]));
-          }
-        }
-        if (!LEAN && l + 1 < m.layers) {
-          const long long* ln = ld + L_STRIDE;
-          tile_layer_norm<EX, NTW>(xp, z, wts + ldgl(ln + L_LN1G), wts + ldgl(ln + L_LN1B), m.d, t);
-          store_tile<EX, NTW, CS>(z, zq, sz, i * W, NTW, lane, rank);
-        }
+      } else {
+        for (int r = gw; r < R; r += GNW)
+          row<EX, W, CS, PREC, LEAN>(zq, sz, xt, LW, s0 + r, r, wo, g2, b2ln, w1, b1, w2, b2, ld, wts, l, m.layers,
+                                     m.d, m.fp, lane, rank);
       }
     }
     sync_cluster<CS>();  // this layer's output is in global memory for all blocks of the cluster

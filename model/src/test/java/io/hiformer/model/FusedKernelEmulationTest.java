@@ -86,6 +86,44 @@ class FusedKernelEmulationTest {
     }
   }
 
+  @Test
+  void tokensThirtyTwoWideMatchTheCpu() throws Exception {
+    // W = 32, the width of ref-serving, which the golden files (W = 16) leave out: the 32-example
+    // kernels and the clusters; 37 examples make a full and a partly filled 32-example tile. The
+    // random weights here are larger than trained ones, so tf32 is held to agreeing with itself
+    // across variants (a slip in one variant's indexing shows as an O(1) difference) and loosely
+    // to the CPU.
+    List<ModelConfig.Field> fields = new ArrayList<>();
+    for (int i = 0; i < 6; i++) {
+      fields.add(new ModelConfig.Field("f" + i, ModelConfig.FieldKind.CATEGORICAL, ModelConfig.Side.ITEM, 13));
+    }
+    fields.add(new ModelConfig.Field("tags", ModelConfig.FieldKind.BAG, ModelConfig.Side.USER, 9));
+    fields.add(new ModelConfig.Field("x", ModelConfig.FieldKind.DENSE, ModelConfig.Side.ITEM, 0));
+    fields.add(new ModelConfig.Field("y", ModelConfig.FieldKind.DENSE, ModelConfig.Side.USER, 0));
+    ModelConfig c = new ModelConfig("w32", 32, 4, 3, List.of("a", "b"), 16, 24, 2, List.of(16), 2, true, fields);
+    SplittableRandom rnd = new SplittableRandom(11);
+    Parameters p = TestModels.randomParameters(c, rnd);
+    Batch batch = TestModels.randomBatch(c, 37, rnd);
+    float[] want = cpuLogits(p, batch);
+    for (Precision precision : Precision.values()) {
+      FusedLayout layout = new FusedLayout(CudaScorer.shape(c), precision);
+      assertThat(layout.width()).isEqualTo(32);
+      assertThat(layout.variants()).anyMatch(v -> v.examples() == 32).anyMatch(v -> v.cluster() == 4);
+      float[] blob = CudaScorer.pack(p, layout);
+      float[] first = null;
+      for (FusedLayout.Variant v : layout.variants()) {
+        float[] got = KernelEmulator.logits(layout, blob, v, batch, false);
+        if (precision == Precision.FP32) {
+          assertThat(maxAbsDiff(got, want)).as("%s", v).isLessThanOrEqualTo(1e-4);
+        } else {
+          assertThat(maxAbsDiff(got, want)).as("%s", v).isLessThanOrEqualTo(0.2);
+          first = first == null ? got : first;
+          assertThat(maxAbsDiff(got, first)).as("%s against %s", v, layout.variants().get(0)).isLessThanOrEqualTo(2e-3);
+        }
+      }
+    }
+  }
+
   static float[] cpuLogits(Parameters p, Batch batch) {
     float[] out = new float[batch.size() * p.config().numTasks()];
     try (Scorer s = new Scorer(new Hiformer(p, CpuKernels.scalar()), 1)) {
