@@ -66,13 +66,8 @@ class FusedKernelEmulationTest {
   @Test
   void widerTokensMatchTheCpu() throws Exception {
     // 3 heads of 16 pad to a width of 64; 2 tiles, the second partly filled
-    List<ModelConfig.Field> fields = new ArrayList<>();
-    for (int i = 0; i < 5; i++) {
-      fields.add(new ModelConfig.Field("f" + i, ModelConfig.FieldKind.CATEGORICAL, ModelConfig.Side.ITEM, 11));
-    }
-    fields.add(new ModelConfig.Field("tags", ModelConfig.FieldKind.BAG, ModelConfig.Side.USER, 9));
-    fields.add(new ModelConfig.Field("x", ModelConfig.FieldKind.DENSE, ModelConfig.Side.ITEM, 0));
-    ModelConfig c = new ModelConfig("wide", 48, 3, 2, List.of("a", "b"), 20, 12, 2, List.of(24), 2, true, fields);
+    ModelConfig c = new ModelConfig("wide", 48, 3, 2, List.of("a", "b"), 20, 12, 2, List.of(24), 2, true,
+        fields(5, 11, 1));
     SplittableRandom rnd = new SplittableRandom(3);
     Parameters p = TestModels.randomParameters(c, rnd);
     Batch batch = TestModels.randomBatch(c, 21, rnd);
@@ -93,14 +88,8 @@ class FusedKernelEmulationTest {
     // random weights here are larger than trained ones, so tf32 is held to agreeing with itself
     // across variants (a slip in one variant's indexing shows as an O(1) difference) and loosely
     // to the CPU.
-    List<ModelConfig.Field> fields = new ArrayList<>();
-    for (int i = 0; i < 6; i++) {
-      fields.add(new ModelConfig.Field("f" + i, ModelConfig.FieldKind.CATEGORICAL, ModelConfig.Side.ITEM, 13));
-    }
-    fields.add(new ModelConfig.Field("tags", ModelConfig.FieldKind.BAG, ModelConfig.Side.USER, 9));
-    fields.add(new ModelConfig.Field("x", ModelConfig.FieldKind.DENSE, ModelConfig.Side.ITEM, 0));
-    fields.add(new ModelConfig.Field("y", ModelConfig.FieldKind.DENSE, ModelConfig.Side.USER, 0));
-    ModelConfig c = new ModelConfig("w32", 32, 4, 3, List.of("a", "b"), 16, 24, 2, List.of(16), 2, true, fields);
+    ModelConfig c = new ModelConfig("w32", 32, 4, 3, List.of("a", "b"), 16, 24, 2, List.of(16), 2, true,
+        fields(6, 13, 2));
     SplittableRandom rnd = new SplittableRandom(11);
     Parameters p = TestModels.randomParameters(c, rnd);
     Batch batch = TestModels.randomBatch(c, 37, rnd);
@@ -122,6 +111,20 @@ class FusedKernelEmulationTest {
         }
       }
     }
+  }
+
+  /** {@code categorical} item fields of {@code vocab} ids, a bag of 9, then up to two dense fields. */
+  static List<ModelConfig.Field> fields(int categorical, int vocab, int dense) {
+    List<ModelConfig.Field> fields = new ArrayList<>();
+    for (int i = 0; i < categorical; i++) {
+      fields.add(new ModelConfig.Field("f" + i, ModelConfig.FieldKind.CATEGORICAL, ModelConfig.Side.ITEM, vocab));
+    }
+    fields.add(new ModelConfig.Field("tags", ModelConfig.FieldKind.BAG, ModelConfig.Side.USER, 9));
+    List<ModelConfig.Field> denseFields = List.of(
+        new ModelConfig.Field("x", ModelConfig.FieldKind.DENSE, ModelConfig.Side.ITEM, 0),
+        new ModelConfig.Field("y", ModelConfig.FieldKind.DENSE, ModelConfig.Side.USER, 0));
+    fields.addAll(denseFields.subList(0, dense));
+    return fields;
   }
 
   static float[] cpuLogits(Parameters p, Batch batch) {
