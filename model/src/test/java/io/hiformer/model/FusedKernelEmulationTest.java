@@ -66,17 +66,13 @@ class FusedKernelEmulationTest {
   @Test
   void widerTokensMatchTheCpu() throws Exception {
     // 3 heads of 16 pad to a width of 64; 2 tiles, the second partly filled
-    ModelConfig c = new ModelConfig("wide", 48, 3, 2, List.of("a", "b"), 20, 12, 2, List.of(24), 2, true,
-        fields(5, 11, 1));
-    SplittableRandom rnd = new SplittableRandom(3);
-    Parameters p = TestModels.randomParameters(c, rnd);
-    Batch batch = TestModels.randomBatch(c, 21, rnd);
-    float[] want = cpuLogits(p, batch);
-    FusedLayout layout = new FusedLayout(CudaScorer.shape(c), Precision.FP32);
+    RandomCase r = RandomCase.of(new ModelConfig("wide", 48, 3, 2, List.of("a", "b"), 20, 12, 2, List.of(24), 2,
+        true, fields(5, 11, 1)), 3, 21);
+    FusedLayout layout = r.layout(Precision.FP32);
     assertThat(layout.width()).isEqualTo(64);
-    float[] blob = CudaScorer.pack(p, layout);
+    float[] blob = CudaScorer.pack(r.p(), layout);
     for (FusedLayout.Variant v : layout.variants()) {
-      assertThat(maxAbsDiff(KernelEmulator.logits(layout, blob, v, batch, false), want)).as("%s", v)
+      assertThat(maxAbsDiff(KernelEmulator.logits(layout, blob, v, r.batch(), false), r.want())).as("%s", v)
           .isLessThanOrEqualTo(1e-4);
     }
   }
@@ -88,28 +84,38 @@ class FusedKernelEmulationTest {
     // random weights here are larger than trained ones, so tf32 is held to agreeing with itself
     // across variants (a slip in one variant's indexing shows as an O(1) difference) and loosely
     // to the CPU.
-    ModelConfig c = new ModelConfig("w32", 32, 4, 3, List.of("a", "b"), 16, 24, 2, List.of(16), 2, true,
-        fields(6, 13, 2));
-    SplittableRandom rnd = new SplittableRandom(11);
-    Parameters p = TestModels.randomParameters(c, rnd);
-    Batch batch = TestModels.randomBatch(c, 37, rnd);
-    float[] want = cpuLogits(p, batch);
+    RandomCase r = RandomCase.of(new ModelConfig("w32", 32, 4, 3, List.of("a", "b"), 16, 24, 2, List.of(16), 2,
+        true, fields(6, 13, 2)), 11, 37);
     for (Precision precision : Precision.values()) {
-      FusedLayout layout = new FusedLayout(CudaScorer.shape(c), precision);
+      FusedLayout layout = r.layout(precision);
       assertThat(layout.width()).isEqualTo(32);
       assertThat(layout.variants()).anyMatch(v -> v.examples() == 32).anyMatch(v -> v.cluster() == 4);
-      float[] blob = CudaScorer.pack(p, layout);
+      float[] blob = CudaScorer.pack(r.p(), layout);
       float[] first = null;
       for (FusedLayout.Variant v : layout.variants()) {
-        float[] got = KernelEmulator.logits(layout, blob, v, batch, false);
+        float[] got = KernelEmulator.logits(layout, blob, v, r.batch(), false);
         if (precision == Precision.FP32) {
-          assertThat(maxAbsDiff(got, want)).as("%s", v).isLessThanOrEqualTo(1e-4);
+          assertThat(maxAbsDiff(got, r.want())).as("%s", v).isLessThanOrEqualTo(1e-4);
         } else {
-          assertThat(maxAbsDiff(got, want)).as("%s", v).isLessThanOrEqualTo(0.2);
+          assertThat(maxAbsDiff(got, r.want())).as("%s", v).isLessThanOrEqualTo(0.2);
           first = first == null ? got : first;
           assertThat(maxAbsDiff(got, first)).as("%s against %s", v, layout.variants().get(0)).isLessThanOrEqualTo(2e-3);
         }
       }
+    }
+  }
+
+  /** Random weights and a random batch of {@code n} for config {@code c}, and the CPU model's logits. */
+  record RandomCase(ModelConfig c, Parameters p, Batch batch, float[] want) {
+    static RandomCase of(ModelConfig c, long seed, int n) {
+      SplittableRandom rnd = new SplittableRandom(seed);
+      Parameters p = TestModels.randomParameters(c, rnd);
+      Batch batch = TestModels.randomBatch(c, n, rnd);
+      return new RandomCase(c, p, batch, cpuLogits(p, batch));
+    }
+
+    FusedLayout layout(Precision precision) {
+      return new FusedLayout(CudaScorer.shape(c), precision);
     }
   }
 
