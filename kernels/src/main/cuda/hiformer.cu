@@ -160,26 +160,28 @@ __device__ __forceinline__ void frag_k(const float4& f, int ks, uint32_t& h0, ui
 }
 
 // Stages of weight fragments kept in flight: enough loads to cover L2 latency, within 64 registers.
-// Jobs of three or four n-tiles keep three (measured on the H200: with 5 and 4 the 32-example fp32
-// kernel spilled and ran 0.4 to 0.6 % slower; with 3 it spills nothing).
-template <int NT>
+// Jobs of three or four n-tiles keep three in tf32 and two in 3xTF32 (measured on the H200: the
+// 32-example fp32 kernel ran 1.3 % faster with two once its pruned layer split its queries by m-tile;
+// the tf32 one 0.6 % slower).
+template <int NT, int PREC>
 struct Stages {
-  static constexpr int D = NT == 3 || NT == 4 ? 3 : 16 / NT < 2 ? 2 : 16 / NT > 8 ? 8 : 16 / NT;
+  static constexpr int D = NT == 3 || NT == 4 ? (PREC == 3 ? 2 : 3) : 16 / NT < 2 ? 2 : 16 / NT > 8 ? 8 : 16 / NT;
 };
 
 // acc[mt][j] += A[EX rows, 16·kbtot] · B[16·kbtot, 8·j] for j < NT; tiles from nt on repeat tile
 // nt - 1 (so every product runs unconditionally, without predication), and the caller stores only
 // the first nt. A is row-major in shared memory (lda 16 mod 32 floats, so the warp's 16-byte loads
 // are conflict-free) and read like B: lane (g, t) loads columns 16kb + 4t .. +3 of rows g and g + 8.
-// B streams from L2 through a ring of D stages.
+// B streams from L2 through a ring of D stages; its n-tiles lie kbStride k-blocks apart (default kbtot:
+// a product over part of k passes the whole k).
 template <int EX, int NT, int PREC>
 __device__ __forceinline__ void gemm(float (&acc)[EX / 16][NT][4], const float* A, int lda, const float* B,
-                                     int kbtot, int nt, int lane) {
+                                     int kbtot, int nt, int lane, int kbStride = 0) {
   constexpr int MT = EX / 16;
-  constexpr int D = Stages<NT>::D;
+  constexpr int D = Stages<NT, PREC>::D;
   const int g = lane >> 2;
   const int t = lane & 3;
-  const int ntStride = kbtot * 128;  // 32-bit offsets: cheaper address arithmetic in the loop
+  const int ntStride = (kbStride ? kbStride : kbtot) * 128;  // 32-bit offsets: cheaper address arithmetic
   const float* bt[NT];
 #pragma unroll
   for (int j = 0; j < NT; ++j) bt[j] = B + lane * 4 + min(j, nt - 1) * ntStride;
@@ -473,10 +475,11 @@ __device__ void trace_tile(int tile, int tiles, int batch, unsigned long long ns
 
 // ---- heads: final LayerNorm of each task token, then its tower (MODEL.md section 3), each layer a
 // tensor-core product per task: rows the tile's examples, weights packed like the others (widths
-// padded to 16, with zeros). Not inlined: the forward pass keeps its registers for the layers.
+// padded to 16, with zeros). Tasks j0 .. j1 - 1 only (a cluster gives each task a block of its own).
+// Not inlined: the forward pass keeps its registers for the layers.
 template <int EX, int W, int PREC>
 HF_NOINLINE void heads(const long long* __restrict__ desc, const float* __restrict__ wts, float* kv, const float* xt,
-                       float* __restrict__ logits, int ex0, int nvalid) {
+                       float* __restrict__ logits, int ex0, int nvalid, int j0, int j1) {
   constexpr int MT = EX / 16;
   constexpr int KBW = W / 16;
   const Dims m = load_dims(desc);
@@ -500,8 +503,8 @@ HF_NOINLINE void heads(const long long* __restrict__ desc, const float* __restri
     const int kb = k == 0 ? KBW : ((int) ldgl(tw + k) + 15) / 16;
     const int nts = ((int) ldgl(tw + k + 1) + 15) / 16 * 2;
     float* out = (k & 1) ? t1 : t0;
-    for (int job = warp; job < m.T * nts; job += NWARP) {
-      const int j = job / nts;
+    for (int job = warp; job < (j1 - j0) * nts; job += NWARP) {
+      const int j = j0 + job / nts;
       const int n = job % nts;
       const long long* wb = tw + depth + 1 + 2 * (j * depth + k);
       float acc[MT][1][4];
@@ -530,118 +533,139 @@ HF_NOINLINE void heads(const long long* __restrict__ desc, const float* __restri
   }
 }
 
-// ---- attention of one (head, example) on the tensor cores: softmax(Q K^T · scale) V -----------------
-// Rows are query tokens s0 .. s0 + 16·MQ (MQ m-tiles, all of them at once so they share each key and
-// value operand and give the warp independent chains), columns keys padded to 32 (four n-tiles, keys
-// from L masked), k the head's features. The k order is permuted (slot t = feature 2t, slot t + 4 =
-// 2t + 1), so each lane reads its Q and K operands as pairs, and P stays in registers as the A
-// operand of P·V the way the FFN chains its products. O is written over Q.
-template <int MQ, int W, int CS, int PREC>
-__device__ __forceinline__ void attend(float* qh, const float* kh, const float* vh, int s0, int L, int dhp,
-                                       float scale, int lane, unsigned rank) {
+// ---- attention of NE (head, example) pairs on the tensor cores: softmax(Q K^T · scale) V ----------
+// Rows are query tokens s0 .. s0 + 16·MQ (MQ m-tiles), columns keys padded to 32 (four n-tiles, keys
+// from L masked), k the head's features. All MQ m-tiles of all NE examples run at once: the m-tiles
+// of an example share each key and value operand, and every (example, m-tile) is a chain of its own
+// for the warp. The k order is permuted (slot t = feature 2t, slot t + 4 = 2t + 1), so each lane
+// reads its Q and K operands as pairs, and P stays in registers as the A operand of P·V the way
+// the FFN chains its products. O is written over Q.
+template <int MQ, int NE, int W, int CS, int PREC>
+__device__ __forceinline__ void attend(float* const (&qh)[NE], const float* const (&kh)[NE],
+                                       const float* const (&vh)[NE], int s0, int L, int dhp, float scale,
+                                       int lane, unsigned rank) {
   const int g = lane >> 2;
   const int t = lane & 3;
-  float sc[MQ][4][4];
-  float se[MQ][4][4];
+  float sc[NE][MQ][4][4];
+  float se[NE][MQ][4][4];
 #pragma unroll
-  for (int q = 0; q < MQ; ++q)
+  for (int e = 0; e < NE; ++e)
 #pragma unroll
-    for (int nt = 0; nt < 4; ++nt)
+    for (int q = 0; q < MQ; ++q)
 #pragma unroll
-      for (int c = 0; c < 4; ++c) sc[q][nt][c] = se[q][nt][c] = 0.f;
+      for (int nt = 0; nt < 4; ++nt)
+#pragma unroll
+        for (int c = 0; c < 4; ++c) sc[e][q][nt][c] = se[e][q][nt][c] = 0.f;
   for (int c0 = 0; c0 < dhp; c0 += 8) {
     const float2 zero2 = make_float2(0.f, 0.f);
-    TF<PREC> a[MQ][4];
 #pragma unroll
-    for (int q = 0; q < MQ; ++q) {
-      const int ia = s0 + 16 * q + g;  // the lane's two query rows of m-tile q
-      const int ib = ia + 8;
-      const float2 qa = ia < L ? *reinterpret_cast<const float2*>(qh + ia * W + c0 + 2 * t) : zero2;
-      const float2 qb = ib < L ? *reinterpret_cast<const float2*>(qh + ib * W + c0 + 2 * t) : zero2;
-      a[q][0] = split<PREC>(qa.x);
-      a[q][1] = split<PREC>(qb.x);
-      a[q][2] = split<PREC>(qa.y);
-      a[q][3] = split<PREC>(qb.y);
-    }
+    for (int e = 0; e < NE; ++e) {
+      TF<PREC> a[MQ][4];
 #pragma unroll
-    for (int nt = 0; nt < 4; ++nt) {
-      const int j = nt * 8 + g;
-      const float2 k2 = j < L ? *reinterpret_cast<const float2*>(kh + j * dhp + c0 + 2 * t) : zero2;
-      const TF<PREC> b0 = split<PREC>(k2.x);
-      const TF<PREC> b1 = split<PREC>(k2.y);
+      for (int q = 0; q < MQ; ++q) {
+        const int ia = s0 + 16 * q + g;  // the lane's two query rows of m-tile q
+        const int ib = ia + 8;
+        const float2 qa = ia < L ? *reinterpret_cast<const float2*>(qh[e] + ia * W + c0 + 2 * t) : zero2;
+        const float2 qb = ib < L ? *reinterpret_cast<const float2*>(qh[e] + ib * W + c0 + 2 * t) : zero2;
+        a[q][0] = split<PREC>(qa.x);
+        a[q][1] = split<PREC>(qb.x);
+        a[q][2] = split<PREC>(qa.y);
+        a[q][3] = split<PREC>(qb.y);
+      }
 #pragma unroll
-      for (int q = 0; q < MQ; ++q) mma3<PREC>(sc[q][nt], se[q][nt], a[q], b0.h, b1.h, b0.l, b1.l);
+      for (int nt = 0; nt < 4; ++nt) {
+        const int j = nt * 8 + g;
+        const float2 k2 = j < L ? *reinterpret_cast<const float2*>(kh[e] + j * dhp + c0 + 2 * t) : zero2;
+        const TF<PREC> b0 = split<PREC>(k2.x);
+        const TF<PREC> b1 = split<PREC>(k2.y);
+#pragma unroll
+        for (int q = 0; q < MQ; ++q) mma3<PREC>(sc[e][q][nt], se[e][q][nt], a[q], b0.h, b1.h, b0.l, b1.l);
+      }
     }
   }
   // softmax along each row: a row's 32 scores are spread over the 4 lanes of a quad
   const float sl = scale * 1.4426950408889634f;  // exp(x) = exp2(x·log2 e)
-  float mx[MQ][2];
-  float sum[MQ][2];
+  float mx[NE][MQ][2];
+  float sum[NE][MQ][2];
 #pragma unroll
-  for (int q = 0; q < MQ; ++q) {
-    mx[q][0] = mx[q][1] = -3.0e38f;
-    sum[q][0] = sum[q][1] = 0.f;
+  for (int e = 0; e < NE; ++e)
 #pragma unroll
-    for (int nt = 0; nt < 4; ++nt)
+    for (int q = 0; q < MQ; ++q) {
+      mx[e][q][0] = mx[e][q][1] = -3.0e38f;
+      sum[e][q][0] = sum[e][q][1] = 0.f;
 #pragma unroll
-      for (int c = 0; c < 4; ++c) {
-        const int j = nt * 8 + 2 * t + (c & 1);
-        sc[q][nt][c] = j < L ? (sc[q][nt][c] + se[q][nt][c]) * sl : -3.0e38f;
-        mx[q][c >> 1] = fmaxf(mx[q][c >> 1], sc[q][nt][c]);
-      }
-  }
+      for (int nt = 0; nt < 4; ++nt)
 #pragma unroll
-  for (int q = 0; q < MQ; ++q)
-#pragma unroll
-    for (int hf = 0; hf < 2; ++hf) {
-      mx[q][hf] = fmaxf(mx[q][hf], shfl_xor(mx[q][hf], 1));
-      mx[q][hf] = fmaxf(mx[q][hf], shfl_xor(mx[q][hf], 2));
+        for (int c = 0; c < 4; ++c) {
+          const int j = nt * 8 + 2 * t + (c & 1);
+          sc[e][q][nt][c] = j < L ? (sc[e][q][nt][c] + se[e][q][nt][c]) * sl : -3.0e38f;
+          mx[e][q][c >> 1] = fmaxf(mx[e][q][c >> 1], sc[e][q][nt][c]);
+        }
     }
 #pragma unroll
-  for (int q = 0; q < MQ; ++q)
-#pragma unroll
-    for (int nt = 0; nt < 4; ++nt)
-#pragma unroll
-      for (int c = 0; c < 4; ++c) {
-        sc[q][nt][c] = fast_exp2(sc[q][nt][c] - mx[q][c >> 1]);
-        sum[q][c >> 1] += sc[q][nt][c];
-      }
-#pragma unroll
-  for (int q = 0; q < MQ; ++q)
-#pragma unroll
-    for (int hf = 0; hf < 2; ++hf) {
-      sum[q][hf] += shfl_xor(sum[q][hf], 1);
-      sum[q][hf] += shfl_xor(sum[q][hf], 2);
-      sum[q][hf] = 1.f / sum[q][hf];
-    }
-  // O = P·V, 8 features at a time; key slot t of k-step kk is key 8kk + 2t, slot t + 4 key 8kk + 2t + 1.
-  // The softmax's shuffles come after every lane's reads of Q, so writing O over it needs no barrier.
-  for (int c0 = 0; c0 < dhp; c0 += 8) {
-    float o[MQ][4];
-    float oe[MQ][4];
+  for (int e = 0; e < NE; ++e)
 #pragma unroll
     for (int q = 0; q < MQ; ++q)
 #pragma unroll
-      for (int c = 0; c < 4; ++c) o[q][c] = oe[q][c] = 0.f;
+      for (int hf = 0; hf < 2; ++hf) {
+        mx[e][q][hf] = fmaxf(mx[e][q][hf], shfl_xor(mx[e][q][hf], 1));
+        mx[e][q][hf] = fmaxf(mx[e][q][hf], shfl_xor(mx[e][q][hf], 2));
+      }
 #pragma unroll
-    for (int kk = 0; kk < 4; ++kk) {
-      const int j = kk * 8 + 2 * t;
-      const TF<PREC> b0 = split<PREC>(j < L ? vh[j * dhp + c0 + g] : 0.f);
-      const TF<PREC> b1 = split<PREC>(j + 1 < L ? vh[(j + 1) * dhp + c0 + g] : 0.f);
+  for (int e = 0; e < NE; ++e)
+#pragma unroll
+    for (int q = 0; q < MQ; ++q)
+#pragma unroll
+      for (int nt = 0; nt < 4; ++nt)
+#pragma unroll
+        for (int c = 0; c < 4; ++c) {
+          sc[e][q][nt][c] = fast_exp2(sc[e][q][nt][c] - mx[e][q][c >> 1]);
+          sum[e][q][c >> 1] += sc[e][q][nt][c];
+        }
+#pragma unroll
+  for (int e = 0; e < NE; ++e)
+#pragma unroll
+    for (int q = 0; q < MQ; ++q)
+#pragma unroll
+      for (int hf = 0; hf < 2; ++hf) {
+        sum[e][q][hf] += shfl_xor(sum[e][q][hf], 1);
+        sum[e][q][hf] += shfl_xor(sum[e][q][hf], 2);
+        sum[e][q][hf] = 1.f / sum[e][q][hf];
+      }
+  // O = P·V, 8 features at a time; key slot t of k-step kk is key 8kk + 2t, slot t + 4 key 8kk + 2t + 1.
+  // The softmax's shuffles come after every lane's reads of Q, so writing O over it needs no barrier.
+  for (int c0 = 0; c0 < dhp; c0 += 8) {
+    float o[NE][MQ][4];
+    float oe[NE][MQ][4];
+#pragma unroll
+    for (int e = 0; e < NE; ++e)
+#pragma unroll
+      for (int q = 0; q < MQ; ++q)
+#pragma unroll
+        for (int c = 0; c < 4; ++c) o[e][q][c] = oe[e][q][c] = 0.f;
+#pragma unroll
+    for (int e = 0; e < NE; ++e)
+#pragma unroll
+      for (int kk = 0; kk < 4; ++kk) {
+        const int j = kk * 8 + 2 * t;
+        const TF<PREC> b0 = split<PREC>(j < L ? vh[e][j * dhp + c0 + g] : 0.f);
+        const TF<PREC> b1 = split<PREC>(j + 1 < L ? vh[e][(j + 1) * dhp + c0 + g] : 0.f);
+#pragma unroll
+        for (int q = 0; q < MQ; ++q) {
+          TF<PREC> pa[4];
+          chained_a<PREC>(pa, sc[e][q][kk]);
+          mma3<PREC>(o[e][q], oe[e][q], pa, b0.h, b1.h, b0.l, b1.l);
+        }
+      }
+#pragma unroll
+    for (int e = 0; e < NE; ++e)
 #pragma unroll
       for (int q = 0; q < MQ; ++q) {
-        TF<PREC> pa[4];
-        chained_a<PREC>(pa, sc[q][kk]);
-        mma3<PREC>(o[q], oe[q], pa, b0.h, b1.h, b0.l, b1.l);
+        const int ia = s0 + 16 * q + g;
+        const int ib = ia + 8;
+        if (ia < L) st2<CS>(qh[e] + ia * W + c0 + 2 * t, (o[e][q][0] + oe[e][q][0]) * sum[e][q][0], (o[e][q][1] + oe[e][q][1]) * sum[e][q][0], rank);
+        if (ib < L) st2<CS>(qh[e] + ib * W + c0 + 2 * t, (o[e][q][2] + oe[e][q][2]) * sum[e][q][1], (o[e][q][3] + oe[e][q][3]) * sum[e][q][1], rank);
       }
-    }
-#pragma unroll
-    for (int q = 0; q < MQ; ++q) {
-      const int ia = s0 + 16 * q + g;
-      const int ib = ia + 8;
-      if (ia < L) st2<CS>(qh + ia * W + c0 + 2 * t, (o[q][0] + oe[q][0]) * sum[q][0], (o[q][1] + oe[q][1]) * sum[q][0], rank);
-      if (ib < L) st2<CS>(qh + ib * W + c0 + 2 * t, (o[q][2] + oe[q][2]) * sum[q][1], (o[q][3] + oe[q][3]) * sum[q][1], rank);
-    }
   }
 }
 
@@ -713,6 +737,8 @@ __device__ __forceinline__ void row(float* zq, int sz, float* __restrict__ xt, i
     for (int nt = 0; nt < NTW; ++nt) f2[nt] = ldg4(w2r + ((long long) nt * kbF + step) * 128 + lane * 4);
   };
   if (!LEAN) load1(0);
+  // two steps at a time in tf32 (measured 2.7 % faster at 16,384; 3xTF32 spills with it)
+#pragma unroll (PREC == 1 ? 2 : 1)
   for (int kb2 = 0; kb2 < kbF; ++kb2) {
     if (LEAN) {
       load1(kb2);
@@ -796,6 +822,130 @@ __device__ __forceinline__ void row(float* zq, int sz, float* __restrict__ xt, i
   }
 }
 
+// ---- the pruned last layer's rows in a cluster: R <= CS rows, row `rank` on all NWARP warps of block
+// `rank`. One warp a row would leave most of the cluster idle while it runs the FFN's steps one after
+// another: here every warp computes X' = X + O·wo and LN2 of the row (a small product, repeated rather
+// than shared through a barrier), then its share of the FFN's hidden units; the partial sums meet in
+// `scratch` (shared memory, NWARP + 1 slices of [EX][W]) and are added in warp order, then X' + (Y + b2)
+// goes over X in global memory. Not inlined: its registers stay out of the layers' allocation.
+template <int EX, int W, int PREC>
+HF_NOINLINE void row_split(const float* zq, int sz, float* __restrict__ xt, int LW, int i, int r, const float* wo,
+                           const float* g2, const float* b2ln, const float* w1, const float* b1, const float* w2,
+                           const float* b2, float* scratch, int d, int fp) {
+  constexpr int MT = EX / 16;
+  constexpr int NTW = W / 8;
+  constexpr int KBW = W / 16;
+  const int warp = HF_THREAD_X >> 5;
+  const int lane = HF_THREAD_X & 31;
+  const int g = lane >> 2;
+  const int t = lane & 3;
+  const int kbF = fp / 16;
+  float xp[MT][NTW][4];
+  zero<EX, NTW>(xp);
+  gemm<EX, NTW, PREC>(xp, zq + i * W, sz, wo + (long long) r * W * W, KBW, NTW, lane);
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt) {
+    const int e = mt * 16 + g;
+#pragma unroll
+    for (int nt = 0; nt < NTW; ++nt) {
+      const int col = nt * 8 + 2 * t;
+      const float2 a = *reinterpret_cast<const float2*>(xt + (long long) e * LW + i * W + col);
+      const float2 b = *reinterpret_cast<const float2*>(xt + (long long) (e + 8) * LW + i * W + col);
+      xp[mt][nt][0] += a.x;
+      xp[mt][nt][1] += a.y;
+      xp[mt][nt][2] += b.x;
+      xp[mt][nt][3] += b.y;
+    }
+  }
+  float z[MT][NTW][4];
+  tile_layer_norm<EX, NTW>(xp, z, g2, b2ln, d, t);
+  const float* w1r = w1 + (long long) r * W * fp;
+  const float* w2r = w2 + (long long) r * fp * W;
+  const float* b1r = b1 + (long long) r * fp;
+  float y[MT][NTW][4];
+  float ye[MT][NTW][4];
+  zero<EX, NTW>(y);
+  zero<EX, NTW>(ye);
+  for (int kb2 = warp; kb2 < kbF; kb2 += NWARP) {
+    float4 f1[KBW][2];
+    float4 f2[NTW];
+#pragma unroll
+    for (int kb = 0; kb < KBW; ++kb)
+#pragma unroll
+      for (int j = 0; j < 2; ++j) f1[kb][j] = ldg4(w1r + ((long long) (2 * kb2 + j) * KBW + kb) * 128 + lane * 4);
+#pragma unroll
+    for (int nt = 0; nt < NTW; ++nt) f2[nt] = ldg4(w2r + ((long long) nt * kbF + kb2) * 128 + lane * 4);
+    float hcc[MT][2][4];
+    float hce[MT][2][4];
+    zero<EX, 2>(hcc);
+    zero<EX, 2>(hce);
+#pragma unroll
+    for (int kb = 0; kb < KBW; ++kb)
+#pragma unroll
+      for (int ks2 = 0; ks2 < 2; ++ks2)
+#pragma unroll
+        for (int j = 0; j < 2; ++j) {
+          uint32_t h0, h1, l0, l1;
+          frag_k<PREC>(f1[kb][j], ks2, h0, h1, l0, l1);
+#pragma unroll
+          for (int mt = 0; mt < MT; ++mt) {
+            TF<PREC> za[4];
+            chained_a<PREC>(za, z[mt][2 * kb + ks2]);
+            mma3<PREC>(hcc[mt][j], hce[mt][j], za, h0, h1, l0, l1);
+          }
+        }
+    fold<EX, 2, PREC>(hcc, hce);
+    TF<PREC> ha[MT][2][4];
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      const float2 bb = ldg2(b1r + (2 * kb2 + j) * 8 + 2 * t);
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) {
+        hcc[mt][j][0] = gelu(hcc[mt][j][0] + bb.x);
+        hcc[mt][j][1] = gelu(hcc[mt][j][1] + bb.y);
+        hcc[mt][j][2] = gelu(hcc[mt][j][2] + bb.x);
+        hcc[mt][j][3] = gelu(hcc[mt][j][3] + bb.y);
+        chained_a<PREC>(ha[mt][j], hcc[mt][j]);
+      }
+    }
+#pragma unroll
+    for (int nt = 0; nt < NTW; ++nt)
+#pragma unroll
+      for (int ks2 = 0; ks2 < 2; ++ks2) {
+        uint32_t h0, h1, l0, l1;
+        frag_k<PREC>(f2[nt], ks2, h0, h1, l0, l1);
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) mma3<PREC>(y[mt][nt], ye[mt][nt], ha[mt][ks2], h0, h1, l0, l1);
+      }
+  }
+  fold<EX, NTW, PREC>(y, ye);
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt) {
+    const int e = mt * 16 + g;
+#pragma unroll
+    for (int nt = 0; nt < NTW; ++nt) {
+      const int col = nt * 8 + 2 * t;
+      float* py = scratch + (warp * EX + e) * W + col;
+      *reinterpret_cast<float2*>(py) = make_float2(y[mt][nt][0], y[mt][nt][1]);
+      *reinterpret_cast<float2*>(py + 8 * W) = make_float2(y[mt][nt][2], y[mt][nt][3]);
+      if (warp == 0) {
+        float* px = scratch + (NWARP * EX + e) * W + col;
+        *reinterpret_cast<float2*>(px) = make_float2(xp[mt][nt][0], xp[mt][nt][1]);
+        *reinterpret_cast<float2*>(px + 8 * W) = make_float2(xp[mt][nt][2], xp[mt][nt][3]);
+      }
+    }
+  }
+  sync_block();
+  const float* b2r = b2 + (long long) r * W;
+  for (int it = HF_THREAD_X; it < EX * W; it += NTHREADS) {
+    const int e = it / W;
+    const int c = it % W;
+    float sum = scratch[it];
+    for (int w = 1; w < NWARP; ++w) sum += scratch[w * EX * W + it];
+    st_stream1(xt + (long long) e * LW + i * W + c, scratch[NWARP * EX * W + it] + (sum + ldg1(b2r + c)));
+  }
+}
+
 // ---- the forward pass of one tile -----------------------------------------------------------------
 
 template <int EX, int W, int CS, int PREC>
@@ -808,6 +958,9 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
   constexpr int KBW = W / 16;  // k-blocks across a token row
   constexpr int GNW = CS * NWARP;
   constexpr int NTC = CS == 1 ? 3 : CS == 2 ? 2 : 1;  // n-tiles per job in the wide products
+  // n-tiles per key/value job in a 4-block cluster (measured on the H200: 3 beats 1 by 5 % at 256;
+  // 4 is slower in fp32 and, with a deeper ring, spills)
+  constexpr int NKV = 3;
   // The 32-example 3xTF32 kernel is short of registers: it keeps LN1 as a pass of its own and loads
   // the FFN's weights step by step (measured: both faster there, slower everywhere else).
   constexpr bool LEAN = EX == 32 && PREC == 3;
@@ -925,8 +1078,47 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
       HF_MARK(T_LN1);
     }
 
-    // composite low-rank projections, first half: P = z·[uk | uv] over the flattened tokens
-    {
+    // composite low-rank projections, first half: P = z·[uk | uv] over the flattened tokens. A cluster
+    // splits k too: one job a warp, three n-tiles over a CS-th of k (a chain a quarter as long, three
+    // at once), partial sums into every block's key/value space (free until the keys), then every
+    // block adds the parts in the same order, so all hold the same P. (Not the 2-block 3xTF32
+    // kernel: it spills 80 bytes with it and ran 1.3 % slower at 1,024.)
+    const bool splitZu = (CS == 4 || (CS == 2 && PREC == 1)) && CS * sp <= 2 * skv;
+    if (splitZu) {
+      const int ntP = m.np / 8;
+      const int kbP = LW / 16;
+      const int kbPart = (kbP + CS - 1) / CS;
+      const float* u = wts + ldgl(ld + L_UCAT);
+      for (int job = gw; job < (ntP + 2) / 3 * CS; job += GNW) {
+        const int n0 = job / CS * 3;
+        const int nt = min(3, ntP - n0);
+        const int part = job % CS;
+        const int k0 = part * kbPart;
+        float acc[MT][3][4];
+        zero<EX, 3>(acc);
+        if (k0 < kbP)
+          gemm<EX, 3, PREC>(acc, zq + k0 * 16, sz, u + ((long long) n0 * kbP + k0) * 128, min(kbPart, kbP - k0), nt,
+                            lane, kbP);
+        store_tile<EX, 3, CS>(acc, kv + part * EX * sp, sp, n0 * 8, nt, lane, rank);
+      }
+      sync_cluster<CS>();
+      const int q4 = m.np / 4;
+      for (int it = tid; it < EX * q4; it += NTHREADS) {
+        const int off = it / q4 * sp + it % q4 * 4;
+        float4 sum = *reinterpret_cast<const float4*>(kv + off);
+        for (int part = 1; part < CS; ++part) {
+          const float4 v = *reinterpret_cast<const float4*>(kv + part * EX * sp + off);
+          sum.x += v.x;
+          sum.y += v.y;
+          sum.z += v.z;
+          sum.w += v.w;
+        }
+        *reinterpret_cast<float4*>(ps + off) = sum;
+      }
+      // the parts are read: other blocks may write keys over them once all have arrived, which the
+      // queries below (reads of this block's zq, writes to every block's) need not wait for
+      cluster_arrive<CS>();
+    } else {
       const int ntP = m.np / 8;
       const int kbP = LW / 16;
       const int gsz = min(NTC, (ntP + GNW - 1) / GNW);
@@ -941,19 +1133,34 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
         store_tile<EX, NTC, CS>(acc, ps, sp, n0 * 8, nt, lane, rank);
       }
     }
-    sync_cluster<CS>();
+    if (!splitZu) sync_cluster<CS>();
     HF_MARK(T_ZU);
 
-    // heterogeneous queries Q_i = Z_i·wq[i] for rows s0.., written over Z_i (one warp owns a row)
+    // heterogeneous queries Q_i = Z_i·wq[i] for rows s0.., written over Z_i (one warp owns a row; in a
+    // pruned 3xTF32 layer with two m-tiles, one warp a row and m-tile, like the per-row phase; with it
+    // the 32-example tf32 kernel ran 1 % slower)
     {
       const float* wq = wts + ldgl(ld + L_WQ);
-      for (int r = gw; r < R; r += GNW) {
-        const int i = s0 + r;
-        float acc[MT][NTW][4];
-        zero<EX, NTW>(acc);
-        gemm<EX, NTW, PREC>(acc, zq + i * W, sz, wq + (long long) r * W * W, KBW, NTW, lane);
-        sync_warp();
-        store_tile<EX, NTW, CS>(acc, zq, sz, i * W, NTW, lane, rank);
+      if (PREC == 3 && MT == 2 && 2 * R <= GNW) {
+        for (int job = gw; job < 2 * R; job += GNW) {
+          const int r = job >> 1;
+          const int i = s0 + r;
+          float* zm = zq + (job & 1) * 16 * sz;
+          float acc[1][NTW][4];
+          zero<16, NTW>(acc);
+          gemm<16, NTW, PREC>(acc, zm + i * W, sz, wq + (long long) r * W * W, KBW, NTW, lane);
+          sync_warp();
+          store_tile<16, NTW, CS>(acc, zm, sz, i * W, NTW, lane, rank);
+        }
+      } else {
+        for (int r = gw; r < R; r += GNW) {
+          const int i = s0 + r;
+          float acc[MT][NTW][4];
+          zero<EX, NTW>(acc);
+          gemm<EX, NTW, PREC>(acc, zq + i * W, sz, wq + (long long) r * W * W, KBW, NTW, lane);
+          sync_warp();
+          store_tile<EX, NTW, CS>(acc, zq, sz, i * W, NTW, lane, rank);
+        }
       }
     }
 
@@ -974,41 +1181,84 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
       const int hw = m.L * m.dhp;  // one head's keys per example
       for (int h0 = 0; h0 < m.heads; h0 += hp) {
         // the previous heads done with ks / vs; the first heads need no barrier after the queries (the
-        // one before attention orders them), so warps with fewer query rows start on keys and values
-        if (h0 > 0) sync_cluster<CS>();
+        // one before attention orders them), so warps with fewer query rows start on keys and values;
+        // after a split z·[uk|uv], the keys wait for every block to have read its parts
+        if (h0 > 0) {
+          sync_cluster<CS>();
+        } else if (splitZu) {
+          cluster_wait<CS>();
+        }
         HF_MARK(h0 == 0 ? T_WQ : T_ATTN);
-        // a lone block deals the jobs out in a snake (odd rounds from the last warp back), so the warps
-        // with a second value job get no third job (ref-serving: 10 value jobs of 24 units, 10 key
-        // jobs of 12, at most 48 units a warp instead of 60); in clusters plain rounds balance better
-        for (int round = 0;; ++round) {
-          const int job = round * GNW + (CS == 1 && (round & 1) ? GNW - 1 - gw : gw);
-          if (job >= hp * (jobsV + jobsK)) break;
-          const int hh = job / (jobsV + jobsK);  // value jobs of all heads first: they take longer
-          const int jj = job % (jobsV + jobsK);
-          const bool isV = jj < jobsV;
-          const int gsz = isV ? gV : gK;
-          const int n0 = (isV ? jj : jj - jobsV) * gsz;
-          const int nt = min(gsz, ntH - n0);
-          const int kb = isV ? kbV : kbK;
-          const float* bw = (isV ? vv + (h0 + hh) * headV : vk + (h0 + hh) * headK) + (long long) n0 * kb * 128;
-          float acc[MT][NTC][4];
-          zero<EX, NTC>(acc);
-          gemm<EX, NTC, PREC>(acc, isV ? ps + m.rkp : ps, sp, bw, kb, nt, lane);
-          store_tile<EX, NTC, CS>(acc, isV ? vs : ks, skv, hh * hw + n0 * 8, nt, lane, rank);
+        if (CS == 4) {
+          // a 4-block cluster holds all heads: their keys (values) are one product over contiguous
+          // n-tiles, dealt out NKV n-tiles a job (independent chains for the warp), in a snake (the
+          // 2-block 3xTF32 kernel spills with it)
+          const int ntAll = hp * ntH;
+          const int jobsEach = (ntAll + NKV - 1) / NKV;  // key jobs, and as many value jobs
+          for (int round = 0;; ++round) {
+            const int job = round * GNW + ((round & 1) ? GNW - 1 - gw : gw);
+            if (job >= 2 * jobsEach) break;
+            const bool isV = job < jobsEach;
+            const int n0 = (isV ? job : job - jobsEach) * NKV;
+            const int nt = min(NKV, ntAll - n0);
+            const int kb = isV ? kbV : kbK;
+            const float* bw = (isV ? vv + h0 * headV : vk + h0 * headK) + (long long) n0 * kb * 128;
+            float acc[MT][NKV][4];
+            zero<EX, NKV>(acc);
+            gemm<EX, NKV, PREC>(acc, isV ? ps + m.rkp : ps, sp, bw, kb, nt, lane);
+            store_tile<EX, NKV, CS>(acc, isV ? vs : ks, skv, n0 * 8, nt, lane, rank);
+          }
+        } else {
+          // a lone block deals the jobs out in a snake (odd rounds from the last warp back), so the warps
+          // with a second value job get no third job (ref-serving: 10 value jobs of 24 units, 10 key
+          // jobs of 12, at most 48 units a warp instead of 60); in clusters plain rounds balance better
+          for (int round = 0;; ++round) {
+            const int job = round * GNW + (CS == 1 && (round & 1) ? GNW - 1 - gw : gw);
+            if (job >= hp * (jobsV + jobsK)) break;
+            const int hh = job / (jobsV + jobsK);  // value jobs of all heads first: they take longer
+            const int jj = job % (jobsV + jobsK);
+            const bool isV = jj < jobsV;
+            const int gsz = isV ? gV : gK;
+            const int n0 = (isV ? jj : jj - jobsV) * gsz;
+            const int nt = min(gsz, ntH - n0);
+            const int kb = isV ? kbV : kbK;
+            const float* bw = (isV ? vv + (h0 + hh) * headV : vk + (h0 + hh) * headK) + (long long) n0 * kb * 128;
+            float acc[MT][NTC][4];
+            zero<EX, NTC>(acc);
+            gemm<EX, NTC, PREC>(acc, isV ? ps + m.rkp : ps, sp, bw, kb, nt, lane);
+            store_tile<EX, NTC, CS>(acc, isV ? vs : ks, skv, hh * hw + n0 * 8, nt, lane, rank);
+          }
         }
         sync_cluster<CS>();
         HF_MARK(T_KV);
-        // attention, one warp per (head, example)
-        for (int task = gw; task < hp * EX; task += GNW) {
-          const int hh = task / EX;
-          const int ex = task % EX;
-          float* qh = zq + ex * sz + (h0 + hh) * m.dhp;
-          const float* kh = ks + ex * skv + hh * hw;
-          const float* vh = vs + ex * skv + hh * hw;
-          if (W > 16 && R > 16) {  // (W = 16: two blocks a multiprocessor, 128 registers, no room for two)
-            attend<2, W, CS, PREC>(qh, kh, vh, s0, m.L, m.dhp, m.scale, lane, rank);
-          } else {
-            attend<1, W, CS, PREC>(qh, kh, vh, s0, m.L, m.dhp, m.scale, lane, rank);
+        // attention: one warp per (head, example), or per (head, two examples) where a layer's queries
+        // fill one m-tile (the pruned last layer), so the warp still has two chains
+        if (W > 16 && R > 16) {  // (W = 16: two blocks a multiprocessor, 128 registers, no room for two)
+          for (int task = gw; task < hp * EX; task += GNW) {
+            const int hh = task / EX;
+            const int ex = task % EX;
+            float* const qh[1] = {zq + ex * sz + (h0 + hh) * m.dhp};
+            const float* const kh[1] = {ks + ex * skv + hh * hw};
+            const float* const vh[1] = {vs + ex * skv + hh * hw};
+            attend<2, 1, W, CS, PREC>(qh, kh, vh, s0, m.L, m.dhp, m.scale, lane, rank);
+          }
+        } else if (W > 16) {
+          for (int task = gw; task < hp * EX / 2; task += GNW) {
+            const int hh = task / (EX / 2);
+            const int ex = 2 * (task % (EX / 2));
+            float* const qh[2] = {zq + ex * sz + (h0 + hh) * m.dhp, zq + (ex + 1) * sz + (h0 + hh) * m.dhp};
+            const float* const kh[2] = {ks + ex * skv + hh * hw, ks + (ex + 1) * skv + hh * hw};
+            const float* const vh[2] = {vs + ex * skv + hh * hw, vs + (ex + 1) * skv + hh * hw};
+            attend<1, 2, W, CS, PREC>(qh, kh, vh, s0, m.L, m.dhp, m.scale, lane, rank);
+          }
+        } else {
+          for (int task = gw; task < hp * EX; task += GNW) {
+            const int hh = task / EX;
+            const int ex = task % EX;
+            float* const qh[1] = {zq + ex * sz + (h0 + hh) * m.dhp};
+            const float* const kh[1] = {ks + ex * skv + hh * hw};
+            const float* const vh[1] = {vs + ex * skv + hh * hw};
+            attend<1, 1, W, CS, PREC>(qh, kh, vh, s0, m.L, m.dhp, m.scale, lane, rank);
           }
         }
       }
@@ -1027,7 +1277,12 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
       const float* b2 = wts + ldgl(ld + L_B2);
       // A pruned layer has fewer rows than warps: with two m-tiles each m-tile of a row is a job of
       // its own, so twice as many warps share the work.
-      if (MT == 2 && 2 * R <= GNW) {
+      if (CS > 1 && R <= CS && l + 1 == m.layers && (NWARP + 1) * W <= 2 * skv) {
+        // the pruned last layer in a cluster: a block a row, its FFN shared out over the block's warps
+        if ((int) rank < R)
+          row_split<EX, W, PREC>(zq, sz, xt, LW, s0 + (int) rank, (int) rank, wo, g2, b2ln, w1, b1, w2, b2, kv, m.d,
+                                 m.fp);
+      } else if (MT == 2 && 2 * R <= GNW) {
         for (int job = gw; job < 2 * R; job += GNW) {
           const int mt = job & 1;
           row<16, W, CS, PREC, LEAN>(zq + mt * 16 * sz, sz, xt + (long long) mt * 16 * LW, LW, s0 + (job >> 1),
@@ -1044,8 +1299,15 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
     HF_MARK(T_ROWS);
   }
 
+  // the towers: a block per task where the cluster has enough of them, else all on the first
+  if (CS > 1 && m.T <= CS) {
+    if ((int) rank >= m.T) return;
+    heads<EX, W, PREC>(desc, wts, kv, xt, logits, ex0, nvalid, (int) rank, (int) rank + 1);
+  } else {
+    if (rank != 0) return;
+    heads<EX, W, PREC>(desc, wts, kv, xt, logits, ex0, nvalid, 0, m.T);
+  }
   if (rank != 0) return;
-  heads<EX, W, PREC>(desc, wts, kv, xt, logits, ex0, nvalid);
 #ifdef HF_TRACE
   trace_tile<EX, CS, PREC>(tile, (batch + EX - 1) / EX, batch, traceNs0, traceClock0);
 #endif

@@ -50,6 +50,22 @@ __device__ __forceinline__ void sync_cluster() {
   }
 }
 
+// A cluster barrier in two halves: a thread arrives once the others may overwrite what it has read, and
+// waits before it reads or overwrites what they arrive with; work in between hides the barrier.
+template <int CS>
+__device__ __forceinline__ void cluster_arrive() {
+  if constexpr (CS == 1) {
+    __syncthreads();
+  } else {
+    asm volatile("barrier.cluster.arrive.release.aligned;" ::: "memory");
+  }
+}
+
+template <int CS>
+__device__ __forceinline__ void cluster_wait() {
+  if constexpr (CS > 1) asm volatile("barrier.cluster.wait.acquire.aligned;" ::: "memory");
+}
+
 template <int CS>
 __device__ __forceinline__ unsigned cluster_rank() {
   if constexpr (CS == 1) {

@@ -51,6 +51,8 @@ int thread_index();
 int block_index();
 int block_in_cluster();
 void wait(Barrier& b, int parties);
+void arrive(Barrier& b, int parties);
+void wait_arrived(Barrier& b);
 
 inline Block& my_block() { return blocks[block_in_cluster()]; }
 
@@ -141,6 +143,20 @@ inline void sync_cluster() {
   } else {
     emu::wait(emu::cluster, emu::clusterThreads);
   }
+}
+
+template <int CS>
+inline void cluster_arrive() {
+  if constexpr (CS == 1) {
+    sync_block();
+  } else {
+    emu::arrive(emu::cluster, emu::clusterThreads);
+  }
+}
+
+template <int CS>
+inline void cluster_wait() {
+  if constexpr (CS > 1) emu::wait_arrived(emu::cluster);
 }
 
 template <int CS>

@@ -56,6 +56,7 @@ struct Fiber {
   bool done = false;
   const Barrier* waitingOn = nullptr;  // runnable again once its generation moves past waitGeneration
   long waitGeneration = 0;
+  long arrivedGeneration = 0;  // the generation of the barrier this fiber last arrived at
 };
 
 Fiber* current = nullptr;
@@ -81,6 +82,24 @@ static void switch_to_scheduler() {
 #ifdef HF_ASAN
   __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
 #endif
+}
+
+// The two halves of a barrier: arrive counts this fiber in and goes on; wait_arrived blocks until
+// every party has arrived.
+void arrive(Barrier& b, int parties) {
+  current->arrivedGeneration = b.generation;
+  if (++b.count == parties) {
+    b.count = 0;
+    ++b.generation;
+  }
+}
+
+void wait_arrived(Barrier& b) {
+  if (b.generation != current->arrivedGeneration) return;
+  current->waitingOn = &b;
+  current->waitGeneration = current->arrivedGeneration;
+  switch_to_scheduler();
+  current->waitingOn = nullptr;
 }
 
 void wait(Barrier& b, int parties) {

@@ -80,11 +80,12 @@ class FusedKernelEmulationTest {
   @Test
   void tokensThirtyTwoWideMatchTheCpu() throws Exception {
     // W = 32, the width of ref-serving, which the golden files (W = 16) leave out: the 32-example
-    // kernels and the clusters; 37 examples make a full and a partly filled 32-example tile. The
-    // random weights here are larger than trained ones, so tf32 is held to agreeing with itself
-    // across variants (a slip in one variant's indexing shows as an O(1) difference) and loosely
-    // to the CPU.
-    RandomCase r = RandomCase.of(new ModelConfig("w32", 32, 4, 3, List.of("a", "b"), 16, 24, 2, List.of(16), 2,
+    // kernels and the clusters; 37 examples make a full and a partly filled 32-example tile; an FFN
+    // 160 wide gives the pruned layer's split rows more steps than a block has warps. The random
+    // weights here are larger than trained ones, so tf32 is held to agreeing with itself across
+    // variants (they sum in different orders: 3e-3 apart; a slip in one variant's indexing shows as
+    // an O(1) difference) and loosely to the CPU.
+    RandomCase r = RandomCase.of(new ModelConfig("w32", 32, 4, 3, List.of("a", "b"), 16, 24, 5, List.of(16), 2,
         true, fields(6, 13, 2)), 11, 37);
     for (Precision precision : Precision.values()) {
       FusedLayout layout = r.layout(precision);
@@ -99,7 +100,7 @@ class FusedKernelEmulationTest {
         } else {
           assertThat(maxAbsDiff(got, r.want())).as("%s", v).isLessThanOrEqualTo(0.2);
           first = first == null ? got : first;
-          assertThat(maxAbsDiff(got, first)).as("%s against %s", v, layout.variants().get(0)).isLessThanOrEqualTo(2e-3);
+          assertThat(maxAbsDiff(got, first)).as("%s against %s", v, layout.variants().get(0)).isLessThanOrEqualTo(1e-2);
         }
       }
     }
