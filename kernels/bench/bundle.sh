@@ -26,7 +26,8 @@ tmp=$(mktemp -d)
 jlink --add-modules java.base,java.logging,java.management,jdk.management,jdk.unsupported,jdk.incubator.vector,java.xml,java.naming,java.sql \
   --strip-debug --no-header-files --no-man-pages --output "$tmp/jre"
 tar cJf "$out/jre.tar.xz" -C "$tmp" jre && rm -rf "$tmp"
-cp kernels/bench/gpu-bench.sh kernels/bench/torch_baseline.py kernels/bench/trace_summary.py "$out/bench/"
+cp kernels/bench/gpu-bench.sh kernels/bench/torch_baseline.py kernels/bench/trace_summary.py \
+  kernels/bench/cluster_probe.cu "$out/bench/"
 cp kernels/bench/run.sh kernels/bench/ab.sh kernels/bench/host-env.sh "$out/"
 mkdir -p "$out/cuda" && cp kernels/src/main/cuda/*.cu kernels/src/main/cuda/*.cuh "$out/cuda/"
 du -sh "$out"
