@@ -669,6 +669,58 @@ __device__ __forceinline__ void attend(float* const (&qh)[NE], const float* cons
   }
 }
 
+// ---- pieces of a row's work, shared by row() and row_split() --------------------------------------
+// X' of token row i (weight row r) of EX examples as an accumulator tile: O_i·wo[r] plus X_i from xt.
+template <int EX, int W, int PREC>
+__device__ __forceinline__ void attention_residual(float (&xp)[EX / 16][W / 8][4], const float* zq, int sz,
+                                                   const float* __restrict__ xt, int LW, int i, int r,
+                                                   const float* wo, int lane, int g, int t) {
+  zero<EX, W / 8>(xp);
+  gemm<EX, W / 8, PREC>(xp, zq + i * W, sz, wo + (long long) r * W * W, W / 16, W / 8, lane);
+#pragma unroll
+  for (int mt = 0; mt < EX / 16; ++mt) {
+    const int e = mt * 16 + g;
+#pragma unroll
+    for (int nt = 0; nt < W / 8; ++nt) {
+      const int col = nt * 8 + 2 * t;
+      const float2 a = *reinterpret_cast<const float2*>(xt + (long long) e * LW + i * W + col);
+      const float2 b = *reinterpret_cast<const float2*>(xt + (long long) (e + 8) * LW + i * W + col);
+      xp[mt][nt][0] += a.x;
+      xp[mt][nt][1] += a.y;
+      xp[mt][nt][2] += b.x;
+      xp[mt][nt][3] += b.y;
+    }
+  }
+}
+
+// The first product of an FFN step: 16 hidden units' pre-activations z·w1 (z the LN2 tile, f1 the
+// step's w1 fragments). GELU and the second product stay with the callers: as a shared function too,
+// they changed the 32-example kernels' code (PTX compared), which could not be timed.
+template <int EX, int W, int PREC>
+__device__ __forceinline__ void ffn_hidden(float (&hcc)[EX / 16][2][4], const float (&z)[EX / 16][W / 8][4],
+                                           const float4 (&f1)[W / 16][2]) {
+  constexpr int MT = EX / 16;
+  float hce[MT][2][4];
+  zero<EX, 2>(hcc);
+  zero<EX, 2>(hce);
+#pragma unroll
+  for (int kb = 0; kb < W / 16; ++kb)
+#pragma unroll
+    for (int ks2 = 0; ks2 < 2; ++ks2)
+#pragma unroll
+      for (int j = 0; j < 2; ++j) {
+        uint32_t h0, h1, l0, l1;
+        frag_k<PREC>(f1[kb][j], ks2, h0, h1, l0, l1);
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          TF<PREC> za[4];  // split again each step: registers are scarcer than these few ops
+          chained_a<PREC>(za, z[mt][2 * kb + ks2]);
+          mma3<PREC>(hcc[mt][j], hce[mt][j], za, h0, h1, l0, l1);
+        }
+      }
+  fold<EX, 2, PREC>(hcc, hce);
+}
+
 // ---- per row: X' = X + O·wo, Y = GELU(LN2(X')·w1 + b1)·w2 + b2, out = X' + Y, all in registers -----
 // One warp, token row i (weight row r) of EX examples: zq and xt point at the first of them.
 template <int EX, int W, int CS, int PREC, bool LEAN>
@@ -684,23 +736,7 @@ __device__ __forceinline__ void row(float* zq, int sz, float* __restrict__ xt, i
   const int t = lane & 3;
   const int kbF = fp / 16;
   float xp[MT][NTW][4];
-  zero<EX, NTW>(xp);
-  gemm<EX, NTW, PREC>(xp, zq + i * W, sz, wo + (long long) r * W * W, KBW, NTW, lane);
-  // residual, then LN2
-#pragma unroll
-  for (int mt = 0; mt < MT; ++mt) {
-    const int e = mt * 16 + g;
-#pragma unroll
-    for (int nt = 0; nt < NTW; ++nt) {
-      const int col = nt * 8 + 2 * t;
-      const float2 a = *reinterpret_cast<const float2*>(xt + (long long) e * LW + i * W + col);
-      const float2 b = *reinterpret_cast<const float2*>(xt + (long long) (e + 8) * LW + i * W + col);
-      xp[mt][nt][0] += a.x;
-      xp[mt][nt][1] += a.y;
-      xp[mt][nt][2] += b.x;
-      xp[mt][nt][3] += b.y;
-    }
-  }
+  attention_residual<EX, W, PREC>(xp, zq, sz, xt, LW, i, r, wo, lane, g, t);
   float z[MT][NTW][4];
   tile_layer_norm<EX, NTW>(xp, z, g2, b2ln, d, t);
   // X' waits in shared memory, over O_i (read by the product above), while the FFN runs
@@ -746,25 +782,7 @@ __device__ __forceinline__ void row(float* zq, int sz, float* __restrict__ xt, i
       load2(kb2);
     }
     float hcc[MT][2][4];
-    float hce[MT][2][4];
-    zero<EX, 2>(hcc);
-    zero<EX, 2>(hce);
-#pragma unroll
-    for (int kb = 0; kb < KBW; ++kb)
-#pragma unroll
-      for (int ks2 = 0; ks2 < 2; ++ks2)
-#pragma unroll
-        for (int j = 0; j < 2; ++j) {
-          uint32_t h0, h1, l0, l1;
-          frag_k<PREC>(f1[kb][j], ks2, h0, h1, l0, l1);
-#pragma unroll
-          for (int mt = 0; mt < MT; ++mt) {
-            TF<PREC> za[4];  // split again each step: registers are scarcer than these few ops
-            chained_a<PREC>(za, z[mt][2 * kb + ks2]);
-            mma3<PREC>(hcc[mt][j], hce[mt][j], za, h0, h1, l0, l1);
-          }
-        }
-    fold<EX, 2, PREC>(hcc, hce);
+    ffn_hidden<EX, W, PREC>(hcc, z, f1);
     if (LEAN) {
       load2(kb2);
     } else if (kb2 + 1 < kbF) {
@@ -841,22 +859,7 @@ HF_NOINLINE void row_split(const float* zq, int sz, float* __restrict__ xt, int 
   const int t = lane & 3;
   const int kbF = fp / 16;
   float xp[MT][NTW][4];
-  zero<EX, NTW>(xp);
-  gemm<EX, NTW, PREC>(xp, zq + i * W, sz, wo + (long long) r * W * W, KBW, NTW, lane);
-#pragma unroll
-  for (int mt = 0; mt < MT; ++mt) {
-    const int e = mt * 16 + g;
-#pragma unroll
-    for (int nt = 0; nt < NTW; ++nt) {
-      const int col = nt * 8 + 2 * t;
-      const float2 a = *reinterpret_cast<const float2*>(xt + (long long) e * LW + i * W + col);
-      const float2 b = *reinterpret_cast<const float2*>(xt + (long long) (e + 8) * LW + i * W + col);
-      xp[mt][nt][0] += a.x;
-      xp[mt][nt][1] += a.y;
-      xp[mt][nt][2] += b.x;
-      xp[mt][nt][3] += b.y;
-    }
-  }
+  attention_residual<EX, W, PREC>(xp, zq, sz, xt, LW, i, r, wo, lane, g, t);
   float z[MT][NTW][4];
   tile_layer_norm<EX, NTW>(xp, z, g2, b2ln, d, t);
   const float* w1r = w1 + (long long) r * W * fp;
@@ -876,25 +879,7 @@ HF_NOINLINE void row_split(const float* zq, int sz, float* __restrict__ xt, int 
 #pragma unroll
     for (int nt = 0; nt < NTW; ++nt) f2[nt] = ldg4(w2r + ((long long) nt * kbF + kb2) * 128 + lane * 4);
     float hcc[MT][2][4];
-    float hce[MT][2][4];
-    zero<EX, 2>(hcc);
-    zero<EX, 2>(hce);
-#pragma unroll
-    for (int kb = 0; kb < KBW; ++kb)
-#pragma unroll
-      for (int ks2 = 0; ks2 < 2; ++ks2)
-#pragma unroll
-        for (int j = 0; j < 2; ++j) {
-          uint32_t h0, h1, l0, l1;
-          frag_k<PREC>(f1[kb][j], ks2, h0, h1, l0, l1);
-#pragma unroll
-          for (int mt = 0; mt < MT; ++mt) {
-            TF<PREC> za[4];
-            chained_a<PREC>(za, z[mt][2 * kb + ks2]);
-            mma3<PREC>(hcc[mt][j], hce[mt][j], za, h0, h1, l0, l1);
-          }
-        }
-    fold<EX, 2, PREC>(hcc, hce);
+    ffn_hidden<EX, W, PREC>(hcc, z, f1);
     TF<PREC> ha[MT][2][4];
 #pragma unroll
     for (int j = 0; j < 2; ++j) {
