@@ -172,13 +172,13 @@ struct Stages {
 // nt - 1 (so every product runs unconditionally, without predication), and the caller stores only
 // the first nt. A is row-major in shared memory (lda 16 mod 32 floats, so the warp's 16-byte loads
 // are conflict-free) and read like B: lane (g, t) loads columns 16kb + 4t .. +3 of rows g and g + 8.
-// B streams from L2 through a ring of D stages; its n-tiles lie kbStride k-blocks apart (default kbtot:
+// B streams from L2 through a ring of DS stages; its n-tiles lie kbStride k-blocks apart (default kbtot:
 // a product over part of k passes the whole k).
-template <int EX, int NT, int PREC>
+template <int EX, int NT, int PREC, int DS = Stages<NT, PREC>::D>
 __device__ __forceinline__ void gemm(float (&acc)[EX / 16][NT][4], const float* A, int lda, const float* B,
                                      int kbtot, int nt, int lane, int kbStride = 0) {
   constexpr int MT = EX / 16;
-  constexpr int D = Stages<NT, PREC>::D;
+  constexpr int D = DS;
   const int g = lane >> 2;
   const int t = lane & 3;
   const int ntStride = (kbStride ? kbStride : kbtot) * 128;  // 32-bit offsets: cheaper address arithmetic
@@ -946,6 +946,9 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
   // n-tiles per key/value job in a 4-block cluster (measured on the H200: 3 beats 1 by 5 % at 256;
   // 4 is slower in fp32 and, with a deeper ring, spills)
   constexpr int NKV = 3;
+  // weight stages of those jobs and of the split z·[uk|uv]: five in the 16-example 4-block tf32 kernel
+  // (measured 0.6 % faster at 256; with five, the 2-block one spills and ran 8 % slower)
+  constexpr int DCL = EX == 16 && CS == 4 && PREC == 1 ? 5 : Stages<3, PREC>::D;
   // The 32-example 3xTF32 kernel is short of registers: it keeps LN1 as a pass of its own and loads
   // the FFN's weights step by step (measured: both faster there, slower everywhere else).
   constexpr bool LEAN = EX == 32 && PREC == 3;
@@ -1082,7 +1085,7 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
         float acc[MT][3][4];
         zero<EX, 3>(acc);
         if (k0 < kbP)
-          gemm<EX, 3, PREC>(acc, zq + k0 * 16, sz, u + ((long long) n0 * kbP + k0) * 128, min(kbPart, kbP - k0), nt,
+          gemm<EX, 3, PREC, DCL>(acc, zq + k0 * 16, sz, u + ((long long) n0 * kbP + k0) * 128, min(kbPart, kbP - k0), nt,
                             lane, kbP);
         store_tile<EX, 3, CS>(acc, kv + part * EX * sp, sp, n0 * 8, nt, lane, rank);
       }
@@ -1174,10 +1177,10 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
           cluster_wait<CS>();
         }
         HF_MARK(h0 == 0 ? T_WQ : T_ATTN);
-        if (CS == 4) {
+        if (CS == 4 || (CS == 2 && PREC == 1)) {
           // a 4-block cluster holds all heads: their keys (values) are one product over contiguous
-          // n-tiles, dealt out NKV n-tiles a job (independent chains for the warp), in a snake (the
-          // 2-block 3xTF32 kernel spills with it)
+          // n-tiles, dealt out NKV n-tiles a job (independent chains for the warp), in a snake (also
+          // the 2-block tf32 kernel: 2 % faster at 1,024; the 2-block 3xTF32 one spills with it, no faster)
           const int ntAll = hp * ntH;
           const int jobsEach = (ntAll + NKV - 1) / NKV;  // key jobs, and as many value jobs
           for (int round = 0;; ++round) {
@@ -1190,7 +1193,7 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
             const float* bw = (isV ? vv + h0 * headV : vk + h0 * headK) + (long long) n0 * kb * 128;
             float acc[MT][NKV][4];
             zero<EX, NKV>(acc);
-            gemm<EX, NKV, PREC>(acc, isV ? ps + m.rkp : ps, sp, bw, kb, nt, lane);
+            gemm<EX, NKV, PREC, DCL>(acc, isV ? ps + m.rkp : ps, sp, bw, kb, nt, lane);
             store_tile<EX, NKV, CS>(acc, isV ? vs : ks, skv, n0 * 8, nt, lane, rank);
           }
         } else {

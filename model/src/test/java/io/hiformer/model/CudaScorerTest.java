@@ -89,6 +89,28 @@ class CudaScorerTest {
   }
 
   @Test
+  void clusteredKernelsAreChosenOnlyWhereAllTheirClustersRunAtOnce() throws Exception {
+    CudaDevice device = CudaDevice.shared();
+    try (CudaScorer s = new CudaScorer(Parameters.initialize(refServing(), 5), Precision.FP32)) {
+      for (FusedLayout.Variant v : s.forward().layout().variants()) {
+        if (v.cluster() == 1) {
+          continue;
+        }
+        int atOnce = s.forward().clustersAtOnce(v);
+        System.out.printf("%s on %s: %d clusters at once%n", v, device, atOnce);
+        // a cluster's blocks share a GPC, so whole GPCs' worth may be left over, never more blocks than SMs
+        assertThat(atOnce).as("%s", v).isPositive().isLessThanOrEqualTo(device.multiprocessors() / v.cluster());
+        for (int tiles = 1; tiles <= device.multiprocessors(); tiles++) {
+          FusedLayout.Variant chosen = s.forward().choose(16 * tiles);
+          if (chosen.cluster() > 1) {
+            assertThat(tiles).as("%d tiles on %s", tiles, chosen).isLessThanOrEqualTo(s.forward().clustersAtOnce(chosen));
+          }
+        }
+      }
+    }
+  }
+
+  @Test
   void closingFreesTheWeightsAndBuffers() throws Exception {
     CudaDevice device = CudaDevice.shared();
     Parameters p = Parameters.initialize(refServing(), 5);

@@ -13,9 +13,12 @@ import static jcuda.driver.JCudaDriver.cuMemcpyDtoH;
 import static jcuda.driver.JCudaDriver.cuMemcpyHtoD;
 import static jcuda.driver.JCudaDriver.cuMemsetD32;
 
+import java.util.HashMap;
+import java.util.Map;
 import jcuda.Pointer;
 import jcuda.driver.CUdeviceptr;
 import jcuda.driver.CUevent;
+import jcuda.driver.CUfunction;
 import jcuda.driver.CUfunction_attribute;
 
 /**
@@ -24,6 +27,8 @@ import jcuda.driver.CUfunction_attribute;
  * One batch at a time (the methods are synchronized); the kernel does the rest.
  */
 public final class FusedForward implements AutoCloseable {
+  private static final int THREADS = 256;  // NTHREADS in hiformer.cu
+
   private final CudaDevice device;
   private final FusedLayout layout;
   private final Precision precision;
@@ -45,6 +50,7 @@ public final class FusedForward implements AutoCloseable {
   private CUdeviceptr dDense;
   private CUdeviceptr dX;
   private CUdeviceptr dLogits;
+  private final Map<FusedLayout.Variant, Integer> clustersAtOnce = new HashMap<>();
   private final int[] batchArg = new int[1];
   private Pointer params;
   private boolean closed;
@@ -72,8 +78,12 @@ public final class FusedForward implements AutoCloseable {
       weights = alloc(weightBytes);
       cuMemcpyHtoD(weights, Pointer.to(blob), weightBytes);
       for (FusedLayout.Variant v : layout.variants()) {
-        cuFuncSetAttribute(device.function(v.kernelName()),
-            CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, layout.sharedBytes(v));
+        CUfunction f = device.function(v.kernelName());
+        cuFuncSetAttribute(f, CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, layout.sharedBytes(v));
+        if (v.cluster() > 1) {
+          int n = ClusterOccupancy.maxActiveClusters(f, v.cluster(), THREADS, layout.sharedBytes(v));
+          clustersAtOnce.put(v, n > 0 ? n : FusedLayout.estimatedClustersAtOnce(v.cluster(), device.multiprocessors()));
+        }
       }
     } catch (RuntimeException e) {
       free();
@@ -100,7 +110,12 @@ public final class FusedForward implements AutoCloseable {
 
   /** The kernel variant a batch of {@code n} runs with. */
   public FusedLayout.Variant choose(int n) {
-    return layout.choose(n, device.multiprocessors());
+    return layout.choose(n, device.multiprocessors(), this::clustersAtOnce);
+  }
+
+  /** How many clusters of {@code v} the device runs at once (the driver's count, else an estimate). */
+  public int clustersAtOnce(FusedLayout.Variant v) {
+    return v.cluster() == 1 ? device.multiprocessors() * v.blocks() : clustersAtOnce.get(v);
   }
 
   /**
@@ -145,7 +160,7 @@ public final class FusedForward implements AutoCloseable {
     device.makeCurrent();
     batchArg[0] = n;
     int grid = (n + v.examples() - 1) / v.examples() * v.cluster();
-    cuLaunchKernel(device.function(v.kernelName()), grid, 1, 1, 256, 1, 1, layout.sharedBytes(v), null,
+    cuLaunchKernel(device.function(v.kernelName()), grid, 1, 1, THREADS, 1, 1, layout.sharedBytes(v), null,
         params, null);
   }
 

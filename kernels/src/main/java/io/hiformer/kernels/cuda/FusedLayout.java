@@ -2,6 +2,7 @@ package io.hiformer.kernels.cuda;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.ToIntFunction;
 
 /**
  * Where every weight of a {@link FusedShape} lives in the fused kernel's one weights buffer, and in
@@ -250,10 +251,11 @@ public final class FusedLayout {
    * The variant for a batch of {@code n} on a device with {@code multiprocessors}, by the H200
    * measurements in kernels/README.md: tiles of 32 examples once they fill about every
    * multiprocessor (7/8 of them: each block reads the weights once, for twice the examples); below
-   * that tiles of 16, shared by a cluster of 2 or 4 blocks while the tiles alone would leave
-   * multiprocessors idle, else two blocks to a multiprocessor.
+   * that tiles of 16, shared by a cluster of 2 or 4 blocks while all of the batch's clusters run at
+   * once ({@code clustersAtOnce}: the driver's count for each clustered variant; more would take a
+   * second wave), else two blocks to a multiprocessor.
    */
-  public Variant choose(int n, int multiprocessors) {
+  public Variant choose(int n, int multiprocessors, ToIntFunction<Variant> clustersAtOnce) {
     List<Variant> vs = variants();
     for (Variant v : vs) {
       if (v.examples() == 32 && 8 * ceilDiv(n, 32) >= 7 * multiprocessors) {
@@ -266,7 +268,7 @@ public final class FusedLayout {
       if (v.examples() != 16) {
         continue;
       }
-      boolean fits = v.cluster() == 1 || tiles * v.cluster() <= multiprocessors;
+      boolean fits = v.cluster() == 1 || tiles <= clustersAtOnce.applyAsInt(v);
       if (fits && (best == null || better(v, best))) {
         best = v;
       }
@@ -275,6 +277,20 @@ public final class FusedLayout {
       throw new IllegalStateException("no compiled kernel for width " + w);
     }
     return best;
+  }
+
+  /** {@link #choose(int, int, ToIntFunction)} with {@link #estimatedClustersAtOnce}. */
+  public Variant choose(int n, int multiprocessors) {
+    return choose(n, multiprocessors, v -> estimatedClustersAtOnce(v.cluster(), multiprocessors));
+  }
+
+  /**
+   * Clusters of {@code cluster} blocks (one a multiprocessor) that run at once where the driver
+   * cannot say: pairs fill every multiprocessor (a TPC holds two), larger clusters lose about a
+   * tenth to the GPCs' edges (an H200 runs 30 clusters of 4, not 33).
+   */
+  static int estimatedClustersAtOnce(int cluster, int multiprocessors) {
+    return cluster <= 2 ? multiprocessors / cluster : multiprocessors * 9 / (10 * cluster);
   }
 
   /** More blocks per cluster first, then more blocks per multiprocessor. */

@@ -2,6 +2,7 @@ package io.hiformer.kernels.cuda;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import java.util.function.ToIntFunction;
 import org.junit.jupiter.api.Test;
 
 /** The host side of the kernel's layout, everywhere: padding, fragment order, the variant choice. */
@@ -21,6 +22,23 @@ class FusedLayoutTest {
     assertThat(layout.choose(2048, 132).toString()).isEqualTo("16x1/b1 fp32");
     assertThat(layout.choose(4096, 132).toString()).isEqualTo("32x1/b1 fp32");
     assertThat(layout.choose(16384, 132).toString()).isEqualTo("32x1/b1 fp32");
+  }
+
+  @Test
+  void clustersAreChosenOnlyWhereTheyAllRunAtOnce() {
+    FusedLayout layout = new FusedLayout(REF, Precision.FP32);
+    // an H200 runs 66 clusters of 2 and 30 of 4 (cuOccupancyMaxActiveClusters): 31 tiles in 4-block
+    // clusters would take a second wave, so they get 2-block ones
+    ToIntFunction<FusedLayout.Variant> h200 = v -> v.cluster() == 2 ? 66 : 30;
+    assertThat(layout.choose(480, 132, h200).toString()).isEqualTo("16x4/b1 fp32");
+    assertThat(layout.choose(481, 132, h200).toString()).isEqualTo("16x2/b1 fp32");
+    assertThat(layout.choose(512, 132, h200).toString()).isEqualTo("16x2/b1 fp32");
+    assertThat(layout.choose(1056, 132, h200).toString()).isEqualTo("16x2/b1 fp32");
+    assertThat(layout.choose(1057, 132, h200).toString()).isEqualTo("16x1/b1 fp32");
+    // without the driver's count: every SM for pairs, a tenth less for larger clusters
+    assertThat(FusedLayout.estimatedClustersAtOnce(2, 132)).isEqualTo(66);
+    assertThat(FusedLayout.estimatedClustersAtOnce(4, 132)).isEqualTo(29);
+    assertThat(layout.choose(512, 132).toString()).isEqualTo("16x2/b1 fp32");
   }
 
   @Test
