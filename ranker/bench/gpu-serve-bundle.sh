@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds DIR (default .gpu-serve in the repository root) for gpu-serve.sh on a GPU host without
-# Java: a jlink runtime (jre.tar.xz), the serving jars and ref-serving.json. The jars are the
-# distribution's less what serving without Kafka never loads (Kafka's broker, Streams' RocksDB,
-# Scala, compression codecs), and JCuda's natives less the libraries that link CUDA 12 runtimes:
-# about 60 MB, within the device tool's carry limit. Build first: ./mvnw -q package -DskipTests
+# Java: a jlink runtime (jre.tar.xz), the serving jars (lib.tar.xz) and ref-serving.json. The jars
+# are the distribution's less what serving without Kafka never loads (Kafka's broker, Streams'
+# RocksDB, Scala, compression codecs), and JCuda's natives less the libraries that link CUDA 12
+# runtimes; packed with xz, about 55 MB: with the working tree, within the device tool's 64 MiB
+# carry limit (unpacked they were not). Build first: ./mvnw -q package -DskipTests
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=$(mkdir -p "${1:-$root/.gpu-serve}" && cd "${1:-$root/.gpu-serve}" && pwd)
@@ -29,6 +30,7 @@ jlink --add-modules java.base,java.logging,java.management,jdk.management,jdk.un
 java.naming,java.net.http,jdk.httpserver,java.security.jgss,java.security.sasl,jdk.crypto.ec,java.xml,java.sql,jdk.jfr \
   --strip-debug --no-header-files --no-man-pages --output "$tmp/jre"
 tar cJf "$out/jre.tar.xz" -C "$tmp" jre && rm -rf "$tmp"
+tar cJf "$out/lib.tar.xz" -C "$out" lib && rm -rf "$out/lib"
 cp ranker/bench/gpu-serve.sh "$out/"
 cp ../shared/spec/ref-serving.json "$out/"
 du -sh "$out"

@@ -12,9 +12,10 @@ here=$PWD
 out=${OUT:-$here/out}
 mkdir -p "$out"
 tar xJf jre.tar.xz -C /tmp
+rm -rf /tmp/gpu-serve-lib && mkdir -p /tmp/gpu-serve-lib && tar xJf lib.tar.xz -C /tmp/gpu-serve-lib
 hf() {
   /tmp/jre/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED ${JAVA_OPTS:--XX:+UseZGC -Xmx16g} \
-    -cp "$here/lib/*" io.hiformer.ops.HiformerCommand "$@" 2> >(grep -v '^WARNING' >&2)
+    -cp "/tmp/gpu-serve-lib/lib/*" io.hiformer.ops.HiformerCommand "$@" 2> >(grep -v '^WARNING' >&2)
 }
 k=${CANDIDATES:-200}
 secs=${SECONDS_RUN:-10}
