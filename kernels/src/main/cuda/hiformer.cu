@@ -332,10 +332,12 @@ __device__ __forceinline__ float gelu(float x) {
 // rows r < nrows; row r is example r / perEx, row r % perEx; src rows at src + ex·srcEx + i·W, dst
 // rows at dst + ex·dstEx + i·dstRow. In place when src == dst: each lane writes back only what it read.
 // A lane loads its U rows of a pass before it normalises any (from global memory, one after another
-// would each wait out a round trip). Not inlined: its registers are its own.
-template <int W>
+// would each wait out a round trip). Not inlined: its registers are its own. With CS > 1 the
+// cluster's warps (warp: the index within the cluster) share the rows out, each written to every block.
+template <int W, int CS = 1>
 HF_NOINLINE void layer_norm_rows(int nrows, int perEx, const float* src, int srcEx, float* dst, int dstEx,
-                                 int dstRow, const float* gamma, const float* beta, int d, int warp, int lane) {
+                                 int dstRow, const float* gamma, const float* beta, int d, int warp, int lane,
+                                 unsigned rank = 0) {
   constexpr int LPR = W / 4;
   constexpr int RPW = 32 / LPR;
   constexpr int U = 4;
@@ -345,7 +347,7 @@ HF_NOINLINE void layer_norm_rows(int nrows, int perEx, const float* src, int src
   const float4 gg = ldg4(gamma + f);
   const float4 bb = ldg4(beta + f);
   const float inv = 1.f / (float) d;
-  for (int r0 = warp * RPW * U; r0 < nrows; r0 += NWARP * RPW * U) {
+  for (int r0 = warp * RPW * U; r0 < nrows; r0 += CS * NWARP * RPW * U) {
     float4 x[U];
     int at[U];
 #pragma unroll
@@ -376,7 +378,7 @@ HF_NOINLINE void layer_norm_rows(int nrows, int perEx, const float* src, int src
       y.y = fmaf((x[u].y - mean) * rs, gg.y, bb.y);
       y.z = fmaf((x[u].z - mean) * rs, gg.z, bb.z);
       y.w = fmaf((x[u].w - mean) * rs, gg.w, bb.w);
-      if (at[u] >= 0) *reinterpret_cast<float4*>(dst + at[u]) = y;
+      if (at[u] >= 0) st4<CS>(dst + at[u], y, rank);
     }
   }
 }
@@ -1055,9 +1057,9 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
     // LN1 of all L rows into zq: layer 0's in place, later layers' from the previous layer's output
     // (unless LEAN, that one's per-row epilogue wrote them)
     if (l == 0) {
-      layer_norm_rows<W>(EX * m.L, m.L, zq, sz, zq, sz, W, wts + ldgl(ld + L_LN1G), wts + ldgl(ld + L_LN1B), m.d,
-                         warp, lane);
-      sync_block();
+      layer_norm_rows<W, CS>(EX * m.L, m.L, zq, sz, zq, sz, W, wts + ldgl(ld + L_LN1G), wts + ldgl(ld + L_LN1B),
+                             m.d, gw, lane, rank);
+      sync_cluster<CS>();
       HF_MARK(T_LN1);
     } else if (LEAN) {
       layer_norm_rows<W>(EX * m.L, m.L, xt, LW, zq, sz, W, wts + ldgl(ld + L_LN1G), wts + ldgl(ld + L_LN1B), m.d,
