@@ -100,11 +100,11 @@ class CudaScorerTest {
         System.out.printf("%s on %s: %d clusters at once%n", v, device, atOnce);
         // a cluster's blocks share a GPC, so whole GPCs' worth may be left over, never more blocks than SMs
         assertThat(atOnce).as("%s", v).isPositive().isLessThanOrEqualTo(device.multiprocessors() / v.cluster());
-        for (int tiles = 1; tiles <= device.multiprocessors(); tiles++) {
-          FusedLayout.Variant chosen = s.forward().choose(16 * tiles);
-          if (chosen.cluster() > 1) {
-            assertThat(tiles).as("%d tiles on %s", tiles, chosen).isLessThanOrEqualTo(s.forward().clustersAtOnce(chosen));
-          }
+      }
+      for (int tiles = 1; tiles <= device.multiprocessors(); tiles++) {
+        FusedLayout.Variant chosen = s.forward().choose(16 * tiles);
+        if (chosen.cluster() > 1) {
+          assertThat(tiles).as("%d tiles on %s", tiles, chosen).isLessThanOrEqualTo(s.forward().clustersAtOnce(chosen));
         }
       }
     }

@@ -2,7 +2,6 @@ package io.hiformer.kernels.cuda;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
-import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
@@ -29,9 +28,6 @@ final class ClusterOccupancy {
   // and their count, each 8-byte aligned
   private static final long CONFIG_BYTES = 56;
   private static final long SHARED_BYTES_OFFSET = 24;
-  private static final long STREAM_OFFSET = 32;
-  private static final long ATTRS_OFFSET = 40;
-  private static final long NUM_ATTRS_OFFSET = 48;
 
   private ClusterOccupancy() {}
 
@@ -51,9 +47,8 @@ final class ClusterOccupancy {
         config.set(JAVA_INT, 4L * i, dims[i]);
       }
       config.set(JAVA_INT, SHARED_BYTES_OFFSET, sharedBytes);
-      config.set(JAVA_LONG, STREAM_OFFSET, 0L);
-      config.set(JAVA_LONG, ATTRS_OFFSET, 0L);  // the kernel's own __cluster_dims__ give the cluster
-      config.set(JAVA_INT, NUM_ATTRS_OFFSET, 0);
+      // stream, attributes and their count stay zero (allocate zeroes): the kernel's own
+      // __cluster_dims__ give the cluster
       MemorySegment count = arena.allocate(JAVA_INT);
       long function = (long) NATIVE_POINTER.invoke(kernel);
       int status = (int) MAX_ACTIVE_CLUSTERS.invokeExact(count, MemorySegment.ofAddress(function), config);

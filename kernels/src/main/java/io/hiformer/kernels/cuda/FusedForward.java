@@ -15,6 +15,7 @@ import static jcuda.driver.JCudaDriver.cuMemsetD32;
 
 import java.util.HashMap;
 import java.util.Map;
+import java.util.function.ToIntFunction;
 import jcuda.Pointer;
 import jcuda.driver.CUdeviceptr;
 import jcuda.driver.CUevent;
@@ -51,6 +52,7 @@ public final class FusedForward implements AutoCloseable {
   private CUdeviceptr dX;
   private CUdeviceptr dLogits;
   private final Map<FusedLayout.Variant, Integer> clustersAtOnce = new HashMap<>();
+  private final ToIntFunction<FusedLayout.Variant> clustersAtOnceOf = this::clustersAtOnce;  // no allocation a batch
   private final int[] batchArg = new int[1];
   private Pointer params;
   private boolean closed;
@@ -110,7 +112,7 @@ public final class FusedForward implements AutoCloseable {
 
   /** The kernel variant a batch of {@code n} runs with. */
   public FusedLayout.Variant choose(int n) {
-    return layout.choose(n, device.multiprocessors(), this::clustersAtOnce);
+    return layout.choose(n, device.multiprocessors(), clustersAtOnceOf);
   }
 
   /** How many clusters of {@code v} the device runs at once (the driver's count, else an estimate). */

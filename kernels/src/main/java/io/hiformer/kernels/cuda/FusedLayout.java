@@ -280,7 +280,7 @@ public final class FusedLayout {
   }
 
   /** {@link #choose(int, int, ToIntFunction)} with {@link #estimatedClustersAtOnce}. */
-  public Variant choose(int n, int multiprocessors) {
+  Variant choose(int n, int multiprocessors) {
     return choose(n, multiprocessors, v -> estimatedClustersAtOnce(v.cluster(), multiprocessors));
   }
 
