@@ -12,7 +12,7 @@ import picocli.CommandLine.Command;
     versionProvider = Version.class,
     description = "Hiformer ranking service: train, verify and serve Hiformer models.",
     subcommands = {DemoCommand.class, QuickstartCommand.class, TrainCommand.class, VerifyCommand.class, ModelsCommand.class, ServeCommand.class,
-        LoadtestCommand.class, EvaluateCommand.class, JoinerCommand.class, FeaturesCommand.class,
+        LoadtestCommand.class, EvaluateCommand.class, JoinerCommand.class, FeaturesCommand.class, DataCommand.class,
         CommandLine.HelpCommand.class})
 public final class HiformerCommand implements Runnable {
 
