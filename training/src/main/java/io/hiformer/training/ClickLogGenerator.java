@@ -33,6 +33,7 @@ import java.util.zip.GZIPOutputStream;
  * <pre>
  *   -2.2 + quality[item] + bias[user]
  *        + 1.2 * affinity[segment(user)][category(item)] * (+1 from 08:00 to 19:59, else -1)
+ *          (affinity: a random matrix of rank 2)
  *        + 0.8 * [category(item) in recent_categories(user)]
  *        - 0.5 * [device = mobile] * (ln(price) - 3)
  * </pre>
@@ -62,10 +63,21 @@ public final class ClickLogGenerator {
     this.seed = seed;
     this.users = users;
     this.items = items;
+    // Rank 2, as tastes are in practice: a model with small embeddings can learn it.
     SplittableRandom rnd = new SplittableRandom(mix(seed, 0x5eed));
-    for (float[] row : affinity) {
-      for (int j = 0; j < row.length; j++) {
-        row[j] = (float) rnd.nextGaussian();
+    double[][] a = new double[2][SEGMENTS];
+    double[][] b = new double[2][CATEGORIES];
+    for (int r = 0; r < 2; r++) {
+      for (int i = 0; i < SEGMENTS; i++) {
+        a[r][i] = rnd.nextGaussian();
+      }
+      for (int j = 0; j < CATEGORIES; j++) {
+        b[r][j] = rnd.nextGaussian();
+      }
+    }
+    for (int i = 0; i < SEGMENTS; i++) {
+      for (int j = 0; j < CATEGORIES; j++) {
+        affinity[i][j] = (float) ((a[0][i] * b[0][j] + a[1][i] * b[1][j]) / Math.sqrt(2));
       }
     }
   }
