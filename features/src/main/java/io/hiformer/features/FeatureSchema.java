@@ -38,14 +38,15 @@ public record FeatureSchema(
   }
 
   /**
-   * One raw field. Categorical and bag fields use a fitted vocabulary ({@code minCount}) unless
+   * One raw field. Categorical and bag fields use a fitted vocabulary ({@code minCount}; at most
+   * the {@code maxVocabulary} most frequent values when it is above 0) unless
    * {@code hashBuckets > 0}. Dense fields apply, in this order: clip to
    * [{@code clipLow}, {@code clipHigh}], signed {@code log1p}, then {@code standardize} or
    * {@code bucketize} (which makes the model field categorical).
    */
   public record Field(
       String name, FieldKind kind, Side side, String column,
-      int minCount, int hashBuckets, String separator,
+      int minCount, int maxVocabulary, int hashBuckets, String separator,
       double clipLow, double clipHigh, boolean log1p, boolean standardize, List<Double> bucketize) {
 
     public Field {

@@ -38,10 +38,10 @@ final class SchemaJson {
 
   private static final Set<String> TOP_KEYS = Set.of("fields", "tasks", "missing_values", "joins", "libfm");
   private static final Set<String> FIELD_KEYS = Set.of("name", "kind", "side", "column", "min_count",
-      "hash_buckets", "separator", "clip", "log1p", "standardize", "bucketize");
+      "max_vocabulary", "hash_buckets", "separator", "clip", "log1p", "standardize", "bucketize");
   private static final Set<String> TASK_KEYS = Set.of("name", "column", "positive");
   private static final Set<String> DENSE_ONLY = Set.of("clip", "log1p", "standardize", "bucketize");
-  private static final Set<String> EMBEDDED_ONLY = Set.of("min_count", "hash_buckets");
+  private static final Set<String> EMBEDDED_ONLY = Set.of("min_count", "max_vocabulary", "hash_buckets");
   static final String DEFAULT_SEPARATOR = "|";
 
   private SchemaJson() {}
@@ -113,10 +113,11 @@ final class SchemaJson {
         throw error(where, "'" + key + "' does not apply to a " + lower(kind) + " field");
       }
     }
-    if (node.has("min_count") && node.has("hash_buckets")) {
-      throw error(where, "give either min_count (a fitted vocabulary) or hash_buckets, not both");
+    if ((node.has("min_count") || node.has("max_vocabulary")) && node.has("hash_buckets")) {
+      throw error(where, "give either min_count / max_vocabulary (a fitted vocabulary) or hash_buckets, not both");
     }
     int minCount = positiveInt(node, "min_count", where, 1);
+    int maxVocabulary = node.has("max_vocabulary") ? positiveInt(node, "max_vocabulary", where, 0) : 0;
     int hashBuckets = node.has("hash_buckets") ? positiveInt(node, "hash_buckets", where, 0) : 0;
     String separator = text(node, "separator", where, DEFAULT_SEPARATOR);
     if (separator.isEmpty()) {
@@ -143,7 +144,7 @@ final class SchemaJson {
     if (standardize && !bucketize.isEmpty()) {
       throw error(where, "give either standardize or bucketize, not both");
     }
-    return new Field(name, kind, side, column, minCount, hashBuckets, separator,
+    return new Field(name, kind, side, column, minCount, maxVocabulary, hashBuckets, separator,
         clip[0], clip[1], flag(node, "log1p", where), standardize, bucketize);
   }
 
@@ -158,6 +159,9 @@ final class SchemaJson {
         o.put("hash_buckets", f.hashBuckets());
       } else {
         o.put("min_count", f.minCount());
+        if (f.maxVocabulary() > 0) {
+          o.put("max_vocabulary", f.maxVocabulary());
+        }
       }
     }
     if (f.kind() == FieldKind.BAG) {

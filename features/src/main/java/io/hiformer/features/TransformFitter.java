@@ -5,30 +5,38 @@ import io.hiformer.features.FeatureSchema.Task;
 import io.hiformer.model.ModelConfig.FieldKind;
 import java.util.ArrayList;
 import java.util.Comparator;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 
 /**
- * One pass of fitting: value counts for vocabulary fields, a running mean and variance
+ * One pass of fitting: exact value counts for vocabulary fields (spilled to disk past a budget of
+ * distinct values in memory, see {@link VocabularyCounter}), a running mean and variance
  * (Welford, numerically stable in one pass) for dense fields. A record is read completely
  * before anything is counted, so a bad row leaves no trace.
  */
-final class TransformFitter {
+final class TransformFitter implements AutoCloseable {
   private final FeatureSchema schema;
   private final RawValues raw;
-  private final List<Map<String, long[]>> counts = new ArrayList<>();
+  /** Distinct values held in memory over all fields before the largest field's counts spill to disk. */
+  static final long DISTINCT_VALUES_IN_MEMORY = 1_000_000;
+  private final List<VocabularyCounter> counts = new ArrayList<>();
+  private final long inMemoryBudget;
+  private long inMemory;
   private final long[] n;
   private final double[] mean;
   private final double[] m2;
   private final double[] numbers;
 
   TransformFitter(FeatureSchema schema) {
+    this(schema, DISTINCT_VALUES_IN_MEMORY);
+  }
+
+  TransformFitter(FeatureSchema schema, long inMemoryBudget) {
     this.schema = schema;
+    this.inMemoryBudget = inMemoryBudget;
     this.raw = new RawValues(schema.missingValues());
     int f = schema.fields().size();
     for (int i = 0; i < f; i++) {
-      counts.add(new HashMap<>());
+      counts.add(new VocabularyCounter(schema.fields().get(i).name()));
     }
     n = new long[f];
     mean = new double[f];
@@ -63,7 +71,11 @@ final class TransformFitter {
 
   private void count(int i, Field f, String value) {
     if (!f.hashed() && !raw.isMissing(value)) {
-      counts.get(i).computeIfAbsent(value, v -> new long[1])[0]++;
+      if (counts.get(i).add(value) && ++inMemory > inMemoryBudget) {
+        VocabularyCounter largest = counts.stream().max(Comparator.comparingInt(VocabularyCounter::inMemory)).get();
+        inMemory -= largest.inMemory();
+        largest.spill();
+      }
     }
   }
 
@@ -85,20 +97,14 @@ final class TransformFitter {
       Field f = fields.get(i);
       double std = n[i] == 0 ? 1 : Math.sqrt(m2[i] / n[i]);
       // A constant (or unseen) field has no spread: dividing by 1 maps it to 0 instead of NaN.
-      out.add(new FieldTransform(f, vocabulary(counts.get(i), f.minCount()), mean[i], std > 1e-12 ? std : 1));
+      out.add(new FieldTransform(f, counts.get(i).vocabulary(f.minCount(), f.maxVocabulary()), mean[i], std > 1e-12 ? std : 1));
     }
     return new Transforms(out, schema.tasks(), schema.missingValues());
   }
 
-  private static List<String> vocabulary(Map<String, long[]> counts, int minCount) {
-    List<Map.Entry<String, long[]>> kept = new ArrayList<>();
-    for (Map.Entry<String, long[]> e : counts.entrySet()) {
-      if (e.getValue()[0] >= minCount) {
-        kept.add(e);
-      }
-    }
-    kept.sort(Comparator.<Map.Entry<String, long[]>>comparingLong(e -> -e.getValue()[0])
-        .thenComparing(Map.Entry::getKey));
-    return kept.stream().map(Map.Entry::getKey).toList();
+  /** Deletes any spilled counts (after {@link #fitted}, or when fitting stops early). */
+  @Override
+  public void close() {
+    counts.forEach(VocabularyCounter::close);
   }
 }

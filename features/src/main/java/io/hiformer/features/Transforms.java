@@ -36,19 +36,22 @@ public final class Transforms {
 
   /**
    * Fits vocabularies (ids by descending count, then value) and dense statistics in one pass.
-   * Memory is bounded apart from the vocabularies' counts. A bad row goes to {@code badRows}
-   * and contributes nothing.
+   * Memory is bounded whatever the number of distinct values: counts past a budget spill to
+   * temporary files and are merged exactly at the end ({@link VocabularyCounter}); a field's
+   * {@code max_vocabulary} bounds the fitted vocabulary. A bad row goes to {@code badRows} and
+   * contributes nothing.
    */
   public static Transforms fit(FeatureSchema schema, Iterable<? extends RawRecord> records, BadRows badRows) {
-    TransformFitter fitter = new TransformFitter(schema);
-    for (RawRecord record : records) {
-      try {
-        fitter.add(record);
-      } catch (BadRowException e) {
-        badRows.reject(e);
+    try (TransformFitter fitter = new TransformFitter(schema)) {
+      for (RawRecord record : records) {
+        try {
+          fitter.add(record);
+        } catch (BadRowException e) {
+          badRows.reject(e);
+        }
       }
+      return fitter.fitted();
     }
-    return fitter.fitted();
   }
 
   /** The model's input fields in schema order, with vocabulary sizes; bucketized fields are categorical. */

@@ -91,6 +91,34 @@ public final class Batch {
   }
 
   /**
+   * Appends one example whose bags are packed in one array: bag field {@code k} holds
+   * {@code bagIds[bagEnds[k - 1] .. bagEnds[k])} (from 0 for the first). Allocates nothing, for
+   * readers that hold examples in arrays (the example cache). Returns the example's index.
+   */
+  public int addPacked(int[] categoricalIds, int[] bagIds, int[] bagEnds, float[] denseValues, float[] labelValues,
+      float[] mask) {
+    if (size == capacity) {
+      throw new IllegalStateException("batch is full (" + capacity + " examples)");
+    }
+    int b = size;
+    System.arraycopy(categoricalIds, 0, categorical, b * numCategorical, numCategorical);
+    System.arraycopy(denseValues, 0, dense, b * numDense, numDense);
+    int base = bagOffsets[b * numBag];
+    int total = numBag == 0 ? 0 : bagEnds[numBag - 1];
+    if (base + total > bagIds.length) {
+      this.bagIds = Arrays.copyOf(this.bagIds, Math.max(base + total, this.bagIds.length * 2));
+    }
+    System.arraycopy(bagIds, 0, this.bagIds, base, total);
+    for (int k = 0; k < numBag; k++) {
+      bagOffsets[b * numBag + k + 1] = base + bagEnds[k];
+    }
+    System.arraycopy(labelValues, 0, labels, b * numTasks, numTasks);
+    System.arraycopy(mask, 0, labelMask, b * numTasks, numTasks);
+    size++;
+    return b;
+  }
+
+  /**
    * Appends every example of {@code other} (a batch of the same config) after this batch's, labels
    * included; for merging the batches of concurrent requests into one scoring call.
    */

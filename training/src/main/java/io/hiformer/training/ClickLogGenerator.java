@@ -89,12 +89,12 @@ public final class ClickLogGenerator {
         tasks:
           - {name: click, column: clicked}
         fields:
-          - {name: user_id, kind: categorical, side: user, min_count: 2}
+          - {name: user_id, kind: categorical, side: user, min_count: 2, max_vocabulary: 500000}
           - {name: user_segment, kind: categorical, side: user}
           - {name: user_country, kind: categorical, side: user}
           - {name: user_age, kind: dense, side: user, standardize: true}
           - {name: recent_categories, kind: bag, side: user}
-          - {name: item_id, kind: categorical, side: item, min_count: 2}
+          - {name: item_id, kind: categorical, side: item, min_count: 2, max_vocabulary: 500000}
           - {name: item_category, kind: categorical, side: item}
           - {name: item_tags, kind: bag, side: item}
           - {name: item_price, kind: dense, side: item, log1p: true, standardize: true}

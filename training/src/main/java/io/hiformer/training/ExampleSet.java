@@ -9,10 +9,10 @@ import java.util.SplittableRandom;
 
 /**
  * Encoded examples held compactly in memory (ids, dense values, labels), handed out as batches in
- * a seeded shuffled order or in file order. Right for data sets that fit in memory, like Frappe;
- * larger data streams from files through a shuffle buffer instead.
+ * a seeded shuffled order or in file order. For tests and small sets built in code; training jobs
+ * stream from a featurised cache ({@link CachedExamples}) instead.
  */
-public final class ExampleSet {
+public final class ExampleSet implements ExampleSource {
   private final ModelConfig config;
   private final int cats;
   private final int bags;
@@ -35,11 +35,17 @@ public final class ExampleSet {
     this.tasks = config.numTasks();
   }
 
+  @Override
   public ModelConfig config() {
     return config;
   }
 
   public int size() {
+    return size;
+  }
+
+  @Override
+  public long count() {
     return size;
   }
 
@@ -96,6 +102,7 @@ public final class ExampleSet {
    * The examples in batches of {@code batchSize}: shuffled by {@code seed}, or in order when
    * {@code shuffle} is false. The batch object is reused: use each before asking for the next.
    */
+  @Override
   public Iterable<Batch> batches(int batchSize, boolean shuffle, long seed) {
     int[] order = new int[size];
     for (int i = 0; i < size; i++) {

@@ -1,10 +1,8 @@
 package io.hiformer.training;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.hiformer.features.BadRowException;
 import io.hiformer.features.BadRows;
 import io.hiformer.features.FeatureSchema;
-import io.hiformer.features.Featurizer;
 import io.hiformer.features.RawRecord;
 import io.hiformer.features.Transforms;
 import io.hiformer.features.data.ExampleRows;
@@ -62,6 +60,20 @@ public final class TrainJob {
       ExampleTopic.Bound to, Trainer.Options trainer, int maxEpochs, int patience, long maxBadRows,
       Path checkpoints) {}
 
+  /**
+   * How data reaches the trainer: featurised caches in {@code cacheDir} (null: a temporary
+   * directory removed after the run), shuffled through a window of {@code shuffleWindow} examples,
+   * featurised on {@code threads} threads.
+   */
+  public record Pipeline(Path cacheDir, int shuffleWindow, int threads) {
+    /** The default shuffle window: a million examples, 8 MB of positions. */
+    public static final int DEFAULT_WINDOW = 1 << 20;
+
+    public static Pipeline defaults() {
+      return new Pipeline(null, DEFAULT_WINDOW, Runtime.getRuntime().availableProcessors());
+    }
+  }
+
   /** The trained model, what to store with it, and the report. */
   public record Outcome(Parameters parameters, Map<String, String> metadata, String lineageJson,
       Map<String, Object> report) {}
@@ -69,26 +81,94 @@ public final class TrainJob {
   private TrainJob() {}
 
   public static Outcome run(Spec spec, CpuKernels kernels, TrainingRun.Progress progress) throws IOException {
-    long start = System.nanoTime();
-    FeatureSchema schema = FeatureSchema.parse(Files.readString(spec.schema()));
-    Joins joins = Joins.load(schema, spec.dataDir());
-    BadRows fitBad = BadRows.tolerate(spec.maxBadRows());
-    Transforms transforms = Transforms.fit(schema, records(spec, joins, schema, spec.train(), fitBad), fitBad);
-    ModelConfig config = config(spec, transforms);
-    Featurizer featurizer = new Featurizer(transforms);
-    ExampleSet train = encode(spec, joins, schema, spec.train(), config, featurizer);
-    ExampleSet valid = encode(spec, joins, schema, spec.valid(), config, featurizer);
-    ExampleSet test = spec.test().isEmpty() ? null : encode(spec, joins, schema, spec.test(), config, featurizer);
-    progress.line(String.format("data: %,d training, %,d validation%s examples; %d tokens, %,d parameters",
-        train.size(), valid.size(), test == null ? "" : String.format(", %,d test", test.size()), config.numTokens(),
-        Parameters.zeros(config).count()));
+    return run(spec, Pipeline.defaults(), kernels, progress);
+  }
 
-    Map<String, Object> lineage = new LinkedHashMap<>();
-    lineage.put("data", dataFiles(spec));
-    lineage.put("schema", spec.schema().toString());
-    return train(spec.name(), spec.trainer(), spec.maxEpochs(), spec.patience(), spec.checkpoints(), config,
-        Parameters.initialize(config, spec.trainer().seed()), train, valid, test, transforms.toJson(), lineage,
-        new LinkedHashMap<>(), kernels, progress, start);
+  /**
+   * Fits the transforms in one streaming pass over the training files, featurises train,
+   * validation and test files into caches (reused by later runs on the same files and
+   * transforms) and trains from them: memory does not grow with the data.
+   */
+  public static Outcome run(Spec spec, Pipeline pipeline, CpuKernels kernels, TrainingRun.Progress progress)
+      throws IOException {
+    long start = System.nanoTime();
+    String schemaText = Files.readString(spec.schema());
+    FeatureSchema schema = FeatureSchema.parse(schemaText);
+    Joins joins = Joins.load(schema, spec.dataDir());
+    try (Workspace ws = Workspace.open(pipeline, progress)) {
+      ExampleCache cache = ws.cache();
+      ExampleCache.Key fitKey = files(spec, schema, spec.train(), new ExampleCache.Key("transforms").add(schemaText)
+          .add(Long.toString(spec.maxBadRows())));
+      Transforms transforms = Transforms.fromJson(cache.text("transforms", fitKey, () -> {
+        BadRows fitBad = BadRows.tolerate(spec.maxBadRows());
+        PassProgress bar = progress.pass("fitting transforms", "rows", -1);
+        Transforms fitted = Transforms.fit(schema, counted(records(spec, joins, schema, spec.train(), fitBad), bar),
+            fitBad);
+        bar.done();
+        return fitted.toJson();
+      }));
+      ModelConfig config = config(spec, transforms);
+      String transformsJson = transforms.toJson();
+      CachedExamples train = ws.add(cached(cache, "train", spec, joins, schema, spec.train(), transforms,
+          transformsJson, config, pipeline, progress));
+      CachedExamples valid = ws.add(cached(cache, "valid", spec, joins, schema, spec.valid(), transforms,
+          transformsJson, config, pipeline, progress));
+      CachedExamples test = spec.test().isEmpty() ? null : ws.add(cached(cache, "test", spec, joins, schema,
+          spec.test(), transforms, transformsJson, config, pipeline, progress));
+      progress.line(String.format("data: %,d training, %,d validation%s examples; %d tokens, %,d parameters",
+          train.count(), valid.count(), test == null ? "" : String.format(", %,d test", test.count()),
+          config.numTokens(), Parameters.zeros(config).count()));
+
+      Map<String, Object> lineage = new LinkedHashMap<>();
+      lineage.put("data", dataFiles(spec));
+      lineage.put("schema", spec.schema().toString());
+      return train(spec.name(), spec.trainer(), spec.maxEpochs(), spec.patience(), spec.checkpoints(), config,
+          Parameters.initialize(config, spec.trainer().seed()), train, valid, test, transformsJson, lineage,
+          new LinkedHashMap<>(), kernels, progress, start);
+    }
+  }
+
+  private static ExampleCache.Key files(Spec spec, FeatureSchema schema, List<String> files, ExampleCache.Key key) {
+    for (FeatureSchema.Join j : schema.joins()) {
+      key.file(spec.dataDir().resolve(j.file()));
+    }
+    key.add("data");
+    for (String f : files) {
+      key.file(spec.dataDir().resolve(f));
+    }
+    return key;
+  }
+
+  private static CachedExamples cached(ExampleCache cache, String what, Spec spec, Joins joins, FeatureSchema schema,
+      List<String> files, Transforms transforms, String transformsJson, ModelConfig config, Pipeline pipeline,
+      TrainingRun.Progress progress) throws IOException {
+    ExampleCache.Key key = files(spec, schema, files, new ExampleCache.Key("files").add(transformsJson)
+        .add(Long.toString(spec.maxBadRows())));
+    return cache.examples(what, key, config, out -> {
+      BadRows bad = BadRows.tolerate(spec.maxBadRows());
+      PassProgress bar = progress.pass("caching " + what, "rows", -1);
+      ParallelFeaturizer.run(records(spec, joins, schema, files, bad), transforms, config, pipeline.threads(), bad,
+          out, bar);
+      bar.done();
+      return "bad rows: " + bad.count();
+    });
+  }
+
+  private static <T> Iterable<T> counted(Iterable<T> items, PassProgress bar) {
+    return () -> new java.util.Iterator<>() {
+      private final java.util.Iterator<T> it = items.iterator();
+
+      @Override
+      public boolean hasNext() {
+        return it.hasNext();
+      }
+
+      @Override
+      public T next() {
+        bar.advance(1);
+        return it.next();
+      }
+    };
   }
 
   /**
@@ -99,6 +179,19 @@ public final class TrainJob {
    * are the base's; the others are skipped and counted in the report.
    */
   public static Outcome run(ExamplesSpec spec, CpuKernels kernels, TrainingRun.Progress progress) throws IOException {
+    return run(spec, Pipeline.defaults(), kernels, progress);
+  }
+
+  /** As {@link #run(ExamplesSpec, CpuKernels, TrainingRun.Progress)}, the ranges cached by their offsets. */
+  public static Outcome run(ExamplesSpec spec, Pipeline pipeline, CpuKernels kernels, TrainingRun.Progress progress)
+      throws IOException {
+    try (Workspace ws = Workspace.open(pipeline, progress)) {
+      return fromTopic(spec, ws, kernels, progress);
+    }
+  }
+
+  private static Outcome fromTopic(ExamplesSpec spec, Workspace ws, CpuKernels kernels, TrainingRun.Progress progress)
+      throws IOException {
     long start = System.nanoTime();
     ModelFile.Loaded base = spec.registry().verify(spec.base());
     String transforms = base.metadata().get(Transforms.METADATA_KEY);
@@ -112,15 +205,15 @@ public final class TrainJob {
     ExampleTopic.Range validRange = ExampleTopic.resolve(spec.bootstrapServers(), spec.topic(), spec.validFrom(),
         spec.to());
     SameTransforms select = new SameTransforms(spec.registry(), spec.base(), transforms);
-    ExampleSet train = read(spec, trainRange, config, select);
-    ExampleSet valid = read(spec, validRange, config, select);
-    if (train.size() == 0 || valid.size() == 0) {
-      throw new IllegalArgumentException("no " + (train.size() == 0 ? "training" : "validation") + " examples of "
+    CachedExamples train = ws.add(read(spec, ws.cache(), "train", trainRange, config, transforms, select, progress));
+    CachedExamples valid = ws.add(read(spec, ws.cache(), "valid", validRange, config, transforms, select, progress));
+    if (train.count() == 0 || valid.count() == 0) {
+      throw new IllegalArgumentException("no " + (train.count() == 0 ? "training" : "validation") + " examples of "
           + spec.base().model() + " with the transforms of v" + spec.base().number() + " in "
-          + (train.size() == 0 ? trainRange : validRange) + (select.skipped.isEmpty() ? "" : "; skipped " + select.skipped));
+          + (train.count() == 0 ? trainRange : validRange) + (select.skipped.isEmpty() ? "" : "; skipped " + select.skipped));
     }
     progress.line(String.format("data: %,d training, %,d validation examples from %s%s; %d tokens, %,d parameters",
-        train.size(), valid.size(), spec.topic(), select.skipped.isEmpty() ? "" : " (skipped " + select.skipped + ")",
+        train.count(), valid.count(), spec.topic(), select.skipped.isEmpty() ? "" : " (skipped " + select.skipped + ")",
         config.numTokens(), base.parameters().count()));
     Map<String, Object> data = new LinkedHashMap<>();
     data.put("topic", spec.topic());
@@ -142,7 +235,8 @@ public final class TrainJob {
   }
 
   private static Outcome train(String name, Trainer.Options options, int maxEpochs, int patience, Path checkpoints,
-      ModelConfig config, Parameters params, ExampleSet train, ExampleSet valid, ExampleSet test, String transforms,
+      ModelConfig config, Parameters params, ExampleSource train, ExampleSource valid, ExampleSource test,
+      String transforms,
       Map<String, Object> lineageData, Map<String, Object> reportData, CpuKernels kernels,
       TrainingRun.Progress progress, long start) throws IOException {
     TrainingRun.Result result;
@@ -188,29 +282,56 @@ public final class TrainJob {
     return new Outcome(params, metadata, JSON.writeValueAsString(lineage), report);
   }
 
-  private static Map<String, Object> range(ExampleTopic.Range range, ExampleSet examples) {
+  private static Map<String, Object> range(ExampleTopic.Range range, ExampleSource examples) {
     Map<String, Object> m = new LinkedHashMap<>();
     m.put("from", range.from().toString());
     m.put("to", range.to().toString());
-    m.put("examples", examples.size());
+    m.put("examples", examples.count());
     return m;
   }
 
-  private static ExampleSet read(ExamplesSpec spec, ExampleTopic.Range range, ModelConfig config,
-      SameTransforms select) {
-    BadRows bad = BadRows.tolerate(spec.maxBadRows());
-    ExampleRows rows = new ExampleRows(config);
-    ExampleSet set = new ExampleSet(config);
-    Batch batch = new Batch(config, 4096);
-    for (TrainingExample e : ExampleTopic.read(spec.bootstrapServers(), range, select, rows, bad)) {
-      rows.add(e, batch);
-      if (batch.size() == batch.capacity()) {
-        set.addAll(batch);
-        batch.clear();
+  /**
+   * The examples of {@code range} that {@code select} accepts, cached under the resolved offsets
+   * and the base's transforms; the skipped counts are stored with them.
+   */
+  private static CachedExamples read(ExamplesSpec spec, ExampleCache cache, String what, ExampleTopic.Range range,
+      ModelConfig config, String transforms, SameTransforms select, TrainingRun.Progress progress) throws IOException {
+    ExampleCache.Key key = new ExampleCache.Key("topic").add(spec.topic()).add(range.toString()).add(transforms)
+        .add(config.toJson()).add(spec.base().model()).add(spec.base().sha256())
+        .add(spec.registry().root().toAbsolutePath().toString()).add(Long.toString(spec.maxBadRows()));
+    Map<String, Long> before = new TreeMap<>(select.skipped);
+    CachedExamples cached = cache.examples(what, key, config, out -> {
+      BadRows bad = BadRows.tolerate(spec.maxBadRows());
+      ExampleRows rows = new ExampleRows(config);
+      Batch batch = new Batch(config, 4096);
+      PassProgress bar = progress.pass("reading " + what, "examples", range.size());
+      Map<String, Long> start = new TreeMap<>(select.skipped);
+      for (TrainingExample e : ExampleTopic.read(spec.bootstrapServers(), range, select, rows, bad)) {
+        rows.add(e, batch);
+        if (batch.size() == batch.capacity()) {
+          out.add(batch);
+          bar.advance(batch.size());
+          batch.clear();
+        }
       }
+      out.add(batch);
+      bar.advance(batch.size());
+      bar.done();
+      Map<String, Long> skipped = new TreeMap<>();
+      select.skipped.forEach((k, v) -> {
+        long n = v - start.getOrDefault(k, 0L);
+        if (n > 0) {
+          skipped.put(k, n);
+        }
+      });
+      return JSON.writeValueAsString(skipped);
+    });
+    if (select.skipped.equals(before)) {
+      // From the cache: the skipped counts were stored with the examples.
+      Map<String, Object> stored = JSON.readValue(cached.info(), Map.class);
+      stored.forEach((k, v) -> select.skipped.merge(k, ((Number) v).longValue(), Long::sum));
     }
-    set.addAll(batch);
-    return set;
+    return cached;
   }
 
   /**
@@ -266,26 +387,6 @@ public final class TrainJob {
       parts.add(joins.join(RecordFiles.open(spec.dataDir().resolve(f), schema, bad)));
     }
     return () -> parts.stream().flatMap(p -> java.util.stream.StreamSupport.stream(p.spliterator(), false)).iterator();
-  }
-
-  private static ExampleSet encode(Spec spec, Joins joins, FeatureSchema schema, List<String> files, ModelConfig config,
-      Featurizer featurizer) {
-    BadRows bad = BadRows.tolerate(spec.maxBadRows());
-    ExampleSet set = new ExampleSet(config);
-    Batch batch = new Batch(config, 4096);
-    for (RawRecord r : records(spec, joins, schema, files, bad)) {
-      try {
-        featurizer.add(r, batch);
-      } catch (BadRowException e) {
-        bad.reject(e);
-      }
-      if (batch.size() == batch.capacity()) {
-        set.addAll(batch);
-        batch.clear();
-      }
-    }
-    set.addAll(batch);
-    return set;
   }
 
   private static Map<String, Object> byTask(List<Metrics.Task> metrics) {

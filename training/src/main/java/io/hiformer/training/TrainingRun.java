@@ -27,7 +27,7 @@ public final class TrainingRun {
 
   private TrainingRun() {}
 
-  public static Result run(Trainer trainer, ExampleSet train, ExampleSet valid, Options o, Progress progress)
+  public static Result run(Trainer trainer, ExampleSource train, ExampleSource valid, Options o, Progress progress)
       throws IOException {
     Parameters params = trainer.evaluationParameters();
     Parameters best = params.copy();
@@ -44,17 +44,17 @@ public final class TrainingRun {
         long start = System.nanoTime();
         double loss = 0;
         int steps = 0;
-        int seen = 0;
+        PassProgress bar = progress.pass("epoch " + e, "examples", train.count());
         for (Batch b : train.batches(batchSize, true, o.seed() * 1_000_003L + e)) {
           loss += trainer.step(b);
           steps++;
-          seen += b.size();
-          progress.during(e, seen, train.size(), System.nanoTime() - start);
+          bar.advance(b.size());
         }
+        bar.clear();
         trainer.optimizer().settle();
         double seconds = (System.nanoTime() - start) / 1e9;
         List<Metrics.Task> metrics = Metrics.evaluate(scorer, valid, 4096);
-        Epoch epoch = new Epoch(e, loss / Math.max(1, steps), metrics, train.size() / seconds, seconds);
+        Epoch epoch = new Epoch(e, loss / Math.max(1, steps), metrics, train.count() / seconds, seconds);
         epochs.add(epoch);
         double score = meanAuc(metrics);
         if (score > state.bestScore()) {
@@ -92,7 +92,6 @@ public final class TrainingRun {
   public static final class Progress {
     private final PrintStream out;
     private final boolean terminal;
-    private long lastDraw;
 
     public Progress(PrintStream out, boolean terminal) {
       this.out = out;
@@ -105,23 +104,17 @@ public final class TrainingRun {
       return new Progress(System.out, console != null && console.isTerminal());
     }
 
-    void line(String s) {
+    public void line(String s) {
       out.println(s);
     }
 
-    void during(int epoch, int seen, int total, long nanos) {
-      long now = System.nanoTime();
-      if (!terminal || now - lastDraw < 200_000_000L) {
-        return;
-      }
-      lastDraw = now;
-      double rate = seen / (nanos / 1e9);
-      int width = 30;
-      int done = (int) ((long) width * seen / total);
-      long eta = (long) ((total - seen) / Math.max(rate, 1e-9));
-      out.printf("\repoch %d [%s%s] %3d%%  %,.0f ex/s  ETA %d:%02d ", epoch, "=".repeat(done), " ".repeat(width - done),
-          100L * seen / total, rate, eta / 60, eta % 60);
-      out.flush();
+    PrintStream out() {
+      return out;
+    }
+
+    /** A progress bar (or plain lines) for one pass over {@code total} items (-1: unknown). */
+    public PassProgress pass(String name, String unit, long total) {
+      return new PassProgress(out, terminal, name, unit, total);
     }
 
     void epoch(Epoch e, boolean best) {
