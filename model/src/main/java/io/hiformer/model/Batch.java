@@ -105,7 +105,7 @@ public final class Batch {
     System.arraycopy(denseValues, 0, dense, b * numDense, numDense);
     int base = bagOffsets[b * numBag];
     int total = numBag == 0 ? 0 : bagEnds[numBag - 1];
-    if (base + total > bagIds.length) {
+    if (base + total > this.bagIds.length) {
       this.bagIds = Arrays.copyOf(this.bagIds, Math.max(base + total, this.bagIds.length * 2));
     }
     System.arraycopy(bagIds, 0, this.bagIds, base, total);

@@ -120,6 +120,23 @@ final class TrainCommand implements Callable<Integer> {
   @Option(names = "--kernels", defaultValue = "auto", description = "CPU kernels: ${COMPLETION-CANDIDATES}")
   KernelChoice kernels;
 
+  @Option(names = "--cache-dir", paramLabel = "DIR", description = "keep the fitted transforms and featurised examples"
+      + " here, keyed by the data files (path, size, modification time) and the transforms, so later runs on the same"
+      + " data skip the text (default: a temporary directory removed after the run)")
+  Path cacheDir;
+
+  @Option(names = "--shuffle-window", defaultValue = "1048576", paramLabel = "N",
+      description = "examples an epoch's shuffle draws from at once; the order of the blocks is shuffled too"
+          + " (default: ${DEFAULT-VALUE})")
+  int shuffleWindow;
+
+  private TrainJob.Pipeline pipeline(int threads) {
+    if (shuffleWindow < 1) {
+      throw new IllegalArgumentException("--shuffle-window must be positive, got " + shuffleWindow);
+    }
+    return new TrainJob.Pipeline(cacheDir, shuffleWindow, threads);
+  }
+
   @Override
   public Integer call() throws Exception {
     int t = threads == null ? Runtime.getRuntime().availableProcessors() : threads;
@@ -184,7 +201,7 @@ final class TrainCommand implements Callable<Integer> {
         new TrainJob.Shape(tokenDim, heads, layers, rankK, rankV, ffnMult, tower, denseTokens, !noPrune,
             io.hiformer.model.ModelConfig.Variant.fromJson(variant)),
         options, epochs, patience, maxBadRows, checkpoints);
-    return TrainJob.run(spec, kernels.kernels(), TrainingRun.Progress.console());
+    return TrainJob.run(spec, pipeline(options.threads()), kernels.kernels(), TrainingRun.Progress.console());
   }
 
   /** The job from the examples topic; null (after an error line) when the options do not describe one. */
@@ -204,6 +221,6 @@ final class TrainCommand implements Callable<Integer> {
     TrainJob.ExamplesSpec spec = new TrainJob.ExamplesSpec(name, r, baseVersion, warmStart,
         announce.bootstrapServers, examplesTopic, ExampleTopic.Bound.parse(from), ExampleTopic.Bound.parse(validFrom),
         ExampleTopic.Bound.parse(to), options, epochs, patience, maxBadRows, checkpoints);
-    return TrainJob.run(spec, kernels.kernels(), TrainingRun.Progress.console());
+    return TrainJob.run(spec, pipeline(options.threads()), kernels.kernels(), TrainingRun.Progress.console());
   }
 }
