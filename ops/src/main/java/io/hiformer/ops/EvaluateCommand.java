@@ -10,6 +10,9 @@ import io.hiformer.training.evaluation.EvaluatedModel;
 import io.hiformer.training.evaluation.Evaluation;
 import io.hiformer.training.evaluation.EvaluationResult;
 import io.hiformer.training.evaluation.FileSource;
+import io.hiformer.training.evaluation.TopicSource;
+import io.hiformer.training.PassProgress;
+import io.hiformer.features.data.ExampleTopic;
 import io.hiformer.training.evaluation.Reports;
 import io.hiformer.training.evaluation.Requirement;
 import java.io.IOException;
@@ -45,9 +48,25 @@ final class EvaluateCommand implements Callable<Integer> {
       description = "versions to compare (numbers, aliases or latest); the first is the baseline")
   List<String> versions;
 
-  @Option(names = "--data", required = true, split = ",",
+  @Option(names = "--data", split = ",",
       description = "data files, relative to --data-dir: CSV, TSV, libFM (optionally .gz) or TrainingExample .pb files")
-  List<String> data;
+  List<String> data = List.of();
+
+  @Option(names = "--examples-topic", paramLabel = "TOPIC",
+      description = "instead of --data: the logged examples of this topic in [--from, --to) (needs --bootstrap-servers)")
+  String examplesTopic;
+
+  @Option(names = "--bootstrap-servers", paramLabel = "HOST:PORT[,...]", description = "Kafka, for --examples-topic")
+  String bootstrapServers;
+
+  @Option(names = "--from", defaultValue = "beginning", paramLabel = "BOUND",
+      description = "first example of --examples-topic: beginning, end, a time (2025-03-01T00:00:00Z) or offsets per"
+          + " partition (0:1200,1:1185) (default: ${DEFAULT-VALUE})")
+  String from;
+
+  @Option(names = "--to", defaultValue = "end", paramLabel = "BOUND",
+      description = "end (exclusive) of --examples-topic, as --from (default: ${DEFAULT-VALUE})")
+  String to;
 
   @Option(names = "--data-dir", defaultValue = ".", description = "directory of the data files and joined tables (default: ${DEFAULT-VALUE})")
   Path dataDir;
@@ -126,11 +145,13 @@ final class EvaluateCommand implements Callable<Integer> {
       }
       FeatureSchema parsed = schema == null ? null : FeatureSchema.parse(Files.readString(schema));
       BadRows bad = BadRows.tolerate(maxBadRows);
-      EvalSource source = FileSource.of(data.stream().map(dataDir::resolve).toList(), parsed, dataDir,
-          models.getFirst().parameters().config(), bad);
-      result = Evaluation.run(models, source, options, kernels.kernels(), bad, System.err::println);
+      EvalSource source = source(parsed, models.getFirst().parameters().config(), bad);
+      var console = System.console();
+      PassProgress bar = new PassProgress(System.err, console != null && console.isTerminal(), "evaluating", "rows",
+          source.size());
+      result = Evaluation.run(models, source, options, kernels.kernels(), bad, System.err::println, bar);
     } catch (IllegalArgumentException | IllegalStateException | NoSuchElementException | BadRowException
-        | ModelFileException | UncheckedIOException | IOException e) {
+        | ModelFileException | UncheckedIOException | IOException | org.apache.kafka.common.KafkaException e) {
       System.err.println("error: " + e.getMessage());
       return 2;
     }
@@ -147,6 +168,22 @@ final class EvaluateCommand implements Callable<Integer> {
     print(result, checks);
     System.out.println("report: " + out.resolve(Reports.HTML) + ", " + out.resolve(Reports.SUMMARY));
     return checks.stream().allMatch(Requirement.Check::passed) ? 0 : 1;
+  }
+
+  /** Files, or a range of the examples topic; exactly one. */
+  private EvalSource source(FeatureSchema parsed, io.hiformer.model.ModelConfig logged, BadRows bad) {
+    if ((examplesTopic == null) == data.isEmpty()) {
+      throw new IllegalArgumentException("give either --data FILES or --examples-topic TOPIC (with --bootstrap-servers,"
+          + " --from and --to)");
+    }
+    if (examplesTopic == null) {
+      return FileSource.of(data.stream().map(dataDir::resolve).toList(), parsed, dataDir, logged, bad);
+    }
+    if (bootstrapServers == null) {
+      throw new IllegalArgumentException("--examples-topic needs --bootstrap-servers");
+    }
+    return TopicSource.of(bootstrapServers, examplesTopic, ExampleTopic.Bound.parse(from), ExampleTopic.Bound.parse(to),
+        logged, bad);
   }
 
   private static void print(EvaluationResult r, List<Requirement.Check> checks) {

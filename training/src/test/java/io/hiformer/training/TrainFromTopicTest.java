@@ -151,6 +151,36 @@ class TrainFromTopicTest {
       assertThat(ModelFile.load(registry.publish("ctr", fromTopic.parameters(), fromTopic.metadata(),
           fromTopic.lineageJson()).file()).parameters().config()).isEqualTo(config);
 
+      // A later run with a cache directory: the first fills it, the second reads it (no Kafka
+      // read needed for the examples), both train the same model and report the same skips.
+      Path cacheDir = dir.resolve("cache");
+      TrainJob.Pipeline cached = new TrainJob.Pipeline(cacheDir, TrainJob.Pipeline.DEFAULT_WINDOW, 2);
+      TrainJob.Outcome first = TrainJob.run(topic, cached, CpuKernels.scalar(), TrainingRunTest.quiet());
+      java.io.ByteArrayOutputStream log = new java.io.ByteArrayOutputStream();
+      TrainJob.Outcome second = TrainJob.run(topic, cached, CpuKernels.scalar(),
+          new TrainingRun.Progress(new java.io.PrintStream(log, true), false));
+      assertThat(log.toString()).contains("train: 3,000 examples from the cache", "valid: 1,000 examples from the cache");
+      for (Parameters.Tensor t : first.parameters().tensors()) {
+        assertThat(second.parameters().get(t.name())).as(t.name()).containsExactly(t.data());
+        assertThat(first.parameters().get(t.name())).as(t.name()).containsExactly(fromTopic.parameters().get(t.name()));
+      }
+      assertThat(second.report().get("data").toString()).contains("skipped={ctr v2=10, ctr v7=10}");
+
+      // Evaluation from the topic range, streamed: the trainer's validation figures, through the serving path.
+      var source = io.hiformer.training.evaluation.TopicSource.of(kafka.bootstrapServers(), "examples",
+          Bound.parse("0:" + offset), new Bound.End(), config, io.hiformer.features.BadRows.none());
+      assertThat(source.size()).isEqualTo(1000);
+      var result = io.hiformer.training.evaluation.Evaluation.run(
+          List.of(io.hiformer.training.evaluation.EvaluatedModel.load(registry, "ctr", "3")), source,
+          io.hiformer.training.evaluation.Evaluation.Options.defaults(), CpuKernels.scalar(),
+          io.hiformer.features.BadRows.none(), line -> { });
+      assertThat(result.rows()).isEqualTo(1000);
+      @SuppressWarnings("unchecked")
+      double validAuc = (Double) ((Map<String, Object>) ((Map<String, Object>) fromTopic.report().get("valid"))
+          .get("click")).get("auc");
+      assertThat(result.overall().tasks().getFirst().versions().getFirst().metrics().get("auc"))
+          .isCloseTo(validAuc, org.assertj.core.data.Offset.offset(1e-9));
+
       TrainJob.ExamplesSpec empty = new TrainJob.ExamplesSpec("ctr", registry, v1, false, kafka.bootstrapServers(),
           "examples", new Bound.End(), new Bound.End(), new Bound.End(), options, 3, 3, 0, null);
       assertThatThrownBy(() -> TrainJob.run(empty, CpuKernels.scalar(), TrainingRunTest.quiet()))

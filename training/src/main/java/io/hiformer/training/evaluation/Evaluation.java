@@ -7,6 +7,7 @@ import io.hiformer.features.BadRows;
 import io.hiformer.features.Featurizer;
 import io.hiformer.features.data.ExampleRows;
 import io.hiformer.kernels.CpuKernels;
+import io.hiformer.training.PassProgress;
 import io.hiformer.model.Batch;
 import io.hiformer.model.Hiformer;
 import io.hiformer.model.Scorer;
@@ -156,7 +157,13 @@ public final class Evaluation {
    */
   public static EvaluationResult run(List<EvaluatedModel> models, EvalSource source, Options options,
       CpuKernels kernels, BadRows badRows, Consumer<String> progress) {
-    return new Evaluation(models, options, kernels).pass(source, badRows, progress);
+    return new Evaluation(models, options, kernels).pass(source, badRows, progress, null);
+  }
+
+  /** As above, with a progress bar counting the rows read ({@code bar} may be null). */
+  public static EvaluationResult run(List<EvaluatedModel> models, EvalSource source, Options options,
+      CpuKernels kernels, BadRows badRows, Consumer<String> progress, PassProgress bar) {
+    return new Evaluation(models, options, kernels).pass(source, badRows, progress, bar);
   }
 
   /** The metric names of every table under {@code options}, in order. */
@@ -164,7 +171,7 @@ public final class Evaluation {
     return MetricSet.of(options.ndcgArray()).stream().map(EvaluationResult.Metric::name).toList();
   }
 
-  private EvaluationResult pass(EvalSource source, BadRows badRows, Consumer<String> progress) {
+  private EvaluationResult pass(EvalSource source, BadRows badRows, Consumer<String> progress, PassProgress bar) {
     long start = System.nanoTime();
     int threads = options.threads();
     List<Hiformer> networks = models.stream().map(m -> new Hiformer(m.parameters(), kernels)).toList();
@@ -213,7 +220,9 @@ public final class Evaluation {
           pending[w] = new Chunk(sliceValues.size());
         }
         drainBadRows(badRows);
-        if ((seq & ((1 << 20) - 1)) == 0) {
+        if (bar != null) {
+          bar.advance(1);
+        } else if ((seq & ((1 << 20) - 1)) == 0) {
           progress.accept(String.format("%,d rows read", seq));
         }
       }
@@ -237,6 +246,9 @@ public final class Evaluation {
         throw new IllegalArgumentException("no row of " + source.description() + " could be scored");
       }
       double seconds = (System.nanoTime() - start) / 1e9;
+      if (bar != null) {
+        bar.clear();
+      }
       progress.accept(String.format("scored %,d rows with %d version%s in %.1f s (%,.0f rows/s)%s", overall.rows,
           models.size(), models.size() == 1 ? "" : "s", seconds, overall.rows / seconds, ungrouped == 0 ? ""
               : String.format("; %,d rows without %s are groups of their own", ungrouped, groupColumn)));
