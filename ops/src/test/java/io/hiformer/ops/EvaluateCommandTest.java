@@ -134,6 +134,15 @@ class EvaluateCommandTest {
     VerifyCommandTest.Result missingFile = evaluate(dir.resolve("x"), "--data", "nope.csv");
     assertThat(missingFile.exit()).isEqualTo(2);
     assertThat(missingFile.err()).contains("nope.csv");
+
+    VerifyCommandTest.Result both = evaluate(dir.resolve("x"), "--examples-topic", "examples");
+    assertThat(both.exit()).isEqualTo(2);
+    assertThat(both.err()).contains("give either --data FILES or --examples-topic TOPIC");
+
+    VerifyCommandTest.Result noKafka = VerifyCommandTest.run("evaluate", "--registry", registry.toString(), "--model",
+        "ctr", "--versions", "1,2", "--examples-topic", "examples", "--out", dir.resolve("x").toString());
+    assertThat(noKafka.exit()).isEqualTo(2);
+    assertThat(noKafka.err()).contains("--examples-topic needs --bootstrap-servers");
   }
 
   @Test

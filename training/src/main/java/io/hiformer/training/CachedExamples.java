@@ -85,8 +85,7 @@ public final class CachedExamples implements ExampleSource, AutoCloseable {
         throw new Invalid(file + ": truncated (" + size + " bytes)");
       }
       MemorySegment seg = ch.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
-      CachedExamples c = check(file, seg, size, config, key, arena, window);
-      return c;
+      return check(file, seg, size, config, key, arena, window);
     } catch (IOException | RuntimeException e) {
       arena.close();
       throw e instanceof Invalid inv ? inv : e instanceof IOException io ? io

@@ -22,13 +22,13 @@ import java.util.function.Supplier;
  * used; a file that fails its checks (truncated, damaged) is reported, deleted and made again.
  * Old files are not removed: delete the directory to reclaim the space.
  */
-public final class ExampleCache {
+final class ExampleCache {
   private final Path dir;
   private final int window;
   private final PrintStream log;
 
   /** {@code window}: the examples a shuffled pass draws from at once (see {@link CachedExamples}). */
-  public ExampleCache(Path dir, int window, PrintStream log) {
+  ExampleCache(Path dir, int window, PrintStream log) {
     if (window < 1) {
       throw new IllegalArgumentException("shuffle window must be positive, got " + window);
     }
@@ -37,22 +37,22 @@ public final class ExampleCache {
     this.log = log;
   }
 
-  public Path dir() {
+  Path dir() {
     return dir;
   }
 
   /** Makes the examples of a cache file when it is missing or invalid. */
   @FunctionalInterface
-  public interface Fill {
+  interface Fill {
     /** Writes every example to {@code out}; returns the info text to store with them. */
     String fill(CacheWriter out) throws IOException;
   }
 
   /** A key built from parts; the same parts in the same order give the same key. */
-  public static final class Key {
+  static final class Key {
     private final MessageDigest md;
 
-    public Key(String kind) {
+    Key(String kind) {
       try {
         md = MessageDigest.getInstance("SHA-256");
       } catch (NoSuchAlgorithmException e) {
@@ -61,7 +61,7 @@ public final class ExampleCache {
       add("hiformer example cache " + CacheFormat.VERSION).add(kind);
     }
 
-    public Key add(String part) {
+    Key add(String part) {
       byte[] b = part.getBytes(StandardCharsets.UTF_8);
       md.update(Integer.toString(b.length).getBytes(StandardCharsets.UTF_8));
       md.update((byte) ':');
@@ -70,7 +70,7 @@ public final class ExampleCache {
     }
 
     /** A file's identity: its real path, size and modification time. */
-    public Key file(Path file) {
+    Key file(Path file) {
       try {
         BasicFileAttributes a = Files.readAttributes(file, BasicFileAttributes.class);
         return add(file.toRealPath().toString()).add(Long.toString(a.size()))
@@ -93,7 +93,7 @@ public final class ExampleCache {
    * The examples cached under {@code key}, checked; made by {@code fill} first when there is no
    * valid file. The caller closes the result.
    */
-  public CachedExamples examples(String what, Key key, ModelConfig config, Fill fill) throws IOException {
+  CachedExamples examples(String what, Key key, ModelConfig config, Fill fill) throws IOException {
     byte[] k = key.digest();
     Path file = dir.resolve(what + "-" + HexFormat.of().formatHex(k, 0, 12) + ".examples");
     if (Files.exists(file)) {
@@ -116,7 +116,7 @@ public final class ExampleCache {
    * A text (fitted transforms) cached under {@code key}: read when present and intact (a
    * SHA-256 line guards it), else made by {@code make} and stored.
    */
-  public String text(String what, Key key, Supplier<String> make) throws IOException {
+  String text(String what, Key key, Supplier<String> make) throws IOException {
     byte[] k = key.digest();
     Path file = dir.resolve(what + "-" + HexFormat.of().formatHex(k, 0, 12) + ".json");
     if (Files.exists(file)) {
