@@ -1,8 +1,8 @@
 package io.hiformer.training;
 
+import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
-import java.lang.foreign.ValueLayout;
 
 /**
  * The layout of a featurised example cache file, little-endian throughout:
