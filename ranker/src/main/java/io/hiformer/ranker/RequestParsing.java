@@ -102,14 +102,15 @@ final class RequestParsing {
       listener.onMessage(message.value());
     }
 
-    /** The innermost cause's message (the parser's own words), shortened. */
+    /** The first sentence of the innermost cause's message (the parser's own words). */
     private static String reason(Throwable failure) {
       Throwable t = failure;
       while (t.getCause() != null && t.getCause() != t) {
         t = t.getCause();
       }
       String m = t.getMessage() != null ? t.getMessage() : t.getClass().getSimpleName();
-      return Echo.of(m, 200);
+      int sentence = m.indexOf(". ");
+      return Echo.of(sentence > 0 ? m.substring(0, sentence + 1) : m, 200);
     }
 
     @Override
