@@ -253,7 +253,8 @@ public final class RegistryWatcher implements AutoCloseable {
     } catch (IOException | RuntimeException | OutOfMemoryError e) {
       refused.add(version);
       service.metrics().refused();
-      LOG.log(Level.WARNING, "model " + modelName + " v" + version + " refused: " + e.getMessage()
+      LOG.log(Level.WARNING, "model " + modelName + " v" + version + " refused: "
+          + (e instanceof Error ? e.toString() : e.getMessage())
           + "; keeping " + describe(service.arms()));
       return false;
     }
