@@ -24,8 +24,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * A Netty gRPC server with the {@link RankService}, the standard health service and server
- * reflection ({@code grpc.reflection.v1} and {@code v1alpha}). Health reports {@code SERVING}, overall and for {@code hiformer.v1.Ranker}, as
- * soon as the server starts (it always starts with a loaded model) or, with
+ * reflection ({@code grpc.reflection.v1} and {@code v1alpha}). Health reports {@code SERVING},
+ * overall and for {@code hiformer.v1.Ranker}, as soon as the server starts (it always starts with
+ * a loaded model) or, with
  * {@link Settings#ready()}, once that completes (e.g. the online feature store has caught up;
  * {@code NOT_SERVING} until then, while calls are already answered), and {@code NOT_SERVING}
  * once {@link #close()} begins, so load balancers stop sending traffic before it drains.
@@ -48,6 +49,8 @@ public final class RankerServer implements AutoCloseable {
   public static final int DEFAULT_MAX_CONCURRENT_CALLS = 64;
   /** The default longest wait for a call's request message after its headers; then it is closed. */
   public static final Duration DEFAULT_REQUEST_MESSAGE_TIMEOUT = Duration.ofSeconds(10);
+  /** The default most concurrent calls (HTTP/2 streams) on one client connection. */
+  public static final int DEFAULT_MAX_CALLS_PER_CONNECTION = 128;
 
   private final Server server;
   private final RankService service;
@@ -99,9 +102,9 @@ public final class RankerServer implements AutoCloseable {
   public record Connections(int maxCallsPerConnection, Duration keepAliveTime, Duration keepAliveTimeout,
       Duration permitKeepAliveTime, Duration maxConnectionIdle, Duration maxConnectionAge,
       Duration maxConnectionAgeGrace, Duration handshakeTimeout) {
-    public static final Connections DEFAULTS = new Connections(128, Duration.ofMinutes(1), Duration.ofSeconds(20),
-        Duration.ofSeconds(10), Duration.ofMinutes(15), Duration.ofMinutes(30), Duration.ofSeconds(30),
-        Duration.ofSeconds(10));
+    public static final Connections DEFAULTS = new Connections(DEFAULT_MAX_CALLS_PER_CONNECTION,
+        Duration.ofMinutes(1), Duration.ofSeconds(20), Duration.ofSeconds(10), Duration.ofMinutes(15),
+        Duration.ofMinutes(30), Duration.ofSeconds(30), Duration.ofSeconds(10));
 
     public Connections {
       if (maxCallsPerConnection < 1) {
