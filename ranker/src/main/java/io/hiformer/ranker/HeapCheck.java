@@ -9,7 +9,6 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.file.StandardOpenOption;
-import java.util.Iterator;
 import java.util.Map;
 
 /**
@@ -80,8 +79,7 @@ final class HeapCheck {
       return -1;
     }
     long total = 0;
-    for (Iterator<Map.Entry<String, JsonNode>> it = root.fields(); it.hasNext(); ) {
-      Map.Entry<String, JsonNode> t = it.next();
+    for (Map.Entry<String, JsonNode> t : root.properties()) {
       JsonNode shape = t.getValue().get("shape");
       if (t.getKey().equals("__metadata__") || shape == null || !shape.isArray()) {
         continue;
