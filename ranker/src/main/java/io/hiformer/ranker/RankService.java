@@ -230,7 +230,8 @@ public final class RankService extends RankerGrpc.RankerImplBase {
 
   /** Answers {@code status}, its description shortened: it may quote client input ({@link Echo}). */
   private static void fail(StreamObserver<RankResponse> responses, Status status) {
-    responses.onError(status.withDescription(Echo.of(status.getDescription(), Echo.MAX_DESCRIPTION)).asRuntimeException());
+    String description = Echo.of(status.getDescription(), Echo.MAX_DESCRIPTION);
+    responses.onError(status.withDescription(description).asRuntimeException());
   }
 
   /**
@@ -402,7 +403,8 @@ public final class RankService extends RankerGrpc.RankerImplBase {
     if (!r.getArm().isEmpty()) {
       ServedArm a = arms.arm(r.getArm());
       if (a == null) {
-        throw new InvalidRequest("arm '" + Echo.of(r.getArm()) + "' is not a configured arm; arms: " + arms.assigner().names());
+        throw new InvalidRequest("arm '" + Echo.of(r.getArm()) + "' is not a configured arm; arms: "
+            + arms.assigner().names());
       }
       return a;
     }

@@ -206,6 +206,24 @@ class HostileClientTest {
   }
 
   @Test
+  void oneConnectionHoldsAtMostItsShareOfStreams() throws Exception {
+    start(loopback().withConnections(RankerServer.Connections.DEFAULTS.withMaxCallsPerConnection(4))
+        .withRequestMessageTimeout(Duration.ofMinutes(5)));
+    ManagedChannel attacker = connect();
+    List<CompletableFuture<Status>> streams = new ArrayList<>();
+    for (int i = 0; i < 4; i++) {
+      streams.add(headersOnly(attacker));
+    }
+    // A fifth stream on that connection is not opened (the client waits for room) ...
+    assertThatThrownBy(() -> RankerGrpc.newBlockingStub(attacker).withDeadlineAfter(2, TimeUnit.SECONDS).rank(small()))
+        .isInstanceOfSatisfying(StatusRuntimeException.class,
+            e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.DEADLINE_EXCEEDED));
+    // ... while other connections are served.
+    assertThat(RankerGrpc.newBlockingStub(connect()).rank(small()).getCandidatesCount()).isEqualTo(2);
+    assertThat(streams).noneMatch(CompletableFuture::isDone);
+  }
+
+  @Test
   void bytesThatAreNoRequestAreInvalidArgumentCountedAsSuchAndLoggedBriefly() throws Exception {
     start(loopback());
     List<LogRecord> logged = new CopyOnWriteArrayList<>();
