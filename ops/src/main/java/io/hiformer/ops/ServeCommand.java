@@ -90,6 +90,16 @@ final class ServeCommand extends RegistryCommand {
           + " (default: ${DEFAULT-VALUE})")
   int maxConcurrentCalls;
 
+  @Option(names = "--request-timeout", paramLabel = "SECONDS",
+      defaultValue = "10", description = "a call whose request message has not arrived this long after its"
+          + " headers is closed with DEADLINE_EXCEEDED (default: ${DEFAULT-VALUE})")
+  int requestTimeout;
+
+  @Option(names = "--max-calls-per-connection", paramLabel = "N",
+      defaultValue = "" + RankerServer.DEFAULT_MAX_CALLS_PER_CONNECTION,
+      description = "most concurrent calls (HTTP/2 streams) on one client connection (default: ${DEFAULT-VALUE})")
+  int maxCallsPerConnection;
+
   @Option(names = "--max-message-bytes", defaultValue = "16777216", paramLabel = "BYTES",
       description = "largest request message; larger ones fail with RESOURCE_EXHAUSTED (default: ${DEFAULT-VALUE},"
           + " 16 MiB, sized for 1,000 candidates with request-time features)")
@@ -207,6 +217,12 @@ final class ServeCommand extends RegistryCommand {
     if (maxConcurrentCalls < 1) {
       throw new IllegalArgumentException("--max-concurrent-calls must be positive, got " + maxConcurrentCalls);
     }
+    if (requestTimeout < 1) {
+      throw new IllegalArgumentException("--request-timeout must be positive, got " + requestTimeout);
+    }
+    if (maxCallsPerConnection < 1) {
+      throw new IllegalArgumentException("--max-calls-per-connection must be positive, got " + maxCallsPerConnection);
+    }
     if (maxMessageBytes < 1) {
       throw new IllegalArgumentException("--max-message-bytes must be positive, got " + maxMessageBytes);
     }
@@ -224,7 +240,9 @@ final class ServeCommand extends RegistryCommand {
       throw new IllegalArgumentException("--registry-poll must be 0 or more, got " + registryPoll);
     }
     RankerServer.Settings settings = RankerServer.Settings.of(new InetSocketAddress(port))
-        .withLimits(maxMessageBytes, maxConcurrentCalls).withTls(tls()).withTokens(tokens());
+        .withLimits(maxMessageBytes, maxConcurrentCalls).withTls(tls()).withTokens(tokens())
+        .withRequestMessageTimeout(Duration.ofSeconds(requestTimeout))
+        .withConnections(RankerServer.Connections.DEFAULTS.withMaxCallsPerConnection(maxCallsPerConnection));
     RankService.Options options = RankService.Options.DEFAULTS.withMaxCandidates(maxCandidates);
     if (experiments != null) {
       if (experimentsPoll < 1) {

@@ -86,8 +86,12 @@ public final class LoadedModel implements AutoCloseable {
   /** A verified version's parameters and transforms: what {@link #build} makes servable. */
   record Read(ModelRegistry.Version version, Parameters parameters, Transforms transforms) {}
 
-  /** The expensive part of {@link #load}: hashing, validating and parsing the file; no threads started. */
+  /**
+   * The expensive part of {@link #load}: hashing, validating and parsing the file; no threads
+   * started. A file that would not fit in the free heap is refused first, from its header.
+   */
   static Read read(ModelRegistry registry, ModelRegistry.Version version) throws IOException {
+    HeapCheck.require(version);
     ModelFile.Loaded loaded = registry.verify(version);
     String json = loaded.metadata().get(Transforms.METADATA_KEY);
     if (json == null) {
@@ -193,6 +197,11 @@ public final class LoadedModel implements AutoCloseable {
       closed.countDown();
       LOG.log(System.Logger.Level.DEBUG, () -> this + " closed");
     }
+  }
+
+  /** True while a call holds a reference ({@link #retain()}) besides the owner's. */
+  boolean inUse() {
+    return references.get() > 1;
   }
 
   /** True once the last reference is gone and the scorer's threads have been told to stop. */

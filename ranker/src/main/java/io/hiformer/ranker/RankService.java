@@ -3,6 +3,7 @@ package io.hiformer.ranker;
 import io.grpc.Context;
 import io.grpc.Deadline;
 import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
 import io.grpc.stub.StreamObserver;
 import io.hiformer.features.online.FeatureStore;
 import io.hiformer.features.ranklog.RankLogWriter;
@@ -209,19 +210,28 @@ public final class RankService extends RankerGrpc.RankerImplBase {
       response = rank(request);
     } catch (CallGone e) {
       if (e.expired) {
-        responses.onError(Status.DEADLINE_EXCEEDED.withDescription(e.getMessage()).asRuntimeException());
+        fail(responses, Status.DEADLINE_EXCEEDED.withDescription(e.getMessage()));
       }
       // A cancelled call gets no answer: the caller has gone.
       return;
     } catch (InvalidRequest e) {
-      responses.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
+      fail(responses, Status.INVALID_ARGUMENT.withDescription(e.getMessage()));
+      return;
+    } catch (StatusRuntimeException e) {
+      fail(responses, e.getStatus());
       return;
     } catch (RuntimeException e) {
-      responses.onError(Status.INTERNAL.withDescription("ranking failed: " + e).withCause(e).asRuntimeException());
+      fail(responses, Status.INTERNAL.withDescription("ranking failed: " + e).withCause(e));
       return;
     }
     responses.onNext(response);
     responses.onCompleted();
+  }
+
+  /** Answers {@code status}, its description shortened: it may quote client input ({@link Echo}). */
+  private static void fail(StreamObserver<RankResponse> responses, Status status) {
+    String description = Echo.of(status.getDescription(), Echo.MAX_DESCRIPTION);
+    responses.onError(status.withDescription(description).asRuntimeException());
   }
 
   /**
@@ -288,7 +298,8 @@ public final class RankService extends RankerGrpc.RankerImplBase {
 
     checkCallAlive("after scoring");
     scratch.sortBestFirst(n);
-    int k = request.getTopK() == 0 ? n : Math.min(n, request.getTopK());
+    long topK = Integer.toUnsignedLong(request.getTopK()); // uint32: 2^31 and more are large, not negative
+    int k = topK == 0 ? n : (int) Math.min(n, topK);
     String requestId = request.getRequestId().isEmpty() ? UUID.randomUUID().toString() : request.getRequestId();
     ScoredListener listener = scoredListener;
     if (listener != null) {
@@ -392,7 +403,8 @@ public final class RankService extends RankerGrpc.RankerImplBase {
     if (!r.getArm().isEmpty()) {
       ServedArm a = arms.arm(r.getArm());
       if (a == null) {
-        throw new InvalidRequest("arm '" + r.getArm() + "' is not a configured arm; arms: " + arms.assigner().names());
+        throw new InvalidRequest("arm '" + Echo.of(r.getArm()) + "' is not a configured arm; arms: "
+            + arms.assigner().names());
       }
       return a;
     }
@@ -426,7 +438,7 @@ public final class RankService extends RankerGrpc.RankerImplBase {
         throw new InvalidRequest("candidates[" + i + "].item_id is empty");
       }
       if (!seen.add(c.getItemId())) {
-        throw new InvalidRequest("candidates[" + i + "].item_id '" + c.getItemId() + "' is a duplicate");
+        throw new InvalidRequest("candidates[" + i + "].item_id '" + Echo.of(c.getItemId()) + "' is a duplicate");
       }
       checkFeatures(i, c.getFeaturesMap());
     }

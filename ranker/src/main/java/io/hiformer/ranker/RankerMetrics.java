@@ -47,6 +47,7 @@ public final class RankerMetrics {
   private final AtomicReferenceArray<Counter> errors = new AtomicReferenceArray<>(CODES.length);
   private final Counter swaps;
   private final Counter refusals;
+  private final Counter watcherFailures;
   private final List<Gauge> versionGauges = new ArrayList<>();
   private final ServerInterceptor interceptor = new Interceptor();
 
@@ -62,6 +63,9 @@ public final class RankerMetrics {
         .register(registry);
     this.refusals = Counter.builder("hiformer.model.refusals")
         .description("Experiments reloads refused (unreadable file, invalid file or model)")
+        .register(registry);
+    this.watcherFailures = Counter.builder("hiformer.model.watcher.failures")
+        .description("Unexpected failures (such as an Error) of the registry watcher's polls and loads; it goes on polling")
         .register(registry);
   }
 
@@ -123,6 +127,10 @@ public final class RankerMetrics {
 
   void refused() {
     refusals.increment();
+  }
+
+  void watcherFailed() {
+    watcherFailures.increment();
   }
 
   /** Called by the service once a call's candidates are scored. */

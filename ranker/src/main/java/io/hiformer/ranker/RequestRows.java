@@ -144,7 +144,7 @@ public final class RequestRows {
       try {
         featurizer.add(candidate, one);
       } catch (BadRowException e) {
-        throw new IllegalArgumentException("candidates[" + i + "] (item_id '" + c.getItemId() + "'): " + e.reason(), e);
+        throw new IllegalArgumentException("candidates[" + i + "] (item_id '" + Echo.of(c.getItemId()) + "'): " + e.reason(), e);
       }
       for (int j = 0; j < categorical.length; j++) {
         categorical[j] = itemCategorical[j] ? one.categorical(0, j) : sharedCategorical[j];
