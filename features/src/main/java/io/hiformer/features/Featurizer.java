@@ -112,16 +112,24 @@ public final class Featurizer {
     if (DenseValues.fits(v)) {
       return v;
     }
-    BadRowException e = new BadRowException(record.location(), "field '" + f.spec.name() + "': column '"
-        + f.spec.column() + "' holds " + x + ", which its transform (mean " + f.mean + ", std " + f.std
-        + ") takes to " + v + ", beyond the float range");
-    return f.dense(missingIfStored(record, f, e));
+    if (record.isStored(f.spec.column())) {
+      // Checked before building an exception: a stored value may be read on every call.
+      return f.dense(unusable(f));
+    }
+    throw new BadRowException(record.location(), "field '" + f.spec.name() + "': column '" + f.spec.column()
+        + "' holds " + x + ", which its transform (mean " + f.mean + ", std " + f.std + ") takes to " + v
+        + ", beyond the float range");
   }
 
   private double missingIfStored(RawRecord record, FieldTransform f, BadRowException e) {
     if (!record.isStored(f.spec.column())) {
       throw e;
     }
+    return unusable(f);
+  }
+
+  /** Reports a stored value of {@code f} that cannot be used; it reads as missing (NaN). */
+  private double unusable(FieldTransform f) {
     unusableStored.accept(f.spec.name());
     return Double.NaN;
   }
