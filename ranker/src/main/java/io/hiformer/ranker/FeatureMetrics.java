@@ -51,10 +51,14 @@ final class FeatureMetrics implements RequestRows.FeatureNotes {
 
   @Override
   public void unusableStored(String field) {
-    unusable.computeIfAbsent(field, f -> Counter.builder("hiformer.unusable.stored.values")
-        .description("Stored feature values read as missing because they are not finite floats"
-            + " (as stored or after the model's transform), by field")
-        .tag("field", f)
-        .register(registry)).increment();
+    Counter c = unusable.get(field);
+    if (c == null) {
+      c = unusable.computeIfAbsent(field, f -> Counter.builder("hiformer.unusable.stored.values")
+          .description("Stored feature values read as missing because they are not finite floats"
+              + " (as stored or after the model's transform), by field")
+          .tag("field", f)
+          .register(registry));
+    }
+    c.increment();
   }
 }

@@ -33,8 +33,9 @@ import java.util.concurrent.atomic.AtomicReference;
  * store (request-time values win). Feature map keys are matched
  * against each model field's {@code column} (its name unless the schema says otherwise); keys no
  * field reads are ignored and counted ({@link FeatureMetrics}); a stored value a field cannot use
- * reads as missing and is counted, so one item's bad data never fails a call. Unknown users, items and values get the missing or unseen id, so they
- * are scored, never rejected. Request buffers are borrowed from the model per call.
+ * reads as missing and is counted, so one item's bad data never fails a call. Unknown users, items
+ * and values get the missing or unseen id, so they are scored, never rejected. Request buffers are
+ * borrowed from the model per call.
  *
  * <p>Per-task probabilities are the sigmoid of the logits; the combined score is
  * {@link Options#formula()} (default: their mean). The served model sits in an
