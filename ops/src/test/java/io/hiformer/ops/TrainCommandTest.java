@@ -91,4 +91,34 @@ class TrainCommandTest {
     assertThat(ok.exit()).as(ok.out() + ok.err()).isZero();
     assertThat(dir.resolve("m.safetensors")).isRegularFile();
   }
+
+  @Test
+  void aDenseValueThatIsNoFiniteFloatIsABadRowWithFileAndLine(@TempDir Path dir) throws Exception {
+    // 1e308 once made a standardised column's std Infinity (the feature silently 0); 1e39 in a raw
+    // column stopped the run at "example 208" and --max-bad-rows did not skip it.
+    String raw = SCHEMA.replace("price, kind: dense, side: item, standardize: true", "price, kind: dense, side: item");
+    for (String[] c : new String[][] {{SCHEMA, "1e308"}, {raw, "1e39"}, {raw, "-Infinity"}}) {
+      Files.writeString(dir.resolve("schema.yaml"), c[0]);
+      writeCsv(dir.resolve("train.csv"), 400, 3, "u1,i2,3," + c[1] + ",1");
+      writeCsv(dir.resolve("valid.csv"), 200, 4, null);
+      Path out = dir.resolve("m.safetensors");
+      Files.deleteIfExists(out);
+      String[] args = {"train", "--schema", dir.resolve("schema.yaml").toString(), "--data-dir", dir.toString(),
+          "--train", "train.csv", "--valid", "valid.csv", "--token-dim", "4", "--epochs", "1", "--out", out.toString()};
+
+      VerifyCommandTest.Result stopped = VerifyCommandTest.run(args);
+      assertThat(stopped.exit()).as(c[1] + ": " + stopped.err()).isEqualTo(2);
+      assertThat(stopped.err()).contains("train.csv:203: field 'price': column 'price' is ")
+          .doesNotContain("example").doesNotContain("\tat ");
+
+      List<String> tolerant = new ArrayList<>(List.of(args));
+      tolerant.addAll(List.of("--max-bad-rows", "1"));
+      VerifyCommandTest.Result ok = VerifyCommandTest.run(tolerant.toArray(String[]::new));
+      assertThat(ok.exit()).as(c[1] + ": " + ok.out() + ok.err()).isZero();
+      JsonNode price = new ObjectMapper().readTree(ModelFile.load(out).metadata().get("transforms")).at("/fields/3");
+      assertThat(price.at("/name").asText()).isEqualTo("price");
+      assertThat(price.at("/std").asDouble()).as("fitted without the bad row").isBetween(5.0, 20.0);
+      assertThat(price.at("/mean").asDouble()).isBetween(40.0, 60.0);
+    }
+  }
 }

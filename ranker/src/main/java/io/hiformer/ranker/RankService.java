@@ -5,6 +5,7 @@ import io.grpc.Deadline;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.StreamObserver;
+import io.hiformer.features.DenseValues;
 import io.hiformer.features.online.FeatureStore;
 import io.hiformer.features.ranklog.RankLogWriter;
 import io.hiformer.model.Batch;
@@ -32,8 +33,10 @@ import java.util.concurrent.atomic.AtomicReference;
  * comes from the user's and each item's stored features once {@link #useFeatures} names an online
  * store (request-time values win). Feature map keys are matched
  * against each model field's {@code column} (its name unless the schema says otherwise); keys no
- * field reads are ignored. Unknown users, items and values get the missing or unseen id, so they
- * are scored, never rejected. Request buffers are borrowed from the model per call.
+ * field reads are ignored and counted ({@link FeatureMetrics}); a stored value a field cannot use
+ * reads as missing and is counted, so one item's bad data never fails a call. Unknown users, items
+ * and values get the missing or unseen id, so they are scored, never rejected. Request buffers are
+ * borrowed from the model per call.
  *
  * <p>Per-task probabilities are the sigmoid of the logits; the combined score is
  * {@link Options#formula()} (default: their mean). The served model sits in an
@@ -128,6 +131,7 @@ public final class RankService extends RankerGrpc.RankerImplBase {
   private final AtomicReference<Arms> current;
   private final Options options;
   private final RankerMetrics metrics;
+  private final FeatureMetrics featureMetrics;
   private volatile FeatureStore features;
 
   /** Serves {@code model} as the single arm {@value #DEFAULT_ARM} with {@link Options#formula()}. */
@@ -144,6 +148,7 @@ public final class RankService extends RankerGrpc.RankerImplBase {
     this.current = new AtomicReference<>(Objects.requireNonNull(arms, "arms"));
     this.options = Objects.requireNonNull(options, "options");
     this.metrics = new RankerMetrics();
+    this.featureMetrics = new FeatureMetrics(metrics.registry());
     metrics.served(arms);
   }
 
@@ -279,7 +284,7 @@ public final class RankService extends RankerGrpc.RankerImplBase {
     int tasks = model.parameters().config().numTasks();
     Batch batch;
     try {
-      batch = scratch.rows.encode(request, features);
+      batch = scratch.rows.encode(request, features, featureMetrics);
     } catch (IllegalArgumentException e) {
       throw new InvalidRequest(e.getMessage());
     }
@@ -448,9 +453,10 @@ public final class RankService extends RankerGrpc.RankerImplBase {
   private static void checkFeatures(int candidate, Map<String, FeatureValue> features) {
     for (Map.Entry<String, FeatureValue> e : features.entrySet()) {
       FeatureValue v = e.getValue();
-      if (v.hasDense() && !Double.isFinite(v.getDense())) {
+      String problem = v.hasDense() ? DenseValues.problem(v.getDense()) : null;
+      if (problem != null) {
         String where = candidate < 0 ? "context" : "candidates[" + candidate + "].features";
-        throw new InvalidRequest(where + "[" + e.getKey() + "].dense is " + v.getDense() + "; it must be finite");
+        throw new InvalidRequest(where + "[" + e.getKey() + "].dense " + problem + "; it must be a finite float");
       }
     }
   }
