@@ -456,7 +456,7 @@ public final class RankService extends RankerGrpc.RankerImplBase {
       String problem = v.hasDense() ? DenseValues.problem(v.getDense()) : null;
       if (problem != null) {
         String where = candidate < 0 ? "context" : "candidates[" + candidate + "].features";
-        throw new InvalidRequest(where + "[" + e.getKey() + "].dense " + problem + "; it must be a finite float");
+        throw new InvalidRequest(where + "[" + Echo.of(e.getKey()) + "].dense " + problem + "; it must be a finite float");
       }
     }
   }
