@@ -66,7 +66,18 @@ public final class HiformerCommand implements Runnable {
   static CommandLine commandLine(Map<String, String> env, Path configFile) {
     return new CommandLine(new HiformerCommand())
         .setCaseInsensitiveEnumValuesAllowed(true)
-        .setDefaultValueProvider(ConfigDefaults.fromEnvironment(env, configFile));
+        .setDefaultValueProvider(ConfigDefaults.fromEnvironment(env, configFile))
+        .setExecutionExceptionHandler(HiformerCommand::userError);
+  }
+
+  /** A user error that escaped a command: one line and exit 2 (README, exit codes); a bug keeps its trace. */
+  private static int userError(Exception e, CommandLine commandLine, CommandLine.ParseResult parsed) throws Exception {
+    String message = UserErrors.message(e);
+    if (message == null) {
+      throw e;
+    }
+    commandLine.getErr().println("error: " + message);
+    return 2;
   }
 
   /** {@code --config FILE} or {@code --config=FILE} before the command name. */

@@ -72,10 +72,8 @@ final class ServeCommand extends RegistryCommand {
       description = "TCP port on all interfaces; 0 picks a free one (default: ${DEFAULT-VALUE})")
   int port;
 
-  @Option(names = "--metrics-port", defaultValue = "" + MetricsServer.DEFAULT_PORT, paramLabel = "PORT",
-      description = "TCP port on all interfaces for Prometheus metrics at GET /metrics; 0 picks a free one"
-          + " (default: ${DEFAULT-VALUE})")
-  int metricsPort;
+  @CommandLine.Mixin
+  MetricsOptions metricsOptions = new MetricsOptions();
 
   @Option(names = "--threads", paramLabel = "N",
       description = "scoring threads per model (default: the number of CPU cores)")
@@ -197,9 +195,7 @@ final class ServeCommand extends RegistryCommand {
     if (port < 0 || port > 65535) {
       throw new IllegalArgumentException("--port must be 0 to 65535, got " + port);
     }
-    if (metricsPort < 0 || metricsPort > 65535) {
-      throw new IllegalArgumentException("--metrics-port must be 0 to 65535, got " + metricsPort);
-    }
+    metricsOptions.address();
     int n = threads == null ? Runtime.getRuntime().availableProcessors() : threads;
     if (n < 1) {
       throw new IllegalArgumentException("--threads must be positive, got " + n);
@@ -368,7 +364,12 @@ final class ServeCommand extends RegistryCommand {
 
   private int serve(RankService service, String what, RankerServer.Settings settings, PrintStream out)
       throws IOException {
-    MetricsServer metrics = MetricsServer.start(new InetSocketAddress(metricsPort), service.metrics());
+    // /ready says what health says: SERVING once what the settings wait for is done, until stopping.
+    java.util.concurrent.CompletableFuture<?> ready = settings.ready() == null
+        ? java.util.concurrent.CompletableFuture.completedFuture(null) : settings.ready().toCompletableFuture();
+    java.util.concurrent.atomic.AtomicBoolean stopping = new java.util.concurrent.atomic.AtomicBoolean();
+    MetricsServer metrics = MetricsServer.start(metricsOptions.address(), service.metrics()::scrape,
+        () -> ready.isDone() && !stopping.get());
     RankerServer server;
     try {
       server = RankerServer.start(settings, service);
@@ -377,12 +378,15 @@ final class ServeCommand extends RegistryCommand {
       throw e;
     }
     boundMetricsPort = metrics.port();
-    Thread hook = new Thread(server::close, "hiformer-serve-shutdown");
+    Thread hook = new Thread(() -> {
+      stopping.set(true);
+      server.close();
+    }, "hiformer-serve-shutdown");
     Runtime.getRuntime().addShutdownHook(hook);
     // the "scoring on" line before it says where models score, and with how many threads
     out.printf("serving %s on port %d%s%n", what, server.port(),
         settings.tls() == null ? "" : settings.tls().clientCa() == null ? " with TLS" : " with mutual TLS");
-    out.printf("metrics on port %d (GET /metrics)%n", metrics.port());
+    out.printf("metrics on port %d (GET /metrics, /live, /ready)%n", metrics.port());
     out.flush();
     try {
       onStart.accept(server);
@@ -390,6 +394,7 @@ final class ServeCommand extends RegistryCommand {
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     } finally {
+      stopping.set(true);
       server.close();
       metrics.close();
       try {

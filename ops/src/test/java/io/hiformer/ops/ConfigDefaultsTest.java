@@ -31,14 +31,14 @@ class ConfigDefaultsTest {
         """);
     ServeCommand serve = parse(Map.of(), file, "serve").subcommand().commandSpec().commandLine().getCommand();
     assertThat(serve.port).isEqualTo(7001);
-    assertThat(serve.metricsPort).isEqualTo(7002);
+    assertThat(serve.metricsOptions.port).isEqualTo(7002);
     assertThat(serve.model).isEqualTo("ranker");
     assertThat(serve.maxCandidates).isEqualTo(1000); // the option's own default
 
     serve = parse(Map.of("HIFORMER_PORT", "8001", "HIFORMER_SERVE_METRICS_PORT", "8002"), file, "serve")
         .subcommand().commandSpec().commandLine().getCommand();
     assertThat(serve.port).isEqualTo(8001);
-    assertThat(serve.metricsPort).isEqualTo(8002);
+    assertThat(serve.metricsOptions.port).isEqualTo(8002);
 
     serve = parse(Map.of("HIFORMER_PORT", "8001"), file, "serve", "--port", "9001")
         .subcommand().commandSpec().commandLine().getCommand();
