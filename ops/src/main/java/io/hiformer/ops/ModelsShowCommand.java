@@ -56,7 +56,9 @@ final class ModelsShowCommand extends RegistryCommand {
     out.printf("config     %s: token_dim %d, heads %d, layers %d, tasks %s, rank_k %d, rank_v %d, %d fields,"
             + " %d tokens, %d parameters%n", c.name().isEmpty() ? "(unnamed)" : c.name(), c.tokenDim(), c.heads(),
         c.layers(), c.tasks(), c.rankK(), c.rankV(), c.fields().size(), c.numTokens(), loaded.parameters().count());
-    loaded.metadata().forEach((k, val) -> {
+    for (Map.Entry<String, String> e : loaded.metadata().entrySet()) {
+      String k = e.getKey();
+      String val = e.getValue();
       if (full || val.length() <= SHOWN_CHARS) {
         out.printf("metadata   %s = %s%n", k, val);
       } else if (k.equals(Transforms.METADATA_KEY)) {
@@ -65,7 +67,7 @@ final class ModelsShowCommand extends RegistryCommand {
         out.printf("metadata   %s = %s... (%,d characters; --full for all)%n", k, val.substring(0, SHOWN_CHARS),
             val.length());
       }
-    });
+    }
     out.println("lineage");
     out.println(v.lineageJson().strip());
     return 0;

@@ -370,11 +370,13 @@ final class ServeCommand extends RegistryCommand {
     java.util.concurrent.atomic.AtomicBoolean stopping = new java.util.concurrent.atomic.AtomicBoolean();
     MetricsServer metrics = MetricsServer.start(metricsOptions.address(), service.metrics()::scrape,
         () -> ready.isDone() && !stopping.get());
+    ProcessMetrics process = new ProcessMetrics(service.metrics().registry());
     RankerServer server;
     try {
       server = RankerServer.start(settings, service);
     } catch (IOException | RuntimeException e) {
       metrics.close();
+      process.close();
       throw e;
     }
     boundMetricsPort = metrics.port();
@@ -397,6 +399,7 @@ final class ServeCommand extends RegistryCommand {
       stopping.set(true);
       server.close();
       metrics.close();
+      process.close();
       try {
         Runtime.getRuntime().removeShutdownHook(hook);
       } catch (IllegalStateException alreadyShuttingDown) {

@@ -73,6 +73,31 @@ class ConfigDefaultsTest {
         .hasMessageContaining(file.toString()).hasMessageContaining("mapping");
   }
 
+  @Test
+  void anUnknownKeyIsRefusedByNameWithTheClosestKnownOne() throws Exception {
+    Path file = dir.resolve("typo.yaml");
+    Files.writeString(file, """
+        serve:
+          model: ranker
+          metrics-prot: 9191
+        """);
+    assertThatThrownBy(() -> HiformerCommand.commandLine(Map.of(), file))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining(file.toString())
+        .hasMessageContaining("unknown key 'serve.metrics-prot'").hasMessageContaining("did you mean 'serve.metrics-port'");
+
+    Files.writeString(file, "registy: /models\n");
+    assertThatThrownBy(() -> HiformerCommand.commandLine(Map.of(), file))
+        .hasMessageContaining("unknown key 'registy'").hasMessageContaining("did you mean 'registry'");
+    Files.writeString(file, "models:\n  promot:\n    alias: candidate\n");
+    assertThatThrownBy(() -> HiformerCommand.commandLine(Map.of(), file))
+        .hasMessageContaining("unknown key 'models.promot'").hasMessageContaining("did you mean 'models.promote'");
+    Files.writeString(file, "serve: 3\n");
+    assertThatThrownBy(() -> HiformerCommand.commandLine(Map.of(), file)).hasMessageContaining("'serve' must be a mapping");
+    // Any command's option at the top level, and nested commands' options, are known.
+    Files.writeString(file, "bootstrap-servers: k:9092\nmodels:\n  promote:\n    alias: candidate\n");
+    HiformerCommand.commandLine(Map.of(), file);
+  }
+
   private static ParseResult parse(Map<String, String> env, Path file, String... args) {
     CommandLine commandLine = HiformerCommand.commandLine(env, file);
     return commandLine.parseArgs(args);

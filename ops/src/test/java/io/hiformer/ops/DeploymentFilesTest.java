@@ -173,10 +173,45 @@ class DeploymentFilesTest {
       assertThat(ready.get()).isEqualTo(HealthCheckResponse.ServingStatus.SERVING);
       assertThat(readiness.get()).isEqualTo(200);
       assertThat(liveness.get()).isEqualTo(200);
+      // The JVM's and the process's own metrics, and latency histograms of a bounded number of buckets.
+      assertThat(scraped.get()).contains("jvm_memory_used_bytes", "jvm_gc_", "jvm_threads_live_threads",
+          "jvm_classes_loaded_classes", "process_cpu_usage", "process_uptime_seconds");
+      long buckets = scraped.get().lines().filter(l -> l.startsWith("hiformer_rank_latency_seconds_bucket{")
+          && l.contains("status=\"OK\"")).count();
+      assertThat(buckets).as("latency buckets of one series").isBetween(10L, 30L);
       Set<String> exported = metricsIn(scraped.get());
       // The joiner's own metrics are checked against a running joiner (StreamingCommandsTest).
       used.removeIf(name -> name.startsWith("hiformer_joiner_"));
       assertThat(exported).as("metrics exported by the ranker").containsAll(used);
+    }
+  }
+
+  @Test
+  void theErrorRateAlertPagesOnServerSideStatusesOnly() throws Exception {
+    JsonNode rules = YAML.readTree(DEPLOY.resolve("prometheus/alerts.yaml").toFile());
+    JsonNode alert = null;
+    Set<String> alerts = new TreeSet<>();
+    for (JsonNode group : rules.path("groups")) {
+      for (JsonNode rule : group.path("rules")) {
+        alerts.add(rule.path("alert").asText());
+        if (rule.path("alert").asText().equals("HiformerRankErrorRate")) {
+          alert = rule;
+        }
+      }
+    }
+    assertThat(alerts).contains("HiformerRankLogDropped", "HiformerTargetDown");
+    assertThat(alert).isNotNull();
+    String expr = alert.path("expr").asText();
+    Matcher m = Pattern.compile("hiformer_rank_errors_total\\{status=~\"([^\"]+)\"}").matcher(expr);
+    assertThat(m.find()).as("the errors the alert counts are selected by status: %s", expr).isTrue();
+    Pattern counted = Pattern.compile(m.group(1));
+    for (io.grpc.Status.Code code : io.grpc.Status.Code.values()) {
+      boolean client = switch (code) {
+        case CANCELLED, INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS, PERMISSION_DENIED, FAILED_PRECONDITION,
+            OUT_OF_RANGE, UNAUTHENTICATED, RESOURCE_EXHAUSTED, ABORTED, OK -> true;
+        default -> false;
+      };
+      assertThat(counted.matcher(code.name()).matches()).as("%s counted", code).isEqualTo(!client);
     }
   }
 
