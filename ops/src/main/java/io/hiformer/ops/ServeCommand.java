@@ -27,6 +27,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -258,16 +259,36 @@ final class ServeCommand extends RegistryCommand {
         }
       }
     }
-    Version v = resolve(r, model, version);
-    try (RegistryWatcher watcher = new RegistryWatcher(r, model, version, n, options);
+    Version v;
+    try {
+      v = resolve(r, model, version);
+    } catch (java.util.NoSuchElementException none) {
+      if (registryPoll == 0 && (bootstrapServers == null || bootstrapServers.isBlank())) {
+        throw none; // nothing would ever bring a version
+      }
+      // A fresh deployment's registry is empty until the first training: wait for it, not ready.
+      out.printf("%s; waiting for it: health says NOT_SERVING and Rank answers UNAVAILABLE until it appears%n",
+          none.getMessage());
+      v = null;
+    }
+    try (RegistryWatcher watcher = v == null ? RegistryWatcher.awaiting(r, model, version, n, options)
+            : new RegistryWatcher(r, model, version, n, options);
         Streaming streaming = streaming(watcher, out)) {
       if (registryPoll > 0) {
         watcher.start(Duration.ofSeconds(registryPoll));
       }
-      out.printf("scoring on %s%n", watcher.service().model().scorer().description());
-      return serve(watcher.service(), v.model() + " v" + watcher.service().model().version()
-          + (version.equals(Long.toString(v.number())) ? "" : " (" + version + ")"),
-          settings.withReady(streaming.ready()), out);
+      String what;
+      if (v == null) {
+        what = model + " " + version + " (no version yet)";
+      } else {
+        out.printf("scoring on %s%n", watcher.service().model().scorer().description());
+        what = v.model() + " v" + watcher.service().model().version()
+            + (version.equals(Long.toString(v.number())) ? "" : " (" + version + ")");
+      }
+      CompletionStage<?> features = streaming.ready();
+      CompletableFuture<?> ready = features == null ? watcher.serving()
+          : CompletableFuture.allOf(watcher.serving(), features.toCompletableFuture());
+      return serve(watcher.service(), what, settings.withReady(ready), out);
     }
   }
 
@@ -291,7 +312,52 @@ final class ServeCommand extends RegistryCommand {
       throw new IllegalArgumentException("--max-stored-entities must be positive, got " + maxStoredEntities);
     }
     TopicNames topics = new TopicNames(topicPrefix);
-    RankService service = watcher.service();
+    AnnouncementListener listener = watcher.follow(bootstrapServers, topics.models());
+    // Without --feature-schema the store holds the fields of the models served at start; a ranker
+    // waiting for its first model starts its store and rank log with that model.
+    CompletableFuture<Streaming> features = (featureSchema != null ? CompletableFuture.completedFuture(null)
+        : watcher.serving()).thenApply(started -> {
+          try {
+            return features(watcher.service(), topics, out);
+          } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+          }
+        });
+    if (features.isCompletedExceptionally()) {
+      listener.close();
+      try {
+        features.join();
+      } catch (java.util.concurrent.CompletionException e) {
+        if (e.getCause() instanceof java.io.UncheckedIOException u) {
+          throw u.getCause();
+        }
+        throw e.getCause() instanceof RuntimeException re ? re : e;
+      }
+    }
+    features.exceptionally(e -> {
+      System.getLogger(ServeCommand.class.getName()).log(System.Logger.Level.ERROR,
+          "cannot start the feature store and rank log: " + e.getCause());
+      return null;
+    });
+    out.printf("following %s at %s%n", topics.models(), bootstrapServers);
+    return new Streaming() {
+      @Override
+      public CompletionStage<?> ready() {
+        return features.thenCompose(f -> f == null ? CompletableFuture.completedFuture(null) : f.ready());
+      }
+
+      @Override
+      public void close() {
+        listener.close();
+        if (!features.cancel(false) && !features.isCompletedExceptionally()) {
+          features.join().close();
+        }
+      }
+    };
+  }
+
+  /** The online store, its ingestion and the rank-log writer, attached to {@code service}. */
+  private Streaming features(RankService service, TopicNames topics, PrintStream out) throws IOException {
     FeatureStore store = new FeatureStore(storeSchema(service), maxStoredEntities);
     store.bindTo(service.metrics().registry());
     service.useFeatures(store);
@@ -300,8 +366,7 @@ final class ServeCommand extends RegistryCommand {
     RankLogWriter writer = RankLogWriter.start(bootstrapServers, topics.rankLog(),
         RankLogWriter.Options.DEFAULTS.withCapacityBytes(rankLogBuffer));
     service.logTo(writer);
-    AnnouncementListener listener = watcher.follow(bootstrapServers, topics.models());
-    out.printf("logging calls to %s and following %s at %s%n", topics.rankLog(), topics.models(), bootstrapServers);
+    out.printf("logging calls to %s at %s%n", topics.rankLog(), bootstrapServers);
     out.printf("features from %s and %s: users %s, items %s%n", topics.featuresUser(), topics.featuresItem(),
         store.schema().columns(EntityKind.ENTITY_KIND_USER), store.schema().columns(EntityKind.ENTITY_KIND_ITEM));
     return new Streaming() {
@@ -312,7 +377,6 @@ final class ServeCommand extends RegistryCommand {
 
       @Override
       public void close() {
-        listener.close();
         writer.close();
         ingestor.close();
       }

@@ -146,6 +146,20 @@ public final class RankService extends RankerGrpc.RankerImplBase {
     metrics.served(arms);
   }
 
+  private RankService(Options options) {
+    this.current = new AtomicReference<>();
+    this.options = Objects.requireNonNull(options, "options");
+    this.metrics = new RankerMetrics();
+  }
+
+  /**
+   * A service with no model yet (a ranker started before its registry has one): Rank answers
+   * UNAVAILABLE, {@link #arms()} and {@link #model()} are null, until {@link #setArms}.
+   */
+  public static RankService awaitingModel(Options options) {
+    return new RankService(options);
+  }
+
   /** This service's metrics (its own Prometheus registry); {@link RankerServer} applies their interceptor. */
   public RankerMetrics metrics() {
     return metrics;
@@ -159,12 +173,13 @@ public final class RankService extends RankerGrpc.RankerImplBase {
     this.features = store;
   }
 
-  /** The model new calls of the first arm are served by. */
+  /** The model new calls of the first arm are served by; null before the first ({@link #awaitingModel}). */
   public LoadedModel model() {
-    return current.get().arms().getFirst().model();
+    Arms arms = current.get();
+    return arms == null ? null : arms.arms().getFirst().model();
   }
 
-  /** The arms new calls are served by. */
+  /** The arms new calls are served by; null before the first ({@link #awaitingModel}). */
   public Arms arms() {
     return current.get();
   }
@@ -189,8 +204,9 @@ public final class RankService extends RankerGrpc.RankerImplBase {
     Objects.requireNonNull(next, "next");
     while (true) {
       Arms arms = current.get();
-      if (arms.arms().size() != 1) {
-        throw new IllegalStateException("swap needs a single arm; " + arms.assigner().names() + " are served");
+      if (arms == null || arms.arms().size() != 1) {
+        throw new IllegalStateException("swap needs a single arm; "
+            + (arms == null ? "none" : arms.assigner().names()) + " are served");
       }
       ServedArm a = arms.arms().getFirst();
       Arms replaced = new Arms(arms.assigner(), List.of(new ServedArm(a.name(), next, a.formula())));
@@ -216,6 +232,9 @@ public final class RankService extends RankerGrpc.RankerImplBase {
     } catch (InvalidRequest e) {
       responses.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
       return;
+    } catch (io.grpc.StatusRuntimeException e) {
+      responses.onError(e);
+      return;
     } catch (RuntimeException e) {
       responses.onError(Status.INTERNAL.withDescription("ranking failed: " + e).withCause(e).asRuntimeException());
       return;
@@ -234,6 +253,10 @@ public final class RankService extends RankerGrpc.RankerImplBase {
     Arms arms;
     while (true) {
       arms = current.get();
+      if (arms == null) {
+        throw Status.UNAVAILABLE.withDescription("no model loaded yet; the ranker serves once one is in the registry")
+            .asRuntimeException();
+      }
       arm = pickArm(request, arms);
       if (arm.model().retain()) {
         break;
