@@ -4,7 +4,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
@@ -57,7 +56,13 @@ final class ConfigDefaults implements IDefaultValueProvider {
       }
       return node;
     } catch (IOException e) {
-      throw new UncheckedIOException("cannot read configuration file " + path + ": " + e.getMessage(), e);
+      if (e instanceof com.fasterxml.jackson.core.JsonProcessingException bad) {
+        var at = bad.getLocation();
+        throw new IllegalArgumentException("configuration file " + path + " is not valid YAML: "
+            + bad.getOriginalMessage().lines().findFirst().orElse("")
+            + (at == null ? "" : " (line " + at.getLineNr() + ", column " + at.getColumnNr() + ")"), e);
+      }
+      throw new IllegalArgumentException("cannot read configuration file: " + UserErrors.describe(e), e);
     }
   }
 

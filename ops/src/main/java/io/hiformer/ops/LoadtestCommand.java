@@ -463,11 +463,14 @@ final class LoadtestCommand implements Callable<Integer> {
       }
       return InsecureChannelCredentials.create();
     }
-    TlsChannelCredentials.Builder b = TlsChannelCredentials.newBuilder().trustManager(tlsCa.toFile());
+    TlsChannelCredentials.Builder b = TlsChannelCredentials.newBuilder()
+        .trustManager(UserErrors.readableFile("--tls-ca", tlsCa).toFile());
     if ((tlsCert == null) != (tlsKey == null)) {
       throw new IllegalArgumentException("--tls-cert and --tls-key go together");
     }
     if (tlsCert != null) {
+      UserErrors.readableFile("--tls-cert", tlsCert);
+      UserErrors.pkcs8Key("--tls-key", tlsKey);
       b.keyManager(tlsCert.toFile(), tlsKey.toFile());
     }
     return b.build();

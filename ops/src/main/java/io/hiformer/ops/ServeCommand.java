@@ -393,7 +393,7 @@ final class ServeCommand extends RegistryCommand {
     return StoreSchema.of(fields);
   }
 
-  private RankerServer.Tls tls() {
+  private RankerServer.Tls tls() throws IOException {
     if ((tlsCert == null) != (tlsKey == null)) {
       throw new IllegalArgumentException("--tls-cert and --tls-key go together");
     }
@@ -402,6 +402,11 @@ final class ServeCommand extends RegistryCommand {
         throw new IllegalArgumentException("--tls-client-ca needs --tls-cert and --tls-key");
       }
       return null;
+    }
+    UserErrors.readableFile("--tls-cert", tlsCert);
+    UserErrors.pkcs8Key("--tls-key", tlsKey);
+    if (tlsClientCa != null) {
+      UserErrors.readableFile("--tls-client-ca", tlsClientCa);
     }
     return new RankerServer.Tls(tlsCert, tlsKey, tlsClientCa);
   }

@@ -74,6 +74,22 @@ final class UserErrors {
     return file;
   }
 
+  /**
+   * {@link #readableFile} for a private key that must be PEM PKCS#8 ({@code BEGIN PRIVATE KEY}), as
+   * gRPC's TLS reads it; a PKCS#1 or SEC1 key is named as such, with the command that converts it.
+   */
+  static Path pkcs8Key(String option, Path file) throws java.io.IOException {
+    readableFile(option, file);
+    String pem = Files.readString(file, java.nio.charset.StandardCharsets.US_ASCII);
+    if (pem.contains("-----BEGIN PRIVATE KEY-----")) {
+      return file;
+    }
+    java.util.regex.Matcher other = java.util.regex.Pattern.compile("-----BEGIN ([A-Z ]*PRIVATE KEY)-----").matcher(pem);
+    throw new IllegalArgumentException(option + " " + file + ": not a PKCS#8 key"
+        + (other.find() ? " (it holds a '" + other.group(1) + "'; convert it with: openssl pkcs8 -topk8 -nocrypt -in "
+            + file.getFileName() + " -out key-pkcs8.pem)" : " (no '-----BEGIN PRIVATE KEY-----' PEM block)"));
+  }
+
   private static String lowerFirst(String s) {
     return s.isEmpty() ? s : Character.toLowerCase(s.charAt(0)) + s.substring(1);
   }

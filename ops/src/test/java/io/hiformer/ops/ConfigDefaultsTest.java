@@ -93,6 +93,11 @@ class ConfigDefaultsTest {
         .hasMessageContaining("unknown key 'models.promot'").hasMessageContaining("did you mean 'models.promote'");
     Files.writeString(file, "serve: 3\n");
     assertThatThrownBy(() -> HiformerCommand.commandLine(Map.of(), file)).hasMessageContaining("'serve' must be a mapping");
+    Files.writeString(file, "serve: [unclosed\n");
+    assertThatThrownBy(() -> HiformerCommand.commandLine(Map.of(), file)).hasMessageContaining("not valid YAML")
+        .hasMessageContaining("line ");
+    assertThatThrownBy(() -> HiformerCommand.commandLine(Map.of(), dir.resolve("none.yaml")))
+        .hasMessageContaining("none.yaml: no such file");
     // Any command's option at the top level, and nested commands' options, are known.
     Files.writeString(file, "bootstrap-servers: k:9092\nmodels:\n  promote:\n    alias: candidate\n");
     HiformerCommand.commandLine(Map.of(), file);

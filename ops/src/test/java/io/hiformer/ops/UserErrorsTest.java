@@ -60,4 +60,19 @@ class UserErrorsTest {
     Path file = Files.writeString(dir.resolve("a-file"), "x");
     assertOneLineError(VerifyCommandTest.run("demo", "--out", file.resolve("sub").toString()), "a-file");
   }
+
+  @Test
+  void tlsFilesThatAreMissingOrNotPkcs8AreNamedWithWhatIsWrong() throws Exception {
+    Path registry = Files.createDirectories(dir.resolve("registry"));
+    Path cert = Files.writeString(dir.resolve("cert.pem"), "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
+    Path rsa = Files.writeString(dir.resolve("rsa.pem"), "-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n");
+    assertOneLineError(VerifyCommandTest.run("serve", "--registry", registry.toString(), "--model", "m", "--port", "0",
+        "--metrics-port", "0", "--tls-cert", cert.toString(), "--tls-key", rsa.toString()),
+        "--tls-key", "not a PKCS#8 key", "RSA PRIVATE KEY", "openssl pkcs8");
+    assertOneLineError(VerifyCommandTest.run("serve", "--registry", registry.toString(), "--model", "m", "--port", "0",
+        "--metrics-port", "0", "--tls-cert", dir.resolve("gone.pem").toString(), "--tls-key", rsa.toString()),
+        "--tls-cert", "gone.pem", "no such file");
+    assertOneLineError(VerifyCommandTest.run("loadtest", "--target", "127.0.0.1:1", "--concurrency", "1",
+        "--tls-ca", cert.toString(), "--tls-cert", cert.toString(), "--tls-key", rsa.toString()), "not a PKCS#8 key");
+  }
 }
