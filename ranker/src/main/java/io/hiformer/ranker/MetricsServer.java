@@ -123,7 +123,13 @@ public final class MetricsServer implements AutoCloseable {
 
   private void serve(Socket client) {
     long timeoutMs = requestTimeout.toMillis();
-    ScheduledFuture<?> deadline = deadlines.schedule(() -> closeQuietly(client), 2 * timeoutMs, TimeUnit.MILLISECONDS);
+    ScheduledFuture<?> deadline;
+    try {
+      deadline = deadlines.schedule(() -> closeQuietly(client), 2 * timeoutMs, TimeUnit.MILLISECONDS);
+    } catch (java.util.concurrent.RejectedExecutionException closing) {
+      closeQuietly(client);
+      return;
+    }
     try (client) {
       client.setSoTimeout((int) timeoutMs);
       String head = readHead(new java.io.BufferedInputStream(client.getInputStream()),
