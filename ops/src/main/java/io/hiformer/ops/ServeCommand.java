@@ -59,7 +59,11 @@ import picocli.CommandLine.Option;
             + " --auth-tokens FILE or --auth-tokens-env VAR require 'authorization: Bearer <token>' on Rank and"
             + " reflection calls (health stays open).",
         "Requests pass user_id and each item_id as the raw columns 'user_id' and 'item_id'.",
-        "Exits 2 if the model, version or alias does not exist or the file fails verification."})
+        "With no version of --version in the registry yet (a fresh deployment), waits for one: health says"
+            + " NOT_SERVING, Rank answers UNAVAILABLE, GET /ready 503, and the first version polled or announced is"
+            + " loaded and served. GET /metrics, /live and /ready answer on --metrics-port.",
+        "Exits 2 if the file fails verification, an option is invalid, or, with --registry-poll 0 and no"
+            + " --bootstrap-servers, the model, version or alias does not exist."})
 final class ServeCommand extends RegistryCommand {
 
   @Option(names = "--model", required = true, paramLabel = "NAME", description = "model name")
@@ -335,8 +339,10 @@ final class ServeCommand extends RegistryCommand {
       }
     }
     features.exceptionally(e -> {
-      System.getLogger(ServeCommand.class.getName()).log(System.Logger.Level.ERROR,
-          "cannot start the feature store and rank log: " + e.getCause());
+      if (!(e instanceof java.util.concurrent.CancellationException)) {
+        System.getLogger(ServeCommand.class.getName()).log(System.Logger.Level.ERROR,
+            "cannot start the feature store and rank log: " + (e.getCause() == null ? e : e.getCause()));
+      }
       return null;
     });
     out.printf("following %s at %s%n", topics.models(), bootstrapServers);
@@ -434,8 +440,8 @@ final class ServeCommand extends RegistryCommand {
   private int serve(RankService service, String what, RankerServer.Settings settings, PrintStream out)
       throws IOException {
     // /ready says what health says: SERVING once what the settings wait for is done, until stopping.
-    java.util.concurrent.CompletableFuture<?> ready = settings.ready() == null
-        ? java.util.concurrent.CompletableFuture.completedFuture(null) : settings.ready().toCompletableFuture();
+    CompletableFuture<?> ready = settings.ready() == null
+        ? CompletableFuture.completedFuture(null) : settings.ready().toCompletableFuture();
     java.util.concurrent.atomic.AtomicBoolean stopping = new java.util.concurrent.atomic.AtomicBoolean();
     MetricsServer metrics = MetricsServer.start(metricsOptions.address(), service.metrics()::scrape,
         () -> ready.isDone() && !stopping.get());
