@@ -18,6 +18,7 @@ import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.streams.KafkaStreams;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -62,10 +63,8 @@ final class JoinerCommand implements Callable<Integer> {
       description = "partitions of topics this command creates (default: ${DEFAULT-VALUE})")
   int partitions;
 
-  @Option(names = "--metrics-port", defaultValue = "" + MetricsServer.DEFAULT_PORT, paramLabel = "PORT",
-      description = "TCP port on all interfaces for Prometheus metrics at GET /metrics; 0 picks a free one"
-          + " (default: ${DEFAULT-VALUE})")
-  int metricsPort;
+  @CommandLine.Mixin
+  MetricsOptions metricsOptions = new MetricsOptions();
 
   @Option(names = "--status-every", defaultValue = "30s", converter = DurationConverter.class, paramLabel = "DURATION",
       description = "how often to print the counts (default: ${DEFAULT-VALUE})")
@@ -82,10 +81,7 @@ final class JoinerCommand implements Callable<Integer> {
       System.err.println("error: --threads and --partitions must be positive");
       return 2;
     }
-    if (metricsPort < 0 || metricsPort > 65535) {
-      System.err.println("error: --metrics-port must be 0 to 65535, got " + metricsPort);
-      return 2;
-    }
+    InetSocketAddress metricsAddress = metricsOptions.address();
     ExampleJoiner.Options options;
     try {
       options = new ExampleJoiner.Options(window, grace, new TopicNames(topicPrefix));
@@ -108,18 +104,20 @@ final class JoinerCommand implements Callable<Integer> {
     JoinerMetrics metrics = new JoinerMetrics(joiner);
     MetricsServer metricsServer;
     try {
-      metricsServer = MetricsServer.start(new InetSocketAddress(metricsPort), metrics::scrape);
+      // Ready while the streams run; not while rebalancing, stopped or failed.
+      metricsServer = MetricsServer.start(metricsAddress, metrics::scrape,
+          () -> joiner.streams().state() == KafkaStreams.State.RUNNING);
     } catch (IOException e) {
       joiner.close();
       metrics.close();
-      System.err.println("error: cannot serve metrics on port " + metricsPort + ": " + e.getMessage());
+      System.err.println("error: " + e.getMessage());
       return 2;
     }
     boundMetricsPort = metricsServer.port();
     System.out.printf("joining %s and %s into %s (window %s, grace %s), dead letters to %s%n",
         options.topics().rankLog(), options.topics().outcomes(), options.topics().examples(), window, grace,
         options.topics().examplesDlq());
-    System.out.printf("metrics on port %d (GET /metrics)%n", metricsServer.port());
+    System.out.printf("metrics on port %d (GET /metrics, /live, /ready)%n", metricsServer.port());
     System.out.flush();
     try {
       onStart.accept(joiner);

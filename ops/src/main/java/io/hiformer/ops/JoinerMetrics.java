@@ -12,11 +12,13 @@ import org.apache.kafka.streams.KafkaStreams;
 
 /**
  * The example joiner's Prometheus metrics: its counts ({@code hiformer_joiner_*}), whether its
- * streams run, and Kafka Streams' own metrics (lag, commit and process rates, under {@code kafka_}).
+ * streams run, Kafka Streams' own metrics (lag, commit and process rates, under {@code kafka_}), and the
+ * JVM's and process's ({@link ProcessMetrics}).
  */
 final class JoinerMetrics implements AutoCloseable {
   private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
   private final KafkaStreamsMetrics streams;
+  private final ProcessMetrics process = new ProcessMetrics(registry);
 
   JoinerMetrics(ExampleJoiner joiner) {
     JoinerCounts counts = joiner.counts();
@@ -50,6 +52,7 @@ final class JoinerMetrics implements AutoCloseable {
   @Override
   public void close() {
     streams.close();
+    process.close();
     registry.close();
   }
 }

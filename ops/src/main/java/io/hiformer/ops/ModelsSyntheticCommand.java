@@ -74,7 +74,7 @@ final class ModelsSyntheticCommand implements Callable<Integer> {
       }
       return 0;
     } catch (IllegalArgumentException | IOException e) {
-      System.err.println("error: " + e.getMessage());
+      System.err.println("error: " + UserErrors.message(e));
       return 2;
     }
   }

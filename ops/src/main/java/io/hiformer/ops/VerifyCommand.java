@@ -39,10 +39,10 @@ final class VerifyCommand implements Callable<Integer> {
     Parameters params;
     SafeTensors exp;
     try {
-      params = ModelFile.read(weights);
-      exp = SafeTensors.read(expected);
-    } catch (ModelFileException e) {
-      System.err.println("error: " + e.getMessage());
+      params = ModelFile.read(UserErrors.readableFile("WEIGHTS", weights));
+      exp = SafeTensors.read(UserErrors.readableFile("EXPECTED", expected));
+    } catch (ModelFileException | IllegalArgumentException | java.io.IOException | java.io.UncheckedIOException e) {
+      System.err.println("error: " + UserErrors.message(e));
       return 2;
     }
     CpuKernels k = kernels.kernels();

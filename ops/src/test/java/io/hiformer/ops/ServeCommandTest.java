@@ -234,8 +234,10 @@ class ServeCommandTest {
   }
 
   @Test
-  void unknownModelExits2() {
-    Result r = run("serve", "--registry", root.toString(), "--model", "nope", "--port", "0", "--metrics-port", "0");
+  void unknownModelExits2WhenNothingCouldBringIt() {
+    // With polling (the default) or Kafka, serve waits for the model instead (ServeAwaitingModelTest).
+    Result r = run("serve", "--registry", root.toString(), "--model", "nope", "--port", "0", "--metrics-port", "0",
+        "--registry-poll", "0");
     assertThat(r.exit()).isEqualTo(2);
     assertThat(r.err()).contains("no model 'nope'", "tiny");
   }

@@ -131,7 +131,13 @@ class StreamingCommandsTest {
     try (HttpClient http = HttpClient.newHttpClient()) {
       scrape = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + joiner.boundMetricsPort + "/metrics"))
           .build(), HttpResponse.BodyHandlers.ofString()).body();
+      // The probes: alive, and ready while its streams run.
+      for (String probe : new String[] {"/live", "/ready"}) {
+        assertThat(http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + joiner.boundMetricsPort + probe))
+            .build(), HttpResponse.BodyHandlers.discarding()).statusCode()).as(probe).isEqualTo(200);
+      }
     }
+    assertThat(scrape).contains("jvm_memory_used_bytes", "process_cpu_usage", "process_uptime_seconds");
     assertThat(scrape.lines()).contains("hiformer_joiner_requests_total 2.0", "hiformer_joiner_outcomes_joined_total 1.0",
         "hiformer_joiner_examples_total 1.0", "hiformer_joiner_positives_total 1.0", "hiformer_joiner_running 1.0",
         "hiformer_joiner_dead_letters_total{reason=\"late\"} 0.0");

@@ -152,6 +152,21 @@ public final class RankService extends RankerGrpc.RankerImplBase {
     metrics.served(arms);
   }
 
+  private RankService(Options options) {
+    this.current = new AtomicReference<>();
+    this.options = Objects.requireNonNull(options, "options");
+    this.metrics = new RankerMetrics();
+    this.featureMetrics = new FeatureMetrics(metrics.registry());
+  }
+
+  /**
+   * A service with no model yet (a ranker started before its registry has one): Rank answers
+   * UNAVAILABLE, {@link #arms()} and {@link #model()} are null, until {@link #setArms}.
+   */
+  public static RankService awaitingModel(Options options) {
+    return new RankService(options);
+  }
+
   /** This service's metrics (its own Prometheus registry); {@link RankerServer} applies their interceptor. */
   public RankerMetrics metrics() {
     return metrics;
@@ -165,12 +180,13 @@ public final class RankService extends RankerGrpc.RankerImplBase {
     this.features = store;
   }
 
-  /** The model new calls of the first arm are served by. */
+  /** The model new calls of the first arm are served by; null before the first ({@link #awaitingModel}). */
   public LoadedModel model() {
-    return current.get().arms().getFirst().model();
+    Arms arms = current.get();
+    return arms == null ? null : arms.arms().getFirst().model();
   }
 
-  /** The arms new calls are served by. */
+  /** The arms new calls are served by; null before the first ({@link #awaitingModel}). */
   public Arms arms() {
     return current.get();
   }
@@ -195,8 +211,9 @@ public final class RankService extends RankerGrpc.RankerImplBase {
     Objects.requireNonNull(next, "next");
     while (true) {
       Arms arms = current.get();
-      if (arms.arms().size() != 1) {
-        throw new IllegalStateException("swap needs a single arm; " + arms.assigner().names() + " are served");
+      if (arms == null || arms.arms().size() != 1) {
+        throw new IllegalStateException("swap needs a single arm; "
+            + (arms == null ? "none" : arms.assigner().names()) + " are served");
       }
       ServedArm a = arms.arms().getFirst();
       Arms replaced = new Arms(arms.assigner(), List.of(new ServedArm(a.name(), next, a.formula())));
@@ -249,6 +266,10 @@ public final class RankService extends RankerGrpc.RankerImplBase {
     Arms arms;
     while (true) {
       arms = current.get();
+      if (arms == null) {
+        throw Status.UNAVAILABLE.withDescription("no model loaded yet; the ranker serves once one is in the registry")
+            .asRuntimeException();
+      }
       arm = pickArm(request, arms);
       if (arm.model().retain()) {
         break;

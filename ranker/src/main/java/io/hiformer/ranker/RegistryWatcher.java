@@ -54,6 +54,8 @@ public final class RegistryWatcher implements AutoCloseable {
   private final Set<Long> refused = java.util.concurrent.ConcurrentHashMap.newKeySet();
   /** Called before each version is read; only tests set it (to fail a load with an Error). */
   volatile java.util.function.Consumer<ModelRegistry.Version> beforeRead = v -> {};
+  /** Completes when the service has models to serve (at once, unless {@link #awaiting}). */
+  private final CompletableFuture<Void> serving = new CompletableFuture<>();
   // guarded by this
   private Experiments spec;
   private final Map<Long, LoadedModel> served = new HashMap<>();
@@ -71,20 +73,40 @@ public final class RegistryWatcher implements AutoCloseable {
    */
   public RegistryWatcher(ModelRegistry registry, String modelName, Experiments spec, int threads,
       RankService.Options options) throws IOException {
+    this(registry, modelName, spec, threads, options, false);
+  }
+
+  /**
+   * Serves {@code ref} of {@code modelName} once the registry has it (e.g. a fresh deployment's
+   * empty registry): until then the service answers UNAVAILABLE and {@link #serving()} is pending;
+   * {@link #start polling} or an {@link #offer announcement} brings the first version.
+   */
+  public static RegistryWatcher awaiting(ModelRegistry registry, String modelName, String ref, int threads,
+      RankService.Options options) throws IOException {
+    return new RegistryWatcher(registry, modelName, single(ref), threads, options, true);
+  }
+
+  private RegistryWatcher(ModelRegistry registry, String modelName, Experiments spec, int threads,
+      RankService.Options options, boolean awaiting) throws IOException {
     this.registry = Objects.requireNonNull(registry, "registry");
     this.modelName = Objects.requireNonNull(modelName, "modelName");
     this.threads = threads;
     this.spec = Objects.requireNonNull(spec, "spec");
     Map<Long, LoadedModel> models = new HashMap<>();
-    RankService.Arms arms;
-    try {
-      arms = build(spec, resolve(spec), models);
-    } catch (IOException | RuntimeException e) {
-      reader.shutdownNow();
-      throw e;
+    RankService.Arms arms = null;
+    if (!awaiting) {
+      try {
+        arms = build(spec, resolve(spec), models);
+      } catch (IOException | RuntimeException e) {
+        reader.shutdownNow();
+        throw e;
+      }
     }
     served.putAll(models);
-    this.service = new RankService(arms, options);
+    this.service = arms == null ? RankService.awaitingModel(options) : new RankService(arms, options);
+    if (arms != null) {
+      serving.complete(null);
+    }
     service.pinFrom(pinned = new PinnedVersions(registry, modelName, v -> LoadedModel.build(read(v), threads),
         PINNED_VERSIONS));
     this.loader = Executors.newSingleThreadScheduledExecutor(task -> {
@@ -101,6 +123,11 @@ public final class RegistryWatcher implements AutoCloseable {
 
   public RankService service() {
     return service;
+  }
+
+  /** Completes once the service serves a model: at construction, or with the first version {@link #awaiting}. */
+  public CompletableFuture<Void> serving() {
+    return serving;
   }
 
   /** The versions loaded for requests that pin them. */
@@ -344,6 +371,7 @@ public final class RegistryWatcher implements AutoCloseable {
   /** Switches to {@code next} and closes the models it no longer uses (each once its calls end). */
   private void install(RankService.Arms next, Map<Long, LoadedModel> models) {
     service.setArms(next);
+    serving.complete(null);
     Set<Long> gone = new HashSet<>(served.keySet());
     gone.removeAll(models.keySet());
     for (Long v : gone) {
@@ -354,14 +382,17 @@ public final class RegistryWatcher implements AutoCloseable {
 
   /** The version arm {@code name} serves now, or -1 when no such arm is served. */
   private long servedVersion(String name) {
-    if (service == null) {
-      return -1; // still constructing
+    if (service == null || service.arms() == null) {
+      return -1; // still constructing, or awaiting the first version
     }
     RankService.ServedArm a = service.arms().arm(name);
     return a == null ? -1 : a.model().version();
   }
 
   private static String describe(RankService.Arms arms) {
+    if (arms == null) {
+      return "no model";
+    }
     return arms.arms().stream().map(a -> a.name() + "=" + a.model()).toList().toString();
   }
 
