@@ -281,11 +281,12 @@ class HostileClientTest {
         "candidates[1].item_id '" + "x".repeat(Echo.SHOWN) + "... (1048576 chars)' is a duplicate");
     assertInvalid(ranker, small().toBuilder().setArm(huge).build(),
         "arm '" + "x".repeat(Echo.SHOWN) + "... (1048576 chars)' is not a configured arm; arms: [default]");
-    // A message built from client input anywhere is bounded as a whole.
+    // A feature key is echoed shortened too.
     Status s = Status.fromThrowable(org.assertj.core.api.Assertions.catchThrowable(
         () -> ranker.rank(small().toBuilder().putContext(huge, dense(Double.NaN)).build())));
     assertThat(s.getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
-    assertThat(s.getDescription()).hasSizeLessThan(Echo.MAX_DESCRIPTION + 100).endsWith(" chars)");
+    assertThat(s.getDescription()).hasSizeLessThan(Echo.MAX_DESCRIPTION)
+        .startsWith("context[" + "x".repeat(Echo.SHOWN) + "... (1048576 chars)]");
     assertThat(ranker.rank(small()).getCandidatesCount()).isEqualTo(2);
   }
 
