@@ -3,10 +3,12 @@
 # benchmark pinned to 2 CPU cores. Extra arguments go to JMH; results land in $OUT.
 set -u
 cd "$(dirname "$0")"
+[ -d jre ] || tar xJf jre.tar.xz
+[ -d lib ] || tar xJf lib.tar.xz
 lscpu | grep -E "Model name|^CPU\(s\)"
 CP=$(ls lib/*.jar | tr '\n' ':')
 args=("$@")
-[ ${#args[@]} -eq 0 ] && args=(-p batch=1,64,512 -p kernels=simd,scalar -p threads=1,2 -wi 2 -i 3 -w 2 -r 2)
+[ ${#args[@]} -eq 0 ] && args=(-p batch=1,64,512 -p kernels=simd,scalar -p cores=1,2 -wi 2 -i 3 -w 2 -r 2)
 taskset -c 0,1 jre/bin/java --add-modules jdk.incubator.vector -XX:ActiveProcessorCount=2 -cp "$CP" org.openjdk.jmh.Main \
   ForwardBenchmark "${args[@]}" -jvmArgsAppend "-XX:ActiveProcessorCount=2" \
   -rf json -rff "${OUT:-.}/forward.json" 2>&1 | tee "${OUT:-.}/forward.log" | grep -E "^Forward|Error|error"
