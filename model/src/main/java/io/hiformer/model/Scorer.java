@@ -180,6 +180,7 @@ public final class Scorer implements BatchScorer {
     while (true) {
       Call call;
       int piece = 0;
+      boolean exit = false;
       synchronized (pending) {
         call = pending.peekFirst();
         if (call != null && core == null) {
@@ -198,10 +199,13 @@ public final class Scorer implements BatchScorer {
             freeCores.push(core);  // nothing queued: an idle worker holds no core
             core = null;
           }
-          if (closed) {
-            return;
-          }
+          // calls still queued wait for a core a caller holds: stay to take it when it is given back
+          exit = closed && pending.isEmpty();
         }
+      }
+      if (exit) {
+        unparkWorkers();  // the others may have parked for such calls since the close
+        return;
       }
       if (call == null) {
         LockSupport.park(this);  // a permit from an unpark since the check makes this return at once

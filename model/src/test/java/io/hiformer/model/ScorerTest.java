@@ -166,6 +166,49 @@ class ScorerTest {
     }
   }
 
+  /** A call queued behind a caller that holds the only core is scored even when the scorer closes meanwhile. */
+  @Test
+  void closingFinishesACallQueuedBehindACallerThatHoldsEveryCore() throws Exception {
+    SplittableRandom rnd = new SplittableRandom(9);
+    ModelConfig config = TestModels.randomConfig(rnd, 1, 1, true, false, true);
+    var release = new java.util.concurrent.CountDownLatch(1);
+    var inside = new java.util.concurrent.CountDownLatch(1);
+    Thread[] holder = new Thread[1];
+    CpuKernels best = CpuKernels.best();
+    CpuKernels blocking = (CpuKernels) java.lang.reflect.Proxy.newProxyInstance(CpuKernels.class.getClassLoader(),
+        new Class<?>[] {CpuKernels.class}, (proxy, method, args) -> {
+          if (Thread.currentThread() == holder[0] && release.getCount() > 0) {
+            inside.countDown();
+            release.await();
+          }
+          try {
+            return method.invoke(best, args);
+          } catch (java.lang.reflect.InvocationTargetException e) {
+            throw e.getCause();
+          }
+        });
+    Scorer scorer = new Scorer(new Hiformer(TestModels.randomParameters(config, rnd), blocking), 1, 4);
+    Batch first = TestModels.randomBatch(config, 8, rnd);
+    Batch second = TestModels.randomBatch(config, 3, rnd);
+    float[] firstLogits = new float[8 * config.numTasks()];
+    float[] secondLogits = new float[3 * config.numTasks()];
+    Arrays.fill(secondLogits, Float.NaN);
+    holder[0] = Thread.ofPlatform().unstarted(() -> scorer.score(first, firstLogits));
+    holder[0].start();
+    assertThat(inside.await(30, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+    Thread queued = Thread.ofPlatform().start(() -> scorer.score(second, secondLogits));
+    while (queued.getState() != Thread.State.WAITING) {
+      Thread.sleep(1);
+    }
+    scorer.close();
+    Thread.sleep(300);  // the workers see the close while the call waits for the core
+    release.countDown();
+    holder[0].join(30_000);
+    queued.join(30_000);
+    assertThat(queued.isAlive()).as("the queued call still waits").isFalse();
+    assertThat(secondLogits).doesNotContain(Float.NaN);
+  }
+
   @Test
   void aClosedScorerRefusesCalls() {
     SplittableRandom rnd = new SplittableRandom(7);
