@@ -28,6 +28,7 @@ public final class Scorer implements BatchScorer {
   private final int tile;
   private final int tasks;
   private final int cores;
+  private final boolean callerScores;
   private final Thread[] workers;
 
   // The monitor of pending guards the fields below and Call.next; it is held for a few instructions at
@@ -51,6 +52,14 @@ public final class Scorer implements BatchScorer {
 
   /** A scorer on {@code cores} cores: at most that many threads score at once, callers included. */
   public Scorer(Hiformer model, int cores, int tile) {
+    this(model, cores, tile, true);
+  }
+
+  /**
+   * {@code callerScores} false: callers hand every tile to the workers and wait, the other design
+   * for N cores, kept so that {@code ForwardBenchmark} can time both.
+   */
+  Scorer(Hiformer model, int cores, int tile, boolean callerScores) {
     if (cores <= 0 || tile <= 0) {
       throw new IllegalArgumentException("cores and tile must be positive, got " + cores + ", " + tile);
     }
@@ -58,6 +67,7 @@ public final class Scorer implements BatchScorer {
     this.tile = tile;
     this.tasks = model.config().numTasks();
     this.cores = cores;
+    this.callerScores = callerScores;
     for (int i = 0; i < cores; i++) {
       freeCores.push(new Activations(model.config(), tile, false));
     }
@@ -104,7 +114,7 @@ public final class Scorer implements BatchScorer {
       call.next = 0;
       call.failure = null;
       call.unfinished.set(tiles);
-      core = pending.isEmpty() ? freeCores.poll() : null;  // behind waiting calls, not ahead of them
+      core = callerScores && pending.isEmpty() ? freeCores.poll() : null;  // behind waiting calls, not ahead
       boolean queued = tiles > 1 || core == null;
       if (queued) {
         pending.addLast(call);

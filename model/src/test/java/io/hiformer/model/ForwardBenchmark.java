@@ -47,6 +47,10 @@ public class ForwardBenchmark {
   @Param({"32"})
   int tile;
 
+  /** false: the benchmark's thread hands every tile to the scorer's workers and waits (the other design). */
+  @Param({"true"})
+  boolean callerScores;
+
   private Scorer scorer;
   private Batch input;
   private float[] logits;
@@ -68,7 +72,7 @@ public class ForwardBenchmark {
     ModelConfig config = refServing();
     CpuKernels k = kernels.equals("scalar") ? CpuKernels.scalar() : CpuKernels.simd();
     Hiformer model = new Hiformer(Parameters.initialize(config, 42), k);
-    scorer = new Scorer(model, cores, tile);
+    scorer = new Scorer(model, cores, tile, callerScores);
     input = TestModels.randomBatch(config, batch, new SplittableRandom(7));
     logits = new float[batch * config.numTasks()];
   }
