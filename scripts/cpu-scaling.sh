@@ -37,7 +37,7 @@ done | awk -F, -v jmh="$jmh" '
   /forward:candidates/ {
     gsub(/"/, "")
     n = $col["\"Param: cores\""]; d = $col["\"Param: callerScores\""]
-    score[n, d] = $5; err[n, d] = ($6 == "NaN" ? 0 : $6)
+    score[n, d] = $5; err[n, d] = ($6 == "NaN" ? "" : sprintf(" ± %.0f", $6))
     if (!(n in seen)) { seen[n] = 1; order[++count] = n }
     designs[d] = 1
   }
@@ -51,8 +51,8 @@ done | awk -F, -v jmh="$jmh" '
     base_t = score[order[1], "true"]; base_f = score[order[1], "false"]
     for (k = 1; k <= count; k++) {
       n = order[k]; line = "| " n " |"
-      if ("true" in designs) line = line sprintf(" %.0f ± %.0f | %.2fx |", score[n, "true"], err[n, "true"], score[n, "true"] / base_t)
-      if ("false" in designs) line = line sprintf(" %.0f ± %.0f | %.2fx |", score[n, "false"], err[n, "false"], score[n, "false"] / base_f)
+      if ("true" in designs) line = line sprintf(" %.0f%s | %.2fx |", score[n, "true"], err[n, "true"], score[n, "true"] / base_t)
+      if ("false" in designs) line = line sprintf(" %.0f%s | %.2fx |", score[n, "false"], err[n, "false"], score[n, "false"] / base_f)
       print line
     }
     print ""
