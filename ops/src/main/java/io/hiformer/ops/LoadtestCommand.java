@@ -136,7 +136,7 @@ final class LoadtestCommand implements Callable<Integer> {
 
   @Option(names = "--scorer-threads", paramLabel = "N",
       description = "--in-process: the model's scoring cores, as serve --threads: at most N threads score at once,"
-          + " the callers included (default: --threads)")
+          + " the callers included (default: the cores the JVM sees, as serve)")
   Integer scorerThreads;
 
   @Option(names = "--model-only",
@@ -646,7 +646,7 @@ final class LoadtestCommand implements Callable<Integer> {
 
   private Report runInProcess() throws IOException, InterruptedException {
     Stats stats = new Stats();
-    int scoring = scorerThreads == null ? threads : scorerThreads;
+    int scoring = scorerThreads == null ? Runtime.getRuntime().availableProcessors() : scorerThreads;
     try (LoadedModel m = loadModel(scoring)) {
       ModelConfig config = m.parameters().config();
       int tasks = config.numTasks();
