@@ -8,11 +8,12 @@
 # (the defaults take about 20 s a measurement, 3.5 minutes in all). Logs, JMH's CSVs and the table
 # (scaling.md) land in $OUT.
 set -euo pipefail
+out=$(mkdir -p "${OUT:-.}" && cd "${OUT:-.}" && pwd)
 cd "$(dirname "$0")"
-out=${OUT:-.}
-[ -d jre ] || tar xJf jre.tar.xz
-[ -d lib ] || tar xJf lib.tar.xz
-CP=$(ls lib/*.jar | tr '\n' ':')
+# the runtime and jars unpacked afresh outside the bundle (it may be read-only; never stale jars)
+rt=$(mktemp -d) && trap 'rm -rf "$rt"' EXIT
+tar xJf jre.tar.xz -C "$rt" && tar xJf lib.tar.xz -C "$rt"
+CP=$(ls "$rt"/lib/*.jar | tr '\n' ':')
 cores=${CORES:-1 2 4 8 16}
 designs=${CALLER_SCORES:-true,false}
 jmh=${JMH:--wi 4 -w 2 -i 5 -r 2}
@@ -24,7 +25,7 @@ for n in $cores; do
   fi
   echo "== $n cores (taskset -c 0-$((n - 1)))" >&2
   # JMH forks the measured JVM; the fork inherits the CPU mask
-  taskset -c "0-$((n - 1))" jre/bin/java --add-modules jdk.incubator.vector -XX:ActiveProcessorCount="$n" \
+  taskset -c "0-$((n - 1))" "$rt"/jre/bin/java --add-modules jdk.incubator.vector -XX:ActiveProcessorCount="$n" \
     -cp "$CP" org.openjdk.jmh.Main ForwardBenchmark -p batch=512 -p kernels=simd -p cores="$n" \
     -p callerScores="$designs" $jmh -jvmArgsAppend "-XX:ActiveProcessorCount=$n" \
     -rf csv -rff "$out/cores-$n.csv" > "$out/cores-$n.log" 2>&1 \
