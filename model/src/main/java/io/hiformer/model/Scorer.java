@@ -85,11 +85,6 @@ public final class Scorer implements BatchScorer {
     return model;
   }
 
-  /** The most threads that score at once. */
-  public int cores() {
-    return cores;
-  }
-
   @Override
   public void score(Batch batch, float[] logits) {
     if (logits.length < batch.size() * tasks) {
