@@ -64,8 +64,8 @@ import picocli.CommandLine.Option;
             + " and counted.",
         "Without --schema-from-registry requests carry only user_id, item_id and the --context pairs; with it, every"
             + " field of the model gets a synthetic value of its kind (keyed by the field name).",
-        "--in-process: featurizes and scores the same batches with --threads threads on a registry model (no gRPC),"
-            + " the baseline for the served figures.",
+        "--in-process: featurizes and scores the same batches from --threads threads on a registry model scoring on"
+            + " --scorer-threads cores (no gRPC), the baseline for the served figures.",
         "Exits 2 on invalid options or a missing model."})
 final class LoadtestCommand implements Callable<Integer> {
 
@@ -135,7 +135,8 @@ final class LoadtestCommand implements Callable<Integer> {
   int threads;
 
   @Option(names = "--scorer-threads", paramLabel = "N",
-      description = "--in-process: the model's scoring threads, as serve --threads (default: --threads)")
+      description = "--in-process: the model's scoring cores, as serve --threads: at most N threads score at once,"
+          + " the callers included (default: the cores the JVM sees, as serve)")
   Integer scorerThreads;
 
   @Option(names = "--model-only",
@@ -681,7 +682,7 @@ final class LoadtestCommand implements Callable<Integer> {
 
   private Report runInProcess() throws IOException, InterruptedException {
     Stats stats = new Stats();
-    int scoring = scorerThreads == null ? threads : scorerThreads;
+    int scoring = scorerThreads == null ? Runtime.getRuntime().availableProcessors() : scorerThreads;
     try (LoadedModel m = loadModel(scoring)) {
       ModelConfig config = m.parameters().config();
       int tasks = config.numTasks();
@@ -730,7 +731,7 @@ final class LoadtestCommand implements Callable<Integer> {
         t.join();
       }
       return new Report("in-process" + (modelOnly ? " model only" : "") + ", " + threads + " threads, scorer "
-          + scoring + " threads", m.toString(),
+          + scoring + " cores", m.toString(),
           candidates, (System.nanoTime() - measureFrom) / 1e9, stats);
     }
   }

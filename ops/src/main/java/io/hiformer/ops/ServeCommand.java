@@ -81,7 +81,8 @@ final class ServeCommand extends RegistryCommand {
   MetricsOptions metricsOptions = new MetricsOptions();
 
   @Option(names = "--threads", paramLabel = "N",
-      description = "scoring threads per model (default: the number of CPU cores)")
+      description = "CPU cores that score, per model: at most N threads score at once, the gRPC threads that"
+          + " score their own calls' tiles included (default: the cores the JVM sees)")
   Integer threads;
 
   @Option(names = "--max-candidates", defaultValue = "1000", paramLabel = "N",

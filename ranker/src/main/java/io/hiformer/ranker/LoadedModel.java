@@ -101,7 +101,7 @@ public final class LoadedModel implements AutoCloseable {
     return new Read(version, loaded.parameters(), Transforms.fromJson(json));
   }
 
-  /** Starts {@code read}'s scorer with {@code threads} threads and checks it. */
+  /** Starts {@code read}'s scorer on {@code threads} cores (at most that many threads score at once) and checks it. */
   static LoadedModel build(Read read, int threads) {
     LoadedModel m = new LoadedModel(read.version().model(), read.version().number(), read.parameters(),
         read.transforms(), threads);
