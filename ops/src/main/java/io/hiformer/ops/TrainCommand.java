@@ -228,7 +228,11 @@ final class TrainCommand implements Callable<Integer> {
    */
   private void checkOutputs() throws java.io.IOException {
     if (registry != null) {
-      ModelRegistry.requireModelName(name);
+      try {
+        ModelRegistry.requireModelName(name);
+      } catch (IllegalArgumentException e) {
+        throw new IllegalArgumentException("--name: " + e.getMessage());
+      }
       writableDirectory(registry, "--registry");
     }
     if (out != null) {

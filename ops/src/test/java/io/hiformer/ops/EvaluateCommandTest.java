@@ -137,6 +137,16 @@ class EvaluateCommandTest {
   }
 
   @Test
+  void aSliceColumnTheDataLacksIsAnError() {
+    Path out = dir.resolve("no-such-slice");
+    VerifyCommandTest.Result r = evaluate(out, "--slices", "country,continent");
+    assertThat(r.exit()).as(r.out() + r.err()).isEqualTo(2);
+    assertThat(r.err()).contains("error:").contains("test.csv:2: no column 'continent' to slice by")
+        .doesNotContain("\tat ");
+    assertThat(out.resolve("summary.json")).doesNotExist();
+  }
+
+  @Test
   void aModelFileChangedAfterPublishingIsRefused() throws Exception {
     Path copy = dir.resolve("tampered-registry");
     try (var files = Files.walk(registry)) {
