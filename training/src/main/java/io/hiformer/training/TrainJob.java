@@ -98,8 +98,8 @@ public final class TrainJob {
     Map<String, Object> reportData = new LinkedHashMap<>();
     reportData.put("bad_rows", badRows(bad, progress));
     reportData.put("warnings", warnings);
-    return train(spec.name(), spec.trainer(), spec.maxEpochs(), spec.patience(), spec.checkpoints(), config,
-        Parameters.initialize(config, spec.trainer().seed()), train, valid, test, transforms.toJson(), lineage,
+    return train(spec.name(), spec.trainer(), spec.maxEpochs(), spec.patience(), spec.maxBadRows(),
+        spec.checkpoints(), config, Parameters.initialize(config, spec.trainer().seed()), train, valid, test, transforms.toJson(), lineage,
         reportData, kernels, progress, start);
   }
 
@@ -175,12 +175,14 @@ public final class TrainJob {
     Map<String, Object> reportData = new LinkedHashMap<>();
     reportData.put("data", data);
     reportData.put("bad_rows", badRows(bad, progress));
-    return train(spec.name(), spec.trainer(), spec.maxEpochs(), spec.patience(), spec.checkpoints(), config, params,
+    return train(spec.name(), spec.trainer(), spec.maxEpochs(), spec.patience(), spec.maxBadRows(),
+        spec.checkpoints(), config, params,
         train, valid, null, transforms, lineage, reportData, kernels, progress, start);
   }
 
-  private static Outcome train(String name, Trainer.Options options, int maxEpochs, int patience, Path checkpoints,
-      ModelConfig config, Parameters params, ExampleSet train, ExampleSet valid, ExampleSet test, String transforms,
+  private static Outcome train(String name, Trainer.Options options, int maxEpochs, int patience, long maxBadRows,
+      Path checkpoints, ModelConfig config, Parameters params, ExampleSet train, ExampleSet valid, ExampleSet test,
+      String transforms,
       Map<String, Object> lineageData, Map<String, Object> reportData, CpuKernels kernels,
       TrainingRun.Progress progress, long start) throws IOException {
     if (options.batchSize() > train.size()) {
@@ -191,6 +193,10 @@ public final class TrainJob {
     Map<String, String> identity = new LinkedHashMap<>();
     identity.put("transforms", transforms);
     identity.put("data", JSON.writeValueAsString(lineageData.get("data")));
+    identity.put("max_bad_rows", Long.toString(maxBadRows));  // which rows are kept
+    if (lineageData.containsKey("base")) {
+      identity.put("base", JSON.writeValueAsString(lineageData.get("base")));  // the initial weights
+    }
     TrainingRun.Result result;
     List<Metrics.Task> validMetrics;
     List<Metrics.Task> testMetrics = List.of();
@@ -218,7 +224,7 @@ public final class TrainJob {
         .average().orElse(Double.NaN));
     report.put("seconds", seconds);
     report.put("options", JSON.convertValue(Map.of("trainer", options.toString(), "max_epochs",
-        maxEpochs, "patience", patience), Map.class));
+        maxEpochs, "patience", patience, "max_bad_rows", maxBadRows), Map.class));
     report.put("config", JSON.readTree(config.toJson()));
     report.put("history", history(result));
 
