@@ -97,7 +97,10 @@ public final class TrainingRun {
           progress.during(e, seen, train.size(), System.nanoTime() - start);
         }
         trainer.optimizer().settle();
-        String weight = nonFinite(trainer.parameters()) != null ? nonFinite(trainer.parameters()) : nonFinite(params);
+        String weight = nonFinite(trainer.parameters());
+        if (weight == null && params != trainer.parameters()) {
+          weight = nonFinite(params);  // the moving average
+        }
         if (weight != null) {
           throw diverged(e, "a weight of " + weight + " is not finite");
         }
