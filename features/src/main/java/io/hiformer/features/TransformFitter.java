@@ -22,6 +22,7 @@ final class TransformFitter {
   private final double[] mean;
   private final double[] m2;
   private final double[] numbers;
+  private final long[] seen;  // records with a value of the field, for the dead-feature warnings
 
   TransformFitter(FeatureSchema schema) {
     this.schema = schema;
@@ -34,6 +35,7 @@ final class TransformFitter {
     mean = new double[f];
     m2 = new double[f];
     numbers = new double[f];
+    seen = new long[f];
   }
 
   void add(RawRecord record) {
@@ -56,12 +58,18 @@ final class TransformFitter {
             count(i, f, item);
           }
         }
-        case DENSE -> observe(i, f);
+        case DENSE -> {
+          seen[i] += Double.isNaN(numbers[i]) ? 0 : 1;
+          observe(i, f);
+        }
       }
     }
   }
 
   private void count(int i, Field f, String value) {
+    if (value != null && !raw.isMissing(value)) {
+      seen[i]++;
+    }
     if (!f.hashed() && !raw.isMissing(value)) {
       counts.get(i).computeIfAbsent(value, v -> new long[1])[0]++;
     }
@@ -88,6 +96,27 @@ final class TransformFitter {
       out.add(new FieldTransform(f, vocabulary(counts.get(i), f.minCount()), mean[i], std > 1e-12 ? std : 1));
     }
     return new Transforms(out, schema.tasks(), schema.missingValues());
+  }
+
+  /**
+   * Fields that will train as dead features: a column with no value in any record (absent from
+   * the data or always missing), or a {@code min_count} that leaves a vocabulary empty.
+   */
+  List<String> warnings() {
+    List<String> out = new ArrayList<>();
+    List<Field> fields = schema.fields();
+    for (int i = 0; i < fields.size(); i++) {
+      Field f = fields.get(i);
+      if (seen[i] == 0) {
+        out.add("field '" + f.name() + "': column '" + f.column() + "' has no value in any training row (absent"
+            + " from the data or always missing); the field carries nothing");
+      } else if (f.kind() != FieldKind.DENSE && !f.hashed() && vocabulary(counts.get(i), f.minCount()).isEmpty()) {
+        long most = counts.get(i).values().stream().mapToLong(c -> c[0]).max().orElse(0);
+        out.add("field '" + f.name() + "': min_count " + f.minCount() + " leaves its vocabulary empty (the most"
+            + " frequent value occurs " + most + " times); the field carries nothing");
+      }
+    }
+    return out;
   }
 
   private static List<String> vocabulary(Map<String, long[]> counts, int minCount) {

@@ -40,6 +40,16 @@ public final class Transforms {
    * and contributes nothing.
    */
   public static Transforms fit(FeatureSchema schema, Iterable<? extends RawRecord> records, BadRows badRows) {
+    return fit(schema, records, badRows, new ArrayList<>());
+  }
+
+  /**
+   * Like {@link #fit(FeatureSchema, Iterable, BadRows)}, adding to {@code warnings} one line per
+   * field that would train as a dead feature (no value in any record, or a {@code min_count}
+   * that empties its vocabulary).
+   */
+  public static Transforms fit(FeatureSchema schema, Iterable<? extends RawRecord> records, BadRows badRows,
+      List<String> warnings) {
     TransformFitter fitter = new TransformFitter(schema);
     for (RawRecord record : records) {
       try {
@@ -48,6 +58,7 @@ public final class Transforms {
         badRows.reject(e);
       }
     }
+    warnings.addAll(fitter.warnings());
     return fitter.fitted();
   }
 

@@ -58,6 +58,24 @@ class TransformsTest {
   }
 
   @Test
+  void fieldsThatWouldTrainDeadAreWarned() {
+    List<String> warnings = new java.util.ArrayList<>();
+    Transforms.fit(schema("""
+          - {name: c, kind: categorical, side: item, min_count: 5}
+          - {name: absent, kind: categorical, side: user}
+          - {name: price, kind: dense, side: item}
+          - {name: ok, column: c, kind: categorical, side: item}
+        """), column("c", "a", "b", "a", "unknown"), BadRows.none(), warnings);
+    assertThat(warnings).containsExactly(
+        "field 'c': min_count 5 leaves its vocabulary empty (the most frequent value occurs 2 times); the field"
+            + " carries nothing",
+        "field 'absent': column 'absent' has no value in any training row (absent from the data or always missing);"
+            + " the field carries nothing",
+        "field 'price': column 'price' has no value in any training row (absent from the data or always missing);"
+            + " the field carries nothing");
+  }
+
+  @Test
   void vocabularyOrdersByCountThenValueAndDropsRareValues() {
     Transforms t = fit("  - {name: c, kind: categorical, side: item, min_count: 2}",
         column("c", "b", "a", "c", "d", "b", "a", "a", "b", "d", "", "unknown", "unknown"));

@@ -106,7 +106,11 @@ final class EvaluateCommand implements Callable<Integer> {
   public Integer call() {
     EvaluationResult result;
     List<Requirement> requirements = new ArrayList<>();
+    BadRows bad = BadRows.tolerate(Math.max(0, maxBadRows));
     try {
+      if (maxBadRows < 0) {
+        throw new IllegalArgumentException("--max-bad-rows must not be negative, got " + maxBadRows);
+      }
       for (String r : require) {
         requirements.addAll(Requirement.parse(r));
       }
@@ -125,7 +129,6 @@ final class EvaluateCommand implements Callable<Integer> {
         r.validate(Evaluation.metricNames(options), tasks);
       }
       FeatureSchema parsed = schema == null ? null : FeatureSchema.parse(Files.readString(schema));
-      BadRows bad = BadRows.tolerate(maxBadRows);
       EvalSource source = FileSource.of(data.stream().map(dataDir::resolve).toList(), parsed, dataDir,
           models.getFirst().parameters().config(), bad);
       result = Evaluation.run(models, source, options, kernels.kernels(), bad, System.err::println);
@@ -145,6 +148,11 @@ final class EvaluateCommand implements Callable<Integer> {
       return 2;
     }
     print(result, checks);
+    if (bad.count() > 0) {
+      BadRowException first = bad.first();
+      System.out.printf(Locale.ROOT, "skipped %,d bad rows; first at %s: %s%n", bad.count(), first.location(),
+          first.reason());
+    }
     System.out.println("report: " + out.resolve(Reports.HTML) + ", " + out.resolve(Reports.SUMMARY));
     return checks.stream().allMatch(Requirement.Check::passed) ? 0 : 1;
   }

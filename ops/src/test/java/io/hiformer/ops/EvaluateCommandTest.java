@@ -157,6 +157,28 @@ class EvaluateCommandTest {
   }
 
   @Test
+  void skippedBadRowsAreCountedAndLocated() throws Exception {
+    List<String> lines = new ArrayList<>(Files.readAllLines(dir.resolve("test.csv")));
+    lines.add(3, "q9-0,u1,i2,3,not-a-price,1,de");
+    Files.write(dir.resolve("test-bad.csv"), lines);
+    Path out = dir.resolve("bad-rows");
+    VerifyCommandTest.Result r = evaluate(out, "--data", "test-bad.csv", "--max-bad-rows", "1");
+    assertThat(r.exit()).as(r.out() + r.err()).isZero();
+    assertThat(r.out()).contains("skipped 1 bad rows; first at " + dir.resolve("test-bad.csv") + ":4");
+    assertThat(new ObjectMapper().readTree(out.resolve("summary.json").toFile()).at("/bad_rows").asLong()).isEqualTo(1);
+  }
+
+  @Test
+  void aSliceColumnTheDataLacksIsAnError() {
+    Path out = dir.resolve("no-such-slice");
+    VerifyCommandTest.Result r = evaluate(out, "--slices", "country,continent");
+    assertThat(r.exit()).as(r.out() + r.err()).isEqualTo(2);
+    assertThat(r.err()).contains("error:").contains("test.csv:2: no column 'continent' to slice by")
+        .doesNotContain("\tat ");
+    assertThat(out.resolve("summary.json")).doesNotExist();
+  }
+
+  @Test
   void aModelFileChangedAfterPublishingIsRefused() throws Exception {
     Path copy = dir.resolve("tampered-registry");
     try (var files = Files.walk(registry)) {

@@ -73,12 +73,21 @@ public final class TrainJob {
     FeatureSchema schema = FeatureSchema.parse(Files.readString(spec.schema()));
     Joins joins = Joins.load(schema, spec.dataDir());
     BadRows fitBad = BadRows.tolerate(spec.maxBadRows());
-    Transforms transforms = Transforms.fit(schema, records(spec, joins, schema, spec.train(), fitBad), fitBad);
+    List<String> warnings = new ArrayList<>();
+    Transforms transforms = Transforms.fit(schema, records(spec, joins, schema, spec.train(), fitBad), fitBad,
+        warnings);
+    for (String w : warnings) {
+      progress.line("warning: " + w);
+    }
     ModelConfig config = config(spec, transforms);
     Featurizer featurizer = new Featurizer(transforms);
-    ExampleSet train = encode(spec, joins, schema, spec.train(), config, featurizer);
-    ExampleSet valid = encode(spec, joins, schema, spec.valid(), config, featurizer);
-    ExampleSet test = spec.test().isEmpty() ? null : encode(spec, joins, schema, spec.test(), config, featurizer);
+    Map<String, BadRows> bad = new LinkedHashMap<>();
+    ExampleSet train = encode(spec, joins, schema, spec.train(), config, featurizer, bad, "train");
+    ExampleSet valid = encode(spec, joins, schema, spec.valid(), config, featurizer, bad, "valid");
+    ExampleSet test = spec.test().isEmpty() ? null
+        : encode(spec, joins, schema, spec.test(), config, featurizer, bad, "test");
+    requireExamples(train, "training", spec.train());
+    requireExamples(valid, "validation", spec.valid());
     progress.line(String.format("data: %,d training, %,d validation%s examples; %d tokens, %,d parameters",
         train.size(), valid.size(), test == null ? "" : String.format(", %,d test", test.size()), config.numTokens(),
         Parameters.zeros(config).count()));
@@ -86,9 +95,34 @@ public final class TrainJob {
     Map<String, Object> lineage = new LinkedHashMap<>();
     lineage.put("data", dataFiles(spec));
     lineage.put("schema", spec.schema().toString());
-    return train(spec.name(), spec.trainer(), spec.maxEpochs(), spec.patience(), spec.checkpoints(), config,
-        Parameters.initialize(config, spec.trainer().seed()), train, valid, test, transforms.toJson(), lineage,
-        new LinkedHashMap<>(), kernels, progress, start);
+    Map<String, Object> reportData = new LinkedHashMap<>();
+    reportData.put("bad_rows", badRows(bad, progress));
+    reportData.put("warnings", warnings);
+    return train(spec.name(), spec.trainer(), spec.maxEpochs(), spec.patience(), spec.maxBadRows(),
+        spec.checkpoints(), config, Parameters.initialize(config, spec.trainer().seed()), train, valid, test, transforms.toJson(), lineage,
+        reportData, kernels, progress, start);
+  }
+
+  private static void requireExamples(ExampleSet set, String what, List<String> files) {
+    if (set.size() == 0) {
+      throw new IllegalArgumentException("no " + what + " examples in " + String.join(", ", files)
+          + " (no rows after the header, or every row skipped as bad)");
+    }
+  }
+
+  /** Bad rows skipped per file set: printed, and returned for the report (count and where). */
+  private static Map<String, Object> badRows(Map<String, BadRows> bad, TrainingRun.Progress progress) {
+    Map<String, Object> out = new LinkedHashMap<>();
+    for (Map.Entry<String, BadRows> e : bad.entrySet()) {
+      BadRows b = e.getValue();
+      List<String> where = b.skipped().stream().map(r -> r.location() + ": " + r.reason()).toList();
+      out.put(e.getKey(), Map.of("skipped", b.count(), "first", where));
+      if (b.count() > 0) {
+        progress.line(String.format("skipped %,d bad %s rows; first at %s%s", b.count(), e.getKey(), where.getFirst(),
+            b.count() > 1 ? " (up to " + BadRows.KEPT + " in the report)" : ""));
+      }
+    }
+    return out;
   }
 
   /**
@@ -112,8 +146,9 @@ public final class TrainJob {
     ExampleTopic.Range validRange = ExampleTopic.resolve(spec.bootstrapServers(), spec.topic(), spec.validFrom(),
         spec.to());
     SameTransforms select = new SameTransforms(spec.registry(), spec.base(), transforms);
-    ExampleSet train = read(spec, trainRange, config, select);
-    ExampleSet valid = read(spec, validRange, config, select);
+    Map<String, BadRows> bad = new LinkedHashMap<>();
+    ExampleSet train = read(spec, trainRange, config, select, bad, "train");
+    ExampleSet valid = read(spec, validRange, config, select, bad, "valid");
     if (train.size() == 0 || valid.size() == 0) {
       throw new IllegalArgumentException("no " + (train.size() == 0 ? "training" : "validation") + " examples of "
           + spec.base().model() + " with the transforms of v" + spec.base().number() + " in "
@@ -137,20 +172,37 @@ public final class TrainJob {
     lineage.put("data", data);
     lineage.put("base", baseModel);
     Parameters params = spec.warmStart() ? base.parameters().copy() : Parameters.initialize(config, spec.trainer().seed());
-    return train(spec.name(), spec.trainer(), spec.maxEpochs(), spec.patience(), spec.checkpoints(), config, params,
-        train, valid, null, transforms, lineage, Map.of("data", data), kernels, progress, start);
+    Map<String, Object> reportData = new LinkedHashMap<>();
+    reportData.put("data", data);
+    reportData.put("bad_rows", badRows(bad, progress));
+    return train(spec.name(), spec.trainer(), spec.maxEpochs(), spec.patience(), spec.maxBadRows(),
+        spec.checkpoints(), config, params,
+        train, valid, null, transforms, lineage, reportData, kernels, progress, start);
   }
 
-  private static Outcome train(String name, Trainer.Options options, int maxEpochs, int patience, Path checkpoints,
-      ModelConfig config, Parameters params, ExampleSet train, ExampleSet valid, ExampleSet test, String transforms,
+  private static Outcome train(String name, Trainer.Options options, int maxEpochs, int patience, long maxBadRows,
+      Path checkpoints, ModelConfig config, Parameters params, ExampleSet train, ExampleSet valid, ExampleSet test,
+      String transforms,
       Map<String, Object> lineageData, Map<String, Object> reportData, CpuKernels kernels,
       TrainingRun.Progress progress, long start) throws IOException {
+    if (options.batchSize() > train.size()) {
+      // One batch holds all the data either way; the workspace is sized by the batch, not the data.
+      options = new Trainer.Options(train.size(), options.lr(), options.warmupSteps(), options.dropout(),
+          options.adam(), options.threads(), options.seed(), options.ema());
+    }
+    Map<String, String> identity = new LinkedHashMap<>();
+    identity.put("transforms", transforms);
+    identity.put("data", JSON.writeValueAsString(lineageData.get("data")));
+    identity.put("max_bad_rows", Long.toString(maxBadRows));  // which rows are kept
+    if (lineageData.containsKey("base")) {
+      identity.put("base", JSON.writeValueAsString(lineageData.get("base")));  // the initial weights
+    }
     TrainingRun.Result result;
     List<Metrics.Task> validMetrics;
     List<Metrics.Task> testMetrics = List.of();
     try (Trainer trainer = new Trainer(params, options, kernels)) {
       result = TrainingRun.run(trainer, train, valid,
-          new TrainingRun.Options(maxEpochs, patience, checkpoints, options.seed()), progress);
+          new TrainingRun.Options(maxEpochs, patience, checkpoints, options.seed(), identity), progress);
       try (Scorer scorer = new Scorer(trainer.evaluationModel(), options.threads())) {
         validMetrics = Metrics.evaluate(scorer, valid, 4096);
         if (test != null) {
@@ -172,7 +224,7 @@ public final class TrainJob {
         .average().orElse(Double.NaN));
     report.put("seconds", seconds);
     report.put("options", JSON.convertValue(Map.of("trainer", options.toString(), "max_epochs",
-        maxEpochs, "patience", patience), Map.class));
+        maxEpochs, "patience", patience, "max_bad_rows", maxBadRows), Map.class));
     report.put("config", JSON.readTree(config.toJson()));
     report.put("history", history(result));
 
@@ -197,8 +249,9 @@ public final class TrainJob {
   }
 
   private static ExampleSet read(ExamplesSpec spec, ExampleTopic.Range range, ModelConfig config,
-      SameTransforms select) {
+      SameTransforms select, Map<String, BadRows> badRows, String setName) {
     BadRows bad = BadRows.tolerate(spec.maxBadRows());
+    badRows.put(setName, bad);
     ExampleRows rows = new ExampleRows(config);
     ExampleSet set = new ExampleSet(config);
     Batch batch = new Batch(config, 4096);
@@ -269,8 +322,9 @@ public final class TrainJob {
   }
 
   private static ExampleSet encode(Spec spec, Joins joins, FeatureSchema schema, List<String> files, ModelConfig config,
-      Featurizer featurizer) {
+      Featurizer featurizer, Map<String, BadRows> badRows, String setName) {
     BadRows bad = BadRows.tolerate(spec.maxBadRows());
+    badRows.put(setName, bad);
     ExampleSet set = new ExampleSet(config);
     Batch batch = new Batch(config, 4096);
     for (RawRecord r : records(spec, joins, schema, files, bad)) {
@@ -291,7 +345,15 @@ public final class TrainJob {
   private static Map<String, Object> byTask(List<Metrics.Task> metrics) {
     Map<String, Object> out = new LinkedHashMap<>();
     for (Metrics.Task t : metrics) {
-      out.put(t.task(), Map.of("auc", t.auc(), "logloss", t.logloss(), "examples", t.count()));
+      Map<String, Object> m = new LinkedHashMap<>();
+      m.put("auc", t.aucDefined() ? t.auc() : null);  // never NaN: an undefined AUC is no number
+      if (!t.aucDefined()) {
+        m.put("auc_undefined", t.aucUndefinedReason());
+      }
+      m.put("logloss", t.logloss());
+      m.put("examples", t.count());
+      m.put("positives", t.positives());
+      out.put(t.task(), m);
     }
     return out;
   }
