@@ -102,16 +102,16 @@ class TrainCommandTest {
     String raw = SCHEMA.replace("price, kind: dense, side: item, standardize: true", "price, kind: dense, side: item");
     for (String[] c : new String[][] {{SCHEMA, "1e308"}, {raw, "1e39"}, {raw, "-Infinity"}}) {
       Files.writeString(dir.resolve("schema.yaml"), c[0]);
-      writeCsv(dir.resolve("train.csv"), 400, 3, "u1,i2,3," + c[1] + ",1");
-      writeCsv(dir.resolve("valid.csv"), 200, 4, null);
+      writeCsv(dir.resolve("train.csv"), 3000, 3, "u1,i2,3," + c[1] + ",1");
+      writeCsv(dir.resolve("valid.csv"), 1000, 4, null);
       Path out = dir.resolve("m.safetensors");
       Files.deleteIfExists(out);
       String[] args = {"train", "--schema", dir.resolve("schema.yaml").toString(), "--data-dir", dir.toString(),
-          "--train", "train.csv", "--valid", "valid.csv", "--token-dim", "4", "--epochs", "1", "--out", out.toString()};
+          "--train", "train.csv", "--valid", "valid.csv", "--token-dim", "8", "--epochs", "5", "--out", out.toString()};
 
       VerifyCommandTest.Result stopped = VerifyCommandTest.run(args);
       assertThat(stopped.exit()).as(c[1] + ": " + stopped.err()).isEqualTo(2);
-      assertThat(stopped.err()).contains("train.csv:203: field 'price': column 'price' is ")
+      assertThat(stopped.err()).contains("train.csv:1503: field 'price': column 'price' is ")
           .doesNotContain("example").doesNotContain("\tat ");
 
       List<String> tolerant = new ArrayList<>(List.of(args));
