@@ -16,7 +16,7 @@ Usage:
     python3 make_golden.py all      [--golden-dir DIR] [--out DIR] [--fd-check]   # default
 
 Defaults: both ../resources/golden beside this script (the test resources): validation reads the
-shared golden-small and golden-unpruned copies there, generation writes the extra pairs next to them.
+original golden-small and golden-unpruned pairs there, generation writes the extra pairs next to them.
 `generate` writes <name>.weights.safetensors, <name>.expected.safetensors and <name>.json for
 golden-deep, golden-nodense and golden-wide (deterministic: fixed seeds).
 """
