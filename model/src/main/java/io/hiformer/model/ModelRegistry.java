@@ -21,7 +21,7 @@ import java.util.function.Consumer;
 import java.util.regex.Pattern;
 
 /**
- * A directory of versioned models (DESIGN.md, "Model registry"):
+ * A directory of versioned models (docs/operations.md, Model registry):
  *
  * <pre>
  * ROOT/MODEL/aliases.json             alias -> version, with earlier targets for rollback

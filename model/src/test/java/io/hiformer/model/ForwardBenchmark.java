@@ -2,8 +2,6 @@ package io.hiformer.model;
 
 import io.hiformer.kernels.CpuKernels;
 import java.io.IOException;
-import java.io.InputStream;
-import java.nio.charset.StandardCharsets;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.AuxCounters;
@@ -90,8 +88,6 @@ public class ForwardBenchmark {
   }
 
   static ModelConfig refServing() throws IOException {
-    try (InputStream in = ForwardBenchmark.class.getResourceAsStream("/ref-serving.json")) {
-      return ModelConfig.fromJson(new String(in.readAllBytes(), StandardCharsets.UTF_8));
-    }
+    return BundledConfigs.get(BundledConfigs.REF_SERVING);
   }
 }
