@@ -211,8 +211,7 @@ final class TrainCommand implements Callable<Integer> {
     require(Double.isFinite(embeddingL2) && embeddingL2 >= 0,
         "--embedding-l2 must be a finite number >= 0, got " + embeddingL2);
     if (schema != null) {
-      require(Files.isRegularFile(schema), "--schema " + schema + (Files.isDirectory(schema) ? " is a directory"
-          : " does not exist") + "; expected a YAML file");
+      UserErrors.readableFile("--schema", schema);
     }
   }
 
