@@ -93,6 +93,19 @@ class JoinProcessorTest {
   }
 
   @Test
+  void failoverSettingsReachTheConsumerAndStreams() {
+    Properties config = ExampleJoiner.config(new ExampleJoiner.Deployment("kafka:9092", "j", state, 1,
+        new ExampleJoiner.Failover(Duration.ofSeconds(8), Duration.ofSeconds(2), 2)), new ExampleJoiner.Options(Duration.ofSeconds(1),
+        Duration.ZERO, TOPICS));
+    assertThat(config).containsEntry("consumer.session.timeout.ms", 8_000)
+        .containsEntry("consumer.heartbeat.interval.ms", 2_000).containsEntry("num.standby.replicas", 2);
+    assertThat(ExampleJoiner.config(new ExampleJoiner.Deployment("kafka:9092", "j", state, 1),
+        new ExampleJoiner.Options(Duration.ofSeconds(1), Duration.ZERO, TOPICS)))
+        .as("the recommended settings by default").containsEntry("consumer.session.timeout.ms", 10_000)
+        .containsEntry("num.standby.replicas", 1);
+  }
+
+  @Test
   void outcomesThatArriveBeforeTheirRankLogEntryWaitForItAndLabelItAsInOrder() throws Exception {
     pipe(outcomes, "r1", outcome("r1", "a", "click", 0.4f, 1_000));
     pipe(outcomes, "r1", outcome("r1", "a", "click", 0.9f, 2_000));
