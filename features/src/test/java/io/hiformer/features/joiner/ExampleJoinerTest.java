@@ -122,12 +122,16 @@ class ExampleJoinerTest {
       send(t.outcomes(), "r3", outcome("r3", "f", "click", 1.5f, 3_000));
       send(t.outcomes(), "r1", outcome("r3", "f", "click", 1f, 3_000));
       send(t.outcomes(), "r3", "not protobuf".getBytes(StandardCharsets.UTF_8));
-      await("outcomes processed", () -> counts.outcomesJoined() == 6 && total(counts) == 7);
+      await("outcomes processed", () -> counts.outcomesJoined() == 6 && total(counts) == 6
+          && counts.outcomesWaiting() == 1);
       assertThat(counts.examples()).as("nothing closes before stream time reaches 15 s").isZero();
+      assertThat(counts.rejected().get("unknown-request")).as("r9's rank-log entry may still come until 18 s").isZero();
 
       // 3. A request served at 20 s moves stream time past every close (r1 15 s, r2 16 s, r3 17 s).
       send(t.rankLog(), "r4", served("r4", 20_000, 1, "g"));
       List<TrainingExample> first = examples(t, 6);
+      await("r9's outcome given up at 18 s", () -> counts.rejected().get("unknown-request") == 1);
+      assertThat(counts.outcomesWaiting()).isZero();
       assertThat(first).map(Script::describe).containsExactlyInAnyOrder(
           "r1/b click=1.0 like=1.0",
           "r1/a click=1.0 like=0.0",
