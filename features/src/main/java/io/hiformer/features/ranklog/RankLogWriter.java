@@ -241,7 +241,7 @@ public final class RankLogWriter implements AutoCloseable {
     try {
       sender.join(Math.max(1, timeout.toMillis()));
       sender.interrupt();
-      sender.join(); // it stops at once: counting what it holds
+      sender.join(1_000); // it stops at once, counting the entry it holds as failed
     } catch (InterruptedException e) {
       sender.interrupt();
       Thread.currentThread().interrupt();
