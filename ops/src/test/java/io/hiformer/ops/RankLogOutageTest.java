@@ -140,6 +140,7 @@ class RankLogOutageTest {
         }
         assertThat(examples).as("one example per returned candidate, labelled").hasSize(expected.size())
             .containsExactlyInAnyOrderElementsOf(expected);
+        assertThat(read(kafka.bootstrapServers(), topics.examples(), -1)).as("nothing twice").hasSize(expected.size());
         assertThat(read(kafka.bootstrapServers(), topics.examplesDlq(), -1)).as("nothing dead-lettered").isEmpty();
       }
     }

@@ -27,6 +27,7 @@ import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.StringSerializer;
+import org.apache.kafka.streams.CloseOptions;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -218,6 +219,43 @@ class ExampleJoinerTest {
       List<TrainingExample> out = examples(t, 40);
       assertThat(out).map(Script::describe).containsExactlyInAnyOrderElementsOf(expected);
       assertThat(examples(t, -1)).as("nothing emitted twice").hasSize(40);
+    }
+  }
+
+  @Test
+  void aKilledInstancesPartitionsMoveWithinTheSessionTimeoutAndFinishExactlyOnce(@TempDir Path state)
+      throws Exception {
+    ExampleJoiner.Options options = options("killed.", 2);
+    TopicNames t = options.topics();
+    var first = new ExampleJoiner.Deployment(kafka.bootstrapServers(), "joiner-killed", state.resolve("a"), 1);
+    var second = new ExampleJoiner.Deployment(kafka.bootstrapServers(), "joiner-killed", state.resolve("b"), 1);
+    List<String> expected = new ArrayList<>();
+    try (ExampleJoiner b = ExampleJoiner.start(second, options)) {
+      ExampleJoiner a = ExampleJoiner.start(first, options);
+      await("both instances running with a partition each", () -> activeTasks(a) == 1 && activeTasks(b) == 1);
+      for (int i = 0; i < 10; i++) {
+        String id = "k" + i;
+        send(t.rankLog(), id, served(id, i * 100L, 1, "a"));
+        send(t.outcomes(), id, outcome(id, "a", "click", 1f, i * 100L + 500));
+        expected.add(id + "/a click=1.0 like=0.0");
+      }
+      await("joined on both instances", () -> a.counts().outcomesJoined() + b.counts().outcomesJoined() == 10);
+      // Gone without leaving the group, as a killed process: its partition waits for the session
+      // timeout (10 s by the recommended settings, not Kafka's 45 s), then moves.
+      long killed = System.nanoTime();
+      a.streams().close(CloseOptions.timeout(Duration.ofSeconds(30))
+          .withGroupMembershipOperation(CloseOptions.GroupMembershipOperation.REMAIN_IN_GROUP));
+      await("the other instance has both partitions", () -> activeTasks(b) == 2);
+      long movedMs = (System.nanoTime() - killed) / 1_000_000;
+      assertThat(movedMs).as("moved after %d ms", movedMs).isLessThan(30_000);
+      for (int p = 0; p < 2; ) {
+        String id = "tick" + p + "-" + System.nanoTime();
+        var metadata = producer.send(new ProducerRecord<>(t.rankLog(), id,
+            served(id, 60_000, 1, "z").toByteArray())).get();
+        p += metadata.partition() == p ? 1 : 0;
+      }
+      assertThat(examples(t, 10)).map(Script::describe).containsExactlyInAnyOrderElementsOf(expected);
+      assertThat(examples(t, -1)).as("nothing emitted twice").hasSize(10);
     }
   }
 
