@@ -28,8 +28,9 @@ import picocli.CommandLine.Option;
         + " (Ctrl-C commits and leaves the group).",
         "Each candidate returned to a client becomes one example when its request's window closes (stream time"
             + " reaches serving time + window + grace): labels are the largest outcome value per task within the"
-            + " window, 0 for tasks without one. Late outcomes and unusable records go to the dead-letter topic"
-            + " with the reason. Run more instances with the same --application-id to share the partitions.",
+            + " window, 0 for tasks without one. An outcome that arrives before its request's rank-log entry waits"
+            + " for it until stream time reaches its own time + window + grace. Late outcomes and unusable records"
+            + " go to the dead-letter topic with the reason. Run more instances with the same --application-id to share the partitions.",
         "Creates missing topics (rank-log and outcomes with the same partition count). See features/README.md."})
 final class JoinerCommand implements Callable<Integer> {
 
@@ -66,6 +67,30 @@ final class JoinerCommand implements Callable<Integer> {
   @CommandLine.Mixin
   MetricsOptions metricsOptions = new MetricsOptions();
 
+  @Option(names = "--session-timeout", defaultValue = "10s", converter = DurationConverter.class,
+      paramLabel = "DURATION", description = "a killed instance's partitions move to the others after this long"
+          + " without its heartbeat; the broker accepts 6s to 30m (default: ${DEFAULT-VALUE}; Kafka's is 45s)")
+  Duration sessionTimeout;
+
+  @Option(names = "--heartbeat-interval", defaultValue = "3s", converter = DurationConverter.class,
+      paramLabel = "DURATION", description = "heartbeats to the group, at most a third of --session-timeout"
+          + " (default: ${DEFAULT-VALUE})")
+  Duration heartbeatInterval;
+
+  @Option(names = "--standby-replicas", defaultValue = "1", paramLabel = "N",
+      description = "warm copies of each partition's state on other instances, so a failover need not restore it"
+          + " from the changelog (default: ${DEFAULT-VALUE})")
+  int standbyReplicas;
+
+  @Option(names = "--max-waiting-per-request", defaultValue = "" + ExampleJoiner.Options.MAX_WAITING_PER_REQUEST,
+      paramLabel = "N", description = "outcomes of one request that wait for its rank-log entry, at most; more are"
+          + " dead-lettered as waiting-full (default: ${DEFAULT-VALUE})")
+  int maxWaitingPerRequest;
+
+  @Option(names = "--max-waiting", defaultValue = "" + ExampleJoiner.Options.MAX_WAITING, paramLabel = "N",
+      description = "outcomes of one partition that wait for rank-log entries, at most (default: ${DEFAULT-VALUE})")
+  int maxWaiting;
+
   @Option(names = "--status-every", defaultValue = "30s", converter = DurationConverter.class, paramLabel = "DURATION",
       description = "how often to print the counts (default: ${DEFAULT-VALUE})")
   Duration statusEvery;
@@ -83,8 +108,11 @@ final class JoinerCommand implements Callable<Integer> {
     }
     InetSocketAddress metricsAddress = metricsOptions.address();
     ExampleJoiner.Options options;
+    ExampleJoiner.Failover failover;
     try {
-      options = new ExampleJoiner.Options(window, grace, new TopicNames(topicPrefix));
+      options = new ExampleJoiner.Options(window, grace, new TopicNames(topicPrefix), maxWaitingPerRequest,
+          maxWaiting);
+      failover = new ExampleJoiner.Failover(sessionTimeout, heartbeatInterval, standbyReplicas);
     } catch (IllegalArgumentException e) {
       System.err.println("error: " + e.getMessage());
       return 2;
@@ -93,8 +121,8 @@ final class JoinerCommand implements Callable<Integer> {
     ExampleJoiner joiner;
     try {
       createTopics(options.topics());
-      joiner = ExampleJoiner.start(new ExampleJoiner.Deployment(bootstrapServers, applicationId, state, threads),
-          options);
+      joiner = ExampleJoiner.start(
+          new ExampleJoiner.Deployment(bootstrapServers, applicationId, state, threads, failover), options);
     } catch (IllegalStateException e) {
       System.err.println("error: " + e.getMessage());
       return 2;

@@ -29,6 +29,8 @@ final class JoinerMetrics implements AutoCloseable {
         JoinerCounts::requestsClosed);
     counter("hiformer.joiner.examples", "training examples emitted", counts, JoinerCounts::examples);
     counter("hiformer.joiner.positives", "examples with at least one label above 0", counts, JoinerCounts::positives);
+    Gauge.builder("hiformer.joiner.outcomes.waiting", counts, JoinerCounts::outcomesWaiting)
+        .description("outcomes that arrived before their request's rank-log entry and wait for it").register(registry);
     for (String reason : counts.rejected().keySet()) {
       FunctionCounter.builder("hiformer.joiner.dead.letters", counts, c -> c.rejected().get(reason))
           .description("records sent to the dead-letter topic, by reason").tag("reason", reason).register(registry);

@@ -174,6 +174,15 @@ final class ServeCommand extends RegistryCommand {
           + " hiformer_rank_log_entries_total{result=\"dropped\"} (default: ${DEFAULT-VALUE}, 64 MiB)")
   long rankLogBuffer;
 
+  @Option(names = "--rank-log-delivery-timeout", defaultValue = "2m", converter = DurationConverter.class,
+      paramLabel = "DURATION", description = "how long Kafka's producer retries a rank-log entry it took, through a"
+          + " broker outage, before it counts as failed; while it takes no more, entries wait in --rank-log-buffer"
+          + " (default: ${DEFAULT-VALUE}, at least 31s)")
+  Duration rankLogDeliveryTimeout;
+
+  /** The rank-log writer's options, from the two above (checked before anything starts). */
+  private RankLogWriter.Options rankLog;
+
   @Option(names = "--feature-schema", paramLabel = "FILE",
       description = "feature schema (YAML) whose user and item fields the online store holds; updates of other"
           + " fields are dead-lettered (default: the fields of the models served at start)")
@@ -238,6 +247,8 @@ final class ServeCommand extends RegistryCommand {
     if (rankLogBuffer < 1) {
       throw new IllegalArgumentException("--rank-log-buffer must be positive, got " + rankLogBuffer);
     }
+    rankLog = RankLogWriter.Options.DEFAULTS.withCapacityBytes(rankLogBuffer)
+        .withDeliveryTimeout(rankLogDeliveryTimeout);
     if (registryPoll < 0) {
       throw new IllegalArgumentException("--registry-poll must be 0 or more, got " + registryPoll);
     }
@@ -388,8 +399,7 @@ final class ServeCommand extends RegistryCommand {
     service.useFeatures(store);
     FeatureIngestor ingestor = FeatureIngestor.start(FeatureIngestor.Settings.of(bootstrapServers, topics), store,
         service.metrics().registry());
-    RankLogWriter writer = RankLogWriter.start(bootstrapServers, topics.rankLog(),
-        RankLogWriter.Options.DEFAULTS.withCapacityBytes(rankLogBuffer));
+    RankLogWriter writer = RankLogWriter.start(bootstrapServers, topics.rankLog(), rankLog);
     service.logTo(writer);
     out.printf("logging calls to %s at %s%n", topics.rankLog(), bootstrapServers);
     out.printf("features from %s and %s: users %s, items %s%n", topics.featuresUser(), topics.featuresItem(),
