@@ -2,7 +2,7 @@
 """The PyTorch baseline of the fused CUDA kernel, and the comparison table.
 
 Reads what CudaBenchmark wrote into --dir (our model file, the inputs, our logits and ours.json),
-builds the same Hiformer (shared/spec/MODEL.md) in PyTorch from that model file, checks its logits
+builds the same Hiformer (docs/model.md) in PyTorch from that model file, checks its logits
 against ours, times eager and torch.compile in fp32 (TF32 off) and in tf32 on the same inputs
 (already on the GPU, as ours are), and prints candidates/s, achieved TFLOP/s, the fraction of the
 chip's peak and the ratios, also written to DIR/bench.md and DIR/bench.json.
@@ -22,7 +22,7 @@ PEAK_TFLOPS = {"fp32": 67.0, "tf32": 495.0}
 
 
 class Hiformer(torch.nn.Module):
-    """MODEL.md sections 1-3, batched: per-token weights as batched matmuls (einsum), attention
+    """docs/model.md, Tokens to Heads and loss, batched: per-token weights as batched matmuls (einsum), attention
     through scaled_dot_product_attention."""
 
     def __init__(self, path, device):

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds DIR (default .gpu-serve in the repository root) for gpu-serve.sh on a GPU host without
-# Java: a jlink runtime (jre.tar.xz), the serving jars (lib.tar.xz) and ref-serving.json. The jars
+# Java: a jlink runtime (jre.tar.xz) and the serving jars (lib.tar.xz, ref-serving inside). The jars
 # are the distribution's less what serving without Kafka never loads (Kafka's broker, Streams'
 # RocksDB, Scala, compression codecs), and JCuda's natives less the libraries that link CUDA 12
 # runtimes; packed with xz, about 55 MB: with the working tree, within the device tool's 64 MiB
@@ -32,5 +32,4 @@ java.naming,java.net.http,jdk.httpserver,java.security.jgss,java.security.sasl,j
 tar cJf "$out/jre.tar.xz" -C "$tmp" jre && rm -rf "$tmp"
 tar cJf "$out/lib.tar.xz" -C "$out" lib && rm -rf "$out/lib"
 cp ranker/bench/gpu-serve.sh "$out/"
-cp ../shared/spec/ref-serving.json "$out/"
 du -sh "$out"

@@ -21,7 +21,7 @@ k=${CANDIDATES:-200}
 secs=${SECONDS_RUN:-10}
 reg=/tmp/gpu-serve-registry
 rm -rf "$reg"
-hf models synthetic --registry "$reg" --model ref --config ref-serving.json --count 1
+hf models synthetic --registry "$reg" --model ref --config ref-serving --count 1
 { nvidia-smi --query-gpu=name,driver_version --format=csv,noheader; echo "$(nproc) CPU cores"; } | tee "$out/host.txt"
 backends=${BACKENDS:-cpu cuda}
 for backend in $backends; do

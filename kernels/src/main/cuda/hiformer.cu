@@ -1,4 +1,4 @@
-// The Hiformer forward pass (shared/spec/MODEL.md) as one fused kernel per batch.
+// The Hiformer forward pass (docs/model.md) as one fused kernel per batch.
 //
 // A block owns a tile of EX examples and carries it through every layer: the tile's tokens live in
 // shared memory, weights stream from L2 straight into registers in the order the tensor cores want
@@ -474,7 +474,7 @@ __device__ void trace_tile(int tile, int tiles, int batch, unsigned long long ns
 }
 #endif
 
-// ---- heads: final LayerNorm of each task token, then its tower (MODEL.md section 3), each layer a
+// ---- heads: final LayerNorm of each task token, then its tower (docs/model.md, Heads and loss), each layer a
 // tensor-core product per task: rows the tile's examples, weights packed like the others (widths
 // padded to 16, with zeros). Tasks j0 .. j1 - 1 only (a cluster gives each task a block of its own).
 // Not inlined: the forward pass keeps its registers for the layers.
@@ -985,7 +985,7 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
   float* vs = kv + EX * skv;
   float* xt = xbuf + (long long) ex0 * LW;  // this tile's rows of the layer input / output
 
-  // ---- tokens (MODEL.md section 1), shared out over the cluster: each goes into every block's zq
+  // ---- tokens (docs/model.md, Tokens), shared out over the cluster: each goes into every block's zq
   // and to global memory (the residual of layer 0 reads it there, like later layers) ----
   {
     constexpr int Q = W / 4;

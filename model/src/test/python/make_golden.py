@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Independent float64 reference implementation of the Hiformer model (shared/spec/MODEL.md),
+"""Independent float64 reference implementation of the Hiformer model (docs/model.md),
 used to generate extra golden files of shapes that the existing goldens do not cover.
 
-Written only from MODEL.md (no Java code consulted). Depends on numpy only; safetensors files are
+Written only from the model specification, docs/model.md (no Java code consulted). Depends on numpy only; safetensors files are
 read and written by hand (8-byte little-endian header length, JSON header padded with spaces to a
 multiple of 8, raw little-endian data).
 
@@ -16,7 +16,7 @@ Usage:
     python3 make_golden.py all      [--golden-dir DIR] [--out DIR] [--fd-check]   # default
 
 Defaults: both ../resources/golden beside this script (the test resources): validation reads the
-shared golden-small and golden-unpruned copies there, generation writes the extra pairs next to them.
+original golden-small and golden-unpruned pairs there, generation writes the extra pairs next to them.
 `generate` writes <name>.weights.safetensors, <name>.expected.safetensors and <name>.json for
 golden-deep, golden-nodense and golden-wide (deterministic: fixed seeds).
 """

@@ -8,9 +8,12 @@ package io.hiformer.features;
  * (per epoch), give each pass its own instance. Not thread-safe.
  */
 public final class BadRows {
+  /** How many bad rows {@link #skipped()} keeps for a report. */
+  public static final int KEPT = 10;
   private final long maxBadRows;
   private long count;
   private BadRowException first;
+  private final java.util.List<BadRowException> kept = new java.util.ArrayList<>();
 
   private BadRows(long maxBadRows) {
     if (maxBadRows < 0) {
@@ -38,6 +41,9 @@ public final class BadRows {
     if (first == null) {
       first = row;
     }
+    if (kept.size() < KEPT) {
+      kept.add(row);
+    }
     if (count > maxBadRows) {
       String reason = maxBadRows == 0
           ? row.reason()
@@ -49,6 +55,11 @@ public final class BadRows {
   /** Bad rows skipped or stopped at so far. */
   public long count() {
     return count;
+  }
+
+  /** The first {@link #KEPT} bad rows, for a report of where rows were skipped. */
+  public java.util.List<BadRowException> skipped() {
+    return java.util.Collections.unmodifiableList(kept);
   }
 
   /** The first bad row seen, for a summary; null when there was none. */

@@ -18,8 +18,9 @@ import java.util.Map;
  * the entity id from {@code idColumn}, and every other column a schema field of that side reads, typed
  * by the field's kind (the first field reading it, in schema order): categorical text, a bag split
  * on the field's separator, or a dense number. A row is the entity's state as of its event time:
- * a missing cell (empty, one of {@code missing_values}, or a non-finite number) becomes a delete
- * of that column; a column the record lacks is left alone.
+ * a missing cell (empty, one of {@code missing_values}, or {@code NaN}) becomes a delete of that
+ * column; a column the record lacks is left alone. A dense cell that is not a finite float
+ * ({@link DenseValues}: {@code Infinity}, {@code 1e39}) makes the row bad.
  */
 public final class FeatureUpdates {
   private final EntityKind kind;
@@ -63,7 +64,7 @@ public final class FeatureUpdates {
   /**
    * The update {@code record} describes, at {@code defaultEventTimeMs} unless the event time column
    * says otherwise; throws {@link BadRowException} for a missing id or event time, or a dense cell
-   * that is not a number.
+   * that is not a number or not a finite float.
    */
   public FeatureUpdate from(RawRecord record, long defaultEventTimeMs) {
     String id = record.value(idColumn);

@@ -4,6 +4,7 @@ import io.hiformer.features.FeatureSchema.Task;
 import io.hiformer.model.Batch;
 import io.hiformer.model.ModelConfig.FieldKind;
 import java.util.List;
+import java.util.function.Consumer;
 
 /**
  * The one place raw values become model inputs, for training and serving alike: appends a
@@ -13,7 +14,10 @@ import java.util.List;
  * categorical and bucketized fields get id 0; bags drop missing items (an all-missing bag is
  * empty); dense fields get the fitted mean, which is 0 after standardisation; a missing label
  * gets mask 0. Unseen categorical values also get id 0. A value that is present but not a number
- * (for a dense field or a threshold label) makes the row bad.
+ * (for a dense field or a threshold label) makes the row bad; so does a dense value that is not a
+ * finite float ({@link DenseValues}), as read or after its field's transform (a standardised value
+ * far from a small spread). A stored value ({@link RawRecord#isStored}) that is bad reads as
+ * missing instead, and is reported to the {@code unusableStored} listener with its field's name.
  *
  * <p>Reuses its buffers, so categorical and dense fields allocate nothing per record (bags
  * allocate their id arrays). Not thread-safe: use one per thread.
@@ -27,8 +31,18 @@ public final class Featurizer {
   private final float[] dense;
   private final float[] labels;
   private final float[] mask;
+  private final Consumer<String> unusableStored;
 
   public Featurizer(Transforms transforms) {
+    this(transforms, field -> { });
+  }
+
+  /**
+   * A featurizer that reads a bad stored value as missing and hands its field's name to
+   * {@code unusableStored} (called on the featurizing thread; it must not allocate on hot paths).
+   */
+  public Featurizer(Transforms transforms, Consumer<String> unusableStored) {
+    this.unusableStored = java.util.Objects.requireNonNull(unusableStored, "unusableStored");
     this.fields = transforms.fields;
     this.tasks = transforms.tasks;
     this.raw = new RawValues(transforms.missingValues);
@@ -61,9 +75,9 @@ public final class Featurizer {
     for (FieldTransform f : fields) {
       var spec = f.spec;
       if (spec.kind() == FieldKind.DENSE) {
-        double x = raw.number(record, spec.column(), spec.name());
+        double x = number(record, f);
         if (spec.bucketize().isEmpty()) {
-          dense[d++] = f.dense(x);
+          dense[d++] = denseInput(record, f, x);
         } else {
           categorical[c++] = f.bucket(x);
         }
@@ -81,6 +95,43 @@ public final class Featurizer {
       mask[t] = known ? 1f : 0f;
     }
     return batch.add(categorical, bags, dense, labels, mask);
+  }
+
+  /** The field's raw number: NaN when missing, or when a stored value is bad. */
+  private double number(RawRecord record, FieldTransform f) {
+    try {
+      return raw.number(record, f.spec.column(), f.spec.name());
+    } catch (BadRowException e) {
+      return missingIfStored(record, f, e);
+    }
+  }
+
+  /** The field's model input for {@code x}; one that the transform takes out of the float range is bad. */
+  private float denseInput(RawRecord record, FieldTransform f, double x) {
+    float v = f.dense(x);
+    if (DenseValues.fits(v)) {
+      return v;
+    }
+    if (record.isStored(f.spec.column())) {
+      // Checked before building an exception: a stored value may be read on every call.
+      return f.dense(unusable(f));
+    }
+    throw new BadRowException(record.location(), "field '" + f.spec.name() + "': column '" + f.spec.column()
+        + "' holds " + x + ", which its transform (mean " + f.mean + ", std " + f.std + ") takes to " + v
+        + ", beyond the float range");
+  }
+
+  private double missingIfStored(RawRecord record, FieldTransform f, BadRowException e) {
+    if (!record.isStored(f.spec.column())) {
+      throw e;
+    }
+    return unusable(f);
+  }
+
+  /** Reports a stored value of {@code f} that cannot be used; it reads as missing (NaN). */
+  private double unusable(FieldTransform f) {
+    unusableStored.accept(f.spec.name());
+    return Double.NaN;
   }
 
   private int[] bagIds(FieldTransform f, List<String> items) {

@@ -24,6 +24,12 @@ final class FieldTransform {
   FieldTransform(Field spec, List<String> vocabulary, double mean, double std) {
     this.spec = spec;
     this.vocabulary = List.copyOf(vocabulary);
+    // Fitted (in double) or read back: either way the statistics must be usable in float, else a
+    // standardised feature would silently read as 0 (std = Infinity) or NaN.
+    if (spec.kind() == FieldKind.DENSE && (!DenseValues.fits(mean) || !DenseValues.fits(std) || !(std > 0))) {
+      throw new IllegalArgumentException("field '" + spec.name() + "': mean " + mean + " and std " + std
+          + " must be finite floats and std positive");
+    }
     this.mean = mean;
     this.std = std;
     this.ids = HashMap.newHashMap(vocabulary.size());
@@ -60,7 +66,10 @@ final class FieldTransform {
     return spec.log1p() ? Math.copySign(Math.log1p(Math.abs(x)), x) : x;
   }
 
-  /** The model's dense input for a raw number (NaN = missing): the fitted mean, 0 once standardised. */
+  /**
+   * The model's dense input for a raw number (NaN = missing): the fitted mean, 0 once standardised.
+   * Computed in double; the result may still leave the float range (the caller checks).
+   */
   float dense(double raw) {
     double x = Double.isNaN(raw) ? mean : prepare(spec, raw);
     return (float) (spec.standardize() ? (x - mean) / std : x);

@@ -56,6 +56,16 @@ public interface RawRecord {
     throw new UnsupportedOperationException("column '" + column + "' holds no number");
   }
 
+  /**
+   * True when the value of {@code column} comes from stored data (the online store at serving
+   * time) rather than from whoever hands over the record: such a value that its field cannot use
+   * reads as missing, and is counted, instead of making the record bad, since the caller cannot
+   * correct it. Files and requests say false.
+   */
+  default boolean isStored(String column) {
+    return false;
+  }
+
   /** Where the record came from ({@code file:line}), for error messages. */
   default String location() {
     return "record";

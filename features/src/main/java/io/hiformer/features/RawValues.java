@@ -23,23 +23,34 @@ final class RawValues {
     return text == null || missing.contains(text);
   }
 
-  /** The number in {@code column}, NaN when missing or not finite; a bad row when not a number. */
+  /**
+   * The number in {@code column}: NaN when missing (absent, empty, one of the missing values, or
+   * NaN itself); a bad row when it is not a number, or not a finite float ({@link DenseValues}).
+   */
   double number(RawRecord record, String column, String field) {
+    double x;
     if (record.isNumber(column)) {
-      double x = record.number(column);
-      return Double.isFinite(x) ? x : Double.NaN;
+      x = record.number(column);
+    } else {
+      String text = record.value(column);
+      if (isMissing(text)) {
+        return Double.NaN;
+      }
+      try {
+        x = Double.parseDouble(text);
+      } catch (NumberFormatException e) {
+        throw new BadRowException(record.location(),
+            "field '" + field + "': column '" + column + "' holds '" + text + "', not a number");
+      }
     }
-    String text = record.value(column);
-    if (isMissing(text)) {
+    if (Double.isNaN(x)) {
       return Double.NaN;
     }
-    try {
-      double x = Double.parseDouble(text);
-      return Double.isFinite(x) ? x : Double.NaN;
-    } catch (NumberFormatException e) {
-      throw new BadRowException(record.location(),
-          "field '" + field + "': column '" + column + "' holds '" + text + "', not a number");
+    String problem = DenseValues.problem(x);
+    if (problem != null) {
+      throw new BadRowException(record.location(), "field '" + field + "': column '" + column + "' " + problem);
     }
+    return x;
   }
 
   /** 1 or 0 for a present label, NaN for a missing one; a bad row when a threshold label is not a number. */

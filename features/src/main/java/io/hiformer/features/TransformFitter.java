@@ -25,6 +25,8 @@ final class TransformFitter implements AutoCloseable {
   private final double[] mean;
   private final double[] m2;
   private final double[] numbers;
+  private final long[] seen;  // records with a value of the field, for the dead-feature warnings
+  private final List<String> warnings = new ArrayList<>();
 
   TransformFitter(FeatureSchema schema) {
     this(schema, DISTINCT_VALUES_IN_MEMORY);
@@ -42,6 +44,7 @@ final class TransformFitter implements AutoCloseable {
     mean = new double[f];
     m2 = new double[f];
     numbers = new double[f];
+    seen = new long[f];
   }
 
   void add(RawRecord record) {
@@ -64,12 +67,18 @@ final class TransformFitter implements AutoCloseable {
             count(i, f, item);
           }
         }
-        case DENSE -> observe(i, f);
+        case DENSE -> {
+          seen[i] += Double.isNaN(numbers[i]) ? 0 : 1;
+          observe(i, f);
+        }
       }
     }
   }
 
   private void count(int i, Field f, String value) {
+    if (value != null && !raw.isMissing(value)) {
+      seen[i]++;
+    }
     if (!f.hashed() && !raw.isMissing(value)) {
       if (counts.get(i).add(value) && ++inMemory > inMemoryBudget) {
         VocabularyCounter largest = counts.stream().max(Comparator.comparingInt(VocabularyCounter::inMemory)).get();
@@ -96,10 +105,27 @@ final class TransformFitter implements AutoCloseable {
     for (int i = 0; i < fields.size(); i++) {
       Field f = fields.get(i);
       double std = n[i] == 0 ? 1 : Math.sqrt(m2[i] / n[i]);
+      List<String> vocabulary = counts.get(i).vocabulary(f.minCount(), f.maxVocabulary());
+      if (seen[i] == 0) {
+        warnings.add("field '" + f.name() + "': column '" + f.column() + "' has no value in any training row (absent"
+            + " from the data or always missing); the field carries nothing");
+      } else if (f.kind() != FieldKind.DENSE && !f.hashed() && vocabulary.isEmpty()) {
+        warnings.add("field '" + f.name() + "': min_count " + f.minCount() + " leaves its vocabulary empty (the most"
+            + " frequent value occurs " + counts.get(i).mostFrequent() + " times); the field carries nothing");
+      }
       // A constant (or unseen) field has no spread: dividing by 1 maps it to 0 instead of NaN.
-      out.add(new FieldTransform(f, counts.get(i).vocabulary(f.minCount(), f.maxVocabulary()), mean[i], std > 1e-12 ? std : 1));
+      out.add(new FieldTransform(f, vocabulary, mean[i], std > 1e-12 ? std : 1));
     }
     return new Transforms(out, schema.tasks(), schema.missingValues());
+  }
+
+  /**
+   * Fields that will train as dead features, found by {@link #fitted}: a column with no value in
+   * any record (absent from the data or always missing), or a {@code min_count} that leaves a
+   * vocabulary empty.
+   */
+  List<String> warnings() {
+    return warnings;
   }
 
   /** Deletes any spilled counts (after {@link #fitted}, or when fitting stops early). */

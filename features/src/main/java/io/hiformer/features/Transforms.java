@@ -42,6 +42,16 @@ public final class Transforms {
    * contributes nothing.
    */
   public static Transforms fit(FeatureSchema schema, Iterable<? extends RawRecord> records, BadRows badRows) {
+    return fit(schema, records, badRows, new ArrayList<>());
+  }
+
+  /**
+   * Like {@link #fit(FeatureSchema, Iterable, BadRows)}, adding to {@code warnings} one line per
+   * field that would train as a dead feature (no value in any record, or a {@code min_count}
+   * that empties its vocabulary).
+   */
+  public static Transforms fit(FeatureSchema schema, Iterable<? extends RawRecord> records, BadRows badRows,
+      List<String> warnings) {
     try (TransformFitter fitter = new TransformFitter(schema)) {
       for (RawRecord record : records) {
         try {
@@ -50,7 +60,9 @@ public final class Transforms {
           badRows.reject(e);
         }
       }
-      return fitter.fitted();
+      Transforms fitted = fitter.fitted();
+      warnings.addAll(fitter.warnings());
+      return fitted;
     }
   }
 

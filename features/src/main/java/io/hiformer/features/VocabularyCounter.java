@@ -33,6 +33,7 @@ final class VocabularyCounter implements AutoCloseable {
   private Map<String, long[]> counts = new HashMap<>();
   private final List<Path> runs = new ArrayList<>();
   private Path dir;
+  private long mostFrequent;
 
   VocabularyCounter(String field) {
     this.field = field;
@@ -97,6 +98,7 @@ final class VocabularyCounter implements AutoCloseable {
       Selection select = new Selection(minCount, maxVocabulary);
       counts.forEach((k, v) -> select.offer(k, v[0]));
       kept = select.result();
+      mostFrequent = select.most;
     } else {
       spill();
       kept = merge(minCount, maxVocabulary);
@@ -141,7 +143,13 @@ final class VocabularyCounter implements AutoCloseable {
         }
       }
     }
+    mostFrequent = select.most;
     return select.result();
+  }
+
+  /** The count of the most frequent value, kept or not; set by {@link #vocabulary}. */
+  long mostFrequent() {
+    return mostFrequent;
   }
 
   /** Deletes the spilled runs. */
@@ -168,6 +176,8 @@ final class VocabularyCounter implements AutoCloseable {
     private final List<Map.Entry<String, Long>> all = new ArrayList<>();
     /** With a limit: the worst kept value at the head. */
     private final PriorityQueue<Map.Entry<String, Long>> best;
+    /** The highest count offered, kept or not. */
+    long most;
 
     Selection(int minCount, int max) {
       this.minCount = minCount;
@@ -176,6 +186,7 @@ final class VocabularyCounter implements AutoCloseable {
     }
 
     void offer(String key, long count) {
+      most = Math.max(most, count);
       if (count < minCount) {
         return;
       }

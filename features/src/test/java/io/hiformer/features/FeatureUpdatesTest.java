@@ -70,6 +70,11 @@ class FeatureUpdatesTest {
         .isInstanceOf(BadRowException.class).hasMessage("f.csv:3: no entity id in column 'item_id'");
     assertThatThrownBy(() -> items.from(record("item_id", "i1", "price", "cheap", "ts", "5"), 1))
         .hasMessageContaining("field 'price': column 'price' holds 'cheap', not a number");
+    assertThatThrownBy(() -> items.from(Fixtures.located("f.csv:4", record("item_id", "i1", "price", "1e39", "ts", "5")), 1))
+        .isInstanceOf(BadRowException.class)
+        .hasMessage("f.csv:4: field 'price': column 'price' is 1.0E39, beyond the float range (±3.4028235E38)");
+    assertThatThrownBy(() -> items.from(record("item_id", "i1", "price", "-Infinity", "ts", "5"), 1))
+        .hasMessageContaining("column 'price' is -Infinity, not a finite number");
     assertThatThrownBy(() -> items.from(record("item_id", "i1", "ts", "yesterday"), 1))
         .hasMessageContaining("column 'ts' holds 'yesterday', not milliseconds since the epoch or an ISO-8601 instant");
     assertThatThrownBy(() -> items.from(record("item_id", "i1", "ts", "0"), 1))

@@ -69,7 +69,7 @@ class FeaturizerTest {
     assertThat(b.dense(1, 0)).isEqualTo(b.dense(0, 0));
     assertThat(RawRecord.ofFeatures(Map.of("id", FeatureValue.newBuilder().setId(957).build())).value("id"))
         .isEqualTo("957");
-    // Dense values are read as numbers, exactly as their text would be; a non-finite one is missing.
+    // Dense values are read as numbers, exactly as their text would be; NaN is missing.
     RawRecord odd = RawRecord.ofFeatures(Map.of("price", FeatureValue.newBuilder().setDense(0.1 + 0.2).build()));
     assertThat(odd.isNumber("price")).isTrue();
     assertThat(odd.isNumber("user")).isFalse();
@@ -78,12 +78,17 @@ class FeaturizerTest {
     Batch viaNumber = batch(t, 1);
     f.add(odd, viaNumber);
     assertThat(viaNumber.dense(0, 0)).isEqualTo(viaText.dense(0, 0));
-    Batch infinite = batch(t, 1);
-    f.add(RawRecord.ofFeatures(Map.of("price", FeatureValue.newBuilder().setDense(Double.POSITIVE_INFINITY).build())),
-        infinite);
+    Batch nan = batch(t, 1);
+    f.add(RawRecord.ofFeatures(Map.of("price", FeatureValue.newBuilder().setDense(Double.NaN).build())), nan);
     Batch missing = batch(t, 1);
     f.add(RawRecord.of(Map.of()), missing);
-    assertThat(infinite.dense(0, 0)).isEqualTo(missing.dense(0, 0));
+    assertThat(nan.dense(0, 0)).isEqualTo(missing.dense(0, 0));
+    // Infinite, or infinite once a float as the model reads it: a bad value, never a silent missing one.
+    for (double bad : new double[] {Double.POSITIVE_INFINITY, 1e39}) {
+      assertThatThrownBy(() -> f.add(RawRecord.ofFeatures(Map.of("price",
+          FeatureValue.newBuilder().setDense(bad).build())), batch(t, 1)))
+          .isInstanceOf(BadRowException.class).hasMessageContaining("field 'price': column 'price' is " + bad);
+    }
   }
 
   @Test

@@ -58,6 +58,24 @@ class TransformsTest {
   }
 
   @Test
+  void fieldsThatWouldTrainDeadAreWarned() {
+    List<String> warnings = new java.util.ArrayList<>();
+    Transforms.fit(schema("""
+          - {name: c, kind: categorical, side: item, min_count: 5}
+          - {name: absent, kind: categorical, side: user}
+          - {name: price, kind: dense, side: item}
+          - {name: ok, column: c, kind: categorical, side: item}
+        """), column("c", "a", "b", "a", "unknown"), BadRows.none(), warnings);
+    assertThat(warnings).containsExactly(
+        "field 'c': min_count 5 leaves its vocabulary empty (the most frequent value occurs 2 times); the field"
+            + " carries nothing",
+        "field 'absent': column 'absent' has no value in any training row (absent from the data or always missing);"
+            + " the field carries nothing",
+        "field 'price': column 'price' has no value in any training row (absent from the data or always missing);"
+            + " the field carries nothing");
+  }
+
+  @Test
   void vocabularyOrdersByCountThenValueAndDropsRareValues() {
     Transforms t = fit("  - {name: c, kind: categorical, side: item, min_count: 2}",
         column("c", "b", "a", "c", "d", "b", "a", "a", "b", "d", "", "unknown", "unknown"));
@@ -103,7 +121,77 @@ class TransformsTest {
   @Test
   void missingDenseWithoutStandardizeGetsTheFittedMean() {
     Transforms t = fit("  - {name: x, kind: dense, side: user}", column("x", "1", "2", "6"));
-    assertThat(dense(t, "x", "7", "", "NaN", "Infinity")).containsExactly(7f, 3f, 3f, 3f);
+    assertThat(dense(t, "x", "7", "", "NaN")).containsExactly(7f, 3f, 3f);
+  }
+
+  @Test
+  void aNumberThatIsNoFiniteFloatIsABadRowInFittingAndFeaturizing() {
+    FeatureSchema s = schema("  - {name: x, kind: dense, side: user, standardize: true}");
+    for (String bad : List.of("1e39", "-1e39", "1e308", "Infinity", "-Infinity")) {
+      List<RawRecord> records = List.of(record("x", "1"), located("f.csv:3", record("x", bad)), record("x", "3"));
+      assertThatThrownBy(() -> Transforms.fit(s, records)).isInstanceOf(BadRowException.class)
+          .hasMessageStartingWith("f.csv:3: field 'x': column 'x' is ");
+      BadRows skipped = BadRows.tolerate(1);
+      Transforms t = Transforms.fit(s, records, skipped);
+      assertThat(skipped.count()).isEqualTo(1);
+      // Fitted on 1 and 3 only: mean 2, std 1, all finite (1e308 once made std = Infinity).
+      assertThat(t.toJson()).contains("\"mean\":2.0,\"std\":1.0");
+      assertThatThrownBy(() -> new Featurizer(t).add(located("g.csv:9", record("x", bad)), batch(t, 1)))
+          .isInstanceOf(BadRowException.class).hasMessageStartingWith("g.csv:9: field 'x': column 'x' is ")
+          .hasMessageContaining(bad.contains("e") ? "beyond the float range" : "not a finite number");
+    }
+    // The largest float is still a value.
+    Transforms raw = fit("  - {name: x, kind: dense, side: user}", column("x", "1"));
+    assertThat(dense(raw, "x", Float.toString(Float.MAX_VALUE), "-3.4028235e38"))
+        .containsExactly(Float.MAX_VALUE, -Float.MAX_VALUE);
+  }
+
+  @Test
+  void aValueTheTransformTakesBeyondTheFloatRangeIsABadRowButAStoredOneReadsAsMissing() {
+    // A tiny spread: 1e30 is a float, but (1e30 - mean) / std is not.
+    Transforms t = fit("  - {name: x, kind: dense, side: user, standardize: true}", column("x", "1", "1.000000001"));
+    assertThatThrownBy(() -> new Featurizer(t).add(located("g.csv:4", record("x", "1e30")), batch(t, 1)))
+        .isInstanceOf(BadRowException.class)
+        .hasMessageStartingWith("g.csv:4: field 'x': column 'x' holds 1.0E30, which its transform")
+        .hasMessageContaining("beyond the float range");
+
+    List<String> unusable = new java.util.ArrayList<>();
+    Featurizer f = new Featurizer(t, unusable::add);
+    Batch b = batch(t, 3);
+    f.add(stored(record("x", "1e30")), b);
+    f.add(stored(record("x", "1e39")), b);
+    f.add(stored(record("x", "1")), b);
+    assertThat(b.size()).isEqualTo(3);
+    assertThat(new float[] {b.dense(0, 0), b.dense(1, 0)}).as("read as missing").containsExactly(0f, 0f);
+    assertThat(b.dense(2, 0)).isCloseTo(-1f, org.assertj.core.api.Assertions.within(1e-3f));
+    assertThat(unusable).containsExactly("x", "x");
+  }
+
+  @Test
+  void fittedStatisticsThatAreNoFiniteFloatsAreRefused() {
+    Transforms t = fit("  - {name: x, kind: dense, side: user, standardize: true}", column("x", "1", "3"));
+    String json = t.toJson();
+    for (String stats : List.of("\"mean\":1e39,\"std\":1.0", "\"mean\":2.0,\"std\":\"Infinity\"",
+        "\"mean\":2.0,\"std\":0.0", "\"mean\":2.0,\"std\":1e300")) {
+      String bad = json.replace("\"mean\":2.0,\"std\":1.0", stats);
+      assertThat(bad).isNotEqualTo(json);
+      assertThatThrownBy(() -> Transforms.fromJson(bad)).isInstanceOf(IllegalArgumentException.class)
+          .hasMessageContaining("field 'x': mean").hasMessageContaining("must be finite floats and std positive");
+    }
+  }
+
+  private static RawRecord stored(RawRecord r) {
+    return new RawRecord() {
+      @Override
+      public String value(String column) {
+        return r.value(column);
+      }
+
+      @Override
+      public boolean isStored(String column) {
+        return true;
+      }
+    };
   }
 
   @Test

@@ -3,7 +3,7 @@ package io.hiformer.model;
 import java.util.Arrays;
 
 /**
- * Model inputs for up to {@link #capacity()} examples, in the encoding of MODEL.md section 6:
+ * Model inputs for up to {@link #capacity()} examples, in the encoding of docs/model.md, Expected files:
  * categorical ids {@code [B, #categorical]}, bag ids in CSR form with offsets
  * {@code [B·#bag + 1]}, dense values {@code [B, D]}, and (for training) labels and a label mask
  * {@code [B, T]}. Reused across calls: {@link #clear()} empties it without freeing anything.
@@ -148,7 +148,7 @@ public final class Batch {
   }
 
   /**
-   * A batch over arrays in the golden-file encoding (MODEL.md section 6), copied in;
+   * A batch over arrays in the expected-file encoding (docs/model.md, Expected files), copied in;
    * {@code labels} and {@code labelMask} may be null.
    */
   public static Batch of(ModelConfig config, int size, int[] categorical, int[] bagIds, int[] bagOffsets,

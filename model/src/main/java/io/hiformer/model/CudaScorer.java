@@ -94,7 +94,7 @@ public final class CudaScorer implements BatchScorer {
         slots, vocab, cat, bag, c.numDense(), c.effectiveDenseTokens());
   }
 
-  /** Every parameter of MODEL.md section 4, packed where {@code layout} wants it. */
+  /** Every parameter (docs/model.md, Parameters), packed where {@code layout} wants it. */
   static float[] pack(Parameters p, FusedLayout layout) {
     ModelConfig c = p.config();
     float[] blob = new float[layout.size()];

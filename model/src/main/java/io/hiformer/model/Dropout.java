@@ -1,7 +1,7 @@
 package io.hiformer.model;
 
 /**
- * Training-only dropout rates (MODEL.md section 3 allows what inference lacks): on the field and
+ * Training-only dropout rates (docs/model.md, Training only): on the field and
  * dense tokens, on the attention output before its projection, on the FFN activation and on the
  * towers' hidden activations. Inverted dropout: kept values are scaled by {@code 1/(1-p)}, so
  * inference needs no change.

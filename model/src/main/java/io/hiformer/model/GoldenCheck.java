@@ -8,7 +8,7 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Compares a model with an expected file in the format of MODEL.md section 6 (inputs, hidden
+ * Compares a model with an expected file in the format of docs/model.md, Expected files (inputs, hidden
  * states, logits, loss and gradients), and writes such files. This is what {@code hiformer verify}
  * runs, and how every golden file is checked.
  */

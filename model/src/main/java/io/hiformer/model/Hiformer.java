@@ -6,7 +6,7 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * The Hiformer model of MODEL.md: a forward pass shared by serving and training, and the backward
+ * The Hiformer model of docs/model.md: a forward pass shared by serving and training, and the backward
  * pass for every parameter, side by side. Stateless apart from the parameters it reads, so one
  * instance serves many threads, each with its own {@link Activations}.
  *
@@ -132,7 +132,7 @@ public final class Hiformer {
     }
   }
 
-  /** Section 1: field embeddings (bags averaged), dense tokens, task tokens. */
+  /** docs/model.md, Tokens: field embeddings (bags averaged), dense tokens, task tokens. */
   private void embedTokens(Batch batch, int from, int n, float[] out) {
     int ld = tokens * d;
     for (int e = 0; e < embeddedSlot.length; e++) {
@@ -166,7 +166,7 @@ public final class Hiformer {
     }
   }
 
-  /** Section 2: one pre-norm layer; {@code x} is {@code [n, L, d]}, the output {@code [n, R, d]}. */
+  /** docs/model.md, Layer: one pre-norm layer; {@code x} is {@code [n, L, d]}, the output {@code [n, R, d]}. */
   private void layerForward(int l, float[] x, int n, Activations.Layer a, float[] scratch, DropoutMasks drop) {
     LayerWeights w = weights(l);
     int r = rows[l];
@@ -244,7 +244,7 @@ public final class Hiformer {
     }
   }
 
-  /** Section 3: final LayerNorm of each task token, then its tower. */
+  /** docs/model.md, Heads and loss: final LayerNorm of each task token, then its tower. */
   private void headsForward(float[] last, int r, int n, Activations act) {
     float[] g = params.get("final_ln.weight");
     float[] bta = params.get("final_ln.bias");
@@ -286,7 +286,7 @@ public final class Hiformer {
   // =============================================================================================
 
   /**
-   * Section 3's loss summed over the tile, {@code Σ_b Σ_j mask·BCEWithLogits / batchSize}, after
+   * The loss (docs/model.md, Heads and loss) summed over the tile, {@code Σ_b Σ_j mask·BCEWithLogits / batchSize}, after
    * {@link #forward}. Summing the tiles of a batch gives the batch loss.
    */
   public double loss(Batch batch, int from, int n, Activations act, int batchSize) {

@@ -11,7 +11,7 @@ import java.util.List;
 import java.util.Set;
 
 /**
- * A Hiformer model's shape (MODEL.md sections 1 and 4): token dimension, heads, layers, tasks,
+ * A Hiformer model's shape (docs/model.md, Config): token dimension, heads, layers, tasks,
  * low-rank ranks, towers, the input fields in schema order and the attention {@link Variant}.
  * Immutable and validated on construction; {@link #toJson()} and {@link #fromJson(String)} are the
  * form stored in model files.
@@ -87,7 +87,7 @@ public record ModelConfig(
    * The attention layer, config key {@code variant} (ablations of the Hiformer paper):
    * <ul>
    *   <li>{@code hiformer} (the default, omitted from JSON): per-row queries, composite low-rank keys
-   *       and values (MODEL.md section 2);</li>
+   *       and values (docs/model.md, Layer);</li>
    *   <li>{@code hetero}: the heterogeneous attention layer: per-row queries and per-token key and
    *       value projections {@code K_i = Z_i·wk[i]}, {@code V_i = Z_i·wv[i]} ({@code [L, d, d]});
    *       {@code rank_k} and {@code rank_v} are unused;</li>
@@ -114,7 +114,7 @@ public record ModelConfig(
     }
   }
 
-  /** Feature kinds of MODEL.md section 1. */
+  /** Feature kinds (docs/model.md, Tokens). */
   public enum FieldKind {
     CATEGORICAL, BAG, DENSE;
 

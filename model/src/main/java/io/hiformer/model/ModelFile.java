@@ -11,9 +11,9 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Model files (MODEL.md section 5): one safetensors file whose {@code __metadata__} holds the
+ * Model files (docs/model.md, Model file): one safetensors file whose {@code __metadata__} holds the
  * {@code config} JSON and any other string entries, and one F32 tensor per parameter of that
- * config. Reading checks everything section 5 lists and throws {@link ModelFileException} for any
+ * config. Reading checks everything that section lists and throws {@link ModelFileException} for any
  * bad content; I/O failures stay {@link IOException}s.
  */
 public final class ModelFile {

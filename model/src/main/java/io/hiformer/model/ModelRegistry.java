@@ -21,7 +21,7 @@ import java.util.function.Consumer;
 import java.util.regex.Pattern;
 
 /**
- * A directory of versioned models (DESIGN.md, "Model registry"):
+ * A directory of versioned models (docs/operations.md, Model registry):
  *
  * <pre>
  * ROOT/MODEL/aliases.json             alias -> version, with earlier targets for rollback
@@ -287,11 +287,16 @@ public final class ModelRegistry {
   }
 
   private Path modelDir(String model) {
+    return root.resolve(requireModelName(model));
+  }
+
+  /** {@code model} when it is a valid model name (a directory name, no path); else IllegalArgumentException. */
+  public static String requireModelName(String model) {
     if (model == null || !MODEL_NAME.matcher(model).matches()) {
       throw new IllegalArgumentException("invalid model name '" + model + "': use letters, digits, '.', '_' and"
           + " '-', starting with a letter or digit (" + MODEL_NAME + ")");
     }
-    return root.resolve(model);
+    return model;
   }
 
   private static String requireAlias(String alias) {

@@ -10,7 +10,7 @@ import java.util.Map;
 import java.util.SplittableRandom;
 
 /**
- * Every parameter tensor of a model, by its MODEL.md section 4 name, in canonical order. The same
+ * Every parameter tensor of a model, by its name in docs/model.md, Parameters, in canonical order. The same
  * class holds gradients (one instance per training thread) and optimiser moments.
  */
 public final class Parameters {

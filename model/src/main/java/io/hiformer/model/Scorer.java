@@ -6,16 +6,19 @@ import java.util.concurrent.locks.LockSupport;
 
 /**
  * Inference over whole batches: splits each batch into tiles small enough to keep a tile's
- * activations in cache, and runs them on a fixed set of worker threads, each with its own
- * {@link Activations}.
+ * activations in cache, and scores them on a fixed number of cores.
  *
- * <p>Concurrent calls share the workers tile by tile: a call queues its batch; the workers take
- * tiles from the oldest call that has any left, and the calling thread scores tiles of its own
- * call too, so a one-tile batch never waits for another thread to wake. One call alone gets every
- * worker; under load, the next call's tiles fill the gap left while the last tiles of the previous
+ * <p>A scorer of N cores has N core permits, each with its own {@link Activations}; a thread scores
+ * only while it holds one, so at most N threads score at any moment, callers included, however
+ * many calls are in flight. A caller that finds a core free and no call waiting scores tiles of its
+ * own call (a one-tile batch then never waits for another thread to wake) and gives the core back
+ * once its call has no tile left to hand out; N workers take the other tiles, oldest call first,
+ * each keeping its core while tiles are queued. One call alone thus runs on the caller and N - 1
+ * workers; under load the next call's tiles fill the gap left while the last tiles of the previous
  * one finish, and calls finish in the order they came (a lock held for a whole call would let a
- * caller overtake others without bound). Once warm, {@link #score} allocates nothing: calls and
- * the callers' activations are recycled (at most as many callers' activations as workers).
+ * caller overtake others without bound). Once warm, {@link #score} allocates nothing.
+ *
+ * <p>Scores do not depend on the number of cores: a tile is the same work whichever thread runs it.
  */
 public final class Scorer implements BatchScorer {
   /** Examples per tile: measured best for ref-serving on AVX-512 (see the model README). */
@@ -24,15 +27,16 @@ public final class Scorer implements BatchScorer {
   private final Hiformer model;
   private final int tile;
   private final int tasks;
+  private final int cores;
+  private final boolean callerScores;
   private final Thread[] workers;
-  private final Activations[] perWorker;
 
   // The monitor of pending guards the fields below and Call.next; it is held for a few instructions at
-  // a time. Idle workers park; a queued call unparks them all.
+  // a time. Idle workers park; a queued call, or a core given back while calls wait, unparks them.
   private final ArrayDeque<Call> pending = new ArrayDeque<>();
   private final ArrayDeque<Call> spare = new ArrayDeque<>();
-  private final ArrayDeque<Activations> callerActivations = new ArrayDeque<>();
-  private int callerActivationsMade;
+  /** The free cores: a thread takes one, with its activations, to score, and gives it back. */
+  private final ArrayDeque<Activations> freeCores = new ArrayDeque<>();
   private boolean closed;
 
   /** One queued batch; reused once its caller has returned. */
@@ -46,26 +50,35 @@ public final class Scorer implements BatchScorer {
     volatile Throwable failure;
   }
 
-  public Scorer(Hiformer model, int threads, int tile) {
-    if (threads <= 0 || tile <= 0) {
-      throw new IllegalArgumentException("threads and tile must be positive, got " + threads + ", " + tile);
+  /** A scorer on {@code cores} cores: at most that many threads score at once, callers included. */
+  public Scorer(Hiformer model, int cores, int tile) {
+    this(model, cores, tile, true);
+  }
+
+  /**
+   * {@code callerScores} false: callers hand every tile to the workers and wait, the other design
+   * for N cores, kept so that {@code ForwardBenchmark} can time both.
+   */
+  Scorer(Hiformer model, int cores, int tile, boolean callerScores) {
+    if (cores <= 0 || tile <= 0) {
+      throw new IllegalArgumentException("cores and tile must be positive, got " + cores + ", " + tile);
     }
     this.model = model;
     this.tile = tile;
     this.tasks = model.config().numTasks();
-    this.perWorker = new Activations[threads];
-    this.workers = new Thread[threads];
-    for (int i = 0; i < threads; i++) {
-      perWorker[i] = new Activations(model.config(), tile, false);
+    this.cores = cores;
+    this.callerScores = callerScores;
+    for (int i = 0; i < cores; i++) {
+      freeCores.push(new Activations(model.config(), tile, false));
     }
-    for (int i = 0; i < threads; i++) {
-      int worker = i;
-      workers[i] = Thread.ofPlatform().daemon().name("hiformer-scorer-" + i).start(() -> work(worker));
+    this.workers = new Thread[cores];
+    for (int i = 0; i < cores; i++) {
+      workers[i] = Thread.ofPlatform().daemon().name("hiformer-scorer-" + i).start(this::work);
     }
   }
 
-  public Scorer(Hiformer model, int threads) {
-    this(model, threads, DEFAULT_TILE);
+  public Scorer(Hiformer model, int cores) {
+    this(model, cores, DEFAULT_TILE);
   }
 
   public Hiformer model() {
@@ -82,7 +95,8 @@ public final class Scorer implements BatchScorer {
       return;
     }
     Call call;
-    Activations own;
+    Activations core;
+    boolean wake;
     synchronized (pending) {
       if (closed) {
         throw new IllegalStateException("scorer is closed");
@@ -95,22 +109,20 @@ public final class Scorer implements BatchScorer {
       call.next = 0;
       call.failure = null;
       call.unfinished.set(tiles);
-      own = callerActivations.poll();
-      if (own == null && callerActivationsMade < workers.length) {
-        callerActivationsMade++;
-        own = new Activations(model.config(), tile, false);
-      }
-      if (tiles > 1 || own == null) {
+      core = callerScores && pending.isEmpty() ? freeCores.poll() : null;  // behind waiting calls, not ahead
+      boolean queued = tiles > 1 || core == null;
+      if (queued) {
         pending.addLast(call);
       }
+      // with no core free, whoever holds one takes the call: a worker when done with its tile, a caller
+      // when it gives its core back
+      wake = queued && !freeCores.isEmpty();
     }
-    if (tiles > 1 || own == null) {
-      for (Thread w : workers) {
-        LockSupport.unpark(w);
-      }
+    if (wake) {
+      unparkWorkers();
     }
-    if (own != null) {
-      scoreOwnTiles(call, own);
+    if (core != null) {
+      scoreOwnTiles(call, core);
     }
     while (call.unfinished.get() != 0) {
       LockSupport.park(this);
@@ -121,9 +133,6 @@ public final class Scorer implements BatchScorer {
     call.caller = null;
     synchronized (pending) {
       spare.push(call);
-      if (own != null) {
-        callerActivations.push(own);
-      }
     }
     if (failure instanceof RuntimeException e) {
       throw e;
@@ -136,22 +145,33 @@ public final class Scorer implements BatchScorer {
     }
   }
 
-  /** The caller's share: tiles of its own call, until none is left to hand out. */
-  private void scoreOwnTiles(Call call, Activations act) {
+  /** The caller's share: tiles of its own call until none is left to hand out; then the core goes back. */
+  private void scoreOwnTiles(Call call, Activations core) {
     while (true) {
       int piece;
+      boolean waiting;
       synchronized (pending) {
         if (call.next == call.tiles) {
-          return;
+          freeCores.push(core);
+          waiting = !pending.isEmpty();
+          piece = -1;
+        } else {
+          waiting = false;
+          piece = call.next++;
+          if (call.next == call.tiles && call.tiles > 1) {
+            pending.remove(call);
+          }
         }
-        piece = call.next++;
-        if (call.next == call.tiles && call.tiles > 1) {
-          pending.remove(call);
+      }
+      if (piece < 0) {
+        if (waiting) {
+          unparkWorkers();  // calls queued while every core was busy: a worker takes this one
         }
+        return;
       }
       try {
         if (call.failure == null) {
-          scoreTile(call, piece, act);
+          scoreTile(call, piece, core);
         }
       } catch (Throwable t) {
         call.failure = t;
@@ -160,29 +180,45 @@ public final class Scorer implements BatchScorer {
     }
   }
 
-  private void work(int worker) {
-    Activations act = perWorker[worker];
+  private void work() {
+    Activations core = null;
     while (true) {
       Call call;
       int piece = 0;
+      boolean exit = false;
       synchronized (pending) {
         call = pending.peekFirst();
+        if (call != null && core == null) {
+          core = freeCores.poll();
+          if (core == null) {
+            call = null;  // every core busy: wait until one is given back
+          }
+        }
         if (call != null) {
           piece = call.next++;
           if (call.next == call.tiles) {
             pending.pollFirst();
           }
-        } else if (closed) {
-          return;
+        } else {
+          if (core != null) {
+            freeCores.push(core);  // nothing queued: an idle worker holds no core
+            core = null;
+          }
+          // calls still queued wait for a core a caller holds: stay to take it when it is given back
+          exit = closed && pending.isEmpty();
         }
       }
+      if (exit) {
+        unparkWorkers();  // the others may have parked for such calls since the close
+        return;
+      }
       if (call == null) {
-        LockSupport.park(this);  // a permit from a call queued since the check makes this return at once
+        LockSupport.park(this);  // a permit from an unpark since the check makes this return at once
         continue;
       }
       try {
         if (call.failure == null) {
-          scoreTile(call, piece, act);
+          scoreTile(call, piece, core);
         }
       } catch (Throwable t) {
         call.failure = t;
@@ -190,6 +226,12 @@ public final class Scorer implements BatchScorer {
       if (call.unfinished.decrementAndGet() == 0) {
         LockSupport.unpark(call.caller);
       }
+    }
+  }
+
+  private void unparkWorkers() {
+    for (Thread w : workers) {
+      LockSupport.unpark(w);
     }
   }
 
@@ -202,7 +244,7 @@ public final class Scorer implements BatchScorer {
 
   @Override
   public String description() {
-    return "cpu " + model.kernels().name() + " x" + perWorker.length;
+    return "cpu " + model.kernels().name() + " x" + cores;
   }
 
   /** Stops the workers once the calls already queued are done; later calls are refused. */
@@ -211,8 +253,6 @@ public final class Scorer implements BatchScorer {
     synchronized (pending) {
       closed = true;
     }
-    for (Thread w : workers) {
-      LockSupport.unpark(w);
-    }
+    unparkWorkers();
   }
 }

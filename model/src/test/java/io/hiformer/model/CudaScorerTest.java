@@ -9,8 +9,6 @@ import io.hiformer.kernels.cuda.CudaUnavailableException;
 import io.hiformer.kernels.cuda.FusedLayout;
 import io.hiformer.kernels.cuda.Precision;
 import java.io.IOException;
-import java.io.InputStream;
-import java.nio.charset.StandardCharsets;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -139,8 +137,6 @@ class CudaScorerTest {
   }
 
   static ModelConfig refServing() throws IOException {
-    try (InputStream in = CudaScorerTest.class.getResourceAsStream("/ref-serving.json")) {
-      return ModelConfig.fromJson(new String(in.readAllBytes(), StandardCharsets.UTF_8));
-    }
+    return BundledConfigs.get(BundledConfigs.REF_SERVING);
   }
 }

@@ -2,8 +2,6 @@ package io.hiformer.model;
 
 import io.hiformer.kernels.CpuKernels;
 import java.io.IOException;
-import java.io.InputStream;
-import java.nio.charset.StandardCharsets;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.AuxCounters;
@@ -23,7 +21,8 @@ import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * Forward throughput of the ref-serving config in candidates/s (the {@code candidates} counter),
- * scalar and SIMD kernels in the same run. See the model module's README for the command.
+ * scalar and SIMD kernels in the same run, on 1 and 2 cores ({@code -p cores=1,2,4,8,16} for more;
+ * pin the JVM with {@code taskset} to as many CPUs). See the model module's README for the command.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.Throughput)
@@ -39,11 +38,16 @@ public class ForwardBenchmark {
   @Param({"scalar", "simd"})
   String kernels;
 
+  /** Scoring cores: at most this many threads score at once, the benchmark's calling thread included. */
   @Param({"1", "2"})
-  int threads;
+  int cores;
 
   @Param({"32"})
   int tile;
+
+  /** false: the benchmark's thread hands every tile to the scorer's workers and waits (the other design). */
+  @Param({"true"})
+  boolean callerScores;
 
   private Scorer scorer;
   private Batch input;
@@ -66,7 +70,7 @@ public class ForwardBenchmark {
     ModelConfig config = refServing();
     CpuKernels k = kernels.equals("scalar") ? CpuKernels.scalar() : CpuKernels.simd();
     Hiformer model = new Hiformer(Parameters.initialize(config, 42), k);
-    scorer = new Scorer(model, batch == 1 ? 1 : threads, tile);
+    scorer = new Scorer(model, cores, tile, callerScores);
     input = TestModels.randomBatch(config, batch, new SplittableRandom(7));
     logits = new float[batch * config.numTasks()];
   }
@@ -84,8 +88,6 @@ public class ForwardBenchmark {
   }
 
   static ModelConfig refServing() throws IOException {
-    try (InputStream in = ForwardBenchmark.class.getResourceAsStream("/ref-serving.json")) {
-      return ModelConfig.fromJson(new String(in.readAllBytes(), StandardCharsets.UTF_8));
-    }
+    return BundledConfigs.get(BundledConfigs.REF_SERVING);
   }
 }

@@ -4,7 +4,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
 
-/** The golden files, copied from shared/golden into the test resources. */
+/** The golden files in the test resources (docs/model.md, Expected files). */
 final class Golden {
   static final String SMALL = "golden-small";
   static final String UNPRUNED = "golden-unpruned";

@@ -7,7 +7,7 @@ import java.util.SplittableRandom;
 import org.junit.jupiter.api.RepeatedTest;
 import org.junit.jupiter.api.RepetitionInfo;
 
-/** MODEL.md section 2: pruning the last layer to the task tokens never changes the logits. */
+/** docs/model.md, Pruning: pruning the last layer to the task tokens never changes the logits. */
 class PruningTest {
 
   @RepeatedTest(5)

@@ -135,7 +135,7 @@ class VariantForwardTest {
     return Arrays.copyOf(act.logits(), batch.size() * model.config().numTasks());
   }
 
-  /** MODEL.md sections 2 and 3, one example at a time, in float64, loops only. */
+  /** docs/model.md, Layer and Heads and loss, one example at a time, in float64, loops only. */
   static final class Reference {
     private Reference() {}
 

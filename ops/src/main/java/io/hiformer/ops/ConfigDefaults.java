@@ -4,11 +4,13 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import picocli.CommandLine;
 import picocli.CommandLine.IDefaultValueProvider;
 import picocli.CommandLine.Model.ArgSpec;
 import picocli.CommandLine.Model.OptionSpec;
@@ -29,10 +31,12 @@ final class ConfigDefaults implements IDefaultValueProvider {
 
   private final Map<String, String> env;
   private final JsonNode file;
+  private final Path path;
 
-  ConfigDefaults(Map<String, String> env, JsonNode file) {
+  ConfigDefaults(Map<String, String> env, JsonNode file, Path path) {
     this.env = env;
     this.file = file;
+    this.path = path;
   }
 
   /** Defaults from the process environment and the file it or the arguments name, if any. */
@@ -41,7 +45,7 @@ final class ConfigDefaults implements IDefaultValueProvider {
     if (path == null && env.get("HIFORMER_CONFIG") != null && !env.get("HIFORMER_CONFIG").isBlank()) {
       path = Path.of(env.get("HIFORMER_CONFIG"));
     }
-    return new ConfigDefaults(env, path == null ? null : read(path));
+    return new ConfigDefaults(env, path == null ? null : read(path), path);
   }
 
   static JsonNode read(Path path) {
@@ -52,8 +56,99 @@ final class ConfigDefaults implements IDefaultValueProvider {
       }
       return node;
     } catch (IOException e) {
-      throw new UncheckedIOException("cannot read configuration file " + path + ": " + e.getMessage(), e);
+      if (e instanceof com.fasterxml.jackson.core.JsonProcessingException bad) {
+        var at = bad.getLocation();
+        throw new IllegalArgumentException("configuration file " + path + " is not valid YAML: "
+            + bad.getOriginalMessage().lines().findFirst().orElse("")
+            + (at == null ? "" : " (line " + at.getLineNr() + ", column " + at.getColumnNr() + ")"), e);
+      }
+      throw new IllegalArgumentException("cannot read configuration file: " + UserErrors.describe(e), e);
     }
+  }
+
+  /**
+   * Throws IllegalArgumentException naming the first key of the file that no command reads (a
+   * typo would otherwise leave the option at its default, silently), with the closest known key.
+   * A command's mapping may hold its options and its subcommands; the top level, the root's
+   * subcommands and any command's option.
+   */
+  void check(CommandLine root) {
+    if (file == null || !file.isObject()) {
+      return;
+    }
+    Set<String> everyOption = new TreeSet<>();
+    collectOptions(root, everyOption);
+    check(file, root, "", everyOption, path);
+  }
+
+  private static void check(JsonNode node, CommandLine command, String where, Set<String> options, Path path) {
+    Set<String> known = new TreeSet<>(options);
+    known.addAll(command.getSubcommands().keySet());
+    for (Map.Entry<String, JsonNode> e : node.properties()) {
+      String key = e.getKey();
+      CommandLine sub = command.getSubcommands().get(key);
+      if (sub != null && e.getValue().isObject()) {
+        check(e.getValue(), sub, where + key + ".", optionsOf(sub), path);
+      } else if (sub != null && !options.contains(key)) {
+        throw new IllegalArgumentException("configuration file " + path + ": '" + where + key
+            + "' must be a mapping of the options of '" + sub.getCommandSpec().qualifiedName(" ") + "'");
+      } else if (!options.contains(key)) {
+        String closest = closest(key, known);
+        throw new IllegalArgumentException("configuration file " + path + ": unknown key '" + where + key + "'"
+            + (closest == null ? "" : "; did you mean '" + where + closest + "'?")
+            + (where.isEmpty() ? "" : " (known here: " + String.join(", ", known) + ")"));
+      }
+    }
+  }
+
+  private static void collectOptions(CommandLine command, Set<String> into) {
+    into.addAll(optionsOf(command));
+    command.getSubcommands().values().forEach(sub -> collectOptions(sub, into));
+  }
+
+  /** The names a file uses for a command's options: the long name without its dashes. */
+  private static Set<String> optionsOf(CommandLine command) {
+    Set<String> out = new TreeSet<>();
+    for (OptionSpec o : command.getCommandSpec().options()) {
+      if (o.longestName().startsWith("--")) {
+        out.add(o.longestName().substring(2));
+      }
+    }
+    return out;
+  }
+
+  /** The known name within edit distance 2 of {@code key} (the nearest), or null. */
+  static String closest(String key, Set<String> known) {
+    String best = null;
+    int bestDistance = 3;
+    for (String k : known) {
+      int d = distance(key, k);
+      if (d < bestDistance) {
+        best = k;
+        bestDistance = d;
+      }
+    }
+    return best;
+  }
+
+  /** Levenshtein distance. */
+  private static int distance(String a, String b) {
+    int[] previous = new int[b.length() + 1];
+    int[] current = new int[b.length() + 1];
+    for (int j = 0; j <= b.length(); j++) {
+      previous[j] = j;
+    }
+    for (int i = 1; i <= a.length(); i++) {
+      current[0] = i;
+      for (int j = 1; j <= b.length(); j++) {
+        int cost = a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1;
+        current[j] = Math.min(Math.min(current[j - 1] + 1, previous[j] + 1), previous[j - 1] + cost);
+      }
+      int[] t = previous;
+      previous = current;
+      current = t;
+    }
+    return previous[b.length()];
   }
 
   @Override

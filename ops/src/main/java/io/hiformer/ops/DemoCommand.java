@@ -80,7 +80,8 @@ final class DemoCommand implements Callable<Integer> {
   private static final String MODEL = "demo";
 
   @Option(names = "--out", defaultValue = "demo-out", paramLabel = "DIR",
-      description = "working directory: Kafka's log, the registry, data, report (replaced) (default: ${DEFAULT-VALUE})")
+      description = "working directory: Kafka's log, the registry, data, report; replaced when an earlier demo made it,"
+          + " refused when it holds anything else (default: ${DEFAULT-VALUE})")
   Path out;
 
   @Option(names = "--users", defaultValue = "3000", description = "users (default: ${DEFAULT-VALUE})")
@@ -116,8 +117,8 @@ final class DemoCommand implements Callable<Integer> {
   public Integer call() throws Exception {
     console = System.out;
     long start = System.nanoTime();
-    deleteTree(out);
-    Files.createDirectories(out);
+    validate();
+    replaceOut();
     PrintStream log = new PrintStream(Files.newOutputStream(out.resolve("demo.log")), true, StandardCharsets.UTF_8);
     PrintStream savedOut = System.out;
     PrintStream savedErr = System.err;
@@ -430,6 +431,55 @@ final class DemoCommand implements Callable<Integer> {
       }
       running.clear();
     }
+  }
+
+  /** A file in every --out folder the demo made: only such a folder is replaced. */
+  static final String MARKER = ".hiformer-demo";
+
+  /** Every option checked before anything on disk changes. */
+  private void validate() {
+    positive("--users", users);
+    positive("--items", items);
+    positive("--history", history);
+    positive("--requests", requests);
+    positive("--candidates", candidates);
+    positive("--top-k", topK);
+    positive("--epochs", epochs);
+    if (candidates > items) {
+      throw new IllegalArgumentException("--candidates (" + candidates + ") must not exceed --items (" + items + ")");
+    }
+    if (topK > candidates) {
+      throw new IllegalArgumentException("--top-k (" + topK + ") must not exceed --candidates (" + candidates + ")");
+    }
+  }
+
+  private static void positive(String option, long value) {
+    if (value < 1) {
+      throw new IllegalArgumentException(option + " must be positive, got " + value);
+    }
+  }
+
+  /**
+   * Empties --out when an earlier demo made it (its marker is there), creates it when missing, and
+   * refuses anything else (a file, or a folder with other contents, such as the current folder).
+   */
+  private void replaceOut() throws IOException {
+    if (Files.exists(out) && !Files.isDirectory(out)) {
+      throw new IllegalArgumentException("--out " + out + " is a file, not a folder");
+    }
+    if (Files.isDirectory(out)) {
+      boolean empty;
+      try (var entries = Files.list(out)) {
+        empty = entries.findAny().isEmpty();
+      }
+      if (!empty && !Files.exists(out.resolve(MARKER))) {
+        throw new IllegalArgumentException("--out " + out + " is not empty and was not made by the demo (no " + MARKER
+            + " file in it); name a new folder, or one an earlier demo made");
+      }
+      deleteTree(out);
+    }
+    Files.createDirectories(out);
+    Files.writeString(out.resolve(MARKER), "made by hiformer demo; the next demo with --out here replaces this folder\n");
   }
 
   private static void deleteTree(Path root) throws IOException {

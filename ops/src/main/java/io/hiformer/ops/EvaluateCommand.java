@@ -125,7 +125,11 @@ final class EvaluateCommand implements Callable<Integer> {
   public Integer call() {
     EvaluationResult result;
     List<Requirement> requirements = new ArrayList<>();
+    BadRows bad = BadRows.tolerate(Math.max(0, maxBadRows));
     try {
+      if (maxBadRows < 0) {
+        throw new IllegalArgumentException("--max-bad-rows must not be negative, got " + maxBadRows);
+      }
       for (String r : require) {
         requirements.addAll(Requirement.parse(r));
       }
@@ -144,7 +148,6 @@ final class EvaluateCommand implements Callable<Integer> {
         r.validate(Evaluation.metricNames(options), tasks);
       }
       FeatureSchema parsed = schema == null ? null : FeatureSchema.parse(Files.readString(schema));
-      BadRows bad = BadRows.tolerate(maxBadRows);
       EvalSource source = source(parsed, models.getFirst().parameters().config(), bad);
       var console = System.console();
       PassProgress bar = new PassProgress(System.err, console != null && console.isTerminal(), "evaluating", "rows",
@@ -166,6 +169,11 @@ final class EvaluateCommand implements Callable<Integer> {
       return 2;
     }
     print(result, checks);
+    if (bad.count() > 0) {
+      BadRowException first = bad.first();
+      System.out.printf(Locale.ROOT, "skipped %,d bad rows; first at %s: %s%n", bad.count(), first.location(),
+          first.reason());
+    }
     System.out.println("report: " + out.resolve(Reports.HTML) + ", " + out.resolve(Reports.SUMMARY));
     return checks.stream().allMatch(Requirement.Check::passed) ? 0 : 1;
   }

@@ -116,7 +116,7 @@ final class FeaturesLoadCommand implements Callable<Integer> {
       }
     } catch (BadRowException | IllegalArgumentException | IllegalStateException | UncheckedIOException | IOException
         | KafkaException e) {
-      System.err.println("error: " + e.getMessage());
+      System.err.println("error: " + UserErrors.message(e));
       return 2;
     }
     System.out.printf("published %d %s updates to %s in %.1f s (%d bad rows skipped%s)%n", published, entity, topic,

@@ -18,6 +18,7 @@ import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.streams.KafkaStreams;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -27,8 +28,9 @@ import picocli.CommandLine.Option;
         + " (Ctrl-C commits and leaves the group).",
         "Each candidate returned to a client becomes one example when its request's window closes (stream time"
             + " reaches serving time + window + grace): labels are the largest outcome value per task within the"
-            + " window, 0 for tasks without one. Late outcomes and unusable records go to the dead-letter topic"
-            + " with the reason. Run more instances with the same --application-id to share the partitions.",
+            + " window, 0 for tasks without one. An outcome that arrives before its request's rank-log entry waits"
+            + " for it until stream time reaches its own time + window + grace. Late outcomes and unusable records"
+            + " go to the dead-letter topic with the reason. Run more instances with the same --application-id to share the partitions.",
         "Creates missing topics (rank-log and outcomes with the same partition count). See features/README.md."})
 final class JoinerCommand implements Callable<Integer> {
 
@@ -62,10 +64,32 @@ final class JoinerCommand implements Callable<Integer> {
       description = "partitions of topics this command creates (default: ${DEFAULT-VALUE})")
   int partitions;
 
-  @Option(names = "--metrics-port", defaultValue = "" + MetricsServer.DEFAULT_PORT, paramLabel = "PORT",
-      description = "TCP port on all interfaces for Prometheus metrics at GET /metrics; 0 picks a free one"
+  @CommandLine.Mixin
+  MetricsOptions metricsOptions = new MetricsOptions();
+
+  @Option(names = "--session-timeout", defaultValue = "10s", converter = DurationConverter.class,
+      paramLabel = "DURATION", description = "a killed instance's partitions move to the others after this long"
+          + " without its heartbeat; the broker accepts 6s to 30m (default: ${DEFAULT-VALUE}; Kafka's is 45s)")
+  Duration sessionTimeout;
+
+  @Option(names = "--heartbeat-interval", defaultValue = "3s", converter = DurationConverter.class,
+      paramLabel = "DURATION", description = "heartbeats to the group, at most a third of --session-timeout"
           + " (default: ${DEFAULT-VALUE})")
-  int metricsPort;
+  Duration heartbeatInterval;
+
+  @Option(names = "--standby-replicas", defaultValue = "1", paramLabel = "N",
+      description = "warm copies of each partition's state on other instances, so a failover need not restore it"
+          + " from the changelog (default: ${DEFAULT-VALUE})")
+  int standbyReplicas;
+
+  @Option(names = "--max-waiting-per-request", defaultValue = "" + ExampleJoiner.Options.MAX_WAITING_PER_REQUEST,
+      paramLabel = "N", description = "outcomes of one request that wait for its rank-log entry, at most; more are"
+          + " dead-lettered as waiting-full (default: ${DEFAULT-VALUE})")
+  int maxWaitingPerRequest;
+
+  @Option(names = "--max-waiting", defaultValue = "" + ExampleJoiner.Options.MAX_WAITING, paramLabel = "N",
+      description = "outcomes of one partition that wait for rank-log entries, at most (default: ${DEFAULT-VALUE})")
+  int maxWaiting;
 
   @Option(names = "--status-every", defaultValue = "30s", converter = DurationConverter.class, paramLabel = "DURATION",
       description = "how often to print the counts (default: ${DEFAULT-VALUE})")
@@ -82,13 +106,13 @@ final class JoinerCommand implements Callable<Integer> {
       System.err.println("error: --threads and --partitions must be positive");
       return 2;
     }
-    if (metricsPort < 0 || metricsPort > 65535) {
-      System.err.println("error: --metrics-port must be 0 to 65535, got " + metricsPort);
-      return 2;
-    }
+    InetSocketAddress metricsAddress = metricsOptions.address();
     ExampleJoiner.Options options;
+    ExampleJoiner.Failover failover;
     try {
-      options = new ExampleJoiner.Options(window, grace, new TopicNames(topicPrefix));
+      options = new ExampleJoiner.Options(window, grace, new TopicNames(topicPrefix), maxWaitingPerRequest,
+          maxWaiting);
+      failover = new ExampleJoiner.Failover(sessionTimeout, heartbeatInterval, standbyReplicas);
     } catch (IllegalArgumentException e) {
       System.err.println("error: " + e.getMessage());
       return 2;
@@ -97,8 +121,8 @@ final class JoinerCommand implements Callable<Integer> {
     ExampleJoiner joiner;
     try {
       createTopics(options.topics());
-      joiner = ExampleJoiner.start(new ExampleJoiner.Deployment(bootstrapServers, applicationId, state, threads),
-          options);
+      joiner = ExampleJoiner.start(
+          new ExampleJoiner.Deployment(bootstrapServers, applicationId, state, threads, failover), options);
     } catch (IllegalStateException e) {
       System.err.println("error: " + e.getMessage());
       return 2;
@@ -108,18 +132,20 @@ final class JoinerCommand implements Callable<Integer> {
     JoinerMetrics metrics = new JoinerMetrics(joiner);
     MetricsServer metricsServer;
     try {
-      metricsServer = MetricsServer.start(new InetSocketAddress(metricsPort), metrics::scrape);
+      // Ready while the streams run; not while rebalancing, stopped or failed.
+      metricsServer = MetricsServer.start(metricsAddress, metrics::scrape,
+          () -> joiner.streams().state() == KafkaStreams.State.RUNNING);
     } catch (IOException e) {
       joiner.close();
       metrics.close();
-      System.err.println("error: cannot serve metrics on port " + metricsPort + ": " + e.getMessage());
+      System.err.println("error: " + e.getMessage());
       return 2;
     }
     boundMetricsPort = metricsServer.port();
     System.out.printf("joining %s and %s into %s (window %s, grace %s), dead letters to %s%n",
         options.topics().rankLog(), options.topics().outcomes(), options.topics().examples(), window, grace,
         options.topics().examplesDlq());
-    System.out.printf("metrics on port %d (GET /metrics)%n", metricsServer.port());
+    System.out.printf("metrics on port %d (GET /metrics, /live, /ready)%n", metricsServer.port());
     System.out.flush();
     try {
       onStart.accept(joiner);

@@ -12,11 +12,13 @@ import org.apache.kafka.streams.KafkaStreams;
 
 /**
  * The example joiner's Prometheus metrics: its counts ({@code hiformer_joiner_*}), whether its
- * streams run, and Kafka Streams' own metrics (lag, commit and process rates, under {@code kafka_}).
+ * streams run, Kafka Streams' own metrics (lag, commit and process rates, under {@code kafka_}), and the
+ * JVM's and process's ({@link ProcessMetrics}).
  */
 final class JoinerMetrics implements AutoCloseable {
   private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
   private final KafkaStreamsMetrics streams;
+  private final ProcessMetrics process = new ProcessMetrics(registry);
 
   JoinerMetrics(ExampleJoiner joiner) {
     JoinerCounts counts = joiner.counts();
@@ -27,6 +29,8 @@ final class JoinerMetrics implements AutoCloseable {
         JoinerCounts::requestsClosed);
     counter("hiformer.joiner.examples", "training examples emitted", counts, JoinerCounts::examples);
     counter("hiformer.joiner.positives", "examples with at least one label above 0", counts, JoinerCounts::positives);
+    Gauge.builder("hiformer.joiner.outcomes.waiting", counts, JoinerCounts::outcomesWaiting)
+        .description("outcomes that arrived before their request's rank-log entry and wait for it").register(registry);
     for (String reason : counts.rejected().keySet()) {
       FunctionCounter.builder("hiformer.joiner.dead.letters", counts, c -> c.rejected().get(reason))
           .description("records sent to the dead-letter topic, by reason").tag("reason", reason).register(registry);
@@ -50,6 +54,7 @@ final class JoinerMetrics implements AutoCloseable {
   @Override
   public void close() {
     streams.close();
+    process.close();
     registry.close();
   }
 }

@@ -64,8 +64,8 @@ import picocli.CommandLine.Option;
             + " and counted.",
         "Without --schema-from-registry requests carry only user_id, item_id and the --context pairs; with it, every"
             + " field of the model gets a synthetic value of its kind (keyed by the field name).",
-        "--in-process: featurizes and scores the same batches with --threads threads on a registry model (no gRPC),"
-            + " the baseline for the served figures.",
+        "--in-process: featurizes and scores the same batches from --threads threads on a registry model scoring on"
+            + " --scorer-threads cores (no gRPC), the baseline for the served figures.",
         "Exits 2 on invalid options or a missing model."})
 final class LoadtestCommand implements Callable<Integer> {
 
@@ -135,7 +135,8 @@ final class LoadtestCommand implements Callable<Integer> {
   int threads;
 
   @Option(names = "--scorer-threads", paramLabel = "N",
-      description = "--in-process: the model's scoring threads, as serve --threads (default: --threads)")
+      description = "--in-process: the model's scoring cores, as serve --threads: at most N threads score at once,"
+          + " the callers included (default: the cores the JVM sees, as serve)")
   Integer scorerThreads;
 
   @Option(names = "--model-only",
@@ -174,9 +175,13 @@ final class LoadtestCommand implements Callable<Integer> {
       if (json != null) {
         Files.writeString(json, report.json());
       }
+      if (report.s().ok.sum() == 0) {
+        System.err.println("error: no call succeeded" + report.failures());
+        return 1;
+      }
       return 0;
     } catch (IllegalArgumentException | NoSuchElementException | IllegalStateException | IOException e) {
-      System.err.println("error: " + e.getMessage());
+      System.err.println("error: " + UserErrors.message(e));
       return 2;
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
@@ -314,9 +319,12 @@ final class LoadtestCommand implements Callable<Integer> {
     final LongAdder other = new LongAdder();
     final LongAdder dropped = new LongAdder();
     final LongAdder issued = new LongAdder();
+    /** Completed calls by status code. */
+    final Map<Status.Code, LongAdder> codes = new java.util.concurrent.ConcurrentHashMap<>();
 
     void record(long micros, Status.Code code) {
       latency.recordValue(Math.max(0, micros));
+      codes.computeIfAbsent(code, c -> new LongAdder()).increment();
       switch (code) {
         case OK -> {
           ok.increment();
@@ -339,6 +347,18 @@ final class LoadtestCommand implements Callable<Integer> {
 
     double requestsPerSecond() {
       return completed() / seconds;
+    }
+
+    /** ": N of M calls answered STATUS" naming the most frequent status, or why none was answered. */
+    String failures() {
+      long completed = completed();
+      if (completed == 0) {
+        return ": none was answered within the run (" + s.issued.sum() + " issued, " + s.dropped.sum() + " dropped)";
+      }
+      var dominant = s.codes.entrySet().stream().max(java.util.Comparator.comparingLong(e -> e.getValue().sum()))
+          .orElseThrow();
+      return ": " + dominant.getValue().sum() + " of " + completed + " calls answered " + dominant.getKey()
+          + (dominant.getKey() == Status.Code.UNAVAILABLE ? " (is the server up at " + target + "?)" : "");
     }
 
     double candidatesPerSecond() {
@@ -444,11 +464,14 @@ final class LoadtestCommand implements Callable<Integer> {
       }
       return InsecureChannelCredentials.create();
     }
-    TlsChannelCredentials.Builder b = TlsChannelCredentials.newBuilder().trustManager(tlsCa.toFile());
+    TlsChannelCredentials.Builder b = TlsChannelCredentials.newBuilder()
+        .trustManager(UserErrors.readableFile("--tls-ca", tlsCa).toFile());
     if ((tlsCert == null) != (tlsKey == null)) {
       throw new IllegalArgumentException("--tls-cert and --tls-key go together");
     }
     if (tlsCert != null) {
+      UserErrors.readableFile("--tls-cert", tlsCert);
+      UserErrors.pkcs8Key("--tls-key", tlsKey);
       b.keyManager(tlsCert.toFile(), tlsKey.toFile());
     }
     return b.build();
@@ -535,7 +558,9 @@ final class LoadtestCommand implements Callable<Integer> {
     for (int u = 0; u < load.concurrency; u++) {
       new User(channel, serializedPool(seed + u, fields), stats, measureFrom, end, finished).next();
     }
-    finished.await();
+    // Calls still out at the end get their deadline (or a few seconds) to answer; the run never waits longer.
+    long grace = deadlineMs == null ? 5_000 : deadlineMs + 1_000;
+    finished.await(Math.max(0, end - System.nanoTime()) / 1_000_000 + grace, TimeUnit.MILLISECONDS);
     return new Report("closed loop, concurrency " + load.concurrency, target, candidates,
         (System.nanoTime() - measureFrom) / 1e9, stats);
   }
@@ -567,6 +592,8 @@ final class LoadtestCommand implements Callable<Integer> {
     private final long end;
     private final java.util.concurrent.CountDownLatch finished;
     private long sent;
+    /** True while a call is being started: a call that fails at once (no connection) answers within it. */
+    private boolean starting;
 
     User(ManagedChannel channel, java.util.function.Supplier<byte[]> requests, Stats stats, long measureFrom, long end,
         java.util.concurrent.CountDownLatch finished) {
@@ -585,7 +612,12 @@ final class LoadtestCommand implements Callable<Integer> {
         finished.countDown();
         return;
       }
-      ClientCalls.asyncUnaryCall(channel.newCall(RANK_BYTES, callOptions()), request, this);
+      starting = true;
+      try {
+        ClientCalls.asyncUnaryCall(channel.newCall(RANK_BYTES, callOptions()), request, this);
+      } finally {
+        starting = false;
+      }
     }
 
     @Override
@@ -594,7 +626,12 @@ final class LoadtestCommand implements Callable<Integer> {
         stats.issued.increment();
         stats.record((System.nanoTime() - sent) / 1000, code);
       }
-      next();
+      if (starting) {
+        // Answered inside next(): calling it again here would recurse once per failed call.
+        java.util.concurrent.ForkJoinPool.commonPool().execute(this::next);
+      } else {
+        next();
+      }
     }
   }
 
@@ -645,7 +682,7 @@ final class LoadtestCommand implements Callable<Integer> {
 
   private Report runInProcess() throws IOException, InterruptedException {
     Stats stats = new Stats();
-    int scoring = scorerThreads == null ? threads : scorerThreads;
+    int scoring = scorerThreads == null ? Runtime.getRuntime().availableProcessors() : scorerThreads;
     try (LoadedModel m = loadModel(scoring)) {
       ModelConfig config = m.parameters().config();
       int tasks = config.numTasks();
@@ -694,7 +731,7 @@ final class LoadtestCommand implements Callable<Integer> {
         t.join();
       }
       return new Report("in-process" + (modelOnly ? " model only" : "") + ", " + threads + " threads, scorer "
-          + scoring + " threads", m.toString(),
+          + scoring + " cores", m.toString(),
           candidates, (System.nanoTime() - measureFrom) / 1e9, stats);
     }
   }

@@ -2,6 +2,7 @@ package io.hiformer.ops;
 
 import io.hiformer.model.ModelRegistry;
 import io.hiformer.model.ModelRegistry.Version;
+import io.hiformer.ranker.LoadedModel;
 import java.io.IOException;
 import java.io.PrintStream;
 import picocli.CommandLine.Command;
@@ -10,10 +11,11 @@ import picocli.CommandLine.Option;
 
 /** {@code hiformer models promote}: points an alias at a version, after verifying it. */
 @Command(name = "promote",
-    description = {"Points an alias (default: production) at a version, after verifying its file; rankers"
-        + " following the alias pick it up. Undo with 'models rollback'.",
+    description = {"Points an alias (default: production) at a version, after checking it as a ranker does before"
+        + " serving it (hash, model file, stored transforms, a scoring pass); rankers following the alias pick it up."
+        + " Undo with 'models rollback'.",
         "With --bootstrap-servers, announces the version and its aliases on the models topic.",
-        "Exits 2 if the model or version does not exist, the file fails verification, or the announcement fails."})
+        "Exits 2 if the model or version does not exist, the version cannot be served, or the announcement fails."})
 final class ModelsPromoteCommand extends RegistryCommand {
 
   @Option(names = "--model", required = true, paramLabel = "NAME", description = "model name")
@@ -33,7 +35,8 @@ final class ModelsPromoteCommand extends RegistryCommand {
   @Override
   int run(ModelRegistry r, PrintStream out) throws IOException {
     Version v = resolve(r, model, version);
-    r.verify(v);
+    // The ranker's own load and check: a version promoted here is one a ranker serves.
+    LoadedModel.load(r, v, 1).close();
     Long before = r.aliases(model).get(alias);
     r.setAlias(model, alias, v.number());
     out.printf("%s/%s: %s -> %d%n", model, alias, before == null ? "(unset)" : before, v.number());

@@ -1,5 +1,8 @@
 package io.hiformer.ops;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.hiformer.features.Transforms;
 import io.hiformer.model.ModelConfig;
 import io.hiformer.model.ModelFile;
 import io.hiformer.model.ModelRegistry;
@@ -7,6 +10,7 @@ import io.hiformer.model.ModelRegistry.Version;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import picocli.CommandLine.Command;
@@ -16,7 +20,8 @@ import picocli.CommandLine.Option;
 @Command(name = "show",
     description = {"Prints a version's number, SHA-256, creation time, size and aliases, verifies the file"
         + " (hash and model validation, as a ranker does before serving it), then prints its config, metadata"
-        + " and lineage.", "Exits 2 if the model, version or alias does not exist or the file fails verification."})
+        + " and lineage. Long metadata is summarised (the stored transforms as one line a field: kind, vocabulary"
+        + " size and its first values); --full prints it all.", "Exits 2 if the model, version or alias does not exist or the file fails verification."})
 final class ModelsShowCommand extends RegistryCommand {
 
   @Option(names = "--model", required = true, paramLabel = "NAME", description = "model name")
@@ -25,6 +30,13 @@ final class ModelsShowCommand extends RegistryCommand {
   @Option(names = "--version", defaultValue = ModelRegistry.LATEST, paramLabel = "V|ALIAS",
       description = "version number, alias or 'latest' (default: ${DEFAULT-VALUE})")
   String version;
+
+  @Option(names = "--full", description = "print metadata values in full, every vocabulary included")
+  boolean full;
+
+  /** Vocabulary values shown per field, and the longest metadata value shown whole, without --full. */
+  static final int SHOWN_VALUES = 5;
+  static final int SHOWN_CHARS = 200;
 
   @Override
   int run(ModelRegistry r, PrintStream out) throws IOException {
@@ -44,9 +56,43 @@ final class ModelsShowCommand extends RegistryCommand {
     out.printf("config     %s: token_dim %d, heads %d, layers %d, tasks %s, rank_k %d, rank_v %d, %d fields,"
             + " %d tokens, %d parameters%n", c.name().isEmpty() ? "(unnamed)" : c.name(), c.tokenDim(), c.heads(),
         c.layers(), c.tasks(), c.rankK(), c.rankV(), c.fields().size(), c.numTokens(), loaded.parameters().count());
-    loaded.metadata().forEach((k, val) -> out.printf("metadata   %s = %s%n", k, val));
+    for (Map.Entry<String, String> e : loaded.metadata().entrySet()) {
+      String k = e.getKey();
+      String val = e.getValue();
+      if (full || val.length() <= SHOWN_CHARS) {
+        out.printf("metadata   %s = %s%n", k, val);
+      } else if (k.equals(Transforms.METADATA_KEY)) {
+        printTransforms(val, out);
+      } else {
+        out.printf("metadata   %s = %s... (%,d characters; --full for all)%n", k, val.substring(0, SHOWN_CHARS),
+            val.length());
+      }
+    }
     out.println("lineage");
     out.println(v.lineageJson().strip());
     return 0;
+  }
+
+  /** The stored transforms, one line a field; vocabularies as their size and first values. */
+  private static void printTransforms(String json, PrintStream out) throws IOException {
+    JsonNode root = new ObjectMapper().readTree(json);
+    out.printf("metadata   %s = (%,d characters; --full for all)%n", Transforms.METADATA_KEY, json.length());
+    for (JsonNode f : root.path("fields")) {
+      StringBuilder line = new StringBuilder(String.format(java.util.Locale.ROOT, "  field    %s: %s, %s", f.path("name").asText(),
+          f.path("kind").asText(), f.path("side").asText()));
+      JsonNode vocab = f.path("vocabulary");
+      if (vocab.isArray()) {
+        List<String> first = new ArrayList<>();
+        for (int i = 0; i < Math.min(SHOWN_VALUES, vocab.size()); i++) {
+          first.add(vocab.get(i).asText());
+        }
+        line.append(String.format(java.util.Locale.ROOT, ", vocabulary %,d: %s%s", vocab.size(), String.join(", ", first),
+            vocab.size() > SHOWN_VALUES ? ", ..." : ""));
+      }
+      if (f.has("mean")) {
+        line.append(String.format(java.util.Locale.ROOT, ", mean %.4g, std %.4g", f.path("mean").asDouble(), f.path("std").asDouble()));
+      }
+      out.println(line);
+    }
   }
 }

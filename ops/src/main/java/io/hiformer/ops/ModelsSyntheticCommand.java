@@ -3,6 +3,7 @@ package io.hiformer.ops;
 import io.hiformer.features.FeatureSchema;
 import io.hiformer.features.RawRecord;
 import io.hiformer.features.Transforms;
+import io.hiformer.model.BundledConfigs;
 import io.hiformer.model.ModelConfig;
 import io.hiformer.model.ModelRegistry;
 import io.hiformer.model.Parameters;
@@ -24,9 +25,9 @@ import picocli.CommandLine.Option;
  * transforms fitted on synthetic records, for load tests and hot-swap drills without training data.
  */
 @Command(name = "synthetic",
-    description = {"Publishes COUNT versions of a model with the config of --config (e.g."
-        + " ../shared/spec/ref-serving.json), randomly initialised weights (seed, seed + 1, ...) and feature"
-        + " transforms fitted on synthetic records: every categorical field gets a full vocabulary ('user_id'"
+    description = {"Publishes COUNT versions of a model with the config of --config (a JSON file, or"
+        + " ref-serving, the config bundled in the jar), randomly initialised weights (seed, seed + 1, ...) and"
+        + " feature transforms fitted on synthetic records: every categorical field gets a full vocabulary ('user_id'"
         + " u0.., 'item_id' i0.., other fields v0..), dense fields are standardised standard normals.",
         "The values match what 'hiformer loadtest --schema-from-registry' sends. Creates the registry"
             + " directory if needed. Exits 2 on an invalid config."})
@@ -41,7 +42,8 @@ final class ModelsSyntheticCommand implements Callable<Integer> {
   @Option(names = "--model", required = true, paramLabel = "NAME", description = "model name to publish under")
   String model;
 
-  @Option(names = "--config", required = true, paramLabel = "JSON", description = "model config (MODEL.md)")
+  @Option(names = "--config", required = true, paramLabel = "JSON|NAME",
+      description = "model config: a JSON file (docs/model.md, Config), or a bundled one: ref-serving")
   Path config;
 
   @Option(names = "--count", defaultValue = "1", paramLabel = "N",
@@ -58,7 +60,7 @@ final class ModelsSyntheticCommand implements Callable<Integer> {
       if (count < 1) {
         throw new IllegalArgumentException("--count must be positive, got " + count);
       }
-      ModelConfig c = ModelConfig.fromJson(Files.readString(config));
+      ModelConfig c = BundledConfigs.fileOrBundled(config);
       Transforms t = transforms(c);
       if (!t.modelFields().equals(c.fields())) {
         throw new IllegalArgumentException("the synthetic transforms do not reproduce the config's fields");
@@ -74,7 +76,7 @@ final class ModelsSyntheticCommand implements Callable<Integer> {
       }
       return 0;
     } catch (IllegalArgumentException | IOException e) {
-      System.err.println("error: " + e.getMessage());
+      System.err.println("error: " + UserErrors.message(e));
       return 2;
     }
   }

@@ -37,7 +37,7 @@ abstract class RegistryCommand implements Callable<Integer> {
       return run(ModelRegistry.open(registry), System.out);
     } catch (IllegalArgumentException | IllegalStateException | NoSuchElementException | ModelFileException
         | IOException e) {
-      System.err.println("error: " + e.getMessage());
+      System.err.println("error: " + UserErrors.message(e));
       return 2;
     }
   }

@@ -27,6 +27,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -58,7 +59,11 @@ import picocli.CommandLine.Option;
             + " --auth-tokens FILE or --auth-tokens-env VAR require 'authorization: Bearer <token>' on Rank and"
             + " reflection calls (health stays open).",
         "Requests pass user_id and each item_id as the raw columns 'user_id' and 'item_id'.",
-        "Exits 2 if the model, version or alias does not exist or the file fails verification."})
+        "With no version of --version in the registry yet (a fresh deployment), waits for one: health says"
+            + " NOT_SERVING, Rank answers UNAVAILABLE, GET /ready 503, and the first version polled or announced is"
+            + " loaded and served. GET /metrics, /live and /ready answer on --metrics-port.",
+        "Exits 2 if the file fails verification, an option is invalid, or, with --registry-poll 0 and no"
+            + " --bootstrap-servers, the model, version or alias does not exist."})
 final class ServeCommand extends RegistryCommand {
 
   @Option(names = "--model", required = true, paramLabel = "NAME", description = "model name")
@@ -72,13 +77,12 @@ final class ServeCommand extends RegistryCommand {
       description = "TCP port on all interfaces; 0 picks a free one (default: ${DEFAULT-VALUE})")
   int port;
 
-  @Option(names = "--metrics-port", defaultValue = "" + MetricsServer.DEFAULT_PORT, paramLabel = "PORT",
-      description = "TCP port on all interfaces for Prometheus metrics at GET /metrics; 0 picks a free one"
-          + " (default: ${DEFAULT-VALUE})")
-  int metricsPort;
+  @CommandLine.Mixin
+  MetricsOptions metricsOptions = new MetricsOptions();
 
   @Option(names = "--threads", paramLabel = "N",
-      description = "scoring threads per model (default: the number of CPU cores)")
+      description = "CPU cores that score, per model: at most N threads score at once, the gRPC threads that"
+          + " score their own calls' tiles included (default: the cores the JVM sees)")
   Integer threads;
 
   @Option(names = "--max-candidates", defaultValue = "1000", paramLabel = "N",
@@ -89,6 +93,16 @@ final class ServeCommand extends RegistryCommand {
       paramLabel = "N", description = "most Rank calls in flight; more fail at once with RESOURCE_EXHAUSTED"
           + " (default: ${DEFAULT-VALUE})")
   int maxConcurrentCalls;
+
+  @Option(names = "--request-timeout", paramLabel = "SECONDS",
+      defaultValue = "10", description = "a call whose request message has not arrived this long after its"
+          + " headers is closed with DEADLINE_EXCEEDED (default: ${DEFAULT-VALUE})")
+  int requestTimeout;
+
+  @Option(names = "--max-calls-per-connection", paramLabel = "N",
+      defaultValue = "" + RankerServer.DEFAULT_MAX_CALLS_PER_CONNECTION,
+      description = "most concurrent calls (HTTP/2 streams) on one client connection (default: ${DEFAULT-VALUE})")
+  int maxCallsPerConnection;
 
   @Option(names = "--max-message-bytes", defaultValue = "16777216", paramLabel = "BYTES",
       description = "largest request message; larger ones fail with RESOURCE_EXHAUSTED (default: ${DEFAULT-VALUE},"
@@ -160,6 +174,15 @@ final class ServeCommand extends RegistryCommand {
           + " hiformer_rank_log_entries_total{result=\"dropped\"} (default: ${DEFAULT-VALUE}, 64 MiB)")
   long rankLogBuffer;
 
+  @Option(names = "--rank-log-delivery-timeout", defaultValue = "2m", converter = DurationConverter.class,
+      paramLabel = "DURATION", description = "how long Kafka's producer retries a rank-log entry it took, through a"
+          + " broker outage, before it counts as failed; while it takes no more, entries wait in --rank-log-buffer"
+          + " (default: ${DEFAULT-VALUE}, at least 31s)")
+  Duration rankLogDeliveryTimeout;
+
+  /** The rank-log writer's options, from the two above (checked before anything starts). */
+  private RankLogWriter.Options rankLog;
+
   @Option(names = "--feature-schema", paramLabel = "FILE",
       description = "feature schema (YAML) whose user and item fields the online store holds; updates of other"
           + " fields are dead-lettered (default: the fields of the models served at start)")
@@ -197,15 +220,19 @@ final class ServeCommand extends RegistryCommand {
     if (port < 0 || port > 65535) {
       throw new IllegalArgumentException("--port must be 0 to 65535, got " + port);
     }
-    if (metricsPort < 0 || metricsPort > 65535) {
-      throw new IllegalArgumentException("--metrics-port must be 0 to 65535, got " + metricsPort);
-    }
+    metricsOptions.address();
     int n = threads == null ? Runtime.getRuntime().availableProcessors() : threads;
     if (n < 1) {
       throw new IllegalArgumentException("--threads must be positive, got " + n);
     }
     if (maxConcurrentCalls < 1) {
       throw new IllegalArgumentException("--max-concurrent-calls must be positive, got " + maxConcurrentCalls);
+    }
+    if (requestTimeout < 1) {
+      throw new IllegalArgumentException("--request-timeout must be positive, got " + requestTimeout);
+    }
+    if (maxCallsPerConnection < 1) {
+      throw new IllegalArgumentException("--max-calls-per-connection must be positive, got " + maxCallsPerConnection);
     }
     if (maxMessageBytes < 1) {
       throw new IllegalArgumentException("--max-message-bytes must be positive, got " + maxMessageBytes);
@@ -220,11 +247,15 @@ final class ServeCommand extends RegistryCommand {
     if (rankLogBuffer < 1) {
       throw new IllegalArgumentException("--rank-log-buffer must be positive, got " + rankLogBuffer);
     }
+    rankLog = RankLogWriter.Options.DEFAULTS.withCapacityBytes(rankLogBuffer)
+        .withDeliveryTimeout(rankLogDeliveryTimeout);
     if (registryPoll < 0) {
       throw new IllegalArgumentException("--registry-poll must be 0 or more, got " + registryPoll);
     }
     RankerServer.Settings settings = RankerServer.Settings.of(new InetSocketAddress(port))
-        .withLimits(maxMessageBytes, maxConcurrentCalls).withTls(tls()).withTokens(tokens());
+        .withLimits(maxMessageBytes, maxConcurrentCalls).withTls(tls()).withTokens(tokens())
+        .withRequestMessageTimeout(Duration.ofSeconds(requestTimeout))
+        .withConnections(RankerServer.Connections.DEFAULTS.withMaxCallsPerConnection(maxCallsPerConnection));
     RankService.Options options = RankService.Options.DEFAULTS.withMaxCandidates(maxCandidates);
     if (experiments != null) {
       if (experimentsPoll < 1) {
@@ -262,16 +293,36 @@ final class ServeCommand extends RegistryCommand {
         }
       }
     }
-    Version v = resolve(r, model, version);
-    try (RegistryWatcher watcher = new RegistryWatcher(r, model, version, n, options);
+    Version v;
+    try {
+      v = resolve(r, model, version);
+    } catch (java.util.NoSuchElementException none) {
+      if (registryPoll == 0 && (bootstrapServers == null || bootstrapServers.isBlank())) {
+        throw none; // nothing would ever bring a version
+      }
+      // A fresh deployment's registry is empty until the first training: wait for it, not ready.
+      out.printf("%s; waiting for it: health says NOT_SERVING and Rank answers UNAVAILABLE until it appears%n",
+          none.getMessage());
+      v = null;
+    }
+    try (RegistryWatcher watcher = v == null ? RegistryWatcher.awaiting(r, model, version, n, options)
+            : new RegistryWatcher(r, model, version, n, options);
         Streaming streaming = streaming(watcher, out)) {
       if (registryPoll > 0) {
         watcher.start(Duration.ofSeconds(registryPoll));
       }
-      out.printf("scoring on %s%n", watcher.service().model().scorer().description());
-      return serve(watcher.service(), v.model() + " v" + watcher.service().model().version()
-          + (version.equals(Long.toString(v.number())) ? "" : " (" + version + ")"),
-          settings.withReady(streaming.ready()), out);
+      String what;
+      if (v == null) {
+        what = model + " " + version + " (no version yet)";
+      } else {
+        out.printf("scoring on %s%n", watcher.service().model().scorer().description());
+        what = v.model() + " v" + watcher.service().model().version()
+            + (version.equals(Long.toString(v.number())) ? "" : " (" + version + ")");
+      }
+      CompletionStage<?> features = streaming.ready();
+      CompletableFuture<?> ready = features == null ? watcher.serving()
+          : CompletableFuture.allOf(watcher.serving(), features.toCompletableFuture());
+      return serve(watcher.service(), what, settings.withReady(ready), out);
     }
   }
 
@@ -295,17 +346,62 @@ final class ServeCommand extends RegistryCommand {
       throw new IllegalArgumentException("--max-stored-entities must be positive, got " + maxStoredEntities);
     }
     TopicNames topics = new TopicNames(topicPrefix);
-    RankService service = watcher.service();
+    AnnouncementListener listener = watcher.follow(bootstrapServers, topics.models());
+    // Without --feature-schema the store holds the fields of the models served at start; a ranker
+    // waiting for its first model starts its store and rank log with that model.
+    CompletableFuture<Streaming> features = (featureSchema != null ? CompletableFuture.completedFuture(null)
+        : watcher.serving()).thenApply(started -> {
+          try {
+            return features(watcher.service(), topics, out);
+          } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+          }
+        });
+    if (features.isCompletedExceptionally()) {
+      listener.close();
+      try {
+        features.join();
+      } catch (java.util.concurrent.CompletionException e) {
+        if (e.getCause() instanceof java.io.UncheckedIOException u) {
+          throw u.getCause();
+        }
+        throw e.getCause() instanceof RuntimeException re ? re : e;
+      }
+    }
+    features.exceptionally(e -> {
+      if (!(e instanceof java.util.concurrent.CancellationException)) {
+        System.getLogger(ServeCommand.class.getName()).log(System.Logger.Level.ERROR,
+            "cannot start the feature store and rank log: " + (e.getCause() == null ? e : e.getCause()));
+      }
+      return null;
+    });
+    out.printf("following %s at %s%n", topics.models(), bootstrapServers);
+    return new Streaming() {
+      @Override
+      public CompletionStage<?> ready() {
+        return features.thenCompose(f -> f == null ? CompletableFuture.completedFuture(null) : f.ready());
+      }
+
+      @Override
+      public void close() {
+        listener.close();
+        if (!features.cancel(false) && !features.isCompletedExceptionally()) {
+          features.join().close();
+        }
+      }
+    };
+  }
+
+  /** The online store, its ingestion and the rank-log writer, attached to {@code service}. */
+  private Streaming features(RankService service, TopicNames topics, PrintStream out) throws IOException {
     FeatureStore store = new FeatureStore(storeSchema(service), maxStoredEntities);
     store.bindTo(service.metrics().registry());
     service.useFeatures(store);
     FeatureIngestor ingestor = FeatureIngestor.start(FeatureIngestor.Settings.of(bootstrapServers, topics), store,
         service.metrics().registry());
-    RankLogWriter writer = RankLogWriter.start(bootstrapServers, topics.rankLog(),
-        RankLogWriter.Options.DEFAULTS.withCapacityBytes(rankLogBuffer));
+    RankLogWriter writer = RankLogWriter.start(bootstrapServers, topics.rankLog(), rankLog);
     service.logTo(writer);
-    AnnouncementListener listener = watcher.follow(bootstrapServers, topics.models());
-    out.printf("logging calls to %s and following %s at %s%n", topics.rankLog(), topics.models(), bootstrapServers);
+    out.printf("logging calls to %s at %s%n", topics.rankLog(), bootstrapServers);
     out.printf("features from %s and %s: users %s, items %s%n", topics.featuresUser(), topics.featuresItem(),
         store.schema().columns(EntityKind.ENTITY_KIND_USER), store.schema().columns(EntityKind.ENTITY_KIND_ITEM));
     return new Streaming() {
@@ -316,7 +412,6 @@ final class ServeCommand extends RegistryCommand {
 
       @Override
       public void close() {
-        listener.close();
         writer.close();
         ingestor.close();
       }
@@ -333,7 +428,7 @@ final class ServeCommand extends RegistryCommand {
     return StoreSchema.of(fields);
   }
 
-  private RankerServer.Tls tls() {
+  private RankerServer.Tls tls() throws IOException {
     if ((tlsCert == null) != (tlsKey == null)) {
       throw new IllegalArgumentException("--tls-cert and --tls-key go together");
     }
@@ -342,6 +437,11 @@ final class ServeCommand extends RegistryCommand {
         throw new IllegalArgumentException("--tls-client-ca needs --tls-cert and --tls-key");
       }
       return null;
+    }
+    UserErrors.readableFile("--tls-cert", tlsCert);
+    UserErrors.pkcs8Key("--tls-key", tlsKey);
+    if (tlsClientCa != null) {
+      UserErrors.readableFile("--tls-client-ca", tlsClientCa);
     }
     return new RankerServer.Tls(tlsCert, tlsKey, tlsClientCa);
   }
@@ -368,21 +468,31 @@ final class ServeCommand extends RegistryCommand {
 
   private int serve(RankService service, String what, RankerServer.Settings settings, PrintStream out)
       throws IOException {
-    MetricsServer metrics = MetricsServer.start(new InetSocketAddress(metricsPort), service.metrics());
+    // /ready says what health says: SERVING once what the settings wait for is done, until stopping.
+    CompletableFuture<?> ready = settings.ready() == null
+        ? CompletableFuture.completedFuture(null) : settings.ready().toCompletableFuture();
+    java.util.concurrent.atomic.AtomicBoolean stopping = new java.util.concurrent.atomic.AtomicBoolean();
+    MetricsServer metrics = MetricsServer.start(metricsOptions.address(), service.metrics()::scrape,
+        () -> ready.isDone() && !stopping.get());
+    ProcessMetrics process = new ProcessMetrics(service.metrics().registry());
     RankerServer server;
     try {
       server = RankerServer.start(settings, service);
     } catch (IOException | RuntimeException e) {
       metrics.close();
+      process.close();
       throw e;
     }
     boundMetricsPort = metrics.port();
-    Thread hook = new Thread(server::close, "hiformer-serve-shutdown");
+    Thread hook = new Thread(() -> {
+      stopping.set(true);
+      server.close();
+    }, "hiformer-serve-shutdown");
     Runtime.getRuntime().addShutdownHook(hook);
     // the "scoring on" line before it says where models score, and with how many threads
     out.printf("serving %s on port %d%s%n", what, server.port(),
         settings.tls() == null ? "" : settings.tls().clientCa() == null ? " with TLS" : " with mutual TLS");
-    out.printf("metrics on port %d (GET /metrics)%n", metrics.port());
+    out.printf("metrics on port %d (GET /metrics, /live, /ready)%n", metrics.port());
     out.flush();
     try {
       onStart.accept(server);
@@ -390,8 +500,10 @@ final class ServeCommand extends RegistryCommand {
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     } finally {
+      stopping.set(true);
       server.close();
       metrics.close();
+      process.close();
       try {
         Runtime.getRuntime().removeShutdownHook(hook);
       } catch (IllegalStateException alreadyShuttingDown) {

@@ -8,6 +8,7 @@ import io.hiformer.model.ModelFile;
 import io.hiformer.model.ModelRegistry;
 import io.hiformer.training.Adam;
 import io.hiformer.training.TrainJob;
+import io.hiformer.training.TrainingFailedException;
 import io.hiformer.training.Trainer;
 import io.hiformer.training.TrainingRun;
 import java.nio.file.Files;
@@ -30,7 +31,10 @@ import picocli.CommandLine.Option;
         "From the examples topic (--examples-topic, --bootstrap-servers): trains on the inputs exactly as served,",
         "[--from, --valid-from) for training and [--valid-from, --to) for early stopping; config and transforms",
         "are those of the --base version of --name in --registry (shape options do not apply).",
-        "With --bootstrap-servers and --registry, the published version is announced on the models topic."})
+        "With --bootstrap-servers and --registry, the published version is announced on the models topic.",
+        "Nothing is written or published unless some epoch beat the initial model's validation AUC (epoch 0);",
+        "a run that diverges (non-finite loss, gradient or weight, or validation log loss above 10 times the",
+        "initial model's) stops. Both exit 1; bad options, data or outputs (checked before training) exit 2."})
 final class TrainCommand implements Callable<Integer> {
 
   @Option(names = "--schema", description = "feature schema (YAML); for training from files")
@@ -103,8 +107,8 @@ final class TrainCommand implements Callable<Integer> {
   String variant;
   @Option(names = "--no-prune", description = "compute every token's row in the last layer") boolean noPrune;
 
-  @Option(names = "--epochs", defaultValue = "30", description = "most epochs (default: ${DEFAULT-VALUE})") int epochs;
-  @Option(names = "--patience", defaultValue = "3", description = "epochs without a better validation AUC before stopping") int patience;
+  @Option(names = "--epochs", defaultValue = "30", description = "most epochs, at least 1 (default: ${DEFAULT-VALUE})") int epochs;
+  @Option(names = "--patience", defaultValue = "3", description = "epochs without a better validation AUC before stopping, at least 1 (default: ${DEFAULT-VALUE})") int patience;
   @Option(names = "--batch-size", defaultValue = "1024", description = "examples per step (default: ${DEFAULT-VALUE})") int batchSize;
   @Option(names = "--lr", defaultValue = "1e-3", description = "Adam learning rate (default: ${DEFAULT-VALUE})") double lr;
   @Option(names = "--warmup", defaultValue = "0", description = "linear learning-rate warm-up steps") int warmup;
@@ -115,7 +119,7 @@ final class TrainCommand implements Callable<Integer> {
   @Option(names = "--ema", defaultValue = "0", description = "moving average of the weights for evaluation and the final model, e.g. 0.999 (0: off)") double ema;
   @Option(names = "--threads", description = "training threads (default: all processors)") Integer threads;
   @Option(names = "--seed", defaultValue = "1", description = "seed of initialisation, data order and dropout (default: ${DEFAULT-VALUE})") long seed;
-  @Option(names = "--max-bad-rows", defaultValue = "0", description = "skip and count up to this many bad rows per file set, then stop") long maxBadRows;
+  @Option(names = "--max-bad-rows", defaultValue = "0", description = "skip up to this many bad rows per file set, then stop; the count and where go to the console and the report (default: ${DEFAULT-VALUE})") long maxBadRows;
 
   @Option(names = "--kernels", defaultValue = "auto", description = "CPU kernels: ${COMPLETION-CANDIDATES}")
   KernelChoice kernels;
@@ -131,27 +135,31 @@ final class TrainCommand implements Callable<Integer> {
   int shuffleWindow;
 
   private TrainJob.Pipeline pipeline(int threads) {
-    if (shuffleWindow < 1) {
-      throw new IllegalArgumentException("--shuffle-window must be positive, got " + shuffleWindow);
-    }
     return new TrainJob.Pipeline(cacheDir, shuffleWindow, threads);
   }
 
   @Override
-  public Integer call() throws Exception {
-    int t = threads == null ? Runtime.getRuntime().availableProcessors() : threads;
-    Trainer.Options options = new Trainer.Options(batchSize, lr, warmup,
-        new Dropout(tokenDropout, dropout, dropout, dropout),
-        Adam.Settings.defaults().withEmbeddingRegularisation(embeddingDecay, embeddingL2), t, seed, ema);
+  public Integer call() {
     TrainJob.Outcome outcome;
+    Trainer.Options options;
     try {
+      checkOptions();
+      options = new Trainer.Options(batchSize, lr, warmup, new Dropout(tokenDropout, dropout, dropout, dropout),
+          Adam.Settings.defaults().withEmbeddingRegularisation(embeddingDecay, embeddingL2), threads(), seed, ema);
+      checkOutputs();
       outcome = examplesTopic == null ? fromFiles(options) : fromTopic(options);
       if (outcome == null) {
         return 2;
       }
+    } catch (TrainingFailedException e) {
+      System.err.println("error: " + e.getMessage() + "; no model written");
+      return 1;
     } catch (io.hiformer.features.BadRowException | IllegalArgumentException | IllegalStateException
         | java.util.NoSuchElementException | java.io.UncheckedIOException | org.apache.kafka.common.KafkaException e) {
       System.err.println("error: " + e.getMessage());
+      return 2;
+    } catch (java.io.IOException e) {
+      System.err.println("error: " + describe(e));
       return 2;
     }
 
@@ -161,19 +169,24 @@ final class TrainCommand implements Callable<Integer> {
       System.out.println("test:  " + report.get("test"));
     }
     ModelRegistry.Version published = null;
-    if (out != null) {
-      ModelFile.write(out, outcome.parameters(), outcome.metadata());
-      System.out.println("model written to " + out);
-    } else {
-      published = ModelRegistry.open(registry).publish(name, outcome.parameters(), outcome.metadata(),
-          outcome.lineageJson());
-      report.put("published", Map.of("model", published.model(), "version", published.number(),
-          "sha256", published.sha256()));
-      System.out.printf("published %s version %d to %s%n", published.model(), published.number(), registry);
-    }
-    if (reportJson != null) {
-      Files.writeString(reportJson, new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT)
-          .writeValueAsString(report));
+    try {
+      if (out != null) {
+        ModelFile.write(out, outcome.parameters(), outcome.metadata());
+        System.out.println("model written to " + out);
+      } else {
+        published = ModelRegistry.open(registry).publish(name, outcome.parameters(), outcome.metadata(),
+            outcome.lineageJson());
+        report.put("published", Map.of("model", published.model(), "version", published.number(),
+            "sha256", published.sha256()));
+        System.out.printf("published %s version %d to %s%n", published.model(), published.number(), registry);
+      }
+      if (reportJson != null) {
+        Files.writeString(reportJson, new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT)
+            .writeValueAsString(report));
+      }
+    } catch (java.io.IOException | RuntimeException e) {
+      System.err.println("error: " + describe(e));
+      return 1;
     }
     if (published != null) {
       try {
@@ -185,6 +198,105 @@ final class TrainCommand implements Callable<Integer> {
       }
     }
     return 0;
+  }
+
+  private int threads() {
+    return threads == null ? Runtime.getRuntime().availableProcessors() : threads;
+  }
+
+  /** Most training threads: each holds a batch shard's activations and a full set of gradients. */
+  static final int MAX_THREADS = 1024;
+
+  /** Every numeric option in range, named in the error, before any data is read. */
+  private void checkOptions() {
+    require(batchSize >= 1, "--batch-size must be at least 1, got " + batchSize);
+    require(threads == null || (threads >= 1 && threads <= MAX_THREADS),
+        "--threads must be in 1.." + MAX_THREADS + ", got " + threads);
+    require(Double.isFinite(lr) && lr > 0, "--lr must be a positive finite number, got " + lr);
+    require(dropout >= 0 && dropout < 1, "--dropout must be in [0, 1), got " + dropout);
+    require(tokenDropout >= 0 && tokenDropout < 1, "--token-dropout must be in [0, 1), got " + tokenDropout);
+    require(ema >= 0 && ema < 1, "--ema must be in [0, 1) (0: off), got " + ema);
+    require(epochs >= 1, "--epochs must be at least 1, got " + epochs);
+    require(patience >= 1, "--patience must be at least 1, got " + patience);
+    require(warmup >= 0, "--warmup must not be negative, got " + warmup);
+    require(maxBadRows >= 0, "--max-bad-rows must not be negative, got " + maxBadRows);
+    require(shuffleWindow >= 1, "--shuffle-window must be positive, got " + shuffleWindow);
+    require(Double.isFinite(embeddingDecay) && embeddingDecay >= 0,
+        "--embedding-decay must be a finite number >= 0, got " + embeddingDecay);
+    require(Double.isFinite(embeddingL2) && embeddingL2 >= 0,
+        "--embedding-l2 must be a finite number >= 0, got " + embeddingL2);
+    if (schema != null) {
+      UserErrors.readableFile("--schema", schema);
+    }
+  }
+
+  private static void require(boolean ok, String message) {
+    if (!ok) {
+      throw new IllegalArgumentException(message);
+    }
+  }
+
+  /**
+   * Every place the run will write, checked before the first epoch so that hours of training are
+   * not lost to an unwritable path: each directory must be creatable and take a new file.
+   */
+  private void checkOutputs() throws java.io.IOException {
+    if (registry != null) {
+      try {
+        ModelRegistry.requireModelName(name);
+      } catch (IllegalArgumentException e) {
+        throw new IllegalArgumentException("--name: " + e.getMessage());
+      }
+      writableDirectory(registry, "--registry");
+    }
+    if (out != null) {
+      writableFileIn(out, "--out");
+    }
+    if (reportJson != null) {
+      writableFileIn(reportJson, "--report-json");
+    }
+    if (checkpoints != null) {
+      writableDirectory(checkpoints, "--checkpoint-dir");
+    }
+    if (cacheDir != null) {
+      writableDirectory(cacheDir, "--cache-dir");
+    }
+  }
+
+  private static void writableFileIn(Path file, String option) {
+    require(!Files.isDirectory(file), option + " " + file + " is a directory; expected a file name");
+    Path parent = file.toAbsolutePath().getParent();
+    require(Files.isDirectory(parent), option + " " + file + ": directory " + parent + " does not exist");
+    probe(parent, option + " " + file);
+  }
+
+  private static void writableDirectory(Path dir, String option) {
+    require(!Files.exists(dir) || Files.isDirectory(dir), option + " " + dir + " is not a directory");
+    try {
+      Files.createDirectories(dir);
+    } catch (java.io.IOException e) {
+      throw new IllegalArgumentException(option + " " + dir + " cannot be created: " + describe(e));
+    }
+    probe(dir, option + " " + dir);
+  }
+
+  /** Creates and deletes a file in {@code dir}: the only test of writability that holds for every user. */
+  private static void probe(Path dir, String what) {
+    try {
+      Files.delete(Files.createTempFile(dir, ".hiformer-write-check", ".tmp"));
+    } catch (java.io.IOException | SecurityException e) {
+      throw new IllegalArgumentException(what + " is not writable: " + describe(e));
+    }
+  }
+
+  /** An exception's message, with what the JDK leaves out of file-system ones. */
+  static String describe(Exception e) {
+    return switch (e) {
+      case java.nio.file.NoSuchFileException n -> "no such file: " + n.getMessage();
+      case java.nio.file.AccessDeniedException a -> "permission denied: " + a.getMessage();
+      case java.nio.file.FileSystemException f -> f.getMessage();
+      default -> e.getMessage() == null ? e.toString() : e.getMessage();
+    };
   }
 
   /** The job from data files; null (after an error line) when the options do not describe one. */

@@ -16,7 +16,7 @@ import picocli.CommandLine;
 /** {@code hiformer verify}: runs a model on an expected file's inputs and compares everything. */
 @Command(name = "verify", mixinStandardHelpOptions = true,
     description = {
-        "Runs the model on the inputs of an expected file (the format of shared/golden) and compares hidden states,"
+        "Runs the model on the inputs of an expected file (docs/model.md, Expected files) and compares hidden states,"
             + " logits, loss and gradients.",
         "Exits 0 when states, logits and loss are within 1e-5 (absolute) and every gradient within 1e-4 (relative"
             + " to the largest value of its tensor, at least 1e-3); 1 when they are not; 2 on unreadable files."})
@@ -39,10 +39,10 @@ final class VerifyCommand implements Callable<Integer> {
     Parameters params;
     SafeTensors exp;
     try {
-      params = ModelFile.read(weights);
-      exp = SafeTensors.read(expected);
-    } catch (ModelFileException e) {
-      System.err.println("error: " + e.getMessage());
+      params = ModelFile.read(UserErrors.readableFile("WEIGHTS", weights));
+      exp = SafeTensors.read(UserErrors.readableFile("EXPECTED", expected));
+    } catch (ModelFileException | IllegalArgumentException | java.io.IOException | java.io.UncheckedIOException e) {
+      System.err.println("error: " + UserErrors.message(e));
       return 2;
     }
     CpuKernels k = kernels.kernels();

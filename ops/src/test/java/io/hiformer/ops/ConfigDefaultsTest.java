@@ -31,14 +31,14 @@ class ConfigDefaultsTest {
         """);
     ServeCommand serve = parse(Map.of(), file, "serve").subcommand().commandSpec().commandLine().getCommand();
     assertThat(serve.port).isEqualTo(7001);
-    assertThat(serve.metricsPort).isEqualTo(7002);
+    assertThat(serve.metricsOptions.port).isEqualTo(7002);
     assertThat(serve.model).isEqualTo("ranker");
     assertThat(serve.maxCandidates).isEqualTo(1000); // the option's own default
 
     serve = parse(Map.of("HIFORMER_PORT", "8001", "HIFORMER_SERVE_METRICS_PORT", "8002"), file, "serve")
         .subcommand().commandSpec().commandLine().getCommand();
     assertThat(serve.port).isEqualTo(8001);
-    assertThat(serve.metricsPort).isEqualTo(8002);
+    assertThat(serve.metricsOptions.port).isEqualTo(8002);
 
     serve = parse(Map.of("HIFORMER_PORT", "8001"), file, "serve", "--port", "9001")
         .subcommand().commandSpec().commandLine().getCommand();
@@ -71,6 +71,36 @@ class ConfigDefaultsTest {
     Files.writeString(file, "- port\n- 1\n");
     assertThatThrownBy(() -> HiformerCommand.commandLine(Map.of(), file))
         .hasMessageContaining(file.toString()).hasMessageContaining("mapping");
+  }
+
+  @Test
+  void anUnknownKeyIsRefusedByNameWithTheClosestKnownOne() throws Exception {
+    Path file = dir.resolve("typo.yaml");
+    Files.writeString(file, """
+        serve:
+          model: ranker
+          metrics-prot: 9191
+        """);
+    assertThatThrownBy(() -> HiformerCommand.commandLine(Map.of(), file))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining(file.toString())
+        .hasMessageContaining("unknown key 'serve.metrics-prot'").hasMessageContaining("did you mean 'serve.metrics-port'");
+
+    Files.writeString(file, "registy: /models\n");
+    assertThatThrownBy(() -> HiformerCommand.commandLine(Map.of(), file))
+        .hasMessageContaining("unknown key 'registy'").hasMessageContaining("did you mean 'registry'");
+    Files.writeString(file, "models:\n  promot:\n    alias: candidate\n");
+    assertThatThrownBy(() -> HiformerCommand.commandLine(Map.of(), file))
+        .hasMessageContaining("unknown key 'models.promot'").hasMessageContaining("did you mean 'models.promote'");
+    Files.writeString(file, "serve: 3\n");
+    assertThatThrownBy(() -> HiformerCommand.commandLine(Map.of(), file)).hasMessageContaining("'serve' must be a mapping");
+    Files.writeString(file, "serve: [unclosed\n");
+    assertThatThrownBy(() -> HiformerCommand.commandLine(Map.of(), file)).hasMessageContaining("not valid YAML")
+        .hasMessageContaining("line ");
+    assertThatThrownBy(() -> HiformerCommand.commandLine(Map.of(), dir.resolve("none.yaml")))
+        .hasMessageContaining("none.yaml: no such file");
+    // Any command's option at the top level, and nested commands' options, are known.
+    Files.writeString(file, "bootstrap-servers: k:9092\nmodels:\n  promote:\n    alias: candidate\n");
+    HiformerCommand.commandLine(Map.of(), file);
   }
 
   private static ParseResult parse(Map<String, String> env, Path file, String... args) {

@@ -58,7 +58,7 @@ class DeploymentFilesTest {
     int parsed = 0;
     for (JsonNode doc : docs) {
       for (JsonNode container : containers(doc)) {
-        Map<String, String> env = env(container);
+        Map<String, String> env = env(docs, container);
         for (List<String> args : commandLines(container)) {
           Path config = configFile(docs, args);
           CommandLine commandLine = HiformerCommand.commandLine(env, config);
@@ -109,13 +109,16 @@ class DeploymentFilesTest {
         && d.path("metadata").path("name").asText().equals("hiformer-ranker")).findFirst().orElseThrow();
     JsonNode container = containers(deployment).getFirst();
     List<String> args = commandLines(container).getFirst();
+    // Ephemeral ports: the manifest's fixed ones may be taken on this machine.
+    args.set(args.indexOf("--port") + 1, "0");
+    args.set(args.indexOf("--metrics-port") + 1, "0");
 
     Path registry = dir.resolve("registry");
     ServeCommandTest.publishTinyModel(registry, "ranker");
     // The ConfigMap's file with the registry moved to this test's directory.
     Path config = configFile(docs, args);
     ObjectNode file = (ObjectNode) YAML.readTree(config.toFile());
-    ((ObjectNode) file.path("serve")).put("registry", registry.toString());
+    ((ObjectNode) file.path("serve")).put("registry", registry.toString()).put("port", 0).put("metrics-port", 0);
     YAML.writeValue(config.toFile(), file);
     args.set(args.indexOf("--config") + 1, config.toString());
 
@@ -125,25 +128,29 @@ class DeploymentFilesTest {
     assertThat(used).isNotEmpty();
 
     try (KafkaBroker kafka = KafkaBroker.forTests()) {
-      Map<String, String> env = env(container);
+      Map<String, String> env = env(docs, container);
       env.put("HIFORMER_BOOTSTRAP_SERVERS", kafka.bootstrapServers());
       CommandLine commandLine = HiformerCommand.commandLine(env, config);
       ServeCommand serve = commandLine.getSubcommands().get("serve").getCommand();
       AtomicReference<String> scraped = new AtomicReference<>();
       AtomicReference<HealthCheckResponse.ServingStatus> ready = new AtomicReference<>();
+      AtomicReference<Integer> readiness = new AtomicReference<>();
       AtomicReference<Integer> liveness = new AtomicReference<>();
-      JsonNode readiness = container.path("readinessProbe").path("grpc");
+      JsonNode readyProbe = container.path("readinessProbe").path("httpGet");
       JsonNode live = container.path("livenessProbe").path("httpGet");
+      assertThat(portName(container, readyProbe.path("port").asText())).isEqualTo("metrics");
+      assertThat(portName(container, live.path("port").asText())).isEqualTo("metrics");
       serve.onStart = server -> {
-        ManagedChannel channel = ManagedChannelBuilder.forAddress("127.0.0.1", readiness.path("port").asInt())
-            .usePlaintext().build();
+        ManagedChannel channel = ManagedChannelBuilder.forAddress("127.0.0.1", server.port()).usePlaintext().build();
         try (HttpClient http = HttpClient.newHttpClient()) {
           long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
           do {
             ready.set(HealthGrpc.newBlockingStub(channel).check(HealthCheckRequest.newBuilder()
-                .setService(readiness.path("service").asText()).build()).getStatus());
+                .setService(RankerGrpc.SERVICE_NAME).build()).getStatus());
           } while (ready.get() != HealthCheckResponse.ServingStatus.SERVING && System.nanoTime() < deadline
               && sleep());
+          readiness.set(http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + serve.boundMetricsPort
+              + readyProbe.path("path").asText())).build(), HttpResponse.BodyHandlers.discarding()).statusCode());
           RankerGrpc.newBlockingStub(channel).rank(RankRequest.newBuilder().setUserId("u0")
               .addCandidates(Candidate.newBuilder().setItemId("i1")).build());
           try { // an invalid call, so that the error counter has a series to export
@@ -151,7 +158,7 @@ class DeploymentFilesTest {
           } catch (io.grpc.StatusRuntimeException expected) {
             assertThat(expected.getStatus().getCode()).isEqualTo(io.grpc.Status.Code.INVALID_ARGUMENT);
           }
-          liveness.set(http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + live.path("port").asInt()
+          liveness.set(http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + serve.boundMetricsPort
               + live.path("path").asText())).build(), HttpResponse.BodyHandlers.discarding()).statusCode());
           scraped.set(http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + serve.boundMetricsPort
               + "/metrics")).build(), HttpResponse.BodyHandlers.ofString()).body());
@@ -164,12 +171,58 @@ class DeploymentFilesTest {
       };
       assertThat(commandLine.execute(args.toArray(String[]::new))).isZero();
       assertThat(ready.get()).isEqualTo(HealthCheckResponse.ServingStatus.SERVING);
+      assertThat(readiness.get()).isEqualTo(200);
       assertThat(liveness.get()).isEqualTo(200);
+      // The JVM's and the process's own metrics, and latency histograms of a bounded number of buckets.
+      assertThat(scraped.get()).contains("jvm_memory_used_bytes", "jvm_gc_", "jvm_threads_live_threads",
+          "jvm_classes_loaded_classes", "process_cpu_usage", "process_uptime_seconds");
+      long buckets = scraped.get().lines().filter(l -> l.startsWith("hiformer_rank_latency_seconds_bucket{")
+          && l.contains("status=\"OK\"")).count();
+      assertThat(buckets).as("latency buckets of one series").isBetween(10L, 30L);
       Set<String> exported = metricsIn(scraped.get());
       // The joiner's own metrics are checked against a running joiner (StreamingCommandsTest).
       used.removeIf(name -> name.startsWith("hiformer_joiner_"));
       assertThat(exported).as("metrics exported by the ranker").containsAll(used);
     }
+  }
+
+  @Test
+  void theErrorRateAlertPagesOnServerSideStatusesOnly() throws Exception {
+    JsonNode rules = YAML.readTree(DEPLOY.resolve("prometheus/alerts.yaml").toFile());
+    JsonNode alert = null;
+    Set<String> alerts = new TreeSet<>();
+    for (JsonNode group : rules.path("groups")) {
+      for (JsonNode rule : group.path("rules")) {
+        alerts.add(rule.path("alert").asText());
+        if (rule.path("alert").asText().equals("HiformerRankErrorRate")) {
+          alert = rule;
+        }
+      }
+    }
+    assertThat(alerts).contains("HiformerRankLogDropped", "HiformerTargetDown");
+    assertThat(alert).isNotNull();
+    String expr = alert.path("expr").asText();
+    Matcher m = Pattern.compile("hiformer_rank_errors_total\\{status=~\"([^\"]+)\"}").matcher(expr);
+    assertThat(m.find()).as("the errors the alert counts are selected by status: %s", expr).isTrue();
+    Pattern counted = Pattern.compile(m.group(1));
+    for (io.grpc.Status.Code code : io.grpc.Status.Code.values()) {
+      boolean client = switch (code) {
+        case CANCELLED, INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS, PERMISSION_DENIED, FAILED_PRECONDITION,
+            OUT_OF_RANGE, UNAUTHENTICATED, RESOURCE_EXHAUSTED, ABORTED, OK -> true;
+        default -> false;
+      };
+      assertThat(counted.matcher(code.name()).matches()).as("%s counted", code).isEqualTo(!client);
+    }
+  }
+
+  /** The name of a container port given by name or number. */
+  private static String portName(JsonNode container, String port) {
+    for (JsonNode p : container.path("ports")) {
+      if (p.path("name").asText().equals(port) || p.path("containerPort").asText().equals(port)) {
+        return p.path("name").asText();
+      }
+    }
+    throw new AssertionError("no container port " + port);
   }
 
   private static boolean sleep() {
@@ -220,10 +273,53 @@ class DeploymentFilesTest {
     return out;
   }
 
-  private static Map<String, String> env(JsonNode container) {
+  /** A container's environment, values from ConfigMaps looked up (failing on a missing map or key). */
+  private static Map<String, String> env(List<JsonNode> docs, JsonNode container) {
     Map<String, String> env = new HashMap<>();
-    container.path("env").forEach(e -> env.put(e.path("name").asText(), e.path("value").asText()));
+    container.path("env").forEach(e -> {
+      JsonNode ref = e.path("valueFrom").path("configMapKeyRef");
+      if (ref.isMissingNode()) {
+        env.put(e.path("name").asText(), e.path("value").asText());
+        return;
+      }
+      JsonNode map = docs.stream().filter(d -> d.path("kind").asText().equals("ConfigMap")
+          && d.path("metadata").path("name").asText().equals(ref.path("name").asText())).findFirst()
+          .orElseThrow(() -> new AssertionError("no ConfigMap " + ref.path("name").asText()));
+      assertThat(map.path("data").has(ref.path("key").asText())).as("ConfigMap %s key %s", ref.path("name").asText(),
+          ref.path("key").asText()).isTrue();
+      env.put(e.path("name").asText(), map.path("data").path(ref.path("key").asText()).asText());
+    });
     return env;
+  }
+
+  /** The project version, from the parent POM. */
+  static String projectVersion() throws Exception {
+    String pom = Files.readString(Path.of("..", "pom.xml"));
+    Matcher m = Pattern.compile("</modelVersion>[\\s\\S]*?<version>([^<]+)</version>").matcher(pom);
+    assertThat(m.find()).as("the parent POM's version").isTrue();
+    return m.group(1).strip();
+  }
+
+  @Test
+  void everyImageIsTheDistributionsVersionAndTheBrokerAddressIsConfiguration() throws Exception {
+    String version = projectVersion();
+    int images = 0;
+    for (JsonNode doc : manifests()) {
+      for (JsonNode container : containers(doc)) {
+        assertThat(container.path("image").asText()).as("image of %s", doc.path("metadata").path("name").asText())
+            .isEqualTo("hiformer:" + version);
+        images++;
+        container.path("env").forEach(e -> {
+          if (e.path("name").asText().equals("HIFORMER_BOOTSTRAP_SERVERS")) {
+            assertThat(e.has("valueFrom")).as("%s takes the broker address from a ConfigMap",
+                doc.path("metadata").path("name").asText()).isTrue();
+          }
+        });
+      }
+    }
+    assertThat(images).isGreaterThanOrEqualTo(3);
+    assertThat(Files.readString(DEPLOY.resolve("container/Containerfile"))).contains("-t hiformer:" + version + " ");
+    assertThat(Files.readString(Path.of("README.md"))).contains("-t hiformer:" + version + " ");
   }
 
   /** The hiformer command lines of a container: its args, or each hiformer line of its shell script. */

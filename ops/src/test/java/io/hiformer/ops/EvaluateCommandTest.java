@@ -146,6 +146,48 @@ class EvaluateCommandTest {
   }
 
   @Test
+  void aDenseValueTheModelCannotReadIsABadRowWithFileAndLine() throws Exception {
+    // 1e39 is no float; 1e40 standardised (std about 10) is none either.
+    for (String bad : List.of("1e39", "1e40")) {
+      List<String> lines = new ArrayList<>(Files.readAllLines(dir.resolve("test.csv")));
+      String[] cells = lines.get(100).split(",");
+      cells[4] = bad;
+      lines.set(100, String.join(",", cells));
+      Files.write(dir.resolve("test-bad.csv"), lines);
+      VerifyCommandTest.Result stopped = evaluate(dir.resolve("bad"), "--data", "test-bad.csv");
+      assertThat(stopped.exit()).as(stopped.out() + stopped.err()).isEqualTo(2);
+      assertThat(stopped.err()).contains("test-bad.csv:101: field 'price': column 'price'").doesNotContain("\tat ");
+      VerifyCommandTest.Result skipped = evaluate(dir.resolve("bad"), "--data", "test-bad.csv", "--max-bad-rows", "1");
+      assertThat(skipped.exit()).as(skipped.out() + skipped.err()).isZero();
+      // test.csv (evaluate's default here) and test-bad.csv without its bad row.
+      assertThat(new ObjectMapper().readTree(dir.resolve("bad/summary.json").toFile()).at("/rows").asLong())
+          .isEqualTo(2000 + 1999);
+    }
+  }
+
+  @Test
+  void skippedBadRowsAreCountedAndLocated() throws Exception {
+    List<String> lines = new ArrayList<>(Files.readAllLines(dir.resolve("test.csv")));
+    lines.add(3, "q9-0,u1,i2,3,not-a-price,1,de");
+    Files.write(dir.resolve("test-bad.csv"), lines);
+    Path out = dir.resolve("bad-rows");
+    VerifyCommandTest.Result r = evaluate(out, "--data", "test-bad.csv", "--max-bad-rows", "1");
+    assertThat(r.exit()).as(r.out() + r.err()).isZero();
+    assertThat(r.out()).contains("skipped 1 bad rows; first at " + dir.resolve("test-bad.csv") + ":4");
+    assertThat(new ObjectMapper().readTree(out.resolve("summary.json").toFile()).at("/bad_rows").asLong()).isEqualTo(1);
+  }
+
+  @Test
+  void aSliceColumnTheDataLacksIsAnError() {
+    Path out = dir.resolve("no-such-slice");
+    VerifyCommandTest.Result r = evaluate(out, "--slices", "country,continent");
+    assertThat(r.exit()).as(r.out() + r.err()).isEqualTo(2);
+    assertThat(r.err()).contains("error:").contains("test.csv:2: no column 'continent' to slice by")
+        .doesNotContain("\tat ");
+    assertThat(out.resolve("summary.json")).doesNotExist();
+  }
+
+  @Test
   void aModelFileChangedAfterPublishingIsRefused() throws Exception {
     Path copy = dir.resolve("tampered-registry");
     try (var files = Files.walk(registry)) {

@@ -145,6 +145,18 @@ class FeaturesLoadCommandTest {
         "--max-bad-rows", "2");
     assertThat(tolerant.exit()).as(tolerant.err()).isZero();
     assertThat(tolerant.out()).contains("published 2 item updates").contains("2 bad rows skipped");
+
+    // Finite as a double, not as the model's float: a bad row too, counted like the others.
+    Files.writeString(items, "item_id,price\ni1,1\ni5,1e39\ni6,2\n");
+    Result overflow = run("features", "load", "--schema", schema.toString(), "--entity", "item", "--file",
+        items.toString(), "--bootstrap-servers", kafka.bootstrapServers(), "--topic-prefix", "bad.");
+    assertThat(overflow.exit()).isEqualTo(2);
+    assertThat(overflow.err()).contains("items.csv:3: field 'price': column 'price' is 1.0E39, beyond the float range");
+    Result skipped = run("features", "load", "--schema", schema.toString(), "--entity", "item", "--file",
+        items.toString(), "--bootstrap-servers", kafka.bootstrapServers(), "--topic-prefix", "bad.",
+        "--max-bad-rows", "1");
+    assertThat(skipped.exit()).as(skipped.err()).isZero();
+    assertThat(skipped.out()).contains("published 2 item updates").contains("1 bad row");
   }
 
   @Test

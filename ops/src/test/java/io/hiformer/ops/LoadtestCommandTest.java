@@ -132,4 +132,25 @@ class LoadtestCommandTest {
     assertThat(r.exit()).isEqualTo(2);
     assertThat(r.err()).contains("--rps N or --concurrency C");
   }
+
+  /** A port nothing listens on: bound then closed. */
+  private static int refusedPort() throws Exception {
+    try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+      return s.getLocalPort();
+    }
+  }
+
+  @Test
+  void endsAtItsDurationAndFailsNamingTheStatusWhenNoCallSucceeds() throws Exception {
+    String refused = "127.0.0.1:" + refusedPort();
+    for (String[] load : new String[][] {{"--concurrency", "4"}, {"--rps", "200"}}) {
+      long start = System.nanoTime();
+      java.util.concurrent.CompletableFuture<Result> run = java.util.concurrent.CompletableFuture.supplyAsync(
+          () -> run("loadtest", "--target", refused, load[0], load[1], "--candidates", "3", "--duration", "1"));
+      Result r = run.get(60, java.util.concurrent.TimeUnit.SECONDS); // it used to run forever
+      assertThat(java.time.Duration.ofNanos(System.nanoTime() - start)).isLessThan(java.time.Duration.ofSeconds(30));
+      assertThat(r.exit()).as(r.out() + r.err()).isEqualTo(1);
+      assertThat(r.err()).contains("no call succeeded", "UNAVAILABLE").doesNotContain("Exception");
+    }
+  }
 }

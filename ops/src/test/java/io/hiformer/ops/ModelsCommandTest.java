@@ -3,12 +3,18 @@ package io.hiformer.ops;
 import static io.hiformer.ops.VerifyCommandTest.run;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.hiformer.features.FeatureSchema;
+import io.hiformer.features.RawRecord;
+import io.hiformer.features.Transforms;
+import io.hiformer.model.ModelConfig;
 import io.hiformer.model.ModelRegistry;
 import io.hiformer.model.Parameters;
 import io.hiformer.ops.VerifyCommandTest.Result;
 import io.hiformer.training.SyntheticCtr;
 import java.io.RandomAccessFile;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -21,15 +27,58 @@ class ModelsCommandTest {
 
   ModelRegistry registry;
 
+  Transforms transforms;
+
   @BeforeEach
   void publish() throws Exception {
     registry = ModelRegistry.open(root);
+    FeatureSchema schema = FeatureSchema.parse("""
+        tasks: [{name: click}]
+        fields:
+          - {name: user_id, kind: categorical, side: user}
+          - {name: item_id, kind: categorical, side: item}
+        """);
+    List<RawRecord> records = new ArrayList<>();
+    for (int i = 0; i < 300; i++) {
+      records.add(RawRecord.of(Map.of("user_id", "u" + i % 7, "item_id", "item" + i, "click", "" + i % 2)));
+    }
+    transforms = Transforms.fit(schema, records);
+    ModelConfig config = new ModelConfig("quickstart", 8, 2, 1, transforms.tasks(), 2, 2, 2, List.of(8), 0, false,
+        transforms.modelFields());
     for (int seed = 1; seed <= 2; seed++) {
-      registry.publish("ranker", Parameters.initialize(SyntheticCtr.config(), seed), Map.of("valid_auc", "0.7" + seed),
+      registry.publish("ranker", Parameters.initialize(config, seed), Map.of("valid_auc", "0.7" + seed,
+          Transforms.METADATA_KEY, transforms.toJson()),
           "{\"data\": \"clicks-2024-06-0" + seed + ".csv\", \"commit\": \"c0ffee" + seed + "\"}");
     }
     registry.publish("other", Parameters.initialize(SyntheticCtr.config(), 9), Map.of(), "{}");
     registry.setAlias("ranker", "production", 1);
+  }
+
+  @Test
+  void refusesToPromoteAVersionARankerCannotServe() throws Exception {
+    ModelConfig config = registry.verify(registry.version("ranker", 1)).parameters().config();
+    // v3: no transforms; v4: transforms that are not JSON; v5: transforms of other fields.
+    registry.publish("ranker", Parameters.initialize(config, 3), Map.of(), "{}");
+    registry.publish("ranker", Parameters.initialize(config, 4), Map.of(Transforms.METADATA_KEY, "{nope"), "{}");
+    registry.publish("ranker", Parameters.initialize(config, 5), Map.of(Transforms.METADATA_KEY,
+        transforms.toJson().replace("\"item_id\"", "\"product_id\"")), "{}");
+    assertError(models("promote", "--model", "ranker", "--version", "3"), "no 'transforms' metadata");
+    assertError(models("promote", "--model", "ranker", "--version", "4"), "transforms: not JSON");
+    assertError(models("promote", "--model", "ranker", "--version", "5"), "transforms");
+    assertThat(registry.aliases("ranker")).containsOnly(Map.entry("production", 1L));
+  }
+
+  @Test
+  void showSummarisesVocabulariesUnlessFull() {
+    Result summary = models("show", "--model", "ranker");
+    assertThat(summary.exit()).as(summary.err()).isZero();
+    assertThat(summary.out()).contains("field    item_id: categorical, item, vocabulary 300: item", ", ...",
+        "field    user_id: categorical, user, vocabulary 7", "--full for all").doesNotContain("item299");
+    assertThat(summary.out().length()).isLessThan(4000);
+
+    Result full = models("show", "--model", "ranker", "--full");
+    assertThat(full.exit()).as(full.err()).isZero();
+    assertThat(full.out()).contains("item299", "\"vocabulary\"");
   }
 
   @Test

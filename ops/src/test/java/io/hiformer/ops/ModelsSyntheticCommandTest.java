@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.hiformer.features.Featurizer;
 import io.hiformer.features.RawRecord;
 import io.hiformer.model.Batch;
+import io.hiformer.model.BundledConfigs;
 import io.hiformer.model.ModelRegistry;
 import io.hiformer.ops.VerifyCommandTest.Result;
 import io.hiformer.ranker.LoadedModel;
@@ -59,5 +60,22 @@ class ModelsSyntheticCommandTest {
         config.toString(), "--count", "0");
     assertThat(bad.exit()).isEqualTo(2);
     assertThat(bad.err()).contains("--count must be positive");
+  }
+
+  @Test
+  void theBundledRefServingConfigNeedsNoFile() throws Exception {
+    Path registryDir = root.resolve("registry");
+    Result r = run("models", "synthetic", "--registry", registryDir.toString(), "--model", "ref", "--config",
+        "ref-serving");
+    assertThat(r.exit()).as(r.err()).isZero();
+    assertThat(r.out()).contains("published ref v1");
+    ModelRegistry registry = ModelRegistry.open(registryDir);
+    assertThat(registry.verify(registry.version("ref", 1)).parameters().config())
+        .isEqualTo(BundledConfigs.get(BundledConfigs.REF_SERVING));
+
+    Result bad = run("models", "synthetic", "--registry", registryDir.toString(), "--model", "ref", "--config",
+        "ref-servin");
+    assertThat(bad.exit()).isEqualTo(2);
+    assertThat(bad.err()).contains("no model config file 'ref-servin'", "bundled: ref-serving");
   }
 }

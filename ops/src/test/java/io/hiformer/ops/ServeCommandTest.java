@@ -222,8 +222,22 @@ class ServeCommandTest {
   }
 
   @Test
-  void unknownModelExits2() {
-    Result r = run("serve", "--registry", root.toString(), "--model", "nope", "--port", "0", "--metrics-port", "0");
+  void nonPositiveConnectionLimitsExit2() {
+    Result r = run("serve", "--registry", root.toString(), "--model", "tiny", "--port", "0", "--metrics-port", "0",
+        "--request-timeout", "0");
+    assertThat(r.exit()).isEqualTo(2);
+    assertThat(r.err()).contains("--request-timeout must be positive");
+    r = run("serve", "--registry", root.toString(), "--model", "tiny", "--port", "0", "--metrics-port", "0",
+        "--max-calls-per-connection", "0");
+    assertThat(r.exit()).isEqualTo(2);
+    assertThat(r.err()).contains("--max-calls-per-connection must be positive");
+  }
+
+  @Test
+  void unknownModelExits2WhenNothingCouldBringIt() {
+    // With polling (the default) or Kafka, serve waits for the model instead (ServeAwaitingModelTest).
+    Result r = run("serve", "--registry", root.toString(), "--model", "nope", "--port", "0", "--metrics-port", "0",
+        "--registry-poll", "0");
     assertThat(r.exit()).isEqualTo(2);
     assertThat(r.err()).contains("no model 'nope'", "tiny");
   }

@@ -108,7 +108,8 @@ class StreamingCommandsTest {
     AtomicInteger exit = new AtomicInteger(-1);
     Thread thread = new Thread(() -> exit.set(VerifyCommandTest.run(() -> new CommandLine(joiner),
         "--bootstrap-servers", kafka.bootstrapServers(), "--topic-prefix", "cli.", "--window", "1s", "--grace", "0s",
-        "--application-id", "cli-joiner", "--state-dir", dir.toString(), "--metrics-port", "0").exit()));
+        "--application-id", "cli-joiner", "--state-dir", dir.toString(), "--metrics-port", "0",
+        "--session-timeout", "8s", "--heartbeat-interval", "2s", "--standby-replicas", "0").exit()));
     thread.start();
     assertThat(running.await(60, TimeUnit.SECONDS)).isTrue();
     try (Admin admin = Admin.create(Map.of("bootstrap.servers", kafka.bootstrapServers()))) {
@@ -131,9 +132,16 @@ class StreamingCommandsTest {
     try (HttpClient http = HttpClient.newHttpClient()) {
       scrape = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + joiner.boundMetricsPort + "/metrics"))
           .build(), HttpResponse.BodyHandlers.ofString()).body();
+      // The probes: alive, and ready while its streams run.
+      for (String probe : new String[] {"/live", "/ready"}) {
+        assertThat(http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + joiner.boundMetricsPort + probe))
+            .build(), HttpResponse.BodyHandlers.discarding()).statusCode()).as(probe).isEqualTo(200);
+      }
     }
+    assertThat(scrape).contains("jvm_memory_used_bytes", "process_cpu_usage", "process_uptime_seconds");
     assertThat(scrape.lines()).contains("hiformer_joiner_requests_total 2.0", "hiformer_joiner_outcomes_joined_total 1.0",
-        "hiformer_joiner_examples_total 1.0", "hiformer_joiner_positives_total 1.0", "hiformer_joiner_running 1.0",
+        "hiformer_joiner_examples_total 1.0", "hiformer_joiner_positives_total 1.0",
+        "hiformer_joiner_outcomes_waiting 0.0", "hiformer_joiner_running 1.0",
         "hiformer_joiner_dead_letters_total{reason=\"late\"} 0.0");
     assertThat(scrape.lines().filter(l -> l.startsWith("kafka_stream_"))).as("Kafka Streams metrics").isNotEmpty();
     Set<String> used = DeploymentFilesTest.metricsIn(
@@ -213,6 +221,15 @@ class StreamingCommandsTest {
     Result unit = VerifyCommandTest.run("joiner", "--bootstrap-servers", kafka.bootstrapServers(), "--grace", "5 min");
     assertThat(unit.exit()).isEqualTo(2);
     assertThat(unit.err()).contains("'5 min' is not a duration");
+    Result heartbeat = VerifyCommandTest.run("joiner", "--bootstrap-servers", kafka.bootstrapServers(),
+        "--session-timeout", "6s", "--heartbeat-interval", "3s");
+    assertThat(heartbeat.exit()).isEqualTo(2);
+    assertThat(heartbeat.err()).contains("the heartbeat interval must be positive and at most a third of the session"
+        + " timeout, got PT3S for PT6S");
+    Result waiting = VerifyCommandTest.run("joiner", "--bootstrap-servers", kafka.bootstrapServers(),
+        "--max-waiting", "-1");
+    assertThat(waiting.exit()).isEqualTo(2);
+    assertThat(waiting.err()).contains("the most waiting outcomes must not be negative");
   }
 
   @Test

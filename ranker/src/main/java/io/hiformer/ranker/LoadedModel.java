@@ -86,8 +86,12 @@ public final class LoadedModel implements AutoCloseable {
   /** A verified version's parameters and transforms: what {@link #build} makes servable. */
   record Read(ModelRegistry.Version version, Parameters parameters, Transforms transforms) {}
 
-  /** The expensive part of {@link #load}: hashing, validating and parsing the file; no threads started. */
+  /**
+   * The expensive part of {@link #load}: hashing, validating and parsing the file; no threads
+   * started. A file that would not fit in the free heap is refused first, from its header.
+   */
   static Read read(ModelRegistry registry, ModelRegistry.Version version) throws IOException {
+    HeapCheck.require(version);
     ModelFile.Loaded loaded = registry.verify(version);
     String json = loaded.metadata().get(Transforms.METADATA_KEY);
     if (json == null) {
@@ -97,7 +101,7 @@ public final class LoadedModel implements AutoCloseable {
     return new Read(version, loaded.parameters(), Transforms.fromJson(json));
   }
 
-  /** Starts {@code read}'s scorer with {@code threads} threads and checks it. */
+  /** Starts {@code read}'s scorer on {@code threads} cores (at most that many threads score at once) and checks it. */
   static LoadedModel build(Read read, int threads) {
     LoadedModel m = new LoadedModel(read.version().model(), read.version().number(), read.parameters(),
         read.transforms(), threads);
@@ -193,6 +197,11 @@ public final class LoadedModel implements AutoCloseable {
       closed.countDown();
       LOG.log(System.Logger.Level.DEBUG, () -> this + " closed");
     }
+  }
+
+  /** True while a call holds a reference ({@link #retain()}) besides the owner's. */
+  boolean inUse() {
+    return references.get() > 1;
   }
 
   /** True once the last reference is gone and the scorer's threads have been told to stop. */

@@ -3,7 +3,9 @@ package io.hiformer.ranker;
 import io.grpc.Context;
 import io.grpc.Deadline;
 import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
 import io.grpc.stub.StreamObserver;
+import io.hiformer.features.DenseValues;
 import io.hiformer.features.online.FeatureStore;
 import io.hiformer.features.ranklog.RankLogWriter;
 import io.hiformer.model.Batch;
@@ -31,8 +33,10 @@ import java.util.concurrent.atomic.AtomicReference;
  * comes from the user's and each item's stored features once {@link #useFeatures} names an online
  * store (request-time values win). Feature map keys are matched
  * against each model field's {@code column} (its name unless the schema says otherwise); keys no
- * field reads are ignored. Unknown users, items and values get the missing or unseen id, so they
- * are scored, never rejected. Request buffers are borrowed from the model per call.
+ * field reads are ignored and counted ({@link FeatureMetrics}); a stored value a field cannot use
+ * reads as missing and is counted, so one item's bad data never fails a call. Unknown users, items
+ * and values get the missing or unseen id, so they are scored, never rejected. Request buffers are
+ * borrowed from the model per call.
  *
  * <p>Per-task probabilities are the sigmoid of the logits; the combined score is
  * {@link Options#formula()} (default: their mean). The served model sits in an
@@ -127,6 +131,7 @@ public final class RankService extends RankerGrpc.RankerImplBase {
   private final AtomicReference<Arms> current;
   private final Options options;
   private final RankerMetrics metrics;
+  private final FeatureMetrics featureMetrics;
   private volatile FeatureStore features;
 
   /** Serves {@code model} as the single arm {@value #DEFAULT_ARM} with {@link Options#formula()}. */
@@ -143,7 +148,23 @@ public final class RankService extends RankerGrpc.RankerImplBase {
     this.current = new AtomicReference<>(Objects.requireNonNull(arms, "arms"));
     this.options = Objects.requireNonNull(options, "options");
     this.metrics = new RankerMetrics();
+    this.featureMetrics = new FeatureMetrics(metrics.registry());
     metrics.served(arms);
+  }
+
+  private RankService(Options options) {
+    this.current = new AtomicReference<>();
+    this.options = Objects.requireNonNull(options, "options");
+    this.metrics = new RankerMetrics();
+    this.featureMetrics = new FeatureMetrics(metrics.registry());
+  }
+
+  /**
+   * A service with no model yet (a ranker started before its registry has one): Rank answers
+   * UNAVAILABLE, {@link #arms()} and {@link #model()} are null, until {@link #setArms}.
+   */
+  public static RankService awaitingModel(Options options) {
+    return new RankService(options);
   }
 
   /** This service's metrics (its own Prometheus registry); {@link RankerServer} applies their interceptor. */
@@ -159,12 +180,13 @@ public final class RankService extends RankerGrpc.RankerImplBase {
     this.features = store;
   }
 
-  /** The model new calls of the first arm are served by. */
+  /** The model new calls of the first arm are served by; null before the first ({@link #awaitingModel}). */
   public LoadedModel model() {
-    return current.get().arms().getFirst().model();
+    Arms arms = current.get();
+    return arms == null ? null : arms.arms().getFirst().model();
   }
 
-  /** The arms new calls are served by. */
+  /** The arms new calls are served by; null before the first ({@link #awaitingModel}). */
   public Arms arms() {
     return current.get();
   }
@@ -189,8 +211,9 @@ public final class RankService extends RankerGrpc.RankerImplBase {
     Objects.requireNonNull(next, "next");
     while (true) {
       Arms arms = current.get();
-      if (arms.arms().size() != 1) {
-        throw new IllegalStateException("swap needs a single arm; " + arms.assigner().names() + " are served");
+      if (arms == null || arms.arms().size() != 1) {
+        throw new IllegalStateException("swap needs a single arm; "
+            + (arms == null ? "none" : arms.assigner().names()) + " are served");
       }
       ServedArm a = arms.arms().getFirst();
       Arms replaced = new Arms(arms.assigner(), List.of(new ServedArm(a.name(), next, a.formula())));
@@ -209,19 +232,28 @@ public final class RankService extends RankerGrpc.RankerImplBase {
       response = rank(request);
     } catch (CallGone e) {
       if (e.expired) {
-        responses.onError(Status.DEADLINE_EXCEEDED.withDescription(e.getMessage()).asRuntimeException());
+        fail(responses, Status.DEADLINE_EXCEEDED.withDescription(e.getMessage()));
       }
       // A cancelled call gets no answer: the caller has gone.
       return;
     } catch (InvalidRequest e) {
-      responses.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
+      fail(responses, Status.INVALID_ARGUMENT.withDescription(e.getMessage()));
+      return;
+    } catch (StatusRuntimeException e) {
+      fail(responses, e.getStatus());
       return;
     } catch (RuntimeException e) {
-      responses.onError(Status.INTERNAL.withDescription("ranking failed: " + e).withCause(e).asRuntimeException());
+      fail(responses, Status.INTERNAL.withDescription("ranking failed: " + e).withCause(e));
       return;
     }
     responses.onNext(response);
     responses.onCompleted();
+  }
+
+  /** Answers {@code status}, its description shortened: it may quote client input ({@link Echo}). */
+  private static void fail(StreamObserver<RankResponse> responses, Status status) {
+    String description = Echo.of(status.getDescription(), Echo.MAX_DESCRIPTION);
+    responses.onError(status.withDescription(description).asRuntimeException());
   }
 
   /**
@@ -234,6 +266,10 @@ public final class RankService extends RankerGrpc.RankerImplBase {
     Arms arms;
     while (true) {
       arms = current.get();
+      if (arms == null) {
+        throw Status.UNAVAILABLE.withDescription("no model loaded yet; the ranker serves once one is in the registry")
+            .asRuntimeException();
+      }
       arm = pickArm(request, arms);
       if (arm.model().retain()) {
         break;
@@ -269,7 +305,7 @@ public final class RankService extends RankerGrpc.RankerImplBase {
     int tasks = model.parameters().config().numTasks();
     Batch batch;
     try {
-      batch = scratch.rows.encode(request, features);
+      batch = scratch.rows.encode(request, features, featureMetrics);
     } catch (IllegalArgumentException e) {
       throw new InvalidRequest(e.getMessage());
     }
@@ -288,7 +324,8 @@ public final class RankService extends RankerGrpc.RankerImplBase {
 
     checkCallAlive("after scoring");
     scratch.sortBestFirst(n);
-    int k = request.getTopK() == 0 ? n : Math.min(n, request.getTopK());
+    long topK = Integer.toUnsignedLong(request.getTopK()); // uint32: 2^31 and more are large, not negative
+    int k = topK == 0 ? n : (int) Math.min(n, topK);
     String requestId = request.getRequestId().isEmpty() ? UUID.randomUUID().toString() : request.getRequestId();
     ScoredListener listener = scoredListener;
     if (listener != null) {
@@ -392,7 +429,8 @@ public final class RankService extends RankerGrpc.RankerImplBase {
     if (!r.getArm().isEmpty()) {
       ServedArm a = arms.arm(r.getArm());
       if (a == null) {
-        throw new InvalidRequest("arm '" + r.getArm() + "' is not a configured arm; arms: " + arms.assigner().names());
+        throw new InvalidRequest("arm '" + Echo.of(r.getArm()) + "' is not a configured arm; arms: "
+            + arms.assigner().names());
       }
       return a;
     }
@@ -426,7 +464,7 @@ public final class RankService extends RankerGrpc.RankerImplBase {
         throw new InvalidRequest("candidates[" + i + "].item_id is empty");
       }
       if (!seen.add(c.getItemId())) {
-        throw new InvalidRequest("candidates[" + i + "].item_id '" + c.getItemId() + "' is a duplicate");
+        throw new InvalidRequest("candidates[" + i + "].item_id '" + Echo.of(c.getItemId()) + "' is a duplicate");
       }
       checkFeatures(i, c.getFeaturesMap());
     }
@@ -436,9 +474,10 @@ public final class RankService extends RankerGrpc.RankerImplBase {
   private static void checkFeatures(int candidate, Map<String, FeatureValue> features) {
     for (Map.Entry<String, FeatureValue> e : features.entrySet()) {
       FeatureValue v = e.getValue();
-      if (v.hasDense() && !Double.isFinite(v.getDense())) {
+      String problem = v.hasDense() ? DenseValues.problem(v.getDense()) : null;
+      if (problem != null) {
         String where = candidate < 0 ? "context" : "candidates[" + candidate + "].features";
-        throw new InvalidRequest(where + "[" + e.getKey() + "].dense is " + v.getDense() + "; it must be finite");
+        throw new InvalidRequest(where + "[" + Echo.of(e.getKey()) + "].dense " + problem + "; it must be a finite float");
       }
     }
   }

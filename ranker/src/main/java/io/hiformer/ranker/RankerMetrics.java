@@ -42,11 +42,20 @@ public final class RankerMetrics {
 
   private static final Status.Code[] CODES = Status.Code.values();
 
+  /**
+   * The latency histogram's buckets (plus +Inf): 21 from 0.5 ms to 10 s, fine where calls are
+   * answered; Micrometer's percentile histogram would publish 276 a series.
+   */
+  static final java.time.Duration[] LATENCY_BUCKETS = java.util.stream.DoubleStream.of(
+      0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 50, 75, 100, 150, 200, 300, 500, 1000, 2000, 5000, 10000)
+      .mapToObj(ms -> java.time.Duration.ofNanos(Math.round(ms * 1e6))).toArray(java.time.Duration[]::new);
+
   private final PrometheusMeterRegistry registry;
   private final ConcurrentHashMap<String, ArmMeters> arms = new ConcurrentHashMap<>();
   private final AtomicReferenceArray<Counter> errors = new AtomicReferenceArray<>(CODES.length);
   private final Counter swaps;
   private final Counter refusals;
+  private final Counter watcherFailures;
   private final List<Gauge> versionGauges = new ArrayList<>();
   private final ServerInterceptor interceptor = new Interceptor();
 
@@ -62,6 +71,9 @@ public final class RankerMetrics {
         .register(registry);
     this.refusals = Counter.builder("hiformer.model.refusals")
         .description("Experiments reloads refused (unreadable file, invalid file or model)")
+        .register(registry);
+    this.watcherFailures = Counter.builder("hiformer.model.watcher.failures")
+        .description("Unexpected failures (such as an Error) of the registry watcher's polls and loads; it goes on polling")
         .register(registry);
   }
 
@@ -125,6 +137,10 @@ public final class RankerMetrics {
     refusals.increment();
   }
 
+  void watcherFailed() {
+    watcherFailures.increment();
+  }
+
   /** Called by the service once a call's candidates are scored. */
   static void reportArm(String arm) {
     CallInfo info = CALL.get();
@@ -178,7 +194,7 @@ public final class RankerMetrics {
         t = Timer.builder("hiformer.rank.latency")
             .description("Server-side Rank call latency, by arm and gRPC status code")
             .tags("arm", arm, "status", code.name())
-            .publishPercentileHistogram()
+            .serviceLevelObjectives(LATENCY_BUCKETS)
             .register(registry);
         timers.set(code.ordinal(), t);
       }

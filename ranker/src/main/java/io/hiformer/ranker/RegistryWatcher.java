@@ -30,7 +30,10 @@ import java.util.concurrent.TimeUnit;
  * announcement passed to {@link #offer}; both end in the same load-check-switch path. A version that
  * fails to load (hash mismatch, invalid file, no transforms, a task an arm's score names is missing)
  * is refused: one warning, {@code hiformer_model_refusals_total} + 1, the current models keep
- * serving, and the version is never tried again.
+ * serving, and the version is never tried again. So is one that would not fit in the heap, told by
+ * its file's header before it is read ({@link HeapCheck}), or that ran out of heap loading. Any other
+ * failure of this watcher's thread is logged and counted in
+ * {@code hiformer_model_watcher_failures_total}, and polling goes on.
  *
  * <p>Every change runs under this watcher's lock, so experiment reloads ({@link #apply}) and swaps
  * never interleave.
@@ -49,6 +52,10 @@ public final class RegistryWatcher implements AutoCloseable {
   /** Reads, hashes and parses model files at low CPU priority (nice 10), so calls keep their CPU. */
   private final java.util.concurrent.ExecutorService reader = LowPriority.executor("hiformer-model-reader");
   private final Set<Long> refused = java.util.concurrent.ConcurrentHashMap.newKeySet();
+  /** Called before each version is read; only tests set it (to fail a load with an Error). */
+  volatile java.util.function.Consumer<ModelRegistry.Version> beforeRead = v -> {};
+  /** Completes when the service has models to serve (at once, unless {@link #awaiting}). */
+  private final CompletableFuture<Void> serving = new CompletableFuture<>();
   // guarded by this
   private Experiments spec;
   private final Map<Long, LoadedModel> served = new HashMap<>();
@@ -66,20 +73,40 @@ public final class RegistryWatcher implements AutoCloseable {
    */
   public RegistryWatcher(ModelRegistry registry, String modelName, Experiments spec, int threads,
       RankService.Options options) throws IOException {
+    this(registry, modelName, spec, threads, options, false);
+  }
+
+  /**
+   * Serves {@code ref} of {@code modelName} once the registry has it (e.g. a fresh deployment's
+   * empty registry): until then the service answers UNAVAILABLE and {@link #serving()} is pending;
+   * {@link #start polling} or an {@link #offer announcement} brings the first version.
+   */
+  public static RegistryWatcher awaiting(ModelRegistry registry, String modelName, String ref, int threads,
+      RankService.Options options) throws IOException {
+    return new RegistryWatcher(registry, modelName, single(ref), threads, options, true);
+  }
+
+  private RegistryWatcher(ModelRegistry registry, String modelName, Experiments spec, int threads,
+      RankService.Options options, boolean awaiting) throws IOException {
     this.registry = Objects.requireNonNull(registry, "registry");
     this.modelName = Objects.requireNonNull(modelName, "modelName");
     this.threads = threads;
     this.spec = Objects.requireNonNull(spec, "spec");
     Map<Long, LoadedModel> models = new HashMap<>();
-    RankService.Arms arms;
-    try {
-      arms = build(spec, resolve(spec), models);
-    } catch (IOException | RuntimeException e) {
-      reader.shutdownNow();
-      throw e;
+    RankService.Arms arms = null;
+    if (!awaiting) {
+      try {
+        arms = build(spec, resolve(spec), models);
+      } catch (IOException | RuntimeException e) {
+        reader.shutdownNow();
+        throw e;
+      }
     }
     served.putAll(models);
-    this.service = new RankService(arms, options);
+    this.service = arms == null ? RankService.awaitingModel(options) : new RankService(arms, options);
+    if (arms != null) {
+      serving.complete(null);
+    }
     service.pinFrom(pinned = new PinnedVersions(registry, modelName, v -> LoadedModel.build(read(v), threads),
         PINNED_VERSIONS));
     this.loader = Executors.newSingleThreadScheduledExecutor(task -> {
@@ -98,6 +125,11 @@ public final class RegistryWatcher implements AutoCloseable {
     return service;
   }
 
+  /** Completes once the service serves a model: at construction, or with the first version {@link #awaiting}. */
+  public CompletableFuture<Void> serving() {
+    return serving;
+  }
+
   /** The versions loaded for requests that pin them. */
   PinnedVersions pinnedVersions() {
     return pinned;
@@ -114,6 +146,9 @@ public final class RegistryWatcher implements AutoCloseable {
         poll();
       } catch (IOException | RuntimeException e) {
         LOG.log(Level.WARNING, "registry poll for model " + modelName + " failed: " + e);
+      } catch (Throwable e) {
+        // Anything escaping would cancel the schedule: hot swap would stop for good, silently.
+        failed("registry poll", e);
       }
     }, ms, ms, TimeUnit.MILLISECONDS);
   }
@@ -131,7 +166,14 @@ public final class RegistryWatcher implements AutoCloseable {
       return CompletableFuture.completedFuture(false);
     }
     try {
-      return CompletableFuture.supplyAsync(() -> consider(version, names), loader);
+      return CompletableFuture.supplyAsync(() -> {
+        try {
+          return consider(version, names);
+        } catch (Throwable e) {
+          failed("announced version " + version, e);
+          return false;
+        }
+      }, loader);
     } catch (java.util.concurrent.RejectedExecutionException closedAlready) {
       return CompletableFuture.completedFuture(false);
     }
@@ -192,6 +234,13 @@ public final class RegistryWatcher implements AutoCloseable {
     return changed;
   }
 
+  /** Logs and counts an unexpected failure of the watcher's thread, which goes on polling. */
+  private void failed(String what, Throwable e) {
+    service.metrics().watcherFailed();
+    LOG.log(Level.ERROR, what + " for model " + modelName + " failed unexpectedly: " + e
+        + "; the watcher goes on polling");
+  }
+
   /** The load-check-switch path shared by {@link #poll()} and {@link #offer}. */
   private synchronized boolean consider(long version, List<String> aliases) {
     if (closed || refused.contains(version)) {
@@ -228,10 +277,11 @@ public final class RegistryWatcher implements AutoCloseable {
     long start = System.nanoTime();
     try {
       next = build(spec, targets, models);
-    } catch (IOException | RuntimeException e) {
+    } catch (IOException | RuntimeException | OutOfMemoryError e) {
       refused.add(version);
       service.metrics().refused();
-      LOG.log(Level.WARNING, "model " + modelName + " v" + version + " refused: " + e.getMessage()
+      LOG.log(Level.WARNING, "model " + modelName + " v" + version + " refused: "
+          + (e instanceof Error ? e.toString() : e.getMessage())
           + "; keeping " + describe(service.arms()));
       return false;
     }
@@ -291,7 +341,7 @@ public final class RegistryWatcher implements AutoCloseable {
         arms.add(new RankService.ServedArm(a.name(), m, a.score().formula(a.name(), m.parameters().config().tasks())));
       }
       return new RankService.Arms(new ArmAssigner(e), arms);
-    } catch (IOException | RuntimeException ex) {
+    } catch (Throwable ex) {
       fresh.forEach(LoadedModel::close);
       throw ex;
     }
@@ -302,6 +352,7 @@ public final class RegistryWatcher implements AutoCloseable {
    * calling thread, so its threads do not inherit the low priority.
    */
   private LoadedModel.Read read(ModelRegistry.Version v) throws IOException {
+    beforeRead.accept(v);
     try {
       return reader.submit(() -> LoadedModel.read(registry, v)).get();
     } catch (InterruptedException e) {
@@ -320,6 +371,7 @@ public final class RegistryWatcher implements AutoCloseable {
   /** Switches to {@code next} and closes the models it no longer uses (each once its calls end). */
   private void install(RankService.Arms next, Map<Long, LoadedModel> models) {
     service.setArms(next);
+    serving.complete(null);
     Set<Long> gone = new HashSet<>(served.keySet());
     gone.removeAll(models.keySet());
     for (Long v : gone) {
@@ -330,14 +382,17 @@ public final class RegistryWatcher implements AutoCloseable {
 
   /** The version arm {@code name} serves now, or -1 when no such arm is served. */
   private long servedVersion(String name) {
-    if (service == null) {
-      return -1; // still constructing
+    if (service == null || service.arms() == null) {
+      return -1; // still constructing, or awaiting the first version
     }
     RankService.ServedArm a = service.arms().arm(name);
     return a == null ? -1 : a.model().version();
   }
 
   private static String describe(RankService.Arms arms) {
+    if (arms == null) {
+      return "no model";
+    }
     return arms.arms().stream().map(a -> a.name() + "=" + a.model()).toList().toString();
   }
 

@@ -28,12 +28,48 @@ import java.util.Set;
  * column), else its {@code features}, else the request's {@code context} (a value shared by all
  * candidates), else the item's stored features. Request-time values thus win over stored ones.
  * Keys no field reads are ignored; so are keys in a candidate's {@code features} that only user or
- * context fields read.
+ * context fields read, a bag for a field that is not a bag field, and a value under the user or item
+ * id column (the request's ids win): each is reported to the call's {@link FeatureNotes}. So is a
+ * stored value its field cannot use (not a finite float, as stored or after the transform), which
+ * reads as missing: the candidate is scored, the call does not fail.
  *
  * <p>Reuses its buffers (the batch, one row, the records): after warm-up a request allocates only
  * what the transforms allocate (bag id arrays). Not thread-safe: one per thread.
  */
 public final class RequestRows {
+  /** Why a request feature was not used; the tag is a metric label. */
+  public enum Ignored {
+    /** No field of the model reads the key. */
+    UNKNOWN_FIELD,
+    /** A candidate's feature that only user or context fields read. */
+    WRONG_SIDE,
+    /** A bag for a field that is not a bag field (it reads as missing). */
+    WRONG_KIND,
+    /** A value under the user or item id column: the request's {@code user_id} or {@code item_id} wins. */
+    ID_COLUMN;
+
+    public String tag() {
+      return name().toLowerCase(java.util.Locale.ROOT);
+    }
+  }
+
+  /** What encoding notices about one call's features; called on the call's thread, must not block. */
+  public interface FeatureNotes {
+    FeatureNotes NONE = new FeatureNotes() {
+      @Override
+      public void ignored(String key, Ignored reason) {}
+
+      @Override
+      public void unusableStored(String field) {}
+    };
+
+    /** A request feature under {@code key} that nothing read, and why. */
+    void ignored(String key, Ignored reason);
+
+    /** A stored value of {@code field} that its transform cannot use was read as missing. */
+    void unusableStored(String field);
+  }
+
   private final Featurizer featurizer;
   private final Batch batch;
   private final Batch one;
@@ -42,6 +78,8 @@ public final class RequestRows {
   private final Set<String> itemColumns = new HashSet<>();
   private final Set<String> sharedColumns = new HashSet<>();
   private final Set<String> userColumns = new HashSet<>();
+  private final Set<String> bagColumns = new HashSet<>();
+  private FeatureNotes notes = FeatureNotes.NONE;
   private final boolean[] itemCategorical;
   private final boolean[] itemBag;
   private final boolean[] itemDense;
@@ -60,7 +98,7 @@ public final class RequestRows {
     this.userColumn = Objects.requireNonNull(userColumn, "userColumn");
     this.itemColumn = Objects.requireNonNull(itemColumn, "itemColumn");
     ModelConfig config = model.parameters().config();
-    this.featurizer = new Featurizer(model.transforms());
+    this.featurizer = new Featurizer(model.transforms(), field -> notes.unusableStored(field));
     this.batch = new Batch(config, capacity);
     this.one = new Batch(config, 1);
     List<ModelConfig.Field> fields = config.fields();
@@ -70,6 +108,11 @@ public final class RequestRows {
       (side == ModelConfig.Side.ITEM ? itemColumns : sharedColumns).add(columns.get(f));
       if (side == ModelConfig.Side.USER) {
         userColumns.add(columns.get(f));
+      }
+    }
+    for (var f : model.transforms().schemaFields()) {
+      if (f.kind() == ModelConfig.FieldKind.BAG) {
+        bagColumns.add(f.column());
       }
     }
     itemCategorical = itemSide(config.categoricalFields());
@@ -115,6 +158,22 @@ public final class RequestRows {
    * candidates than the capacity.
    */
   public Batch encode(RankRequest request, FeatureStore store) {
+    return encode(request, store, FeatureNotes.NONE);
+  }
+
+  /** {@link #encode(RankRequest, FeatureStore)}, telling {@code notes} what it ignored or read as missing. */
+  public Batch encode(RankRequest request, FeatureStore store, FeatureNotes notes) {
+    this.notes = Objects.requireNonNull(notes, "notes");
+    try {
+      Batch out = encodeRows(request, store);
+      noteIgnored(request);
+      return out;
+    } finally {
+      this.notes = FeatureNotes.NONE;
+    }
+  }
+
+  private Batch encodeRows(RankRequest request, FeatureStore store) {
     int n = request.getCandidatesCount();
     if (n > batch.capacity()) {
       throw new IllegalArgumentException("candidates has " + n + " entries; at most " + batch.capacity() + " fit");
@@ -144,7 +203,7 @@ public final class RequestRows {
       try {
         featurizer.add(candidate, one);
       } catch (BadRowException e) {
-        throw new IllegalArgumentException("candidates[" + i + "] (item_id '" + c.getItemId() + "'): " + e.reason(), e);
+        throw new IllegalArgumentException("candidates[" + i + "] (item_id '" + Echo.of(c.getItemId()) + "'): " + e.reason(), e);
       }
       for (int j = 0; j < categorical.length; j++) {
         categorical[j] = itemCategorical[j] ? one.categorical(0, j) : sharedCategorical[j];
@@ -160,6 +219,37 @@ public final class RequestRows {
     candidate.set(null, null, null);
     shared.set(null, null);
     return batch;
+  }
+
+  /** Tells {@link #notes} of every request feature no field read. */
+  private void noteIgnored(RankRequest request) {
+    for (Map.Entry<String, FeatureValue> e : request.getContextMap().entrySet()) {
+      String key = e.getKey();
+      boolean shared = sharedColumns.contains(key);
+      if (!shared && !itemColumns.contains(key)) {
+        notes.ignored(key, Ignored.UNKNOWN_FIELD);
+      } else if (key.equals(userColumn) && shared || key.equals(itemColumn) && itemColumns.contains(key)) {
+        notes.ignored(key, Ignored.ID_COLUMN);
+      } else if (e.getValue().hasBag() && !bagColumns.contains(key)) {
+        notes.ignored(key, Ignored.WRONG_KIND);
+      }
+    }
+    for (int i = 0; i < request.getCandidatesCount(); i++) {
+      Candidate c = request.getCandidates(i);
+      if (c.getFeaturesCount() == 0) {
+        continue;
+      }
+      for (Map.Entry<String, FeatureValue> e : c.getFeaturesMap().entrySet()) {
+        String key = e.getKey();
+        if (!itemColumns.contains(key)) {
+          notes.ignored(key, sharedColumns.contains(key) ? Ignored.WRONG_SIDE : Ignored.UNKNOWN_FIELD);
+        } else if (key.equals(itemColumn)) {
+          notes.ignored(key, Ignored.ID_COLUMN);
+        } else if (e.getValue().hasBag() && !bagColumns.contains(key)) {
+          notes.ignored(key, Ignored.WRONG_KIND);
+        }
+      }
+    }
   }
 
   /**
@@ -215,6 +305,11 @@ public final class RequestRows {
       FeatureValue v = find(column);
       StoredEntity s = fallback(column, v);
       return s != null ? s.number(column) : v.getDense();
+    }
+
+    @Override
+    public boolean isStored(String column) {
+      return fallback(column, find(column)) != null;
     }
 
     @Override

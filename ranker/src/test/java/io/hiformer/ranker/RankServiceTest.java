@@ -230,6 +230,13 @@ class RankServiceTest {
         "candidates[1].features[price].dense is NaN");
     assertInvalid(request("u1", item("i0", 1)).putContext("price", dense(Double.POSITIVE_INFINITY)).build(),
         "context[price].dense is Infinity");
+    // Finite as a double, not as the float the model computes in.
+    assertInvalid(request("u1", item("i0", 1), item("i1", 1e39)).build(),
+        "candidates[1].features[price].dense is 1.0E39, beyond the float range");
+    assertInvalid(request("u1", item("i0", 1)).putContext("price", dense(-1e39)).build(),
+        "context[price].dense is -1.0E39, beyond the float range");
+    assertInvalid(request("u1", item("i0", 1), Candidate.newBuilder().setItemId("i1")
+        .putFeatures("price", cat("1e39")).build()).build(), "candidates[1] (item_id 'i1'): field 'price'");
     assertInvalid(request("u1", item("i0", 1)).setRequestId("x".repeat(129)).build(), "request_id");
     assertInvalid(request("u1", item("i0", 1)).setArm("treatment").build(), "arm 'treatment'");
     assertInvalid(request("u1", item("i0", 1)).setModelVersion(7).build(), "model_version 7");

@@ -239,4 +239,88 @@ class RegistryWatcherTest {
       assertThat(w.service().model().version()).isEqualTo(2);
     }
   }
+
+  static void awaitVersion(RegistryWatcher w, long version) throws InterruptedException {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+    while (w.service().model().version() != version && System.nanoTime() < deadline) {
+      Thread.sleep(10);
+    }
+    assertThat(w.service().model().version()).isEqualTo(version);
+  }
+
+  static double watcherFailures(RankService s) {
+    return s.metrics().registry().get("hiformer.model.watcher.failures").counter().count();
+  }
+
+  /**
+   * Replaces the version's file by one whose header declares a 1,000,000 x 1,000,000 float tensor
+   * (4 TB) over 16 bytes of data, with a matching marker: only the header tells it apart.
+   */
+  static void declareHugeTensor(ModelRegistry.Version v) throws Exception {
+    byte[] header = "{\"w\":{\"dtype\":\"F32\",\"shape\":[1000000,1000000],\"data_offsets\":[0,16]}}"
+        .getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    ByteBuffer file = ByteBuffer.allocate(8 + header.length + 16).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+    file.putLong(header.length).put(header);
+    java.nio.file.Files.write(v.file(), file.array());
+    String sha = java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(file.array()));
+    java.nio.file.Files.writeString(v.file().resolveSibling("COMPLETE"), sha + "\n");
+  }
+
+  @Test
+  void aVersionDeclaringMoreTensorsThanTheHeapHoldsIsRefusedFromItsHeaderAndALaterOneSwapsIn() throws Exception {
+    declareHugeTensor(TinyModels.publish(registry, 2));
+    ModelRegistry.Version huge = registry.version(TinyModels.NAME, 2);
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> LoadedModel.read(registry, huge))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("model tiny v2 declares 4,000,000,000,000 bytes of tensors in a file of")
+        .hasMessageContaining("of heap")
+        .hasMessageContaining("raise -Xmx");
+    registry.setAlias(TinyModels.NAME, "live", 1);
+    try (RegistryWatcher w = new RegistryWatcher(registry, TinyModels.NAME, "live", 1, RankService.Options.DEFAULTS)) {
+      w.start(java.time.Duration.ofMillis(20));
+      registry.setAlias(TinyModels.NAME, "live", 2);
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+      while (refusals(w.service()) == 0 && System.nanoTime() < deadline) {
+        Thread.sleep(10);
+      }
+      assertThat(refusals(w.service())).isEqualTo(1);
+      assertThat(w.service().model().version()).isEqualTo(1);
+      TinyModels.publish(registry, 3);
+      registry.setAlias(TinyModels.NAME, "live", 3);
+      awaitVersion(w, 3);
+      assertThat(watcherFailures(w.service())).isZero();
+    }
+  }
+
+  /**
+   * An Error loading a version (forced here) no longer ends the watcher's polling: it is logged and
+   * counted, and the version is tried again; an OutOfMemoryError refuses the version.
+   */
+  @Test
+  void anErrorOnTheWatchersThreadIsCountedAndHotSwapGoesOn() throws Exception {
+    try (RegistryWatcher w = new RegistryWatcher(registry, TinyModels.NAME, "latest", 1, RankService.Options.DEFAULTS)) {
+      AtomicBoolean failedOnce = new AtomicBoolean();
+      w.beforeRead = v -> {
+        if (v.number() == 2 && failedOnce.compareAndSet(false, true)) {
+          throw new StackOverflowError("forced");
+        }
+        if (v.number() == 3) {
+          throw new OutOfMemoryError("forced");
+        }
+      };
+      w.start(java.time.Duration.ofMillis(20));
+      TinyModels.publish(registry, 2);
+      awaitVersion(w, 2);
+      assertThat(watcherFailures(w.service())).isEqualTo(1);
+
+      TinyModels.publish(registry, 3);
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+      while (refusals(w.service()) == 0 && System.nanoTime() < deadline) {
+        Thread.sleep(10);
+      }
+      assertThat(refusals(w.service())).isEqualTo(1);
+      TinyModels.publish(registry, 4);
+      awaitVersion(w, 4);
+    }
+  }
 }

@@ -186,6 +186,51 @@ class SecurityTest {
     }
   }
 
+  /** grpc.reflection.v1alpha (older grpcurl, IDEs) is served and needs a token as v1 does. */
+  @Test
+  void reflectionV1alphaIsGuardedByTheTokensToo() throws Exception {
+    try (RankerServer s = start(loopback().withTokens(List.of("t0k3n-a")))) {
+      ManagedChannel ch = channel(s, InsecureChannelCredentials.create());
+      try {
+        assertThat(listServicesV1alpha(ch, null).getCode()).isEqualTo(Status.Code.UNAUTHENTICATED);
+        assertThat(listServicesV1alpha(ch, "Bearer t0k3n-a").getCode()).isEqualTo(Status.Code.OK);
+      } finally {
+        close(ch);
+      }
+    }
+  }
+
+  /** A v1alpha list_services call's status; OK when it listed the Ranker. */
+  static Status listServicesV1alpha(ManagedChannel ch, String authorization) throws Exception {
+    var stub = io.grpc.reflection.v1alpha.ServerReflectionGrpc.newStub(ch);
+    if (authorization != null) {
+      Metadata h = new Metadata();
+      h.put(BearerAuth.AUTHORIZATION, authorization);
+      stub = stub.withInterceptors(MetadataUtils.newAttachHeadersInterceptor(h));
+    }
+    CompletableFuture<Status> outcome = new CompletableFuture<>();
+    var requests = stub.serverReflectionInfo(new StreamObserver<>() {
+      @Override
+      public void onNext(io.grpc.reflection.v1alpha.ServerReflectionResponse r) {
+        boolean listed = r.getListServicesResponse().getServiceList().stream()
+            .anyMatch(x -> x.getName().equals(RankerGrpc.SERVICE_NAME));
+        outcome.complete(listed ? Status.OK : Status.NOT_FOUND);
+      }
+
+      @Override
+      public void onError(Throwable t) {
+        outcome.complete(Status.fromThrowable(t));
+      }
+
+      @Override
+      public void onCompleted() {}
+    });
+    requests.onNext(io.grpc.reflection.v1alpha.ServerReflectionRequest.newBuilder().setListServices("").build());
+    Status status = outcome.get(20, TimeUnit.SECONDS);
+    requests.onCompleted();
+    return status;
+  }
+
   @Test
   void tokensAreCheckedWhenConfigured() {
     assertThatThrownBy(() -> new BearerAuth(List.of())).hasMessageContaining("at least one token");

@@ -28,6 +28,7 @@ import io.hiformer.proto.RankRequest;
 import io.hiformer.proto.RankerGrpc;
 import io.hiformer.proto.ScoredCandidate;
 import java.net.InetAddress;
+import java.nio.charset.StandardCharsets;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -36,6 +37,11 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -211,6 +217,54 @@ class StoredFeaturesTest {
           .contains("hiformer_features_entities{kind=\"user\"} 1.0").contains("hiformer_features_caught_up 1.0")
           .contains("hiformer_features_freshness_seconds_count{kind=\"user\"} 1");
     }
+  }
+
+  @Test
+  void aDenseValueBeyondTheFloatRangeGoesToTheDeadLettersAndCallsWithThatItemKeepSucceeding() throws Exception {
+    TopicNames topics = topics("overflow.");
+    try (FeaturePublisher publisher = new FeaturePublisher(kafka.bootstrapServers(), topics)) {
+      publisher.send(update(EntityKind.ENTITY_KIND_ITEM, "i1", "price", dense(1e39)));
+      publisher.send(update(EntityKind.ENTITY_KIND_ITEM, "i2", "price", dense(3)));
+      publisher.flush();
+    }
+    try (Ranker ranker = Ranker.start(topics)) {
+      assertThat(ranker.ingestor().awaitCaughtUp(Duration.ofSeconds(30))).isTrue();
+      ConsumerRecord<byte[], byte[]> dead = deadLetter(topics);
+      assertThat(new String(dead.headers().lastHeader(FeatureIngestor.REASON_HEADER).value(), StandardCharsets.UTF_8))
+          .isEqualTo("not_finite: field 'price' of an item is 1.0E39, beyond the float range (±3.4028235E38);"
+              + " dense values must be finite floats");
+      assertThat(new String(dead.key(), StandardCharsets.UTF_8)).isEqualTo("i1");
+      // The call succeeds, i1 scored without a price (an empty value is a missing one), i2 with its stored one.
+      RankRequest missingPrice = RankRequest.newBuilder().setUserId("u1").putContext("hour", cat("2"))
+          .addCandidates(Candidate.newBuilder().setItemId("i1").putFeatures("price", FeatureValue.getDefaultInstance()))
+          .addCandidates(Candidate.newBuilder().setItemId("i2").putFeatures("price", dense(3))).build();
+      assertThat(ranker.scores(request(null, null, null)))
+          .containsExactly(ranker.scores(missingPrice), within(TOLERANCE));
+    }
+    // The topic is compacted and read again from the start: a restarted ranker serves the item too.
+    try (Ranker again = Ranker.start(topics)) {
+      assertThat(again.ingestor().awaitCaughtUp(Duration.ofSeconds(30))).isTrue();
+      assertThat(again.scores(request(null, null, null))).hasSize(2);
+    }
+  }
+
+  /** The first record on the dead-letter topic, waiting up to 30 s for it. */
+  private static ConsumerRecord<byte[], byte[]> deadLetter(TopicNames topics) {
+    try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(Map.<String, Object>of(
+        ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers()), new ByteArrayDeserializer(),
+        new ByteArrayDeserializer())) {
+      List<TopicPartition> partitions = new ArrayList<>();
+      consumer.partitionsFor(topics.featuresDlq()).forEach(p -> partitions.add(new TopicPartition(p.topic(), p.partition())));
+      consumer.assign(partitions);
+      consumer.seekToBeginning(partitions);
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+      while (System.nanoTime() < deadline) {
+        for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(200))) {
+          return r;
+        }
+      }
+    }
+    throw new AssertionError("nothing on " + topics.featuresDlq() + " within 30 s");
   }
 
   @Test

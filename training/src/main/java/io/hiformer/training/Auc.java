@@ -6,8 +6,16 @@ import java.util.Arrays;
 public final class Auc {
   private Auc() {}
 
-  /** AUC of {@code scores} against 0/1 {@code labels}; NaN when one class is absent. */
+  /**
+   * AUC of {@code scores} against 0/1 {@code labels}; NaN when one class is absent or a score is
+   * not finite (a ranking of NaN or infinite scores says nothing about the model).
+   */
   public static double of(float[] scores, float[] labels, int n) {
+    for (int i = 0; i < n; i++) {
+      if (!Float.isFinite(scores[i])) {
+        return Double.NaN;
+      }
+    }
     Integer[] order = new Integer[n];
     for (int i = 0; i < n; i++) {
       order[i] = i;

@@ -24,7 +24,7 @@ import java.nio.charset.StandardCharsets;
 final class CacheFormat {
   static final long MAGIC = bytes("HFXCACHE");
   static final long END = bytes("HFXEND!!");
-  static final int VERSION = 1;
+  static final int VERSION = 2;
   static final int HEADER_BYTES = 64;
   static final int TRAILER_BYTES = 16;
   static final int BLOCK_ENTRY_BYTES = 20;

@@ -8,8 +8,27 @@ import java.util.List;
 /** Per-task AUC (exact, tie-aware) and log loss of a model over a data set, labelled examples only. */
 public final class Metrics {
 
-  /** One task's figures over {@code count} labelled examples. */
-  public record Task(String task, double auc, double logloss, long count) {}
+  /** One task's figures over {@code count} labelled examples, {@code positives} of them positive. */
+  public record Task(String task, double auc, double logloss, long count, long positives) {
+    /** Whether the AUC is a number: both classes present and every score finite. */
+    public boolean aucDefined() {
+      return !Double.isNaN(auc);
+    }
+
+    /** Why the AUC is undefined, for messages and reports; null when it is defined. */
+    public String aucUndefinedReason() {
+      if (aucDefined()) {
+        return null;
+      }
+      if (count == 0) {
+        return "no labelled examples";
+      }
+      if (positives == 0 || positives == count) {
+        return "no " + (positives == 0 ? "positive" : "negative") + " labels in " + count + " examples";
+      }
+      return "non-finite scores";
+    }
+  }
 
   private Metrics() {}
 
@@ -50,17 +69,48 @@ public final class Metrics {
       float[] ys = new float[n];
       double loss = 0;
       int k = 0;
+      long positives = 0;
       for (int e = 0; e < size; e++) {
         if (known[e * t + j]) {
           double z = logits[e * t + j];
           double y = labels[e * t + j];
           loss += Math.max(z, 0) - z * y + Math.log1p(Math.exp(-Math.abs(z)));
+          positives += y > 0.5 ? 1 : 0;
           scores[k] = (float) z;
           ys[k++] = (float) y;
         }
       }
-      out.add(new Task(names.get(j), Auc.of(scores, ys, n), n == 0 ? Double.NaN : loss / n, n));
+      out.add(new Task(names.get(j), Auc.of(scores, ys, n), n == 0 ? Double.NaN : loss / n, n, positives));
     }
     return out;
+  }
+
+  /**
+   * The mean AUC over the tasks where it is defined ({@link Task#aucDefined}); NaN when it is
+   * defined for none. A task without positives must not make the whole score NaN.
+   */
+  public static double meanAuc(List<Task> metrics) {
+    double sum = 0;
+    int n = 0;
+    for (Task t : metrics) {
+      if (t.aucDefined()) {
+        sum += t.auc();
+        n++;
+      }
+    }
+    return n == 0 ? Double.NaN : sum / n;
+  }
+
+  /** The mean log loss over the tasks with labelled examples; NaN when none has any. */
+  public static double meanLogloss(List<Task> metrics) {
+    double sum = 0;
+    int n = 0;
+    for (Task t : metrics) {
+      if (t.count() > 0) {
+        sum += t.logloss();
+        n++;
+      }
+    }
+    return n == 0 ? Double.NaN : sum / n;
   }
 }

@@ -1,6 +1,8 @@
 package io.hiformer.training;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.hiformer.features.BadRows;
 import io.hiformer.features.FeatureSchema;
 import io.hiformer.features.RawRecord;
@@ -87,7 +89,9 @@ public final class TrainJob {
   /**
    * Fits the transforms in one streaming pass over the training files, featurises train,
    * validation and test files into caches (reused by later runs on the same files and
-   * transforms) and trains from them: memory does not grow with the data.
+   * transforms) and trains from them: memory does not grow with the data. The fit's warnings
+   * and each file set's bad rows are stored with their caches, so a run that reuses them
+   * reports the same.
    */
   public static Outcome run(Spec spec, Pipeline pipeline, CpuKernels kernels, TrainingRun.Progress progress)
       throws IOException {
@@ -99,22 +103,35 @@ public final class TrainJob {
       ExampleCache cache = ws.cache();
       ExampleCache.Key fitKey = files(spec, schema, spec.train(), new ExampleCache.Key("transforms").add(schemaText)
           .add(Long.toString(spec.maxBadRows())));
-      Transforms transforms = Transforms.fromJson(cache.text("transforms", fitKey, () -> {
+      JsonNode fit = JSON.readTree(cache.text("transforms", fitKey, () -> {
         BadRows fitBad = BadRows.tolerate(spec.maxBadRows());
+        List<String> found = new ArrayList<>();
         PassProgress bar = progress.pass("fitting transforms", "rows", -1);
         Transforms fitted = Transforms.fit(schema, counted(records(spec, joins, schema, spec.train(), fitBad), bar),
-            fitBad);
+            fitBad, found);
         bar.done();
-        return fitted.toJson();
+        ObjectNode stored = JSON.createObjectNode();
+        stored.put("transforms", fitted.toJson());
+        stored.set("warnings", JSON.valueToTree(found));
+        return stored.toString();
       }));
+      Transforms transforms = Transforms.fromJson(fit.get("transforms").asText());
+      List<String> warnings = new ArrayList<>();
+      fit.get("warnings").forEach(w -> warnings.add(w.asText()));
+      for (String w : warnings) {
+        progress.line("warning: " + w);
+      }
       ModelConfig config = config(spec, transforms);
       String transformsJson = transforms.toJson();
+      Map<String, JsonNode> bad = new LinkedHashMap<>();
       CachedExamples train = ws.add(cached(cache, "train", spec, joins, schema, spec.train(), transforms,
-          transformsJson, config, pipeline, progress));
+          transformsJson, config, pipeline, progress, bad));
       CachedExamples valid = ws.add(cached(cache, "valid", spec, joins, schema, spec.valid(), transforms,
-          transformsJson, config, pipeline, progress));
+          transformsJson, config, pipeline, progress, bad));
       CachedExamples test = spec.test().isEmpty() ? null : ws.add(cached(cache, "test", spec, joins, schema,
-          spec.test(), transforms, transformsJson, config, pipeline, progress));
+          spec.test(), transforms, transformsJson, config, pipeline, progress, bad));
+      requireExamples(train, "training", spec.train());
+      requireExamples(valid, "validation", spec.valid());
       progress.line(String.format("data: %,d training, %,d validation%s examples; %d tokens, %,d parameters",
           train.count(), valid.count(), test == null ? "" : String.format(", %,d test", test.count()),
           config.numTokens(), Parameters.zeros(config).count()));
@@ -122,9 +139,12 @@ public final class TrainJob {
       Map<String, Object> lineage = new LinkedHashMap<>();
       lineage.put("data", dataFiles(spec));
       lineage.put("schema", spec.schema().toString());
-      return train(spec.name(), spec.trainer(), spec.maxEpochs(), spec.patience(), spec.checkpoints(), config,
-          Parameters.initialize(config, spec.trainer().seed()), train, valid, test, transformsJson, lineage,
-          new LinkedHashMap<>(), kernels, progress, start);
+      Map<String, Object> reportData = new LinkedHashMap<>();
+      reportData.put("bad_rows", badRows(bad, progress));
+      reportData.put("warnings", warnings);
+      return train(spec.name(), spec.trainer(), spec.maxEpochs(), spec.patience(), spec.maxBadRows(),
+          pipeline.shuffleWindow(), spec.checkpoints(), config, Parameters.initialize(config, spec.trainer().seed()),
+          train, valid, test, transformsJson, lineage, reportData, kernels, progress, start);
     }
   }
 
@@ -139,19 +159,26 @@ public final class TrainJob {
     return key;
   }
 
+  /** The featurised examples of one file set; its bad-row report (stored with the cache) goes to {@code bad}. */
   private static CachedExamples cached(ExampleCache cache, String what, Spec spec, Joins joins, FeatureSchema schema,
       List<String> files, Transforms transforms, String transformsJson, ModelConfig config, Pipeline pipeline,
-      TrainingRun.Progress progress) throws IOException {
+      TrainingRun.Progress progress, Map<String, JsonNode> bad) throws IOException {
     ExampleCache.Key key = files(spec, schema, files, new ExampleCache.Key("files").add(transformsJson)
         .add(Long.toString(spec.maxBadRows())));
-    return cache.examples(what, key, config, out -> {
-      BadRows bad = BadRows.tolerate(spec.maxBadRows());
+    CachedExamples cached = cache.examples(what, key, config, out -> {
+      BadRows rejected = BadRows.tolerate(spec.maxBadRows());
       PassProgress bar = progress.pass("caching " + what, "rows", -1);
-      ParallelFeaturizer.run(records(spec, joins, schema, files, bad), transforms, config, pipeline.threads(), bad,
-          out, bar);
+      ParallelFeaturizer.run(records(spec, joins, schema, files, rejected), transforms, config, pipeline.threads(),
+          rejected, out, bar);
       bar.done();
-      return "bad rows: " + bad.count();
+      return JSON.writeValueAsString(JSON.createObjectNode().set("bad_rows", skipped(rejected)));
     });
+    bad.put(what, info(cached).get("bad_rows"));
+    return cached;
+  }
+
+  private static JsonNode info(CachedExamples cached) throws IOException {
+    return JSON.readTree(cached.info());
   }
 
   private static <T> Iterable<T> counted(Iterable<T> items, PassProgress bar) {
@@ -171,6 +198,36 @@ public final class TrainJob {
     };
   }
 
+  private static void requireExamples(ExampleSource set, String what, List<String> files) {
+    if (set.count() == 0) {
+      throw new IllegalArgumentException("no " + what + " examples in " + String.join(", ", files)
+          + " (no rows after the header, or every row skipped as bad)");
+    }
+  }
+
+  /** One file set's (or range's) skipped bad rows for the report: the count and where the first were. */
+  private static JsonNode skipped(BadRows b) {
+    ObjectNode out = JSON.createObjectNode();
+    out.put("skipped", b.count());
+    out.set("first", JSON.valueToTree(b.skipped().stream().map(r -> r.location() + ": " + r.reason()).toList()));
+    return out;
+  }
+
+  /** Bad rows skipped per file set: printed, and returned for the report (count and where). */
+  private static Map<String, Object> badRows(Map<String, JsonNode> bad, TrainingRun.Progress progress) {
+    Map<String, Object> out = new LinkedHashMap<>();
+    for (Map.Entry<String, JsonNode> e : bad.entrySet()) {
+      JsonNode b = e.getValue();
+      long count = b.get("skipped").asLong();
+      out.put(e.getKey(), JSON.convertValue(b, Map.class));
+      if (count > 0) {
+        progress.line(String.format("skipped %,d bad %s rows; first at %s%s", count, e.getKey(),
+            b.get("first").get(0).asText(), count > 1 ? " (up to " + BadRows.KEPT + " in the report)" : ""));
+      }
+    }
+    return out;
+  }
+
   /**
    * One training job on logged examples (the joiner's topic): the base version fixes the config
    * and the feature transforms (the examples' inputs are in its schema), so the model trains on
@@ -186,12 +243,12 @@ public final class TrainJob {
   public static Outcome run(ExamplesSpec spec, Pipeline pipeline, CpuKernels kernels, TrainingRun.Progress progress)
       throws IOException {
     try (Workspace ws = Workspace.open(pipeline, progress)) {
-      return fromTopic(spec, ws, kernels, progress);
+      return fromTopic(spec, pipeline.shuffleWindow(), ws, kernels, progress);
     }
   }
 
-  private static Outcome fromTopic(ExamplesSpec spec, Workspace ws, CpuKernels kernels, TrainingRun.Progress progress)
-      throws IOException {
+  private static Outcome fromTopic(ExamplesSpec spec, int shuffleWindow, Workspace ws, CpuKernels kernels,
+      TrainingRun.Progress progress) throws IOException {
     long start = System.nanoTime();
     ModelFile.Loaded base = spec.registry().verify(spec.base());
     String transforms = base.metadata().get(Transforms.METADATA_KEY);
@@ -205,8 +262,11 @@ public final class TrainJob {
     ExampleTopic.Range validRange = ExampleTopic.resolve(spec.bootstrapServers(), spec.topic(), spec.validFrom(),
         spec.to());
     SameTransforms select = new SameTransforms(spec.registry(), spec.base(), transforms);
-    CachedExamples train = ws.add(read(spec, ws.cache(), "train", trainRange, config, transforms, select, progress));
-    CachedExamples valid = ws.add(read(spec, ws.cache(), "valid", validRange, config, transforms, select, progress));
+    Map<String, JsonNode> bad = new LinkedHashMap<>();
+    CachedExamples train = ws.add(read(spec, ws.cache(), "train", trainRange, config, transforms, select, bad,
+        progress));
+    CachedExamples valid = ws.add(read(spec, ws.cache(), "valid", validRange, config, transforms, select, bad,
+        progress));
     if (train.count() == 0 || valid.count() == 0) {
       throw new IllegalArgumentException("no " + (train.count() == 0 ? "training" : "validation") + " examples of "
           + spec.base().model() + " with the transforms of v" + spec.base().number() + " in "
@@ -230,21 +290,39 @@ public final class TrainJob {
     lineage.put("data", data);
     lineage.put("base", baseModel);
     Parameters params = spec.warmStart() ? base.parameters().copy() : Parameters.initialize(config, spec.trainer().seed());
-    return train(spec.name(), spec.trainer(), spec.maxEpochs(), spec.patience(), spec.checkpoints(), config, params,
-        train, valid, null, transforms, lineage, Map.of("data", data), kernels, progress, start);
+    Map<String, Object> reportData = new LinkedHashMap<>();
+    reportData.put("data", data);
+    reportData.put("bad_rows", badRows(bad, progress));
+    return train(spec.name(), spec.trainer(), spec.maxEpochs(), spec.patience(), spec.maxBadRows(),
+        shuffleWindow, spec.checkpoints(), config, params,
+        train, valid, null, transforms, lineage, reportData, kernels, progress, start);
   }
 
-  private static Outcome train(String name, Trainer.Options options, int maxEpochs, int patience, Path checkpoints,
-      ModelConfig config, Parameters params, ExampleSource train, ExampleSource valid, ExampleSource test,
+  private static Outcome train(String name, Trainer.Options options, int maxEpochs, int patience, long maxBadRows,
+      int shuffleWindow, Path checkpoints, ModelConfig config, Parameters params, ExampleSource train,
+      ExampleSource valid, ExampleSource test,
       String transforms,
       Map<String, Object> lineageData, Map<String, Object> reportData, CpuKernels kernels,
       TrainingRun.Progress progress, long start) throws IOException {
+    if (options.batchSize() > train.count()) {
+      // One batch holds all the data either way; the workspace is sized by the batch, not the data.
+      options = new Trainer.Options((int) train.count(), options.lr(), options.warmupSteps(), options.dropout(),
+          options.adam(), options.threads(), options.seed(), options.ema());
+    }
+    Map<String, String> identity = new LinkedHashMap<>();
+    identity.put("transforms", transforms);
+    identity.put("data", JSON.writeValueAsString(lineageData.get("data")));
+    identity.put("max_bad_rows", Long.toString(maxBadRows));  // which rows are kept
+    identity.put("shuffle_window", Integer.toString(shuffleWindow));  // the order examples train in
+    if (lineageData.containsKey("base")) {
+      identity.put("base", JSON.writeValueAsString(lineageData.get("base")));  // the initial weights
+    }
     TrainingRun.Result result;
     List<Metrics.Task> validMetrics;
     List<Metrics.Task> testMetrics = List.of();
     try (Trainer trainer = new Trainer(params, options, kernels)) {
       result = TrainingRun.run(trainer, train, valid,
-          new TrainingRun.Options(maxEpochs, patience, checkpoints, options.seed()), progress);
+          new TrainingRun.Options(maxEpochs, patience, checkpoints, options.seed(), identity), progress);
       try (Scorer scorer = new Scorer(trainer.evaluationModel(), options.threads())) {
         validMetrics = Metrics.evaluate(scorer, valid, 4096);
         if (test != null) {
@@ -266,7 +344,7 @@ public final class TrainJob {
         .average().orElse(Double.NaN));
     report.put("seconds", seconds);
     report.put("options", JSON.convertValue(Map.of("trainer", options.toString(), "max_epochs",
-        maxEpochs, "patience", patience), Map.class));
+        maxEpochs, "patience", patience, "max_bad_rows", maxBadRows, "shuffle_window", shuffleWindow), Map.class));
     report.put("config", JSON.readTree(config.toJson()));
     report.put("history", history(result));
 
@@ -295,12 +373,14 @@ public final class TrainJob {
    * and the base's transforms; the skipped counts are stored with them.
    */
   private static CachedExamples read(ExamplesSpec spec, ExampleCache cache, String what, ExampleTopic.Range range,
-      ModelConfig config, String transforms, SameTransforms select, TrainingRun.Progress progress) throws IOException {
+      ModelConfig config, String transforms, SameTransforms select, Map<String, JsonNode> badRows,
+      TrainingRun.Progress progress) throws IOException {
     ExampleCache.Key key = new ExampleCache.Key("topic").add(spec.topic()).add(range.toString()).add(transforms)
         .add(config.toJson()).add(spec.base().model()).add(spec.base().sha256())
         .add(spec.registry().root().toAbsolutePath().toString()).add(Long.toString(spec.maxBadRows()));
-    Map<String, Long> before = new TreeMap<>(select.skipped);
+    boolean[] made = {false};
     CachedExamples cached = cache.examples(what, key, config, out -> {
+      made[0] = true;
       BadRows bad = BadRows.tolerate(spec.maxBadRows());
       ExampleRows rows = new ExampleRows(config);
       Batch batch = new Batch(config, 4096);
@@ -324,13 +404,17 @@ public final class TrainJob {
           skipped.put(k, n);
         }
       });
-      return JSON.writeValueAsString(skipped);
+      ObjectNode info = JSON.createObjectNode();
+      info.set("skipped", JSON.valueToTree(skipped));
+      info.set("bad_rows", skipped(bad));
+      return JSON.writeValueAsString(info);
     });
-    if (select.skipped.equals(before)) {
+    JsonNode info = info(cached);
+    if (!made[0]) {
       // From the cache: the skipped counts were stored with the examples.
-      Map<String, Object> stored = JSON.readValue(cached.info(), Map.class);
-      stored.forEach((k, v) -> select.skipped.merge(k, ((Number) v).longValue(), Long::sum));
+      info.get("skipped").properties().forEach(e -> select.skipped.merge(e.getKey(), e.getValue().asLong(), Long::sum));
     }
+    badRows.put(what, info.get("bad_rows"));
     return cached;
   }
 
@@ -392,7 +476,15 @@ public final class TrainJob {
   private static Map<String, Object> byTask(List<Metrics.Task> metrics) {
     Map<String, Object> out = new LinkedHashMap<>();
     for (Metrics.Task t : metrics) {
-      out.put(t.task(), Map.of("auc", t.auc(), "logloss", t.logloss(), "examples", t.count()));
+      Map<String, Object> m = new LinkedHashMap<>();
+      m.put("auc", t.aucDefined() ? t.auc() : null);  // never NaN: an undefined AUC is no number
+      if (!t.aucDefined()) {
+        m.put("auc_undefined", t.aucUndefinedReason());
+      }
+      m.put("logloss", t.logloss());
+      m.put("examples", t.count());
+      m.put("positives", t.positives());
+      out.put(t.task(), m);
     }
     return out;
   }

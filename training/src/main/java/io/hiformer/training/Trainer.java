@@ -95,7 +95,11 @@ public final class Trainer implements AutoCloseable {
     return options;
   }
 
-  /** One update from {@code batch} (at most the configured batch size); returns its mean loss. */
+  /**
+   * One update from {@code batch} (at most the configured batch size); returns its mean loss.
+   * A non-finite loss or gradient throws {@link TrainingFailedException} before the weights
+   * change, so a diverging step never reaches them.
+   */
   public double step(Batch batch) {
     if (batch.size() > options.batchSize() || batch.size() == 0) {
       throw new IllegalArgumentException("batch of " + batch.size() + " outside 1.." + options.batchSize());
@@ -109,6 +113,11 @@ public final class Trainer implements AutoCloseable {
       loss += l;
     }
     reduceGradients();
+    if (!Double.isFinite(loss) || !gradientsFinite()) {
+      String what = !Double.isFinite(loss) ? "the loss is " + loss : "a gradient is not finite";
+      clearGradients();
+      throw new TrainingFailedException("step " + (adam.steps() + 1) + ": " + what);
+    }
     adam.step(grads[0], touched, learningRate(adam.steps() + 1));
     clearGradients();
     if (averaged != null) {
@@ -162,6 +171,31 @@ public final class Trainer implements AutoCloseable {
         }
       }
     }
+  }
+
+  /** Whether the summed gradients are finite: a sum in double is NaN or infinite exactly when one is. */
+  private boolean gradientsFinite() {
+    for (Parameters.Tensor t : grads[0].tensors()) {
+      float[] g = t.data();
+      double sum = 0;
+      if (Adam.isEmbedding(t.name())) {
+        int d = t.shape()[1];
+        TouchedRows.Table rows = touched.table(t.name());
+        for (int k = 0; k < rows.count(); k++) {
+          for (int i = rows.row(k) * d, end = i + d; i < end; i++) {
+            sum += g[i];
+          }
+        }
+      } else {
+        for (float v : g) {
+          sum += v;
+        }
+      }
+      if (!Double.isFinite(sum)) {
+        return false;
+      }
+    }
+    return true;
   }
 
   private void clearGradients() {

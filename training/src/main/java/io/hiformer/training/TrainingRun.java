@@ -7,16 +7,47 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
- * Epochs of training with early stopping on validation AUC (the mean over tasks), a checkpoint
- * after every epoch and resume from one. Ends with the best epoch's weights in the trainer.
+ * Epochs of training with early stopping on validation AUC (the mean over the tasks where it is
+ * defined), a checkpoint after every epoch and resume from one. Ends with the best epoch's weights
+ * in the trainer.
+ *
+ * <p>A run that did not learn fails ({@link TrainingFailedException}) instead of returning: the
+ * initial model is scored first (epoch 0) and an epoch is best only when it beats every earlier
+ * one, so a run where no epoch beat the initial model, or that trained no examples, fails. So does
+ * a run that diverges: a non-finite loss or gradient (checked every step), a non-finite weight or
+ * a validation log loss above {@link #DIVERGED} times the initial model's (checked every epoch).
+ * Divergence stops the run rather than rolling back: the learning rate that diverged once would
+ * diverge again, and the checkpoint of the last good epoch stays on disk.
  */
 public final class TrainingRun {
+  /** How many times the initial model's validation log loss (at least ln 2's) counts as divergence. */
+  static final double DIVERGED = 10;
 
-  /** {@code checkpoints} may be null (no checkpoints, no resume). */
-  public record Options(int maxEpochs, int patience, Path checkpoints, long seed) {}
+  /**
+   * {@code checkpoints} may be null (no checkpoints, no resume). {@code identity} names what,
+   * besides the model config and trainer options, makes the result what it is (transforms, data):
+   * a checkpoint written under another identity is not resumed.
+   */
+  public record Options(int maxEpochs, int patience, Path checkpoints, long seed, Map<String, String> identity) {
+    public Options {
+      if (maxEpochs < 1) {
+        throw new IllegalArgumentException("epochs must be at least 1, got " + maxEpochs);
+      }
+      if (patience < 1) {
+        throw new IllegalArgumentException("patience must be at least 1, got " + patience);
+      }
+      identity = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(identity));
+    }
+
+    public Options(int maxEpochs, int patience, Path checkpoints, long seed) {
+      this(maxEpochs, patience, checkpoints, seed, Map.of());
+    }
+  }
 
   /** One epoch's figures. */
   public record Epoch(int epoch, double trainLoss, List<Metrics.Task> valid, double examplesPerSecond,
@@ -29,57 +60,129 @@ public final class TrainingRun {
 
   public static Result run(Trainer trainer, ExampleSource train, ExampleSource valid, Options o, Progress progress)
       throws IOException {
+    if (train.count() == 0) {
+      throw new TrainingFailedException("no training examples: there is nothing to learn from");
+    }
     Parameters params = trainer.evaluationParameters();
     Parameters best = params.copy();
-    Checkpoint.State state = new Checkpoint.State(0, Double.NEGATIVE_INFINITY, 0, 0);
-    boolean resumed = Checkpoint.exists(o.checkpoints());
-    if (resumed) {
-      state = Checkpoint.restore(o.checkpoints(), trainer, best);
-      progress.line("resumed from " + o.checkpoints().resolve(Checkpoint.FILE) + " after epoch " + state.epoch());
-    }
+    Map<String, String> extra = new LinkedHashMap<>(o.identity());
+    extra.put("patience", Integer.toString(o.patience()));
+    Map<String, String> identity = Checkpoint.identity(trainer.options(), params.config().toJson(), extra);
     List<Epoch> epochs = new ArrayList<>();
     int batchSize = trainer.options().batchSize();
-    try (Scorer scorer = new Scorer(trainer.evaluationModel(), trainer.options().threads())) {
+    Checkpoint.State state;
+    boolean resumed;
+    try (Checkpoint.Lock lock = o.checkpoints() == null ? null : Checkpoint.lock(o.checkpoints());
+        Scorer scorer = new Scorer(trainer.evaluationModel(), trainer.options().threads())) {
+      resumed = Checkpoint.exists(o.checkpoints());
+      if (resumed) {
+        state = Checkpoint.restore(o.checkpoints(), trainer, best, identity);
+        progress.line("resumed from " + o.checkpoints().resolve(Checkpoint.FILE) + " after epoch " + state.epoch());
+      } else {
+        state = initial(Metrics.evaluate(scorer, valid, 4096), progress);
+      }
       for (int e = state.epoch() + 1; e <= o.maxEpochs() && state.epochsWithoutGain() < o.patience(); e++) {
         long start = System.nanoTime();
         double loss = 0;
         int steps = 0;
         PassProgress bar = progress.pass("epoch " + e, "examples", train.count());
         for (Batch b : train.batches(batchSize, true, o.seed() * 1_000_003L + e)) {
-          loss += trainer.step(b);
+          try {
+            loss += trainer.step(b);
+          } catch (TrainingFailedException diverged) {
+            throw diverged(e, diverged.getMessage());
+          }
           steps++;
           bar.advance(b.size());
         }
         bar.clear();
         trainer.optimizer().settle();
+        String weight = nonFinite(trainer.parameters());
+        if (weight == null && params != trainer.parameters()) {
+          weight = nonFinite(params);  // the moving average
+        }
+        if (weight != null) {
+          throw diverged(e, "a weight of " + weight + " is not finite");
+        }
         double seconds = (System.nanoTime() - start) / 1e9;
         List<Metrics.Task> metrics = Metrics.evaluate(scorer, valid, 4096);
         Epoch epoch = new Epoch(e, loss / Math.max(1, steps), metrics, train.count() / seconds, seconds);
         epochs.add(epoch);
-        double score = meanAuc(metrics);
+        double logloss = Metrics.meanLogloss(metrics);
+        double limit = DIVERGED * Math.max(state.initialLogloss(), Math.log(2));
+        if (!(logloss <= limit)) {
+          progress.epoch(epoch, false);
+          throw diverged(e, String.format("validation log loss %.4g is above %.0f times the initial model's %.4f",
+              logloss, DIVERGED, state.initialLogloss()));
+        }
+        double score = Metrics.meanAuc(metrics);
         if (score > state.bestScore()) {
           copy(params, best);
-          state = new Checkpoint.State(e, score, e, 0);
+          state = new Checkpoint.State(e, score, e, 0, state.initialLogloss());
         } else {
-          state = new Checkpoint.State(e, state.bestScore(), state.bestEpoch(), state.epochsWithoutGain() + 1);
+          state = new Checkpoint.State(e, state.bestScore(), state.bestEpoch(), state.epochsWithoutGain() + 1,
+              state.initialLogloss());
         }
         progress.epoch(epoch, state.bestEpoch() == e);
         if (o.checkpoints() != null) {
-          Checkpoint.write(o.checkpoints(), trainer, best, state);
+          Checkpoint.write(o.checkpoints(), trainer, best, state, identity);
         }
       }
+    }
+    if (state.bestEpoch() == 0) {
+      throw new TrainingFailedException(epochs.isEmpty() && !resumed
+          ? "no epoch ran"
+          : String.format("no epoch improved on the initial model's validation AUC %.4f in %d epochs; the model did"
+              + " not learn", state.bestScore(), state.epoch()));
     }
     copy(best, params);
     copy(best, trainer.parameters());
     return new Result(epochs, state.bestEpoch(), state.bestScore(), resumed);
   }
 
-  static double meanAuc(List<Metrics.Task> metrics) {
-    double sum = 0;
-    for (Metrics.Task t : metrics) {
-      sum += t.auc();
+  /** Scores the initial model (epoch 0): the score every epoch must beat, or a failure when none can be defined. */
+  private static Checkpoint.State initial(List<Metrics.Task> metrics, Progress progress) {
+    double score = Metrics.meanAuc(metrics);
+    if (Double.isNaN(score)) {
+      throw new TrainingFailedException("validation AUC is undefined for every task (" + undefined(metrics)
+          + "): early stopping cannot tell a trained model from an untrained one; give validation data with"
+          + " positive and negative labels");
     }
-    return sum / metrics.size();
+    StringBuilder line = new StringBuilder(String.format("epoch 0 (initial model): valid AUC %.4f", score));
+    if (metrics.stream().anyMatch(t -> !t.aucDefined())) {
+      line.append(" over the tasks where it is defined; undefined: ").append(undefined(metrics));
+    }
+    progress.line(line.toString());
+    return new Checkpoint.State(0, score, 0, 0, Metrics.meanLogloss(metrics));
+  }
+
+  static String undefined(List<Metrics.Task> metrics) {
+    StringBuilder sb = new StringBuilder();
+    for (Metrics.Task t : metrics) {
+      if (!t.aucDefined()) {
+        sb.append(sb.isEmpty() ? "" : "; ").append(t.task()).append(": ").append(t.aucUndefinedReason());
+      }
+    }
+    return sb.toString();
+  }
+
+  private static TrainingFailedException diverged(int epoch, String why) {
+    return new TrainingFailedException("training diverged in epoch " + epoch + ": " + why
+        + "; nothing is kept (a lower learning rate may help)");
+  }
+
+  /** The name of a tensor of {@code p} holding a NaN or infinity, or null. */
+  private static String nonFinite(Parameters p) {
+    for (Parameters.Tensor t : p.tensors()) {
+      double sum = 0;
+      for (float v : t.data()) {
+        sum += v;
+      }
+      if (!Double.isFinite(sum)) {
+        return t.name();
+      }
+    }
+    return null;
   }
 
   private static void copy(Parameters from, Parameters to) {
@@ -121,7 +224,9 @@ public final class TrainingRun {
       StringBuilder sb = new StringBuilder();
       sb.append(terminal ? "\r" : "").append(String.format("epoch %d: train loss %.4f", e.epoch(), e.trainLoss()));
       for (Metrics.Task t : e.valid()) {
-        sb.append(String.format(", %s valid AUC %.4f logloss %.4f", t.task(), t.auc(), t.logloss()));
+        sb.append(t.aucDefined()
+            ? String.format(", %s valid AUC %.4f logloss %.4f", t.task(), t.auc(), t.logloss())
+            : String.format(", %s valid AUC undefined (%s) logloss %.4f", t.task(), t.aucUndefinedReason(), t.logloss()));
       }
       sb.append(String.format(", %,.0f examples/s, %.1f s%s", e.examplesPerSecond(), e.seconds(), best ? " (best)" : ""));
       out.println(sb);

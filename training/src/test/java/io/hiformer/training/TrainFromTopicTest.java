@@ -185,6 +185,25 @@ class TrainFromTopicTest {
           "examples", new Bound.End(), new Bound.End(), new Bound.End(), options, 3, 3, 0, null);
       assertThatThrownBy(() -> TrainJob.run(empty, CpuKernels.scalar(), TrainingRunTest.quiet()))
           .hasMessageStartingWith("no training examples of ctr with the transforms of v1 in examples from 0:");
+
+      // The guards are the files' ones: a validation range without positives, and divergence, keep nothing.
+      long validEnd = offset + validExamples.size();
+      for (TrainingExample e : validExamples.subList(0, 300)) {
+        producer.send(new ProducerRecord<>("examples", "r", e.toBuilder().setLabels(0, 0f).build().toByteArray()));
+      }
+      producer.flush();
+      TrainJob.ExamplesSpec noPositives = new TrainJob.ExamplesSpec("ctr", registry, v1, false,
+          kafka.bootstrapServers(), "examples", new Bound.Beginning(), Bound.parse("0:" + validEnd), new Bound.End(),
+          options, 3, 3, 0, null);
+      assertThatThrownBy(() -> TrainJob.run(noPositives, CpuKernels.scalar(), TrainingRunTest.quiet()))
+          .isInstanceOf(TrainingFailedException.class)
+          .hasMessageContaining("validation AUC is undefined for every task (click: no positive labels in 300");
+      Trainer.Options huge = new Trainer.Options(256, 1e20, 0, Dropout.NONE, Adam.Settings.defaults(), 2, 5, 0);
+      TrainJob.ExamplesSpec diverging = new TrainJob.ExamplesSpec("ctr", registry, v1, true,
+          kafka.bootstrapServers(), "examples", new Bound.Beginning(), Bound.parse("0:" + offset),
+          Bound.parse("0:" + validEnd), huge, 3, 3, 0, null);
+      assertThatThrownBy(() -> TrainJob.run(diverging, CpuKernels.scalar(), TrainingRunTest.quiet()))
+          .isInstanceOf(TrainingFailedException.class).hasMessageContaining("training diverged in epoch 1");
     }
   }
 }

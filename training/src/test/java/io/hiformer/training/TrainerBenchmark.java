@@ -2,12 +2,11 @@ package io.hiformer.training;
 
 import io.hiformer.kernels.CpuKernels;
 import io.hiformer.model.Batch;
+import io.hiformer.model.BundledConfigs;
 import io.hiformer.model.Dropout;
 import io.hiformer.model.ModelConfig;
 import io.hiformer.model.Parameters;
 import java.io.IOException;
-import java.io.InputStream;
-import java.nio.charset.StandardCharsets;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.AuxCounters;
@@ -63,9 +62,7 @@ public class TrainerBenchmark {
   @Setup
   public void setUp() throws IOException {
     ModelConfig config;
-    try (InputStream in = TrainerBenchmark.class.getResourceAsStream("/ref-serving.json")) {
-      config = ModelConfig.fromJson(new String(in.readAllBytes(), StandardCharsets.UTF_8));
-    }
+    config = BundledConfigs.get(BundledConfigs.REF_SERVING);
     CpuKernels k = kernels.equals("scalar") ? CpuKernels.scalar() : CpuKernels.simd();
     trainer = new Trainer(Parameters.initialize(config, 1),
         new Trainer.Options(batch, 1e-3, 0, Dropout.uniform(0.1f), Adam.Settings.defaults(), threads, 1), k);

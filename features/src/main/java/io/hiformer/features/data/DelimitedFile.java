@@ -43,7 +43,7 @@ final class DelimitedFile implements Iterable<RawRecord> {
         readHeader();
       } catch (IOException e) {
         close();
-        throw new UncheckedIOException(e);
+        throw new UncheckedIOException(e.getMessage(), e);
       } catch (RuntimeException e) {
         close();
         throw e;

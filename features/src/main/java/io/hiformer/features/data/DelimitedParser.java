@@ -9,9 +9,13 @@ import java.util.List;
  * quoted with {@code "}; inside quotes, separators and line breaks are data and {@code ""} is one
  * quote. Records end at LF, CRLF or a lone CR. Blank lines are skipped. A quote inside an unquoted
  * field is kept as data (common in the wild); text after a closing quote, or a quote left open at
- * the end of the input, makes the record malformed ({@link #error()}).
+ * the end of the input, makes the record malformed ({@link #error()}). So does a cell longer than
+ * {@link #MAX_CELL_CHARS} (kept no further, so memory stays bounded; such a value must not reach a
+ * vocabulary or a model file) and a cell holding U+FFFD, which is what invalid UTF-8 decodes to.
  */
 final class DelimitedParser {
+  /** The longest cell a record may hold, in characters. */
+  static final int MAX_CELL_CHARS = 1 << 16;
   private static final int EOF = -1;
   private final Reader in;
   private final char separator;
@@ -47,7 +51,7 @@ final class DelimitedParser {
         c = quoted();
       } else {
         while (c != separator && c != '\n' && c != '\r' && c != EOF) {
-          cell.append((char) c);
+          append(c);
           c = read();
         }
       }
@@ -75,25 +79,38 @@ final class DelimitedParser {
         if (c != '"') {
           while (c != separator && c != '\n' && c != '\r' && c != EOF) {
             error = "unexpected text after a closing quote (quotes inside a quoted field must be doubled)";
-            cell.append((char) c);
+            append(c);
             c = read();
           }
           return c;
         }
       } else if (c == '\n' || c == '\r') {
         // Kept as written (LF, CR or CRLF): a quoted line break is data.
-        cell.append((char) c);
+        append(c);
         int next = c == '\r' ? read() : EOF;
         if (next == '\n') {
-          cell.append('\n');
+          append('\n');
         } else if (c == '\r') {
           pushBack(next);
         }
         line++;
         continue;
       }
-      cell.append((char) c);
+      append(c);
     }
+  }
+
+  private void append(int c) {
+    if (cell.length() == MAX_CELL_CHARS) {
+      if (error == null) {
+        error = "a cell is longer than " + MAX_CELL_CHARS + " characters";
+      }
+      return;
+    }
+    if (c == '\uFFFD' && error == null) {
+      error = "a cell is not valid UTF-8";
+    }
+    cell.append((char) c);
   }
 
   /** Consumes a line break starting with {@code c} (CRLF counts once); returns the next character. */

@@ -1,5 +1,6 @@
 package io.hiformer.features.data;
 
+import io.hiformer.features.DenseValues;
 import io.hiformer.model.Batch;
 import io.hiformer.model.ModelConfig;
 import io.hiformer.proto.ModelInputs;
@@ -86,7 +87,7 @@ public final class ExampleRows {
     }
     require(in.getDenseCount() == numDense, "has " + in.getDenseCount() + " dense values, the model " + numDense);
     for (int d = 0; d < numDense; d++) {
-      require(Float.isFinite(in.getDense(d)), "dense value " + d + " is " + in.getDense(d));
+      require(DenseValues.fits(in.getDense(d)), "dense value " + d + " is " + in.getDense(d));
     }
     require(example.getLabelsCount() == numTasks && example.getLabelMaskCount() == numTasks,
         "has " + example.getLabelsCount() + " labels and " + example.getLabelMaskCount()

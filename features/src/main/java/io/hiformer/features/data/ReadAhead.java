@@ -25,7 +25,7 @@ abstract class ReadAhead<T> implements Iterator<T>, AutoCloseable {
         next = read();
       } catch (IOException e) {
         close();
-        throw new UncheckedIOException(e);
+        throw new UncheckedIOException(e.getMessage(), e);
       } catch (RuntimeException e) {
         close();
         throw e;
@@ -56,7 +56,7 @@ abstract class ReadAhead<T> implements Iterator<T>, AutoCloseable {
     try {
       release();
     } catch (IOException e) {
-      throw new UncheckedIOException(e);
+      throw new UncheckedIOException(e.getMessage(), e);
     }
   }
 }

@@ -77,9 +77,46 @@ public final class RecordFiles {
       if (file.getFileName().toString().endsWith(".gz")) {
         in = new GZIPInputStream(in, 1 << 16);
       }
-      return new InputStreamReader(in, StandardCharsets.UTF_8);
+      return new InputStreamReader(new Named(in, file), StandardCharsets.UTF_8);
     } catch (IOException e) {
       throw new UncheckedIOException("cannot open " + file + ": " + e.getMessage(), e);
+    }
+  }
+
+  /**
+   * Names the file in every read error: a truncated {@code .gz} otherwise fails with only
+   * "Unexpected end of ZLIB input stream".
+   */
+  private static final class Named extends java.io.FilterInputStream {
+    private final Path file;
+
+    Named(InputStream in, Path file) {
+      super(in);
+      this.file = file;
+    }
+
+    @Override
+    public int read() throws IOException {
+      try {
+        return super.read();
+      } catch (IOException e) {
+        throw named(e);
+      }
+    }
+
+    @Override
+    public int read(byte[] b, int off, int len) throws IOException {
+      try {
+        return super.read(b, off, len);
+      } catch (IOException e) {
+        throw named(e);
+      }
+    }
+
+    private IOException named(IOException e) {
+      String what = e instanceof java.io.EOFException ? "the file is truncated (" + e.getMessage() + ")"
+          : e.getMessage();
+      return new IOException("cannot read " + file + ": " + what, e);
     }
   }
 }

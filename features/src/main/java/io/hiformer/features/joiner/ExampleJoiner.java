@@ -14,6 +14,7 @@ import java.util.Objects;
 import java.util.Properties;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.streams.AutoOffsetReset;
 import org.apache.kafka.streams.CloseOptions;
@@ -40,6 +41,14 @@ import org.apache.kafka.streams.state.Stores;
  *       lets outcomes that happened in the window arrive late. Then each returned candidate
  *       becomes an example with every task's label known: the outcome's value, or 0 (a negative)
  *       when none came. Candidates cut by {@code top_k} were never shown and give no example.
+ *   <li>An outcome that arrives before its request's rank-log entry (the rank log lags: a
+ *       writer buffering through a broker outage, a lagging partition) waits for it in the join
+ *       state until stream time reaches {@code event time + window + grace}, and is applied when
+ *       the entry arrives, exactly as if it had come after it. An entry it can belong to was
+ *       served at most {@code window} before it, so arrives by then or is itself too late; only
+ *       then is the outcome dead-lettered as {@code unknown-request}. At most {@link
+ *       Options#maxWaitingPerRequest} outcomes wait per request and {@link Options#maxWaiting}
+ *       per partition; more are dead-lettered as {@code waiting-full}.
  *   <li>An outcome that arrives after its request closed is <em>late</em>: its example is already
  *       out (as a negative for that task), so it is dead-lettered with reason {@code late} and
  *       counted, never emitted as a correction (a second example for the same impression would
@@ -59,8 +68,14 @@ public final class ExampleJoiner implements AutoCloseable {
    * @param grace how much longer, in stream time, the joiner waits for outcomes from the window
    *     that are delivered late
    * @param topics the topic names
+   * @param maxWaitingPerRequest the most outcomes of one request that wait for its rank-log entry
+   * @param maxWaiting the most outcomes of one partition that wait for rank-log entries
    */
-  public record Options(Duration window, Duration grace, TopicNames topics) {
+  public record Options(Duration window, Duration grace, TopicNames topics, int maxWaitingPerRequest,
+      int maxWaiting) {
+    public static final int MAX_WAITING_PER_REQUEST = 256;
+    public static final int MAX_WAITING = 100_000;
+
     public Options {
       Objects.requireNonNull(window, "window");
       Objects.requireNonNull(grace, "grace");
@@ -71,20 +86,69 @@ public final class ExampleJoiner implements AutoCloseable {
       if (grace.isNegative()) {
         throw new IllegalArgumentException("grace must not be negative, got " + grace);
       }
+      if (maxWaitingPerRequest < 0 || maxWaiting < 0) {
+        throw new IllegalArgumentException("the most waiting outcomes must not be negative, got "
+            + maxWaitingPerRequest + " per request and " + maxWaiting + " per partition");
+      }
+    }
+
+    /** With the default bounds on waiting outcomes. */
+    public Options(Duration window, Duration grace, TopicNames topics) {
+      this(window, grace, topics, MAX_WAITING_PER_REQUEST, MAX_WAITING);
     }
   }
 
   /**
    * Where and how to run: Kafka, the application id (shared by all instances of one joiner; it
-   * names its consumer group and internal topics), local state directory and stream threads.
+   * names its consumer group and internal topics), local state directory, stream threads, and
+   * what decides how fast a failed instance's partitions move ({@link Failover}).
    */
-  public record Deployment(String bootstrapServers, String applicationId, Path stateDir, int threads) {
+  public record Deployment(String bootstrapServers, String applicationId, Path stateDir, int threads,
+      Failover failover) {
     public Deployment {
       Objects.requireNonNull(bootstrapServers, "bootstrapServers");
       Objects.requireNonNull(applicationId, "applicationId");
       Objects.requireNonNull(stateDir, "stateDir");
+      Objects.requireNonNull(failover, "failover");
       if (threads < 1) {
         throw new IllegalArgumentException("threads must be positive, got " + threads);
+      }
+    }
+
+    /** With the {@link Failover#RECOMMENDED} settings. */
+    public Deployment(String bootstrapServers, String applicationId, Path stateDir, int threads) {
+      this(bootstrapServers, applicationId, stateDir, threads, Failover.RECOMMENDED);
+    }
+  }
+
+  /**
+   * How a failed instance's partitions move to the others. An instance that dies without leaving
+   * the group holds its partitions until the broker has had no heartbeat from it for {@code
+   * sessionTimeout}; the instance taking over restores their state from the changelog unless it
+   * keeps a standby copy ({@code standbyReplicas}: useful up to one per instance beyond the first).
+   *
+   * @param sessionTimeout consumer {@code session.timeout.ms}; the broker accepts 6 s to 30 min
+   *     by default ({@code group.min/max.session.timeout.ms})
+   * @param heartbeatInterval consumer {@code heartbeat.interval.ms}, at most a third of the session timeout
+   * @param standbyReplicas Kafka Streams {@code num.standby.replicas}
+   */
+  public record Failover(Duration sessionTimeout, Duration heartbeatInterval, int standbyReplicas) {
+    /**
+     * 10 s (not Kafka's 45 s) with heartbeats every 3 s, and one standby: a killed instance's
+     * partitions resume on another within about 10 s, from a warm copy of their state. A stall
+     * longer than the session timeout (a long GC pause) costs a rebalance, never data.
+     */
+    public static final Failover RECOMMENDED = new Failover(Duration.ofSeconds(10), Duration.ofSeconds(3), 1);
+
+    public Failover {
+      Objects.requireNonNull(sessionTimeout, "sessionTimeout");
+      Objects.requireNonNull(heartbeatInterval, "heartbeatInterval");
+      if (heartbeatInterval.toMillis() < 1 || heartbeatInterval.toMillis() * 3 > sessionTimeout.toMillis()) {
+        throw new IllegalArgumentException("the heartbeat interval must be positive and at most a third of the"
+            + " session timeout, got " + heartbeatInterval + " for " + sessionTimeout);
+      }
+      if (standbyReplicas < 0) {
+        throw new IllegalArgumentException("standby replicas must not be negative, got " + standbyReplicas);
       }
     }
   }
@@ -103,25 +167,29 @@ public final class ExampleJoiner implements AutoCloseable {
     var entries = ProtobufSerde.of(RankLogEntry.parser(), "RankLogEntry");
     var outcomes = ProtobufSerde.of(Outcome.parser(), "Outcome");
     var examples = ProtobufSerde.of(TrainingExample.parser(), "TrainingExample");
-    long window = options.window().toMillis();
-    long grace = options.grace().toMillis();
     Topology t = new Topology();
     t.addSource(AutoOffsetReset.earliest(), "rank-log", new EventTime(), Serdes.String().deserializer(),
         entries.deserializer(), options.topics().rankLog());
     t.addSource(AutoOffsetReset.earliest(), "outcomes", new EventTime(), Serdes.String().deserializer(),
         outcomes.deserializer(), options.topics().outcomes());
-    t.addProcessor("join", () -> new JoinProcessor(window, grace, counts), "rank-log", "outcomes");
+    t.addProcessor("join", () -> new JoinProcessor(options, counts), "rank-log", "outcomes");
     t.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(JoinProcessor.REQUESTS),
         Serdes.String(), entries), "join");
     t.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(JoinProcessor.LABELS),
         Serdes.String(), Serdes.Float()), "join");
+    t.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(JoinProcessor.WAITING),
+        Serdes.String(), Serdes.ByteArray()), "join");
     t.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(JoinProcessor.DUE),
         Serdes.String(), Serdes.String()), "join");
-    t.addSink("examples", options.topics().examples(), Serdes.String().serializer(), examples.serializer(), "join");
+    t.addSink(JoinProcessor.EXAMPLES, options.topics().examples(), Serdes.String().serializer(),
+        examples.serializer(), "join");
+    // Outcomes rejected after their own record was processed (they waited for a rank-log entry).
+    t.addSink(JoinProcessor.DEAD_LETTERS, options.topics().examplesDlq(), Serdes.String().serializer(),
+        Serdes.ByteArray().serializer(), "join");
     return t;
   }
 
-  /** Kafka Streams settings: exactly-once, the dead-letter topic and its handlers. */
+  /** Kafka Streams settings: exactly-once, the dead-letter topic and its handlers, failover. */
   public static Properties config(Deployment d, Options options) {
     Properties p = new Properties();
     p.put(StreamsConfig.APPLICATION_ID_CONFIG, d.applicationId());
@@ -135,6 +203,11 @@ public final class ExampleJoiner implements AutoCloseable {
     // Wait a little for the other topic's partition before going on without it, so rank-log entries
     // and outcomes are processed in event-time order even when one topic's fetch lags.
     p.put(StreamsConfig.MAX_TASK_IDLE_MS_CONFIG, 500L);
+    p.put(StreamsConfig.consumerPrefix(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG),
+        (int) d.failover().sessionTimeout().toMillis());
+    p.put(StreamsConfig.consumerPrefix(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG),
+        (int) d.failover().heartbeatInterval().toMillis());
+    p.put(StreamsConfig.NUM_STANDBY_REPLICAS_CONFIG, d.failover().standbyReplicas());
     return p;
   }
 

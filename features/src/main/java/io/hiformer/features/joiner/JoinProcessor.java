@@ -6,8 +6,10 @@ import io.hiformer.proto.Outcome;
 import io.hiformer.proto.RankLogEntry;
 import io.hiformer.proto.TaskScore;
 import io.hiformer.proto.TrainingExample;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
+import org.apache.kafka.common.header.internals.RecordHeaders;
 import org.apache.kafka.streams.KeyValue;
 import org.apache.kafka.streams.processor.api.Processor;
 import org.apache.kafka.streams.processor.api.ProcessorContext;
@@ -23,44 +25,73 @@ import org.apache.kafka.streams.state.KeyValueStore;
  *   <li>{@value #REQUESTS}: request id to its rank-log entry, cut to the candidates returned to
  *       the client; once closed, a stub without candidates (to tell late outcomes from unknown ones)
  *   <li>{@value #LABELS}: {@code request \0 item \0 task} to the largest outcome value seen
+ *   <li>{@value #WAITING}: request id to the outcomes that arrived before its rank-log entry
+ *       ({@link Waiting}), until the entry arrives or {@code event time + window + grace}
  *   <li>{@value #DUE}: a time-ordered index, {@code time(19 digits) kind request}, where kind
- *       {@code c} closes an open request and {@code f} forgets a closed stub
+ *       {@code c} closes an open request, {@code f} forgets a closed stub and {@code w} gives up
+ *       on waiting outcomes whose time is up
  * </ul>
  *
- * Before each record, every request due by the current stream time is closed, so what is joined
+ * Before each record, everything due by the current stream time is done, so what is joined
  * depends only on the records' event times and order, never on wall-clock time.
  */
-final class JoinProcessor implements Processor<String, Object, String, TrainingExample> {
+final class JoinProcessor implements Processor<String, Object, String, Object> {
   static final String REQUESTS = "joiner-requests";
   static final String LABELS = "joiner-labels";
+  static final String WAITING = "joiner-waiting";
   static final String DUE = "joiner-due";
+  /** The sink nodes this processor forwards to. */
+  static final String EXAMPLES = "examples";
+  static final String DEAD_LETTERS = "dead-letters";
   private static final char CLOSE = 'c';
   private static final char FORGET = 'f';
+  private static final char GIVE_UP = 'w';
   private static final int TIME_DIGITS = 19;
 
   private final long window;
   private final long grace;
+  private final String outcomesTopic;
+  private final int maxWaitingPerRequest;
+  private final int maxWaiting;
   private final JoinerCounts counts;
-  private ProcessorContext<String, TrainingExample> context;
+  private ProcessorContext<String, Object> context;
   private KeyValueStore<String, RankLogEntry> requests;
   private KeyValueStore<String, Float> labels;
+  private KeyValueStore<String, byte[]> waiting;
   private KeyValueStore<String, String> due;
   /** The earliest time in {@link #due}; {@code Long.MAX_VALUE} when it is empty. */
   private long nextDue;
+  /** Outcomes in {@link #waiting}, this task's. */
+  private long waitingCount;
 
-  JoinProcessor(long windowMs, long graceMs, JoinerCounts counts) {
-    this.window = windowMs;
-    this.grace = graceMs;
+  JoinProcessor(ExampleJoiner.Options options, JoinerCounts counts) {
+    this.window = options.window().toMillis();
+    this.grace = options.grace().toMillis();
+    this.outcomesTopic = options.topics().outcomes();
+    this.maxWaitingPerRequest = options.maxWaitingPerRequest();
+    this.maxWaiting = options.maxWaiting();
     this.counts = counts;
   }
 
   @Override
-  public void init(ProcessorContext<String, TrainingExample> context) {
+  public void init(ProcessorContext<String, Object> context) {
     this.context = context;
     this.requests = context.getStateStore(REQUESTS);
     this.labels = context.getStateStore(LABELS);
+    this.waiting = context.getStateStore(WAITING);
     this.due = context.getStateStore(DUE);
     this.nextDue = firstDue();
+    try (KeyValueIterator<String, byte[]> it = waiting.all()) {
+      it.forEachRemaining(kv -> waitingCount += Waiting.decode(kv.value).size());
+    }
+    counts.waiting.add(waitingCount);
+  }
+
+  @Override
+  public void close() {
+    // The task leaves this instance (or stops): its waiting outcomes are no longer counted here.
+    counts.waiting.add(-waitingCount);
+    waitingCount = 0;
   }
 
   @Override
@@ -96,35 +127,52 @@ final class JoinProcessor implements Processor<String, Object, String, TrainingE
         returned.add(c);
       }
     }
-    requests.put(id, entry.toBuilder().clearCandidates().addAllCandidates(returned).build());
+    RankLogEntry open = entry.toBuilder().clearCandidates().addAllCandidates(returned).build();
+    requests.put(id, open);
     schedule(closeAt, CLOSE, id);
     counts.requests.increment();
+    List<Waiting> early = Waiting.decode(waiting.delete(id));
+    for (Waiting w : early) {
+      Rejected rejected = join(open, w.outcome());
+      if (rejected != null) {
+        deadLetter(w, rejected);
+      }
+    }
+    uncount(early.size());
   }
 
   private void outcome(String key, Outcome o) {
     validate(key, o);
-    String id = o.getRequestId();
-    RankLogEntry entry = requests.get(id);
+    RankLogEntry entry = requests.get(o.getRequestId());
     if (entry == null) {
-      throw reject(Reason.UNKNOWN_REQUEST, "no request '" + id + "' in the join state: the rank log has no entry"
-          + " for it yet, or it closed more than " + (window + grace) + " ms ago");
+      await(o);
+      return;
     }
+    Rejected rejected = join(entry, o);
+    if (rejected != null) {
+      throw rejected;
+    }
+  }
+
+  /** Labels {@code entry}'s candidate with outcome {@code o}; what rejects it, or null. */
+  private Rejected join(RankLogEntry entry, Outcome o) {
+    String id = entry.getRequestId();
     long windowEnd = entry.getServedTimeMs() + window;
     if (o.getEventTimeMs() > windowEnd) {
-      throw reject(Reason.AFTER_WINDOW, "outcome at " + o.getEventTimeMs() + " is after the attribution window"
+      return reject(Reason.AFTER_WINDOW, "outcome at " + o.getEventTimeMs() + " is after the attribution window"
           + " of request '" + id + "' (served at " + entry.getServedTimeMs() + ", window " + window + " ms)");
     }
     if (entry.getCandidatesCount() == 0) {
-      throw reject(Reason.LATE, "outcome for request '" + id + "' arrived at stream time "
+      return reject(Reason.LATE, "outcome for request '" + id + "' arrived at stream time "
           + context.currentStreamTimeMs() + ", after its examples were emitted at " + (windowEnd + grace));
     }
     if (entry.getCandidatesList().stream().noneMatch(c -> c.getItemId().equals(o.getItemId()))) {
-      throw reject(Reason.UNKNOWN_ITEM, "item '" + o.getItemId() + "' is not among the "
+      return reject(Reason.UNKNOWN_ITEM, "item '" + o.getItemId() + "' is not among the "
           + entry.getCandidatesCount() + " candidates returned for request '" + id + "'");
     }
     List<TaskScore> tasks = entry.getCandidates(0).getTaskScoresList();
     if (tasks.stream().noneMatch(t -> t.getTask().equals(o.getTask()))) {
-      throw reject(Reason.UNKNOWN_TASK, "task '" + o.getTask() + "' is not a task of " + entry.getModelName()
+      return reject(Reason.UNKNOWN_TASK, "task '" + o.getTask() + "' is not a task of " + entry.getModelName()
           + " v" + entry.getModelVersion() + " " + tasks.stream().map(TaskScore::getTask).toList());
     }
     String label = labelKey(id, o.getItemId(), o.getTask());
@@ -133,9 +181,87 @@ final class JoinProcessor implements Processor<String, Object, String, TrainingE
       labels.put(label, o.getValue());
     }
     counts.outcomes.increment();
+    return null;
   }
 
-  /** Closes (emits) and forgets every request due by {@code now}. */
+  /**
+   * An outcome whose request has no rank-log entry yet waits for it: any entry it can belong to
+   * was served at most {@code window} before the outcome, so the entry arrives (or is itself too
+   * late) before stream time passes {@code event time + window + grace}.
+   */
+  private void await(Outcome o) {
+    String id = o.getRequestId();
+    long giveUpAt = o.getEventTimeMs() + window + grace;
+    long now = context.currentStreamTimeMs();
+    if (giveUpAt <= now) {
+      throw reject(Reason.UNKNOWN_REQUEST, unknown(id, o, now));
+    }
+    List<Waiting> early = Waiting.decode(waiting.get(id));
+    if (early.size() >= maxWaitingPerRequest) {
+      throw reject(Reason.WAITING_FULL, "request '" + id + "' already has " + early.size()
+          + " outcomes waiting for its rank-log entry, the most one request may have");
+    }
+    if (waitingCount >= maxWaiting) {
+      throw reject(Reason.WAITING_FULL, "partition " + context.taskId().partition() + " already has " + waitingCount
+          + " outcomes waiting for rank-log entries, the most one partition may have");
+    }
+    early.add(new Waiting(context.recordMetadata().map(m -> m.offset()).orElse(-1L), o));
+    waiting.put(id, Waiting.encode(early));
+    waitingCount++;
+    counts.waiting.increment();
+    schedule(giveUpAt, GIVE_UP, id);
+  }
+
+  private String unknown(String id, Outcome o, long now) {
+    return "no rank-log entry for request '" + id + "' came by stream time " + now + " (outcome at "
+        + o.getEventTimeMs() + " + window " + window + " ms + grace " + grace + " ms): never served,"
+        + " its entry lost, or the request closed long ago";
+  }
+
+  /** Dead-letters the waiting outcomes of {@code id} whose time is up at {@code now}. */
+  private void giveUp(String id, long now) {
+    List<Waiting> early = Waiting.decode(waiting.get(id));
+    List<Waiting> still = new ArrayList<>(early.size());
+    for (Waiting w : early) {
+      if (w.outcome().getEventTimeMs() + window + grace <= now) {
+        deadLetter(w, reject(Reason.UNKNOWN_REQUEST, unknown(id, w.outcome(), now)));
+      } else {
+        still.add(w);
+      }
+    }
+    if (still.isEmpty()) {
+      waiting.delete(id);
+    } else if (still.size() < early.size()) {
+      waiting.put(id, Waiting.encode(still));
+    }
+    uncount(early.size() - still.size());
+  }
+
+  private void uncount(int outcomes) {
+    waitingCount -= outcomes;
+    counts.waiting.add(-outcomes);
+  }
+
+  /**
+   * Sends a waiting outcome, rejected after its own record was processed, to the dead-letter topic
+   * as Kafka Streams' dead-letter records look (see {@link RejectedRecordHandler}).
+   */
+  private void deadLetter(Waiting w, Rejected rejected) {
+    RecordHeaders headers = new RecordHeaders();
+    headers.add("__streams.errors.exception", utf8(Rejected.class.getName()));
+    headers.add("__streams.errors.message", utf8(rejected.getMessage()));
+    headers.add("__streams.errors.topic", utf8(outcomesTopic));
+    headers.add("__streams.errors.partition", utf8(Integer.toString(context.taskId().partition())));
+    headers.add("__streams.errors.offset", utf8(Long.toString(w.offset())));
+    context.forward(new Record<>(w.outcome().getRequestId(), w.outcome().toByteArray(),
+        w.outcome().getEventTimeMs(), headers), DEAD_LETTERS);
+  }
+
+  private static byte[] utf8(String s) {
+    return s.getBytes(StandardCharsets.UTF_8);
+  }
+
+  /** Closes (emits), forgets and gives up on everything due by {@code now}. */
   private void closeDue(long now) {
     if (now < nextDue) {
       return;
@@ -146,10 +272,10 @@ final class JoinProcessor implements Processor<String, Object, String, TrainingE
     }
     for (String key : keys) {
       String id = key.substring(TIME_DIGITS + 1);
-      if (key.charAt(TIME_DIGITS) == CLOSE) {
-        close(id);
-      } else {
-        requests.delete(id);
+      switch (key.charAt(TIME_DIGITS)) {
+        case CLOSE -> close(id);
+        case FORGET -> requests.delete(id);
+        default -> giveUp(id, now);
       }
       due.delete(key);
     }
@@ -180,7 +306,7 @@ final class JoinProcessor implements Processor<String, Object, String, TrainingE
       }
       // Stamped with the time it was written, not served: time bounds on the examples topic then
       // select by when examples became available, and retention counts from there.
-      context.forward(new Record<>(id, x.build(), context.currentSystemTimeMs()));
+      context.forward(new Record<>(id, x.build(), context.currentSystemTimeMs()), EXAMPLES);
       counts.examples.increment();
       if (positive) {
         counts.positives.increment();

@@ -15,6 +15,7 @@ public final class JoinerCounts {
   final LongAdder closed = new LongAdder();
   final LongAdder examples = new LongAdder();
   final LongAdder positives = new LongAdder();
+  final LongAdder waiting = new LongAdder();
   private final EnumMap<Rejected.Reason, LongAdder> rejected = new EnumMap<>(Rejected.Reason.class);
 
   public JoinerCounts() {
@@ -52,6 +53,11 @@ public final class JoinerCounts {
     return positives.sum();
   }
 
+  /** Outcomes that arrived before their request's rank-log entry and wait for it, now. */
+  public long outcomesWaiting() {
+    return waiting.sum();
+  }
+
   /** Records sent to the dead-letter topic, by reason code (e.g. {@code late}). */
   public Map<String, Long> rejected() {
     Map<String, Long> out = new LinkedHashMap<>();
@@ -67,7 +73,8 @@ public final class JoinerCounts {
         dlq.put(k, v);
       }
     });
-    return String.format("requests %d, outcomes joined %d, closed %d, examples %d (%d with a positive label),"
-        + " dead-lettered %s", requests(), outcomesJoined(), requestsClosed(), examples(), positives(), dlq);
+    return String.format("requests %d, outcomes joined %d (%d waiting for their request), closed %d, examples %d"
+        + " (%d with a positive label), dead-lettered %s", requests(), outcomesJoined(), outcomesWaiting(),
+        requestsClosed(), examples(), positives(), dlq);
   }
 }

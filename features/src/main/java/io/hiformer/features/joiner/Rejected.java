@@ -14,8 +14,13 @@ final class Rejected extends RuntimeException {
     DUPLICATE("duplicate"),
     /** A rank-log entry whose window had already closed when it arrived. */
     LATE_RANK_LOG("late-rank-log"),
-    /** An outcome for a request the join state does not know (never served, or long closed). */
+    /**
+     * An outcome whose request's rank-log entry did not come by stream time {@code event time +
+     * window + grace} (never served, entry lost, or closed long ago).
+     */
     UNKNOWN_REQUEST("unknown-request"),
+    /** An outcome that would wait for its rank-log entry, but its request or partition has the most allowed. */
+    WAITING_FULL("waiting-full"),
     /** An outcome that happened after its request's attribution window. */
     AFTER_WINDOW("after-window"),
     /** An outcome that arrived after its request's examples were emitted. */

@@ -4,7 +4,7 @@ import io.hiformer.proto.EntityKind;
 import java.util.Objects;
 
 /**
- * The Kafka topics of DESIGN.md under one configurable prefix (default {@value #DEFAULT_PREFIX}),
+ * The Kafka topics of docs/kafka-topics.md under one configurable prefix (default {@value #DEFAULT_PREFIX}),
  * so several deployments can share a cluster.
  */
 public record TopicNames(String prefix) {

@@ -1,5 +1,6 @@
 package io.hiformer.features.online;
 
+import io.hiformer.features.DenseValues;
 import io.hiformer.features.online.Rejection.Reason;
 import io.hiformer.features.online.StoreSchema.EntitySchema;
 import io.hiformer.proto.EntityKind;
@@ -122,9 +123,10 @@ final class EntityTable {
         }
         case DENSE -> {
           double x = v.getDense();
-          if (!Double.isFinite(x)) {
-            return new Rejection(Reason.NOT_FINITE, "field '" + e.getKey() + "' of " + noun() + " is " + x
-                + "; dense values must be finite");
+          String problem = DenseValues.problem(x);
+          if (problem != null) {
+            return new Rejection(Reason.NOT_FINITE, "field '" + e.getKey() + "' of " + noun() + " " + problem
+                + "; dense values must be finite floats");
           }
           pendingRefs[k] = StoredEntity.DENSE;
           pendingNumbers[k] = Double.doubleToRawLongBits(x);

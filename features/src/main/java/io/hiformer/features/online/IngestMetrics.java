@@ -23,6 +23,12 @@ final class IngestMetrics {
   final long[] lag = new long[2];
   volatile boolean caughtUp;
 
+  /** 16 buckets, 10 ms to a day (a percentile histogram over that range would publish over a hundred). */
+  static final Duration[] FRESHNESS_BUCKETS = {Duration.ofMillis(10), Duration.ofMillis(50), Duration.ofMillis(100),
+      Duration.ofMillis(250), Duration.ofMillis(500), Duration.ofSeconds(1), Duration.ofMillis(2500),
+      Duration.ofSeconds(5), Duration.ofSeconds(10), Duration.ofSeconds(30), Duration.ofMinutes(1),
+      Duration.ofMinutes(5), Duration.ofMinutes(15), Duration.ofHours(1), Duration.ofHours(6), Duration.ofDays(1)};
+
   IngestMetrics(MeterRegistry registry) {
     for (int k = 0; k < 2; k++) {
       String kind = KINDS[k];
@@ -35,9 +41,7 @@ final class IngestMetrics {
       }
       freshness[k] = Timer.builder("hiformer.features.freshness").tag("kind", kind)
           .description("wall-clock time at apply minus the update's event time")
-          .publishPercentileHistogram()
-          .minimumExpectedValue(Duration.ofMillis(1))
-          .maximumExpectedValue(Duration.ofDays(1))
+          .serviceLevelObjectives(FRESHNESS_BUCKETS)
           .register(registry);
       int index = k;
       Gauge.builder("hiformer.features.lag", this, m -> m.lagOf(index)).tag("kind", kind).baseUnit("records")

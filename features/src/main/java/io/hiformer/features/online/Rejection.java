@@ -24,7 +24,7 @@ public record Rejection(Reason reason, String message) {
     UNKNOWN_FIELD,
     /** A value's kind does not fit the field (e.g. text for a dense field). */
     WRONG_TYPE,
-    /** A dense value is NaN or infinite. */
+    /** A dense value is not a finite float: NaN, infinite, or beyond the float range (1e39). */
     NOT_FINITE,
     /** A column is both set and deleted by the same update. */
     CONFLICTING_DELETE,

@@ -16,8 +16,9 @@ import java.util.Map;
  * What the online store holds: per entity kind, the raw columns of the schema's fields of that
  * side ({@code user} fields for users, {@code item} fields for items) and the value kinds each
  * accepts. A categorical field takes {@code categorical} or {@code id} values, a bag field
- * {@code bag}, a dense field (bucketized or not) a finite {@code dense}; a column read by several
- * fields takes what any of them takes. Context fields are request-time only and never stored.
+ * {@code bag}, a dense field (bucketized or not) a {@code dense} that is a finite float; a column
+ * read by several fields takes what any of them takes. Context fields are request-time only and
+ * never stored.
  * Immutable.
  */
 public final class StoreSchema {

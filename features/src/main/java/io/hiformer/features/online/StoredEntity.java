@@ -84,6 +84,12 @@ public final class StoredEntity implements RawRecord {
     return Double.longBitsToDouble(number(slot));
   }
 
+  /** Every value here is stored data: one a field cannot use reads as missing (see {@link RawRecord#isStored}). */
+  @Override
+  public boolean isStored(String column) {
+    return true;
+  }
+
   @Override
   @SuppressWarnings("unchecked")
   public List<String> bag(String column, String separator) {

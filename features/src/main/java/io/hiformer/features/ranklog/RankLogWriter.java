@@ -13,6 +13,8 @@ import java.util.concurrent.atomic.LongAdder;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.errors.InterruptException;
+import org.apache.kafka.common.errors.RetriableException;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 
@@ -20,18 +22,27 @@ import org.apache.kafka.common.serialization.StringSerializer;
  * Writes {@link RankLogEntry}s to the {@code rank-log} topic without ever blocking or failing the
  * caller: {@link #offer} puts the entry into a buffer bounded in bytes and returns at once; one
  * sender thread hands entries to a {@link KafkaProducer}. An entry that does not fit the buffer is
- * dropped and counted ({@link #dropped()}); one the producer cannot deliver (broker down past the
- * delivery timeout, producer buffer full) is counted as {@link #failed()}. Records are keyed by
- * request id and time-stamped with the serving time, the joiner's event time.
+ * dropped and counted ({@link #dropped()}); one the producer took but could not deliver within
+ * {@code delivery.timeout.ms} (2 min by default), or that Kafka can never take (too large), is
+ * counted as {@link #failed()}. Records are keyed by request id and time-stamped with the serving
+ * time, the joiner's event time.
  *
- * <p>While the broker is away the producer keeps what it was handed (its own {@code
- * buffer.memory}) until {@code delivery.timeout.ms}; the sender then blocks for at most {@code
- * max.block.ms} per entry and this writer's buffer fills and drops, so a ranker's memory stays
- * bounded by both buffers. Thread-safe.
+ * <p>Riding out a broker outage: the producer keeps what it was handed (its own {@code
+ * buffer.memory}) and retries it until the delivery timeout. When it takes no more (its buffer is
+ * full, or it has no metadata for the topic after {@code max.block.ms}), the entry stays at the
+ * head of this writer's buffer and is offered again; meanwhile the buffer fills, and only entries
+ * that do not fit it are dropped. So an outage shorter than the delivery timeout loses nothing
+ * while both buffers have room, and a ranker's memory stays bounded by both. Thread-safe.
  */
 public final class RankLogWriter implements AutoCloseable {
   private static final System.Logger LOG = System.getLogger(RankLogWriter.class.getName());
   private static final long LOG_EVERY_NANOS = TimeUnit.MINUTES.toNanos(1);
+  /** How long the producer retries an entry it took, unless {@link Options#withDeliveryTimeout} says otherwise. */
+  public static final Duration DEFAULT_DELIVERY_TIMEOUT = Duration.ofMinutes(2);
+  /** The shortest delivery timeout: Kafka wants at least {@code request.timeout.ms} (30 s) + {@code linger.ms}. */
+  static final Duration MIN_DELIVERY_TIMEOUT = Duration.ofSeconds(31);
+  /** Pause before offering the producer an entry it did not take. */
+  private static final long RETRY_PAUSE_MS = 100;
 
   /** Producer settings the writer starts from; {@link Options#producer} entries override them. */
   static final Map<String, Object> PRODUCER_DEFAULTS = Map.of(
@@ -42,9 +53,13 @@ public final class RankLogWriter implements AutoCloseable {
       ProducerConfig.LINGER_MS_CONFIG, 10,
       // An entry is tens of KB (200 candidates of ref-serving: 25 KB): batches of several, not one each.
       ProducerConfig.BATCH_SIZE_CONFIG, 256 * 1024,
-      // While the broker is away each send waits this long for metadata: the buffer drains slowly
-      // (as failures) and fills, and later entries are dropped.
+      // The most one hand-over to the producer blocks the sender (never a call) while the producer's
+      // buffer is full or it has no metadata; the entry is then offered again.
       ProducerConfig.MAX_BLOCK_MS_CONFIG, 1_000,
+      // How long the producer retries an entry it took: through broker outages of a minute or more.
+      ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, (int) DEFAULT_DELIVERY_TIMEOUT.toMillis(),
+      ProducerConfig.RETRY_BACKOFF_MAX_MS_CONFIG, 1_000,
+      ProducerConfig.RECONNECT_BACKOFF_MAX_MS_CONFIG, 1_000,
       ProducerConfig.CLIENT_ID_CONFIG, "hiformer-rank-log");
 
   /**
@@ -66,6 +81,17 @@ public final class RankLogWriter implements AutoCloseable {
     }
 
     public Options withProducer(Map<String, Object> settings) {
+      return new Options(capacityBytes, settings);
+    }
+
+    /** The producer's {@code delivery.timeout.ms}: how long it retries an entry it took (at least 31 s). */
+    public Options withDeliveryTimeout(Duration timeout) {
+      if (timeout.compareTo(MIN_DELIVERY_TIMEOUT) < 0) {
+        throw new IllegalArgumentException("the rank-log delivery timeout must be at least "
+            + MIN_DELIVERY_TIMEOUT.toSeconds() + " s (Kafka's request timeout and linger), got " + timeout);
+      }
+      Map<String, Object> settings = new HashMap<>(producer);
+      settings.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, (int) Math.min(Integer.MAX_VALUE, timeout.toMillis()));
       return new Options(capacityBytes, settings);
     }
   }
@@ -140,34 +166,60 @@ public final class RankLogWriter implements AutoCloseable {
   }
 
   private void send() {
-    while (!closing || !queue.isEmpty()) {
-      RankLogEntry entry;
-      try {
-        entry = queue.poll(100, TimeUnit.MILLISECONDS);
-      } catch (InterruptedException e) {
-        return;
+    RankLogEntry entry = null; // taken from the queue, not yet taken by the producer
+    try {
+      while (true) {
+        if (entry == null) {
+          if (closing && queue.isEmpty()) {
+            return;
+          }
+          entry = queue.poll(100, TimeUnit.MILLISECONDS);
+        } else if (handOver(entry)) {
+          queuedBytes.addAndGet(-entry.getSerializedSize());
+          entry = null;
+        } else {
+          Thread.sleep(RETRY_PAUSE_MS);
+        }
       }
-      if (entry == null) {
-        continue;
-      }
-      try {
-        producer.send(new ProducerRecord<>(topic, null, entry.getServedTimeMs(), entry.getRequestId(),
-            entry.toByteArray()), (metadata, error) -> {
-              if (error == null) {
-                sent.increment();
-              } else {
-                failed.increment();
-                warn("rank log entries are not delivered: " + error);
-              }
-            });
-      } catch (RuntimeException e) {
-        // The producer's buffer stayed full for max.block.ms, or the producer is closed.
+    } catch (InterruptedException | InterruptException e) {
+      // close() gave up waiting: what the sender holds was never sent.
+      if (entry != null) {
         failed.increment();
-        warn("rank log entries are not delivered: " + e);
-      } finally {
         queuedBytes.addAndGet(-entry.getSerializedSize());
       }
     }
+  }
+
+  /**
+   * Hands {@code entry} to the producer: true when it took it (or can never take it, counted as
+   * failed), false when it should be offered again (the producer's buffer stayed full or it had no
+   * metadata for {@code max.block.ms}: a broker outage).
+   */
+  private boolean handOver(RankLogEntry entry) {
+    boolean[] refused = {false};
+    Thread sending = Thread.currentThread();
+    try {
+      producer.send(new ProducerRecord<>(topic, null, entry.getServedTimeMs(), entry.getRequestId(),
+          entry.toByteArray()), (metadata, error) -> {
+            if (error == null) {
+              sent.increment();
+            } else if (Thread.currentThread() == sending && error instanceof RetriableException) {
+              // Called back inside send(): the producer did not take the entry, and may later.
+              refused[0] = true;
+              warn("rank log entries wait for Kafka: " + error);
+            } else {
+              failed.increment();
+              warn("rank log entries are not delivered: " + error);
+            }
+          });
+    } catch (InterruptException e) {
+      throw e;
+    } catch (RuntimeException e) {
+      // A producer closed under the sender, or a bug: the entry cannot be sent.
+      failed.increment();
+      warn("rank log entries are not delivered: " + e);
+    }
+    return !refused[0];
   }
 
   private void warn(String message) {
@@ -188,10 +240,12 @@ public final class RankLogWriter implements AutoCloseable {
     closing = true;
     try {
       sender.join(Math.max(1, timeout.toMillis()));
+      sender.interrupt();
+      sender.join(1_000); // it stops at once, counting the entry it holds as failed
     } catch (InterruptedException e) {
+      sender.interrupt();
       Thread.currentThread().interrupt();
     }
-    sender.interrupt();
     long left = deadline - System.nanoTime();
     producer.close(Duration.ofNanos(Math.max(0, left)));
     for (RankLogEntry e; (e = queue.poll()) != null; ) {

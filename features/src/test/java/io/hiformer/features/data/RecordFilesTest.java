@@ -118,6 +118,44 @@ class RecordFilesTest {
   }
 
   @Test
+  void invalidUtf8AndOversizedCellsAreBadRowsNotValues() throws IOException {
+    Path p = dir.resolve("u.csv");
+    byte[] bad = {'1', ',', 'x', (byte) 0xff, (byte) 0xfe, '\n'};
+    String huge = "3," + "z".repeat(DelimitedParser.MAX_CELL_CHARS + 1) + "\n";
+    try (OutputStream out = Files.newOutputStream(p)) {
+      out.write("a,b\n".getBytes(StandardCharsets.UTF_8));
+      out.write(bad);
+      out.write("2,ok\n".getBytes(StandardCharsets.UTF_8));
+      out.write(huge.getBytes(StandardCharsets.UTF_8));
+      out.write("4,\"fine\"\n".getBytes(StandardCharsets.UTF_8));
+    }
+    BadRows rows = BadRows.tolerate(5);
+    List<RawRecord> kept = all(RecordFiles.csv(p, rows));
+    assertThat(column(kept, "b")).containsExactly("ok", "fine");
+    assertThat(rows.skipped()).extracting(BadRowException::getMessage).containsExactly(
+        p + ":2: a cell is not valid UTF-8",
+        p + ":4: a cell is longer than " + DelimitedParser.MAX_CELL_CHARS + " characters");
+  }
+
+  @Test
+  void aTruncatedGzipFileFailsNamingTheFile() throws IOException {
+    Path whole = dir.resolve("whole.csv.gz");
+    try (OutputStream out = new GZIPOutputStream(Files.newOutputStream(whole))) {
+      StringBuilder text = new StringBuilder("a,b\n");
+      for (int i = 0; i < 50_000; i++) {
+        text.append(i).append(",v").append(i * 7919L % 1000).append('\n');
+      }
+      out.write(text.toString().getBytes(StandardCharsets.UTF_8));
+    }
+    byte[] bytes = Files.readAllBytes(whole);
+    Path cut = dir.resolve("cut.csv.gz");
+    Files.write(cut, java.util.Arrays.copyOf(bytes, bytes.length / 2));
+    assertThatThrownBy(() -> all(RecordFiles.csv(cut, BadRows.none())))
+        .isInstanceOf(UncheckedIOException.class)
+        .hasMessageStartingWith("cannot read " + cut + ": the file is truncated");
+  }
+
+  @Test
   void tsvAndGzipByExtension() throws IOException {
     Path p = dir.resolve("t.tsv.gz");
     try (OutputStream out = new GZIPOutputStream(Files.newOutputStream(p))) {

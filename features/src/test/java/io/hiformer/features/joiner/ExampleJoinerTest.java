@@ -27,6 +27,7 @@ import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.StringSerializer;
+import org.apache.kafka.streams.CloseOptions;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -122,12 +123,16 @@ class ExampleJoinerTest {
       send(t.outcomes(), "r3", outcome("r3", "f", "click", 1.5f, 3_000));
       send(t.outcomes(), "r1", outcome("r3", "f", "click", 1f, 3_000));
       send(t.outcomes(), "r3", "not protobuf".getBytes(StandardCharsets.UTF_8));
-      await("outcomes processed", () -> counts.outcomesJoined() == 6 && total(counts) == 7);
+      await("outcomes processed", () -> counts.outcomesJoined() == 6 && total(counts) == 6
+          && counts.outcomesWaiting() == 1);
       assertThat(counts.examples()).as("nothing closes before stream time reaches 15 s").isZero();
+      assertThat(counts.rejected().get("unknown-request")).as("r9's rank-log entry may still come until 18 s").isZero();
 
       // 3. A request served at 20 s moves stream time past every close (r1 15 s, r2 16 s, r3 17 s).
       send(t.rankLog(), "r4", served("r4", 20_000, 1, "g"));
       List<TrainingExample> first = examples(t, 6);
+      await("r9's outcome given up at 18 s", () -> counts.rejected().get("unknown-request") == 1);
+      assertThat(counts.outcomesWaiting()).isZero();
       assertThat(first).map(Script::describe).containsExactlyInAnyOrder(
           "r1/b click=1.0 like=1.0",
           "r1/a click=1.0 like=0.0",
@@ -214,6 +219,131 @@ class ExampleJoinerTest {
       List<TrainingExample> out = examples(t, 40);
       assertThat(out).map(Script::describe).containsExactlyInAnyOrderElementsOf(expected);
       assertThat(examples(t, -1)).as("nothing emitted twice").hasSize(40);
+    }
+  }
+
+  @Test
+  void aKilledInstancesPartitionsMoveWithinTheSessionTimeoutAndFinishExactlyOnce(@TempDir Path state)
+      throws Exception {
+    ExampleJoiner.Options options = options("killed.", 2);
+    TopicNames t = options.topics();
+    var first = new ExampleJoiner.Deployment(kafka.bootstrapServers(), "joiner-killed", state.resolve("a"), 1);
+    var second = new ExampleJoiner.Deployment(kafka.bootstrapServers(), "joiner-killed", state.resolve("b"), 1);
+    List<String> expected = new ArrayList<>();
+    try (ExampleJoiner b = ExampleJoiner.start(second, options)) {
+      ExampleJoiner a = ExampleJoiner.start(first, options);
+      await("both instances running with a partition each", () -> activeTasks(a) == 1 && activeTasks(b) == 1);
+      for (int i = 0; i < 10; i++) {
+        String id = "k" + i;
+        send(t.rankLog(), id, served(id, i * 100L, 1, "a"));
+        send(t.outcomes(), id, outcome(id, "a", "click", 1f, i * 100L + 500));
+        expected.add(id + "/a click=1.0 like=0.0");
+      }
+      await("joined on both instances", () -> a.counts().outcomesJoined() + b.counts().outcomesJoined() == 10);
+      // Gone without leaving the group, as a killed process: its partition waits for the session
+      // timeout (10 s by the recommended settings, not Kafka's 45 s), then moves.
+      long killed = System.nanoTime();
+      a.streams().close(CloseOptions.timeout(Duration.ofSeconds(30))
+          .withGroupMembershipOperation(CloseOptions.GroupMembershipOperation.REMAIN_IN_GROUP));
+      await("the other instance has both partitions", () -> activeTasks(b) == 2);
+      long movedMs = (System.nanoTime() - killed) / 1_000_000;
+      assertThat(movedMs).as("moved after %d ms", movedMs).isLessThan(30_000);
+      for (int p = 0; p < 2; ) {
+        String id = "tick" + p + "-" + System.nanoTime();
+        var metadata = producer.send(new ProducerRecord<>(t.rankLog(), id,
+            served(id, 60_000, 1, "z").toByteArray())).get();
+        p += metadata.partition() == p ? 1 : 0;
+      }
+      assertThat(examples(t, 10)).map(Script::describe).containsExactlyInAnyOrderElementsOf(expected);
+      assertThat(examples(t, -1)).as("nothing emitted twice").hasSize(10);
+    }
+  }
+
+  @Test
+  void rankLogEntriesBehindTheirOutcomesLabelExactlyAsInOrder(@TempDir Path state) throws Exception {
+    ExampleJoiner.Options options = options("delayed.", 3);
+    TopicNames t = options.topics();
+    // Requests served every 0.5 s with outcomes inside their windows; each rank-log entry arrives
+    // after its request's last outcome, up to 3.6 s later in event time (the grace is 5 s; records
+    // are sent a second at a time, so up to a second more may be processed before it).
+    record Arrival(long at, String topic, String key, MessageLite value) {}
+    List<Arrival> arrivals = new ArrayList<>();
+    List<String> expected = new ArrayList<>();
+    for (int i = 0; i < 40; i++) {
+      String id = "d" + i;
+      long served = i * 500L;
+      List<Outcome> outcomes = switch (i % 4) {
+        case 0 -> List.of(outcome(id, "a", "click", 1f, served + 1_000));
+        case 1 -> List.of(outcome(id, "a", "click", 0.5f, served + 3_000), outcome(id, "b", "like", 1f, served + 9_500),
+            outcome(id, "a", "click", 0.25f, served + 6_000));
+        case 2 -> List.of();
+        default -> List.of(outcome(id, "b", "click", 1f, served + 10_000), outcome(id, "b", "like", 0.5f, served));
+      };
+      long last = served;
+      for (Outcome o : outcomes) {
+        arrivals.add(new Arrival(o.getEventTimeMs() - T0, t.outcomes(), id, o));
+        last = Math.max(last, o.getEventTimeMs() - T0);
+      }
+      arrivals.add(new Arrival(last + (i % 10) * 400, t.rankLog(), id, served(id, served, 2, "a", "b", "c")));
+      expected.addAll(switch (i % 4) {
+        case 0 -> List.of(id + "/a click=1.0 like=0.0", id + "/b click=0.0 like=0.0");
+        case 1 -> List.of(id + "/a click=0.5 like=0.0", id + "/b click=0.0 like=1.0");
+        case 2 -> List.of(id + "/a click=0.0 like=0.0", id + "/b click=0.0 like=0.0");
+        default -> List.of(id + "/a click=0.0 like=0.0", id + "/b click=1.0 like=0.5");
+      });
+    }
+    // Outcomes of requests that never come.
+    for (int g = 0; g < 5; g++) {
+      arrivals.add(new Arrival(g * 3_000L, t.outcomes(), "ghost" + g, outcome("ghost" + g, "a", "click", 1f, g * 3_000L)));
+    }
+    arrivals.sort(java.util.Comparator.comparingLong(Arrival::at));
+
+    try (Admin admin = Admin.create(Map.of("bootstrap.servers", kafka.bootstrapServers()));
+        ExampleJoiner joiner = ExampleJoiner.start(
+            new ExampleJoiner.Deployment(kafka.bootstrapServers(), "joiner-delayed", state, 1), options)) {
+      // In arrival order, a second of event time at a time, each second processed before the next
+      // is sent: so the joiner sees the outcomes first, whatever order it would pick among buffered records.
+      int sent = 0;
+      for (int from = 0; from < arrivals.size(); ) {
+        long second = arrivals.get(from).at() / 1_000;
+        int to = from;
+        while (to < arrivals.size() && arrivals.get(to).at() / 1_000 == second) {
+          Arrival a = arrivals.get(to++);
+          send(a.topic(), a.key(), a.value());
+        }
+        sent += to - from;
+        from = to;
+        int total = sent;
+        await("records up to " + second + " s processed", () -> committed(admin, "joiner-delayed", t) == total);
+      }
+      for (int p = 0; p < 3; ) {
+        String id = "tick" + p + "-" + System.nanoTime();
+        var metadata = producer.send(new ProducerRecord<>(t.rankLog(), id,
+            served(id, 60_000, 1, "z").toByteArray())).get();
+        p += metadata.partition() == p ? 1 : 0;
+      }
+      assertThat(examples(t, expected.size())).map(Script::describe).containsExactlyInAnyOrderElementsOf(expected);
+      List<ConsumerRecord<String, byte[]>> dlq = read(kafka.bootstrapServers(), t.examplesDlq(), 5);
+      assertThat(dlq).map(ConsumerRecord::key).containsExactlyInAnyOrder("ghost0", "ghost1", "ghost2", "ghost3", "ghost4");
+      assertThat(dlq).allSatisfy(r -> {
+        assertThat(header(r, "__streams.errors.message")).startsWith("unknown-request: no rank-log entry for request '"
+            + r.key() + "'");
+        assertThat(header(r, "__streams.errors.topic")).isEqualTo(t.outcomes());
+      });
+      assertThat(read(kafka.bootstrapServers(), t.examplesDlq(), -1)).as("nothing else dead-lettered").hasSize(5);
+      assertThat(examples(t, -1)).as("nothing twice").hasSize(expected.size());
+      assertThat(joiner.counts().outcomesWaiting()).isZero();
+    }
+  }
+
+  /** Offsets the joiner committed on the rank-log and outcomes topics, summed: the records it has processed. */
+  static long committed(Admin admin, String group, TopicNames t) {
+    try {
+      return admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get().entrySet().stream()
+          .filter(e -> e.getKey().topic().equals(t.rankLog()) || e.getKey().topic().equals(t.outcomes()))
+          .mapToLong(e -> e.getValue() == null ? 0 : e.getValue().offset()).sum();
+    } catch (Exception e) {
+      return -1;
     }
   }
 

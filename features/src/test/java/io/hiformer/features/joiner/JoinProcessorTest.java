@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.google.protobuf.MessageLite;
 import io.hiformer.features.kafka.TopicNames;
+import io.hiformer.proto.Outcome;
 import io.hiformer.proto.RankLogEntry;
 import io.hiformer.proto.TrainingExample;
 import java.nio.charset.StandardCharsets;
@@ -21,6 +22,7 @@ import org.apache.kafka.streams.StreamsConfig;
 import org.apache.kafka.streams.TestInputTopic;
 import org.apache.kafka.streams.TestOutputTopic;
 import org.apache.kafka.streams.TopologyTestDriver;
+import org.apache.kafka.streams.test.TestRecord;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -40,7 +42,13 @@ class JoinProcessorTest {
 
   @BeforeEach
   void start() {
-    ExampleJoiner.Options options = new ExampleJoiner.Options(Duration.ofSeconds(10), Duration.ofSeconds(5), TOPICS);
+    start(new ExampleJoiner.Options(Duration.ofSeconds(10), Duration.ofSeconds(5), TOPICS));
+  }
+
+  void start(ExampleJoiner.Options options) {
+    if (driver != null) {
+      driver.close();
+    }
     counts = new JoinerCounts();
     Properties config = ExampleJoiner.config(
         new ExampleJoiner.Deployment("unused:9092", "joiner-unit", state, 1), options);
@@ -77,8 +85,103 @@ class JoinProcessorTest {
   }
 
   List<String> deadLetters() {
-    return dlq.readRecordsToList().stream().map(r -> new String(
-        r.headers().lastHeader("__streams.errors.message").value(), StandardCharsets.UTF_8)).toList();
+    return dlq.readRecordsToList().stream().map(r -> header(r, "__streams.errors.message")).toList();
+  }
+
+  static String header(TestRecord<String, byte[]> r, String name) {
+    return new String(r.headers().lastHeader(name).value(), StandardCharsets.UTF_8);
+  }
+
+  @Test
+  void failoverSettingsReachTheConsumerAndStreams() {
+    Properties config = ExampleJoiner.config(new ExampleJoiner.Deployment("kafka:9092", "j", state, 1,
+        new ExampleJoiner.Failover(Duration.ofSeconds(8), Duration.ofSeconds(2), 2)), new ExampleJoiner.Options(Duration.ofSeconds(1),
+        Duration.ZERO, TOPICS));
+    assertThat(config).containsEntry("consumer.session.timeout.ms", 8_000)
+        .containsEntry("consumer.heartbeat.interval.ms", 2_000).containsEntry("num.standby.replicas", 2);
+    assertThat(ExampleJoiner.config(new ExampleJoiner.Deployment("kafka:9092", "j", state, 1),
+        new ExampleJoiner.Options(Duration.ofSeconds(1), Duration.ZERO, TOPICS)))
+        .as("the recommended settings by default").containsEntry("consumer.session.timeout.ms", 10_000)
+        .containsEntry("num.standby.replicas", 1);
+  }
+
+  @Test
+  void outcomesThatArriveBeforeTheirRankLogEntryWaitForItAndLabelItAsInOrder() throws Exception {
+    pipe(outcomes, "r1", outcome("r1", "a", "click", 0.4f, 1_000));
+    pipe(outcomes, "r1", outcome("r1", "a", "click", 0.9f, 2_000));
+    pipe(outcomes, "r1", outcome("r1", "b", "like", 1f, 9_000));
+    pipe(outcomes, "r1", outcome("r1", "b", "click", 1f, 10_500));
+    pipe(outcomes, "r1", outcome("r1", "z", "click", 1f, 3_000));
+    pipe(outcomes, "r1", outcome("r1", "a", "share", 1f, 3_000));
+    assertThat(deadLetters()).as("nothing rejected before the entry could come").isEmpty();
+    assertThat(counts.outcomesWaiting()).isEqualTo(6);
+    serve(served("r1", 0, 2, "a", "b", "c"));
+    assertThat(counts.outcomesWaiting()).isZero();
+    assertThat(counts.outcomesJoined()).isEqualTo(3);
+    List<TestRecord<String, byte[]>> rejected = dlq.readRecordsToList();
+    assertThat(rejected).map(r -> header(r, "__streams.errors.message")).containsExactly(
+        "after-window: outcome at " + (Script.T0 + 10_500) + " is after the attribution window of request 'r1'"
+            + " (served at " + Script.T0 + ", window 10000 ms)",
+        "unknown-item: item 'z' is not among the 2 candidates returned for request 'r1'",
+        "unknown-task: task 'share' is not a task of ctr v3 [click, like]");
+    // As Kafka Streams' own dead letters: the outcome, where it was read, why.
+    TestRecord<String, byte[]> z = rejected.get(1);
+    assertThat(z.key()).isEqualTo("r1");
+    assertThat(Outcome.parseFrom(z.value())).isEqualTo(outcome("r1", "z", "click", 1f, 3_000));
+    assertThat(header(z, "__streams.errors.topic")).isEqualTo(TOPICS.outcomes());
+    assertThat(header(z, "__streams.errors.partition")).isEqualTo("0");
+    assertThat(header(z, "__streams.errors.offset")).isEqualTo("4");
+
+    serve(served("r2", 15_000, 1, "x"));
+    assertThat(examples()).containsExactly("r1/a click=0.9 like=0.0", "r1/b click=0.0 like=1.0");
+    assertThat(counts.positives()).isEqualTo(2);
+  }
+
+  @Test
+  void aWaitingOutcomeIsUnknownOnlyOnceNoEntryItCouldBelongToCanArrive() {
+    pipe(outcomes, "ghost", outcome("ghost", "a", "click", 1f, 1_000));
+    pipe(outcomes, "r1", outcome("r1", "a", "click", 1f, 10_000));
+    // r1 served at 0, its entry 4.999 s behind the outcome's time: still in its window and grace.
+    serve(served("r1", 0, 1, "a"));
+    serve(served("r2", 14_999, 1, "b"));
+    assertThat(counts.outcomesJoined()).isEqualTo(1);
+    serve(served("r3", 15_999, 1, "c"));
+    assertThat(deadLetters()).as("the ghost's outcome at 1 s may still meet an entry until 16 s").isEmpty();
+    assertThat(examples()).containsExactly("r1/a click=1.0 like=0.0");
+    serve(served("r4", 16_000, 1, "d"));
+    assertThat(deadLetters()).containsExactly("unknown-request: no rank-log entry for request 'ghost' came by stream"
+        + " time " + (Script.T0 + 16_000) + " (outcome at " + (Script.T0 + 1_000) + " + window 10000 ms + grace"
+        + " 5000 ms): never served, its entry lost, or the request closed long ago");
+    assertThat(counts.outcomesWaiting()).isZero();
+    assertThat(counts.rejected()).containsEntry("unknown-request", 1L);
+    // An outcome whose time is already up does not wait.
+    pipe(outcomes, "old", outcome("old", "a", "click", 1f, 500));
+    assertThat(deadLetters()).singleElement().asString().startsWith("unknown-request: no rank-log entry for request 'old'");
+    assertThat(counts.outcomesWaiting()).isZero();
+  }
+
+  @Test
+  void waitingOutcomesAreBoundedPerRequestAndPerPartition() {
+    start(new ExampleJoiner.Options(Duration.ofSeconds(10), Duration.ofSeconds(5), TOPICS, 2, 3));
+    pipe(outcomes, "r1", outcome("r1", "a", "click", 1f, 1_000));
+    pipe(outcomes, "r1", outcome("r1", "a", "like", 1f, 1_000));
+    pipe(outcomes, "r1", outcome("r1", "b", "click", 1f, 1_000));
+    pipe(outcomes, "r2", outcome("r2", "a", "click", 1f, 1_000));
+    pipe(outcomes, "r3", outcome("r3", "a", "click", 1f, 1_000));
+    assertThat(deadLetters()).containsExactly(
+        "waiting-full: request 'r1' already has 2 outcomes waiting for its rank-log entry, the most one request"
+            + " may have",
+        "waiting-full: partition 0 already has 3 outcomes waiting for rank-log entries, the most one partition"
+            + " may have");
+    serve(served("r1", 0, 2, "a", "b"));
+    assertThat(counts.outcomesWaiting()).isEqualTo(1);
+    pipe(outcomes, "r3", outcome("r3", "a", "click", 1f, 1_000));
+    assertThat(deadLetters()).as("room again").isEmpty();
+    serve(served("r9", 30_000, 1, "z"));
+    assertThat(examples()).containsExactly("r1/a click=1.0 like=1.0", "r1/b click=0.0 like=0.0");
+    assertThat(deadLetters()).map(m -> m.substring(0, m.indexOf(" came"))).containsExactly(
+        "unknown-request: no rank-log entry for request 'r2'", "unknown-request: no rank-log entry for request 'r3'");
+    assertThat(counts.rejected()).containsEntry("waiting-full", 2L).containsEntry("unknown-request", 2L);
   }
 
   @Test

@@ -128,7 +128,7 @@ class FeatureIngestorTest {
     assertThat(reason(dlq.get(t + 2))).isEqualTo("unknown_field: unknown field 'countyr' for a user; stored fields: "
         + "[user_id, country, age, recent]");
     assertThat(reason(dlq.get(t + 3))).isEqualTo("wrong_type: field 'age' of a user takes dense values, got categorical");
-    assertThat(reason(dlq.get(t + 4))).isEqualTo("not_finite: field 'age' of a user is NaN; dense values must be finite");
+    assertThat(reason(dlq.get(t + 4))).isEqualTo("not_finite: field 'age' of a user is NaN, not a finite number; dense values must be finite floats");
     assertThat(reason(dlq.get(t + 5))).isEqualTo("wrong_entity_kind: entity_kind ENTITY_KIND_ITEM on topic "
         + topics.featuresUser() + ", which holds ENTITY_KIND_USER");
     assertThat(reason(dlq.get(t + 6))).isEqualTo("key_mismatch: key 'someone-else' differs from entity_id 'u6'");

@@ -125,6 +125,10 @@ class FeatureStoreTest {
     assertRejected(update(USER, "u1", 200, "country", dense(3)), Reason.WRONG_TYPE, "takes categorical or id values");
     assertRejected(update(USER, "u1", 200, "age", dense(Double.NaN)), Reason.NOT_FINITE, "field 'age' of a user is NaN");
     assertRejected(update(ITEM, "i1", 200, "price", dense(Double.POSITIVE_INFINITY)), Reason.NOT_FINITE, "Infinity");
+    // Finite as a double, infinite as the float the model uses: refused the same way.
+    assertRejected(update(ITEM, "i1", 200, "price", dense(1e39)), Reason.NOT_FINITE,
+        "field 'price' of an item is 1.0E39, beyond the float range");
+    assertRejected(update(ITEM, "i1", 200, "price", dense(-1e39)), Reason.NOT_FINITE, "-1.0E39");
     assertRejected(update(ITEM, "i1", 200, "country", cat("de")), Reason.UNKNOWN_FIELD, "for an item");
     assertRejected(update(USER, "u1", 200, "hour", cat("9")), Reason.UNKNOWN_FIELD, "'hour'");
     assertRejected(update(USER, "", 200, "country", cat("fr")), Reason.MISSING_ENTITY_ID, "entity_id is empty");

@@ -2,6 +2,7 @@ package io.hiformer.features.ranklog;
 
 import io.hiformer.kernels.CpuKernels;
 import io.hiformer.model.Batch;
+import io.hiformer.model.BundledConfigs;
 import io.hiformer.model.Hiformer;
 import io.hiformer.model.ModelConfig;
 import io.hiformer.model.Parameters;
@@ -11,11 +12,9 @@ import io.hiformer.proto.FeatureValue;
 import io.hiformer.proto.RankLogEntry;
 import io.hiformer.proto.RankRequest;
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.OutputStream;
 import org.apache.kafka.common.compress.Compression;
 import org.apache.kafka.common.utils.ByteBufferOutputStream;
-import java.nio.charset.StandardCharsets;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -60,9 +59,7 @@ public class RankLogBenchmark {
 
   @Setup
   public void setUp() throws IOException {
-    try (InputStream in = RankLogBenchmark.class.getResourceAsStream("/ref-serving.json")) {
-      config = ModelConfig.fromJson(new String(in.readAllBytes(), StandardCharsets.UTF_8));
-    }
+    config = BundledConfigs.get(BundledConfigs.REF_SERVING);
     scorer = new Scorer(new Hiformer(Parameters.initialize(config, 42), CpuKernels.best()), 2);
     SplittableRandom rnd = new SplittableRandom(7);
     batch = new Batch(config, candidates);

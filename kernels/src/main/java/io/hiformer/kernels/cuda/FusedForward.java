@@ -121,7 +121,7 @@ public final class FusedForward implements AutoCloseable {
   }
 
   /**
-   * Logits {@code [n, T]} of a batch in the encoding of MODEL.md section 6: categorical ids
+   * Logits {@code [n, T]} of a batch in the encoding of docs/model.md, Expected files: categorical ids
    * {@code [n, #categorical]}, bag offsets {@code [n·#bag + 1]} into {@code bagIds}, dense values
    * {@code [n, D]}. Ids must be in range (the model validates them).
    */

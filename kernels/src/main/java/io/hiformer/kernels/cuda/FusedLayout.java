@@ -298,7 +298,7 @@ public final class FusedLayout {
     return a.cluster() != b.cluster() ? a.cluster() > b.cluster() : a.blocks() > b.blocks();
   }
 
-  // ---- packing: one method per parameter role, each from the MODEL.md layout ---------------------
+  // ---- packing: one method per parameter role, each from docs/model.md, Parameters ---------------------
 
   /** {@code emb.<field>} {@code [vocab, d]}, the field's index among the embedded fields. */
   public void packEmbedding(int field, float[] table, float[] blob) {

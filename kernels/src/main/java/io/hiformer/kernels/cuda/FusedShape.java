@@ -3,7 +3,7 @@ package io.hiformer.kernels.cuda;
 import java.util.Arrays;
 
 /**
- * The shapes of a Hiformer forward pass (MODEL.md) as the fused CUDA kernel sees them; the model
+ * The shapes of a Hiformer forward pass (docs/model.md) as the fused CUDA kernel sees them; the model
  * module builds one from its config.
  *
  * @param tokenDim d

@@ -58,10 +58,15 @@ final class Bootstrap {
    * {@code point}, from its replicates (non-finite replicates, where a metric is undefined, are
    * left out). The replicates are shifted by {@code point - mean(replicates)}, which removes the
    * small bias of replicates computed on coarser bins (AUC) and changes nothing when they centre on
-   * the point; the interval is their percentile interval. The p-value inverts that interval:
-   * twice the smaller share of shifted replicates on either side of 0, {@code (1 + count) / (1 + valid)}
-   * per side, so it is below {@code 1 - confidence} just when the interval excludes 0. All NaN
-   * with fewer than 10 valid replicates.
+   * the point; the interval is their percentile interval, with the {@link #quantile} convention.
+   *
+   * <p>The p-value inverts that same interval: it is {@code 2 * min(a, 1 - b)}, where {@code a} is
+   * the largest level whose quantile is at most 0 and {@code b} the smallest whose quantile is at
+   * least 0 (the interpolated shares of replicates at or below and at or above 0). So for every
+   * confidence level, the interval excludes 0 exactly when {@code p < 1 - confidence}: a gate on
+   * {@code p} and one on {@code lo} or {@code hi} never contradict each other. When no replicate
+   * reaches 0, p is 0: below the bootstrap's resolution of about {@code 1 / replicates}, which
+   * the report shows as such. All NaN with fewer than 10 valid replicates.
    */
   static Interval interval(double point, double[] replicates, double confidence) {
     double[] valid = Arrays.stream(replicates).filter(Double::isFinite).toArray();
@@ -69,21 +74,42 @@ final class Bootstrap {
       return new Interval(Double.NaN, Double.NaN, Double.NaN);
     }
     double shift = point - Arrays.stream(valid).average().orElseThrow();
-    int atOrBelow = 0;
-    int atOrAbove = 0;
     for (int i = 0; i < valid.length; i++) {
       valid[i] += shift;
-      if (valid[i] <= 0) {
-        atOrBelow++;
-      }
-      if (valid[i] >= 0) {
-        atOrAbove++;
-      }
     }
     Arrays.sort(valid);
     double alpha = (1 - confidence) / 2;
-    double p = Math.min(1, 2 * (1.0 + Math.min(atOrBelow, atOrAbove)) / (1.0 + valid.length));
+    double below = levelAtOrBelowZero(valid);
+    double above = 1 - levelAtOrAboveZero(valid);
+    double p = Math.min(1, 2 * Math.min(below, above));
     return new Interval(quantile(valid, alpha), quantile(valid, 1 - alpha), p);
+  }
+
+  /** The largest q with {@code quantile(sorted, q) <= 0}; 0 when every value is above 0. */
+  static double levelAtOrBelowZero(double[] sorted) {
+    int k = 0; // values at or below 0
+    while (k < sorted.length && sorted[k] <= 0) {
+      k++;
+    }
+    if (k == 0 || k == sorted.length) {
+      return k == 0 ? 0 : 1;
+    }
+    // quantile is linear between order statistics k - 1 (<= 0) and k (> 0): where it crosses 0.
+    double t = -sorted[k - 1] / (sorted[k] - sorted[k - 1]);
+    return (k - 1 + t) / (sorted.length - 1);
+  }
+
+  /** The smallest q with {@code quantile(sorted, q) >= 0}; 1 when every value is below 0. */
+  static double levelAtOrAboveZero(double[] sorted) {
+    int j = 0; // values below 0
+    while (j < sorted.length && sorted[j] < 0) {
+      j++;
+    }
+    if (j == 0 || j == sorted.length) {
+      return j == 0 ? 0 : 1;
+    }
+    double t = -sorted[j - 1] / (sorted[j] - sorted[j - 1]);
+    return (j - 1 + t) / (sorted.length - 1);
   }
 
   /** Linear interpolation between order statistics (type 7 of Hyndman and Fan). */

@@ -187,6 +187,7 @@ public final class Evaluation {
       }
       EvalRow first = rows.next();
       groupColumn = chooseGroupColumn(first);
+      requireSliceColumns(first);
       List<Worker> workers = new ArrayList<>();
       List<Future<Aggregator>> futures = new ArrayList<>();
       for (int w = 0; w < threads; w++) {
@@ -295,6 +296,15 @@ public final class Evaluation {
   private void drainBadRows(BadRows badRows) {
     for (BadRowException e = badFromWorkers.poll(); e != null; e = badFromWorkers.poll()) {
       badRows.reject(e);
+    }
+  }
+
+  /** A slice column the data lacks would give one "(missing)" slice of every row: refused instead. */
+  private void requireSliceColumns(EvalRow first) {
+    for (SliceValues s : sliceValues) {
+      if (first.record().value(s.column) == null) {
+        throw new IllegalArgumentException(first.record().location() + ": no column '" + s.column + "' to slice by");
+      }
     }
   }
 

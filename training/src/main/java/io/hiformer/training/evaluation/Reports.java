@@ -192,11 +192,13 @@ public final class Reports {
     sb.append("</table>");
     Evaluation.Options o = r.options();
     sb.append(String.format(Locale.ROOT, "<p>Data: %s. %,d rows in %,d groups by <code>%s</code>%s. "
-            + "Intervals: %.0f%% paired bootstrap over groups, %d replicates (seed %d); p-values two-sided. "
+            + "Intervals: %.0f%% paired bootstrap over groups, %d replicates (seed %d) with percentile intervals; "
+            + "p-values two-sided, read from the same replicates, so that p &lt; %.2f exactly when the interval "
+            + "excludes 0; a p-value below the bootstrap's resolution shows as &lt; 1/replicates. "
             + "Calibration: %d equal-width bins. Scored in %.1f s.</p>",
         esc(r.data()), r.rows(), r.groups(), esc(r.groupBy()),
         r.badRows() == 0 ? "" : String.format(Locale.ROOT, ", %,d bad rows skipped", r.badRows()),
-        o.confidence() * 100, o.bootstrap(), o.seed(), o.calibrationBins(), r.seconds()));
+        o.confidence() * 100, o.bootstrap(), o.seed(), 1 - o.confidence(), o.calibrationBins(), r.seconds()));
     if (!checks.isEmpty()) {
       boolean passed = checks.stream().allMatch(Requirement.Check::passed);
       sb.append("<h2>Requirements: <span class='").append(passed ? "pass'>passed" : "fail'>failed")
@@ -246,7 +248,7 @@ public final class Reports {
       }
       for (Delta d : t.deltas()) {
         if (d.metric().equals(m.name())) {
-          deltaCells(sb, d);
+          deltaCells(sb, d, r.options().bootstrap());
         }
       }
       sb.append("</tr>");
@@ -258,14 +260,14 @@ public final class Reports {
       VersionMetrics v = t.versions().get(i);
       String color = Svg.COLORS[i % Svg.COLORS.length];
       roc.add(new Svg.Series(String.format(Locale.ROOT, "%s AUC %.4f", v.version(), v.metrics().get("auc")), color,
-          v.curves().rocFpr(), v.curves().rocTpr(), false));
+          v.curves().rocFpr(), v.curves().rocTpr(), null));
       reliability.add(new Svg.Series(String.format(Locale.ROOT, "%s ECE %.4f", v.version(), v.metrics().get("ece")),
-          color, v.curves().reliabilityPredicted(), v.curves().reliabilityObserved(), true));
+          color, v.curves().reliabilityPredicted(), v.curves().reliabilityObserved(), v.curves().reliabilityRows()));
     }
     sb.append(Svg.lines(id("roc", t.task()), "ROC: " + t.task(), "false positive rate", "true positive rate", roc,
         true));
     sb.append(Svg.lines(id("reliability", t.task()), "Reliability: " + t.task(), "mean predicted probability",
-        "observed rate", reliability, true));
+        "observed rate (labels: rows in the bin)", reliability, true));
     for (VersionMetrics v : t.versions()) {
       sb.append(Svg.histogram(id("histogram", t.task(), v.version()), "Scores of " + v.version() + ": " + t.task(),
           v.curves().histogramPositive(), v.curves().histogramNegative()));
@@ -283,15 +285,27 @@ public final class Reports {
     sb.append("</div>");
   }
 
-  private static void deltaCells(StringBuilder sb, Delta d) {
+  private static void deltaCells(StringBuilder sb, Delta d, int replicates) {
     String css = switch (d.verdict()) {
       case BETTER -> "better";
       case WORSE -> "worse";
       default -> "nsd";
     };
     sb.append("<td>").append(fmt(d.delta(), "%+.6f")).append("</td><td>[").append(fmt(d.lo(), "%+.6f")).append(", ")
-        .append(fmt(d.hi(), "%+.6f")).append("]</td><td>").append(fmt(d.p(), "%.4f")).append("</td><td class='l ")
+        .append(fmt(d.hi(), "%+.6f")).append("]</td><td>").append(pValue(d.p(), replicates)).append("</td><td class='l ")
         .append(css).append("'>").append(esc(d.verdict().text())).append("</td>");
+  }
+
+  /**
+   * A p-value as the report shows it: below 1/replicates the bootstrap cannot tell it apart from
+   * 0 (no replicate, or a fraction of one, crossed 0), so it reads {@code < 1/replicates}.
+   */
+  static String pValue(double p, int replicates) {
+    double floor = 1.0 / replicates;
+    if (!Double.isNaN(p) && p < floor) {
+      return String.format(Locale.ROOT, "&lt; %.4f", floor);
+    }
+    return fmt(p, "%.4f");
   }
 
   private static void slice(StringBuilder sb, EvaluationResult r, SliceField f) {
@@ -326,7 +340,7 @@ public final class Reports {
         }
         for (Delta d : t.deltas()) {
           if (d.metric().equals("auc") || d.metric().equals("logloss")) {
-            deltaCells(sb, d);
+            deltaCells(sb, d, r.options().bootstrap());
           }
         }
         sb.append("</tr>");

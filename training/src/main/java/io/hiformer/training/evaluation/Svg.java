@@ -17,8 +17,8 @@ final class Svg {
   private static final int TOP = 30;
   private static final int BOTTOM = 44;
 
-  /** One line of a chart. */
-  record Series(String name, String color, double[] x, double[] y, boolean markers) {}
+  /** One line of a chart; with {@code counts} (rows per point), each point is marked and labelled with its count. */
+  record Series(String name, String color, double[] x, double[] y, long[] counts) {}
 
   /** One row of a forest plot: a difference and its interval, coloured by verdict. */
   record Interval(String label, double delta, double lo, double hi, EvaluationResult.Verdict verdict) {}
@@ -41,10 +41,12 @@ final class Svg {
       }
       sb.append("<polyline fill='none' stroke-width='2' stroke='").append(s.color()).append("' points='")
           .append(points.toString().trim()).append("'/>");
-      if (s.markers()) {
+      if (s.counts() != null) {
         for (int i = 0; i < s.x().length; i++) {
-          sb.append(String.format(Locale.ROOT, "<circle cx='%.1f' cy='%.1f' r='3' fill='%s'/>", px(s.x()[i]),
-              py(s.y()[i]), s.color()));
+          sb.append(String.format(Locale.ROOT, "<circle cx='%.1f' cy='%.1f' r='3' fill='%s'><title>%,d rows</title>"
+              + "</circle><text x='%.1f' y='%.1f' font-size='8' fill='%s' text-anchor='middle'>%s</text>",
+              px(s.x()[i]), py(s.y()[i]), s.color(), s.counts()[i], px(s.x()[i]), py(s.y()[i]) - 5 - 9 * row,
+              s.color(), count(s.counts()[i])));
         }
       }
       legend(sb, row++, s.name(), s.color());
@@ -52,7 +54,23 @@ final class Svg {
     return sb.append("</svg>").toString();
   }
 
-  /** Positive and negative counts per equal-width bin of [0, 1], each scaled to its own total. */
+  /** A count in at most 4 characters: 950, 12k, 3.4M. */
+  static String count(long n) {
+    if (n < 1000) {
+      return Long.toString(n);
+    }
+    double k = n / 1000.0;
+    if (k < 999.5) {
+      return k < 9.95 ? String.format(Locale.ROOT, "%.1fk", k) : String.format(Locale.ROOT, "%.0fk", k);
+    }
+    double m = n / 1e6;
+    return m < 9.95 ? String.format(Locale.ROOT, "%.1fM", m) : String.format(Locale.ROOT, "%.0fM", m);
+  }
+
+  /**
+   * Positive and negative counts per equal-width bin of [0, 1], each as the share of its class
+   * (the bars of a class sum to 1), on a y axis from 0 to a round number above the tallest bar.
+   */
   static String histogram(String id, String title, long[] positives, long[] negatives) {
     StringBuilder sb = open(id, title, W, H);
     long p = 0;
@@ -65,19 +83,31 @@ final class Svg {
     for (int i = 0; i < positives.length; i++) {
       max = Math.max(max, Math.max(share(positives[i], p), share(negatives[i], n)));
     }
-    max = max == 0 ? 1 : max;
-    frame(sb, "predicted probability", "share of class");
+    double top = roundUp(max);
+    frame(sb, "predicted probability", "share of class", top);
     double bin = 1.0 / positives.length;
     for (int i = 0; i < positives.length; i++) {
-      bar(sb, i * bin, bin / 2, share(negatives[i], n) / max, "#7f7f7f");
-      bar(sb, i * bin + bin / 2, bin / 2, share(positives[i], p) / max, "#2ca02c");
+      bar(sb, i * bin, bin / 2, share(negatives[i], n) / top, "#7f7f7f");
+      bar(sb, i * bin + bin / 2, bin / 2, share(positives[i], p) / top, "#2ca02c");
     }
     // Negatives pile up near 0 and positives near 1: the legend goes top centre.
     legendAt(sb, px(0.35), py(1) + 16, String.format(Locale.ROOT, "negatives (%,d)", n), "#7f7f7f");
     legendAt(sb, px(0.35), py(1) + 30, String.format(Locale.ROOT, "positives (%,d)", p), "#2ca02c");
-    sb.append(String.format(Locale.ROOT, "<text x='%d' y='%.1f' font-size='10' fill='#555'>peak share %.3f</text>",
-        LEFT + 4, py(1) + 12, max));
     return sb.append("</svg>").toString();
+  }
+
+  /** The smallest of 1, 2, 2.5 or 5 times a power of ten that is at least {@code x} (1 for nothing), at most 1. */
+  static double roundUp(double x) {
+    if (!(x > 0)) {
+      return 1;
+    }
+    double power = Math.pow(10, Math.floor(Math.log10(x)));
+    for (double m : new double[] {1, 2, 2.5, 5, 10}) {
+      if (m * power >= x * (1 - 1e-12)) {
+        return Math.min(1, m * power);
+      }
+    }
+    return 1;
   }
 
   private static double share(long count, long total) {
@@ -159,14 +189,19 @@ final class Svg {
   }
 
   private static void frame(StringBuilder sb, String xLabel, String yLabel) {
+    frame(sb, xLabel, yLabel, 1);
+  }
+
+  /** Axes for x in [0, 1] and y in [0, {@code yTop}] (drawn on the unit square, labelled in y's units). */
+  private static void frame(StringBuilder sb, String xLabel, String yLabel, double yTop) {
     sb.append(String.format(Locale.ROOT, "<rect x='%.1f' y='%.1f' width='%.1f' height='%.1f' fill='none' "
         + "stroke='#333'/>", px(0), py(1), px(1) - px(0), py(0) - py(1)));
     for (int i = 0; i <= 4; i++) {
       double v = i / 4.0;
       sb.append(String.format(Locale.ROOT, "<text x='%.1f' y='%.1f' font-size='10' text-anchor='middle'>%.2f</text>",
           px(v), py(0) + 14, v));
-      sb.append(String.format(Locale.ROOT, "<text x='%.1f' y='%.1f' font-size='10' text-anchor='end'>%.2f</text>",
-          px(0) - 4, py(v) + 3, v));
+      sb.append(String.format(Locale.ROOT, "<text x='%.1f' y='%.1f' font-size='10' text-anchor='end'>%s</text>",
+          px(0) - 4, py(v) + 3, tick(v * yTop, yTop)));
       if (i > 0 && i < 4) {
         sb.append(String.format(Locale.ROOT, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' stroke='#eee'/>", px(v),
             py(0), px(v), py(1)));
@@ -178,6 +213,11 @@ final class Svg {
         (px(0) + px(1)) / 2, H - 8, esc(xLabel)));
     sb.append(String.format(Locale.ROOT, "<text x='12' y='%.1f' font-size='11' text-anchor='middle' "
         + "transform='rotate(-90 12 %.1f)'>%s</text>", (py(0) + py(1)) / 2, (py(0) + py(1)) / 2, esc(yLabel)));
+  }
+
+  /** A y tick label: two decimals on the unit axis, enough digits for a finer one's quarters. */
+  private static String tick(double y, double top) {
+    return top >= 1 ? String.format(Locale.ROOT, "%.2f", y) : String.format(Locale.ROOT, "%.3g", y);
   }
 
   /** A legend entry in the bottom right corner, {@code row} entries up. */

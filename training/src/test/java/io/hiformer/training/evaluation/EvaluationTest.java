@@ -179,7 +179,8 @@ class EvaluationTest {
         other.modelFields());
     EvaluatedModel c = new EvaluatedModel("ctr", 3, "", Parameters.initialize(otherConfig, 3), other);
     FileSource source = FileSource.of(List.of(dir.resolve("logged.pb")), schema, dir, config, BadRows.none());
-    assertThatThrownBy(() -> Evaluation.run(List.of(a, c), source, options(1), CpuKernels.scalar(), BadRows.none(),
+    assertThatThrownBy(() -> Evaluation.run(List.of(a, c), source, options(1).withSlices(List.of()),
+        CpuKernels.scalar(), BadRows.none(),
         line -> {})).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("different feature transforms");
   }
 
