@@ -12,7 +12,7 @@ class QuickstartCommandTest {
   @Test
   void trainsSavesReloadsAndVerifies(@TempDir Path dir) {
     VerifyCommandTest.Result r = VerifyCommandTest.run("quickstart", "--out", dir.toString(),
-        "--examples", "16000", "--epochs", "3");
+        "--examples", "16000", "--epochs", "5");
 
     assertThat(r.exit()).as(r.out()).isZero();
     assertThat(r.out()).contains("read back bit-exact").contains("PASS");
