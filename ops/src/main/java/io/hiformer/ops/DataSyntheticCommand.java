@@ -57,35 +57,24 @@ final class DataSyntheticCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws IOException, InterruptedException {
+    // Bad options and unwritable folders are user errors: one line, exit 2 (UserErrors).
     int writers = threads == null ? Runtime.getRuntime().availableProcessors() : threads;
-    ClickLogGenerator.Spec spec;
-    try {
-      if (writers < 1) {
-        throw new IllegalArgumentException("--threads must be at least 1, got " + writers);
-      }
-      int fileCount = files != null ? files : (int) Math.max(1, Math.min(Integer.MAX_VALUE, rows / 1_000_000));
-      spec = new ClickLogGenerator.Spec(seed, users, items, rows, validRows, testRows, fileCount, gzip);
-      new ClickLogGenerator(seed, users, items);
-      if (Files.exists(out) && !Files.isDirectory(out)) {
-        throw new IllegalArgumentException("--out " + out + ": not a directory");
-      }
-    } catch (IllegalArgumentException e) {
-      System.err.println("error: " + e.getMessage());
-      return 2;
+    if (writers < 1) {
+      throw new IllegalArgumentException("--threads must be at least 1, got " + writers);
+    }
+    int fileCount = files != null ? files : (int) Math.max(1, Math.min(Integer.MAX_VALUE, rows / 1_000_000));
+    ClickLogGenerator.Spec spec = new ClickLogGenerator.Spec(seed, users, items, rows, validRows, testRows, fileCount, gzip);
+    new ClickLogGenerator(seed, users, items);
+    if (Files.exists(out) && !Files.isDirectory(out)) {
+      throw new IllegalArgumentException("--out " + out + ": not a directory");
     }
     long total = rows + validRows + testRows;
     long start = System.nanoTime();
-    ClickLogGenerator.Written written;
-    try {
-      written = ClickLogGenerator.writeDataSet(out, spec, writers, done -> {
-        double seconds = (System.nanoTime() - start) / 1e9;
-        System.err.printf(Locale.ROOT, "  %,d / %,d rows (%.0f%%), %,.0f rows/s%n", done, total,
-            100.0 * done / total, done / seconds);
-      });
-    } catch (IOException e) {
-      System.err.println("error: cannot write " + out + ": " + e.getMessage());
-      return 2;
-    }
+    ClickLogGenerator.Written written = ClickLogGenerator.writeDataSet(out, spec, writers, done -> {
+      double seconds = (System.nanoTime() - start) / 1e9;
+      System.err.printf(Locale.ROOT, "  %,d / %,d rows (%.0f%%), %,.0f rows/s%n", done, total,
+          100.0 * done / total, done / seconds);
+    });
     double seconds = (System.nanoTime() - start) / 1e9;
     System.out.printf(Locale.ROOT, "wrote %,d rows (%,d clicks, CTR %.4f) to %s in %.1f s (%,.0f rows/s)%n",
         written.rows(), written.clicks(), (double) written.clicks() / written.rows(), out, seconds,
