@@ -210,6 +210,8 @@ class HostileClientTest {
     start(loopback().withConnections(RankerServer.Connections.DEFAULTS.withMaxCallsPerConnection(4))
         .withRequestMessageTimeout(Duration.ofMinutes(5)));
     ManagedChannel attacker = connect();
+    // One call first, so the client has the server's SETTINGS (its stream limit) before the streams open.
+    assertThat(RankerGrpc.newBlockingStub(attacker).rank(small()).getCandidatesCount()).isEqualTo(2);
     List<CompletableFuture<Status>> streams = new ArrayList<>();
     for (int i = 0; i < 4; i++) {
       streams.add(headersOnly(attacker));
