@@ -47,9 +47,26 @@ public final class ClickLogGenerator {
   public static final int TAGS = 500;
   static final String[] DEVICES = {"mobile", "desktop", "tablet"};
 
-  /** The CSV header; {@link #schemaYaml()} reads these columns. */
+  /**
+   * The CSV header. {@link #schemaYaml()} reads the columns up to {@code ctx_device}; the rest are
+   * what a real click log carries beside the features (request and session ids, the event's time,
+   * the client), which the pipeline must read past: they make a row about 270 bytes, as in the wild.
+   */
   public static final String HEADER = "clicked,user_id,user_segment,user_country,user_age,recent_categories,"
-      + "item_id,item_category,item_tags,item_price,ctx_hour,ctx_device";
+      + "item_id,item_category,item_tags,item_price,ctx_hour,ctx_device,"
+      + "request_id,event_time,session_id,app_version,user_agent";
+
+  /** Clients by device; quoted in the CSV, as their commas require. */
+  private static final String[][] USER_AGENTS = {
+      {"Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.6778.39 Mobile Safari/537.36",
+          "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+          "Mozilla/5.0 (Linux; Android 13; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.6723.107 Mobile Safari/537.36"},
+      {"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+          "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15",
+          "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"},
+      {"Mozilla/5.0 (iPad; CPU OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+          "Mozilla/5.0 (Linux; Android 14; SM-X710) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.6778.39 Safari/537.36"}};
+  private static final String HEX = "0123456789abcdef";
 
   private final long seed;
   private final long users;
@@ -122,6 +139,13 @@ public final class ClickLogGenerator {
     int device;
     double logit;
     boolean clicked;
+    long requestHigh;
+    long requestLow;
+    long session;
+    int day;
+    int millisOfHour;
+    int appMinor;
+    int agent;
   }
 
   /** Fills {@code row} with row {@code index}. */
@@ -136,6 +160,15 @@ public final class ClickLogGenerator {
     row.device = d < 0.6 ? 0 : d < 0.9 ? 1 : 2;
     row.logit = trueLogit(row);
     row.clicked = rnd.nextDouble() < 1 / (1 + Math.exp(-row.logit));
+    // The log context draws from a stream of its own: the feature columns do not depend on it.
+    SplittableRandom log = new SplittableRandom(mix(seed ^ 0x6c6f67L, index));
+    row.requestHigh = log.nextLong();
+    row.requestLow = log.nextLong();
+    row.session = log.nextLong();
+    row.day = (int) (index / 10_000_000);
+    row.millisOfHour = log.nextInt(3_600_000);
+    row.appMinor = log.nextInt(20);
+    row.agent = log.nextInt(USER_AGENTS[row.device].length);
   }
 
   private void user(Row row) {
@@ -203,7 +236,34 @@ public final class ClickLogGenerator {
       out.append(k == 0 ? "t" : "|t").append(row.tags[k]);
     }
     out.append(',').append(Math.round(row.price * 100) / 100.0).append(",h").append(row.hour)
-        .append(',').append(DEVICES[row.device]).append('\n');
+        .append(',').append(DEVICES[row.device]).append(',');
+    // request id as a version-4 UUID, the time as ISO 8601 within the row's ctx_hour
+    hex(row.requestHigh >>> 32, 8, out);
+    out.append('-');
+    hex(row.requestHigh >>> 16, 4, out);
+    out.append("-4");
+    hex(row.requestHigh, 3, out);
+    out.append('-').append(HEX.charAt(8 + (int) (row.requestLow >>> 62)));
+    hex(row.requestLow >>> 48, 3, out);
+    out.append('-');
+    hex(row.requestLow, 12, out);
+    int dayOfMonth = 1 + row.day % 31;  // ten million rows a day, all in December
+    out.append(",2026-12-").append(dayOfMonth < 10 ? "0" : "").append(dayOfMonth).append('T')
+        .append(row.hour < 10 ? "0" : "").append(row.hour).append(':');
+    int minute = row.millisOfHour / 60_000;
+    int second = row.millisOfHour / 1000 % 60;
+    int millis = row.millisOfHour % 1000;
+    out.append(minute < 10 ? "0" : "").append(minute).append(':').append(second < 10 ? "0" : "").append(second)
+        .append('.').append(millis < 100 ? "0" : "").append(millis < 10 ? "0" : "").append(millis).append("Z,");
+    hex(row.session, 16, out);
+    out.append(",7.").append(row.appMinor).append(".2,\"").append(USER_AGENTS[row.device][row.agent]).append("\"\n");
+  }
+
+  /** Appends the low {@code digits} hex digits of {@code bits}. */
+  private static void hex(long bits, int digits, StringBuilder out) {
+    for (int k = digits - 1; k >= 0; k--) {
+      out.append(HEX.charAt((int) (bits >>> (4 * k)) & 15));
+    }
   }
 
   /**
@@ -221,7 +281,7 @@ public final class ClickLogGenerator {
       out.write(HEADER);
       out.write('\n');
       Row row = new Row();
-      StringBuilder line = new StringBuilder(160);
+      StringBuilder line = new StringBuilder(320);
       for (long i = from; i < to; i++) {
         row(i, row);
         clicks += row.clicked ? 1 : 0;

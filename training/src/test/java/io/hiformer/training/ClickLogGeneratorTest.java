@@ -45,6 +45,33 @@ class ClickLogGeneratorTest {
   }
 
   @Test
+  void theLogColumnsAreWellFormedAndTheClientsCommasStayInsideTheirQuotes() throws Exception {
+    var written = ClickLogGenerator.writeDataSet(dir,
+        new ClickLogGenerator.Spec(5, 1000, 100, 2000, 0, 0, 1, false), 1, done -> {});
+    FeatureSchema schema = FeatureSchema.parse(Files.readString(dir.resolve("schema.yaml")));
+    List<RawRecord> records = new ArrayList<>();
+    RecordFiles.open(dir.resolve(written.trainFiles().getFirst()), schema, BadRows.none()).forEach(records::add);
+    assertThat(records).hasSize(2000);
+    java.util.Set<String> requests = new java.util.HashSet<>();
+    for (RawRecord r : records) {
+      assertThat(r.value("request_id")).matches("[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}");
+      requests.add(r.value("request_id"));
+      String hour = r.value("ctx_hour").substring(1);
+      assertThat(r.value("event_time")).matches("2026-12-01T" + (hour.length() == 1 ? "0" : "") + hour
+          + ":[0-5][0-9]:[0-5][0-9]\\.[0-9]{3}Z");
+      assertThat(r.value("session_id")).matches("[0-9a-f]{16}");
+      assertThat(r.value("user_agent")).startsWith("Mozilla/5.0 (");
+      // the last column: a quoted value with commas, parsed whole (nothing spills into a 18th column)
+      assertThat(r.value("app_version")).matches("7\\.[0-9]+\\.2");
+    }
+    assertThat(requests).hasSize(2000);
+    assertThat(records).anyMatch(r -> r.value("user_agent").contains("(KHTML, like Gecko)"));
+    // about 270 bytes a row, as real click logs are: what the larger-than-memory runs measure
+    long bytes = Files.size(dir.resolve(written.trainFiles().getFirst()));
+    assertThat(bytes / 2000).isBetween(240L, 320L);
+  }
+
+  @Test
   void theWrittenSchemaReadsEveryRowAndTheFilesCarryThePlantedSignal() throws Exception {
     var written = ClickLogGenerator.writeDataSet(dir,
         new ClickLogGenerator.Spec(3, 5000, 2000, 20_000, 2000, 20_000, 2, true), 2, done -> {});
