@@ -56,7 +56,14 @@ public final class HiformerCommand implements Runnable {
       System.exit(2);
       return;
     }
-    System.exit(commandLine.execute(args));
+    try {
+      System.exit(commandLine.execute(args));
+    } catch (OutOfMemoryError e) {
+      // Not the user's input and no bug to trace: say what to change.
+      System.err.println("error: out of memory: the Java heap (at most " + (Runtime.getRuntime().maxMemory() >> 20)
+          + " MB) is too small for this run; give it more with HIFORMER_JAVA_OPTS=-Xmx<size> (" + e.getMessage() + ")");
+      System.exit(1);
+    }
   }
 
   /**

@@ -470,7 +470,34 @@ public final class TrainJob {
     for (String f : files) {
       parts.add(joins.join(RecordFiles.open(spec.dataDir().resolve(f), schema, bad)));
     }
-    return () -> parts.stream().flatMap(p -> java.util.stream.StreamSupport.stream(p.spliterator(), false)).iterator();
+    return concatenated(parts);
+  }
+
+  /**
+   * The items of {@code parts} in order, pulled one at a time. Not {@code Stream.flatMap(...).iterator()}:
+   * that buffers a whole inner part (a whole file of records) before handing out its first item.
+   */
+  static <T> Iterable<T> concatenated(List<? extends Iterable<? extends T>> parts) {
+    return () -> new java.util.Iterator<T>() {
+      private int part;
+      private java.util.Iterator<? extends T> current = java.util.Collections.emptyIterator();
+
+      @Override
+      public boolean hasNext() {
+        while (!current.hasNext() && part < parts.size()) {
+          current = parts.get(part++).iterator();
+        }
+        return current.hasNext();
+      }
+
+      @Override
+      public T next() {
+        if (!hasNext()) {
+          throw new java.util.NoSuchElementException();
+        }
+        return current.next();
+      }
+    };
   }
 
   private static Map<String, Object> byTask(List<Metrics.Task> metrics) {
