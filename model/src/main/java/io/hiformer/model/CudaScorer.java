@@ -14,7 +14,7 @@ import java.util.List;
  * closes the old version's scorer). Each {@link #score} call validates the batch, copies its
  * inputs over and runs one kernel launch.
  */
-public final class CudaScorer implements BatchScorer {
+public final class CudaScorer implements LogitScorer {
   private final ModelConfig config;
   private final FusedForward forward;
 
