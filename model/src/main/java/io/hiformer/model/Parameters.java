@@ -58,47 +58,6 @@ public final class Parameters {
     }
   }
 
-  private final ModelConfig config;
-  private final Map<String, Tensor> tensors;
-  // the tensors by role, resolved once so that the passes look nothing up by name
-  private final float[][] embeddings;
-  private final float[] denseWeight;
-  private final float[] denseBias;
-  private final float[] taskTokens;
-  private final LayerWeights[] layers;
-  private final float[] finalNormWeight;
-  private final float[] finalNormBias;
-  private final float[][][] towerWeights;  // [task][k]
-  private final float[][][] towerBiases;
-
-  private Parameters(ModelConfig config, Map<String, Tensor> tensors) {
-    this.config = config;
-    this.tensors = Collections.unmodifiableMap(tensors);
-    List<ModelConfig.Field> embedded = config.embeddedFields();
-    embeddings = new float[embedded.size()][];
-    for (int e = 0; e < embeddings.length; e++) {
-      embeddings[e] = get(embeddingName(embedded.get(e).name()));
-    }
-    boolean dense = config.numDense() > 0;
-    denseWeight = dense ? get(DENSE_WEIGHT) : null;
-    denseBias = dense ? get(DENSE_BIAS) : null;
-    taskTokens = get(TASK_TOKENS);
-    layers = new LayerWeights[config.layers()];
-    for (int l = 0; l < layers.length; l++) {
-      layers[l] = new LayerWeights(this, l);
-    }
-    finalNormWeight = get(FINAL_NORM_WEIGHT);
-    finalNormBias = get(FINAL_NORM_BIAS);
-    towerWeights = new float[config.numTasks()][config.towerHidden().size() + 1][];
-    towerBiases = new float[config.numTasks()][config.towerHidden().size() + 1][];
-    for (int j = 0; j < towerWeights.length; j++) {
-      for (int k = 0; k < towerWeights[j].length; k++) {
-        towerWeights[j][k] = get(towerWeightName(j, k));
-        towerBiases[j][k] = get(towerBiasName(j, k));
-      }
-    }
-  }
-
   // ---- the table: every name is spelled here and nowhere else -------------------------------------
 
   public static final String DENSE_WEIGHT = "dense.weight";
@@ -123,7 +82,7 @@ public final class Parameters {
     return "layers." + layer + "." + tensor.suffix;
   }
 
-  /** {@code towers.<task>.<k>.weight}: layer k of task j's tower, k = 0 the widest. */
+  /** {@code towers.<task>.<k>.weight}: layer {@code k} of task {@code task}'s tower, from 0 (on the task token) to the logit. */
   public static String towerWeightName(int task, int k) {
     return "towers." + task + "." + k + ".weight";
   }
@@ -235,7 +194,7 @@ public final class Parameters {
   }
 
   /** The output width of each layer of a tower: the config's hidden widths, then one logit. */
-  public static int[] towerWidths(ModelConfig c) {
+  static int[] towerWidths(ModelConfig c) {
     int[] widths = new int[c.towerHidden().size() + 1];
     for (int k = 0; k < c.towerHidden().size(); k++) {
       widths[k] = c.towerHidden().get(k);
@@ -256,6 +215,49 @@ public final class Parameters {
     shape[0] = c.rows(layer);
     System.arraycopy(dims, 0, shape, 1, dims.length);
     return shape;
+  }
+
+  // ---- an instance: the tensors -------------------------------------------------------------------
+
+  private final ModelConfig config;
+  private final Map<String, Tensor> tensors;
+  // the tensors by role, resolved once so that the passes look nothing up by name
+  private final float[][] embeddings;
+  private final float[] denseWeight;
+  private final float[] denseBias;
+  private final float[] taskTokens;
+  private final LayerWeights[] layers;
+  private final float[] finalNormWeight;
+  private final float[] finalNormBias;
+  private final float[][][] towerWeights;  // [task][k]
+  private final float[][][] towerBiases;
+
+  private Parameters(ModelConfig config, Map<String, Tensor> tensors) {
+    this.config = config;
+    this.tensors = Collections.unmodifiableMap(tensors);
+    List<ModelConfig.Field> embedded = config.embeddedFields();
+    embeddings = new float[embedded.size()][];
+    for (int e = 0; e < embeddings.length; e++) {
+      embeddings[e] = get(embeddingName(embedded.get(e).name()));
+    }
+    boolean dense = config.numDense() > 0;
+    denseWeight = dense ? get(DENSE_WEIGHT) : null;
+    denseBias = dense ? get(DENSE_BIAS) : null;
+    taskTokens = get(TASK_TOKENS);
+    layers = new LayerWeights[config.layers()];
+    for (int l = 0; l < layers.length; l++) {
+      layers[l] = new LayerWeights(this, l);
+    }
+    finalNormWeight = get(FINAL_NORM_WEIGHT);
+    finalNormBias = get(FINAL_NORM_BIAS);
+    towerWeights = new float[config.numTasks()][config.towerHidden().size() + 1][];
+    towerBiases = new float[config.numTasks()][config.towerHidden().size() + 1][];
+    for (int j = 0; j < towerWeights.length; j++) {
+      for (int k = 0; k < towerWeights[j].length; k++) {
+        towerWeights[j][k] = get(towerWeightName(j, k));
+        towerBiases[j][k] = get(towerBiasName(j, k));
+      }
+    }
   }
 
   /** All zeros: the starting point of gradients and optimiser moments. */
