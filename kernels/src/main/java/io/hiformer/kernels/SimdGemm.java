@@ -19,7 +19,7 @@ final class SimdGemm {
   /** Depth of a k-block: a 4-vector-wide panel of B this deep (16 KiB at 512 bits) stays in L1. */
   private static final int KC = 64;
 
-  private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
+  private static final ThreadLocal<TransposeBuffer> TRANSPOSED_B = ThreadLocal.withInitial(TransposeBuffer::new);
 
   private SimdGemm() {}
 
@@ -73,10 +73,10 @@ final class SimdGemm {
     }
   }
 
-  /** {@code C = (acc ? C : 0) + A·Bᵀ} with B {@code [n,k]}: transposes B once into scratch, then NN. */
+  /** {@code C = (acc ? C : 0) + A·Bᵀ} with B {@code [n,k]}: transposes B once into a per-thread buffer, then NN. */
   static void gemmNT(int m, int n, int k, float[] a, int aOff, int lda,
       float[] b, int bOff, int ldb, float[] c, int cOff, int ldc, boolean acc) {
-    float[] bt = SCRATCH.get().floats(k * n);
+    float[] bt = TRANSPOSED_B.get().floats(k * n);
     transpose(n, k, b, bOff, ldb, bt, 0, n);
     gemm(m, n, k, a, aOff, lda, 1, bt, 0, n, c, cOff, ldc, acc);
   }
@@ -287,8 +287,8 @@ final class SimdGemm {
     c0.intoArray(c, ci, mk);
   }
 
-  /** A per-thread buffer that grows to the largest size asked for and is then reused. */
-  private static final class Scratch {
+  /** The per-thread buffer {@link #gemmNT} transposes B into: grows to the largest size asked for, then reused. */
+  private static final class TransposeBuffer {
     private float[] buf = new float[0];
 
     float[] floats(int size) {

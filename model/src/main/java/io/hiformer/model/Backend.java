@@ -15,11 +15,11 @@ public enum Backend {
   private static final Set<String> LOGGED = ConcurrentHashMap.newKeySet();
 
   /**
-   * A scorer for {@code params} on this backend: {@link Scorer} with {@code threads} CPU threads,
+   * A scorer for {@code params} on this backend: {@link CpuScorer} with {@code threads} CPU threads,
    * or {@link CudaScorer} at {@code precision}. {@code AUTO} falls back to the CPU with one log
    * line naming the reason; {@code CUDA} throws {@link CudaUnavailableException} instead.
    */
-  public BatchScorer open(Parameters params, int threads, Precision precision) throws CudaUnavailableException {
+  public LogitScorer open(Parameters params, int threads, Precision precision) throws CudaUnavailableException {
     if (this != CPU) {
       try {
         return new CudaScorer(params, precision);
@@ -32,6 +32,6 @@ public enum Backend {
         }
       }
     }
-    return new Scorer(new Hiformer(params, CpuKernels.best()), threads);
+    return new CpuScorer(new Hiformer(params, CpuKernels.best()), threads);
   }
 }

@@ -6,7 +6,6 @@ import io.hiformer.kernels.cuda.FusedForward;
 import io.hiformer.kernels.cuda.FusedLayout;
 import io.hiformer.kernels.cuda.FusedShape;
 import io.hiformer.kernels.cuda.Precision;
-import java.util.List;
 
 /**
  * The Hiformer forward on the GPU: the model's weights and embedding tables are packed for the
@@ -14,7 +13,7 @@ import java.util.List;
  * closes the old version's scorer). Each {@link #score} call validates the batch, copies its
  * inputs over and runs one kernel launch.
  */
-public final class CudaScorer implements BatchScorer {
+public final class CudaScorer implements LogitScorer {
   private final ModelConfig config;
   private final FusedForward forward;
 
@@ -80,47 +79,36 @@ public final class CudaScorer implements BatchScorer {
       rows[l] = c.rows(l);
     }
     int[] hidden = c.towerHidden().stream().mapToInt(Integer::intValue).toArray();
-    List<ModelConfig.Field> embedded = c.embeddedFields();
-    int[] slots = new int[embedded.size()];
-    int[] vocab = new int[embedded.size()];
-    int cat = 0;
-    int bag = 0;
-    for (int e = 0; e < slots.length; e++) {
-      ModelConfig.Field f = embedded.get(e);
-      slots[e] = f.kind() == ModelConfig.FieldKind.BAG ? -1 - bag++ : cat++;
-      vocab[e] = f.vocab();
-    }
+    int[] vocab = c.embeddedFields().stream().mapToInt(ModelConfig.Field::vocab).toArray();
     return new FusedShape(c.tokenDim(), c.heads(), c.numTasks(), rows, c.rankK(), c.rankV(), c.ffnDim(), hidden,
-        slots, vocab, cat, bag, c.numDense(), c.effectiveDenseTokens());
+        c.embeddedSlots(), vocab, c.categoricalFields().size(), c.bagFields().size(), c.numDense(),
+        c.effectiveDenseTokens());
   }
 
   /** Every parameter (docs/model.md, Parameters), packed where {@code layout} wants it. */
   static float[] pack(Parameters p, FusedLayout layout) {
     ModelConfig c = p.config();
     float[] blob = new float[layout.size()];
-    List<ModelConfig.Field> embedded = c.embeddedFields();
-    for (int e = 0; e < embedded.size(); e++) {
-      layout.packEmbedding(e, p.get("emb." + embedded.get(e).name()), blob);
+    for (int e = 0; e < c.embeddedFields().size(); e++) {
+      layout.packEmbedding(e, p.embedding(e), blob);
     }
     if (c.effectiveDenseTokens() > 0) {
-      layout.packDense(p.get("dense.weight"), p.get("dense.bias"), blob);
+      layout.packDense(p.denseWeight(), p.denseBias(), blob);
     }
-    layout.packTaskTokens(p.get("task_tokens"), blob);
+    layout.packTaskTokens(p.taskTokens(), blob);
     for (int l = 0; l < c.layers(); l++) {
-      String s = "layers." + l + ".";
-      layout.packNorm1(l, p.get(s + "ln1.weight"), p.get(s + "ln1.bias"), blob);
-      layout.packQueries(l, p.get(s + "attn.wq"), blob);
-      layout.packKeysValues(l, p.get(s + "attn.uk"), p.get(s + "attn.vk"), p.get(s + "attn.uv"),
-          p.get(s + "attn.vv"), blob);
-      layout.packOutput(l, p.get(s + "attn.wo"), blob);
-      layout.packNorm2(l, p.get(s + "ln2.weight"), p.get(s + "ln2.bias"), blob);
-      layout.packFfn(l, p.get(s + "ffn.w1"), p.get(s + "ffn.b1"), p.get(s + "ffn.w2"), p.get(s + "ffn.b2"), blob);
+      Parameters.LayerWeights w = p.layer(l);
+      layout.packNorm1(l, w.ln1g, w.ln1b, blob);
+      layout.packQueries(l, w.wq, blob);
+      layout.packKeysValues(l, w.uk, w.vk, w.uv, w.vv, blob);
+      layout.packOutput(l, w.wo, blob);
+      layout.packNorm2(l, w.ln2g, w.ln2b, blob);
+      layout.packFfn(l, w.w1, w.b1, w.w2, w.b2, blob);
     }
-    layout.packFinalNorm(p.get("final_ln.weight"), p.get("final_ln.bias"), blob);
+    layout.packFinalNorm(p.finalNormWeight(), p.finalNormBias(), blob);
     for (int j = 0; j < c.numTasks(); j++) {
       for (int k = 0; k <= c.towerHidden().size(); k++) {
-        layout.packTower(j, k, p.get("towers." + j + "." + k + ".weight"), p.get("towers." + j + "." + k + ".bias"),
-            blob);
+        layout.packTower(j, k, p.towerWeight(j, k), p.towerBias(j, k), blob);
       }
     }
     return blob;

@@ -2,8 +2,8 @@ package io.hiformer.model;
 
 import io.hiformer.kernels.Attention;
 import io.hiformer.kernels.CpuKernels;
+import io.hiformer.model.Parameters.LayerWeights;
 import java.util.Arrays;
-import java.util.List;
 
 /**
  * The Hiformer model of docs/model.md: a forward pass shared by serving and training, and the backward
@@ -41,7 +41,7 @@ public final class Hiformer {
   private final int denseTokens;
   private final int denseTokenStart;
   private final int taskTokenStart;
-  /** For each embedded field in schema order: its index among categorical (≥ 0) or bag (-1-k) fields. */
+  /** {@link ModelConfig#embeddedSlots}. */
   private final int[] embeddedSlot;
   private final int[] towerWidths;
   private final int layers;
@@ -67,27 +67,15 @@ public final class Hiformer {
     numBag = c.bagFields().size();
     numDense = c.numDense();
     denseTokens = c.effectiveDenseTokens();
-    List<ModelConfig.Field> embedded = c.embeddedFields();
-    denseTokenStart = embedded.size();
+    denseTokenStart = c.embeddedFields().size();
     taskTokenStart = denseTokenStart + denseTokens;
-    embeddedSlot = new int[embedded.size()];
-    int cat = 0;
-    int bag = 0;
-    for (int e = 0; e < embedded.size(); e++) {
-      embeddedSlot[e] = embedded.get(e).kind() == ModelConfig.FieldKind.BAG ? -1 - bag++ : cat++;
-    }
+    embeddedSlot = c.embeddedSlots();
     layers = c.layers();
     rows = new int[layers];
     for (int l = 0; l < layers; l++) {
       rows[l] = c.rows(l);
     }
-    towerWidths = new int[c.towerHidden().size() + 1];
-    for (int k = 0; k < c.towerHidden().size(); k++) {
-      towerWidths[k] = c.towerHidden().get(k);
-    }
-    towerWidths[towerWidths.length - 1] = 1;
-    embeddingNames = initEmbeddingNames();
-    towerNames = initTowerNames();
+    towerWidths = Parameters.towerWidths(c);
   }
 
   public ModelConfig config() {
@@ -136,7 +124,7 @@ public final class Hiformer {
   private void embedTokens(Batch batch, int from, int n, float[] out) {
     int ld = tokens * d;
     for (int e = 0; e < embeddedSlot.length; e++) {
-      float[] table = params.get(embeddingName(e));
+      float[] table = params.embedding(e);
       int slot = embeddedSlot[e];
       if (slot >= 0) {
         kern.gatherRows(n, batch.categorical, from * numCategorical + slot, numCategorical, table, d, out, e * d, ld);
@@ -157,10 +145,10 @@ public final class Hiformer {
     if (denseTokens > 0) {
       int off = denseTokenStart * d;
       kern.gemm(n, denseTokens * d, numDense, batch.dense, from * numDense, numDense,
-          params.get("dense.weight"), 0, denseTokens * d, out, off, ld, false);
-      kern.addRowVector(n, denseTokens * d, params.get("dense.bias"), 0, out, off, ld);
+          params.denseWeight(), 0, denseTokens * d, out, off, ld, false);
+      kern.addRowVector(n, denseTokens * d, params.denseBias(), 0, out, off, ld);
     }
-    float[] taskTokens = params.get("task_tokens");
+    float[] taskTokens = params.taskTokens();
     for (int b = 0; b < n; b++) {
       System.arraycopy(taskTokens, 0, out, b * ld + taskTokenStart * d, tasks * d);
     }
@@ -168,7 +156,7 @@ public final class Hiformer {
 
   /** docs/model.md, Layer: one pre-norm layer; {@code x} is {@code [n, L, d]}, the output {@code [n, R, d]}. */
   private void layerForward(int l, float[] x, int n, Activations.Layer a, float[] scratch, DropoutMasks drop) {
-    LayerWeights w = weights(l);
+    LayerWeights w = params.layer(l);
     int r = rows[l];
     int s = tokens - r;  // the first query row: the task tokens when pruned
     int ld = tokens * d;
@@ -246,8 +234,8 @@ public final class Hiformer {
 
   /** docs/model.md, Heads and loss: final LayerNorm of each task token, then its tower. */
   private void headsForward(float[] last, int r, int n, Activations act) {
-    float[] g = params.get("final_ln.weight");
-    float[] bta = params.get("final_ln.bias");
+    float[] g = params.finalNormWeight();
+    float[] bta = params.finalNormBias();
     for (int b = 0; b < n; b++) {
       kern.layerNorm(tasks, d, last, (b * r + r - tasks) * d, d, g, 0, bta, 0,
           act.finalLn, b * tasks * d, d, act.finalMean, act.finalRstd, b * tasks);
@@ -258,8 +246,8 @@ public final class Hiformer {
       int ldIn = tasks * d;
       int width = d;
       for (int k = 0; k < towerWidths.length; k++) {
-        float[] wt = params.get(towerName(j, k, "weight"));
-        float[] bias = params.get(towerName(j, k, "bias"));
+        float[] wt = params.towerWeight(j, k);
+        float[] bias = params.towerBias(j, k);
         int out = towerWidths[k];
         if (k < towerWidths.length - 1) {
           float[] y = act.towers[j][k];
@@ -355,11 +343,10 @@ public final class Hiformer {
         float[] x = k == 0 ? act.finalLn : act.towers[j][k - 1];
         int xOff = k == 0 ? j * d : 0;
         int ldx = k == 0 ? tasks * d : in;
-        String w = towerName(j, k, "weight");
-        kern.gemmTN(in, out, n, x, xOff, ldx, dy, dyOff, ldDy, grads.get(w), 0, out);
-        kern.sumRows(n, out, dy, dyOff, ldDy, grads.get(towerName(j, k, "bias")), 0);
+        kern.gemmTN(in, out, n, x, xOff, ldx, dy, dyOff, ldDy, grads.towerWeight(j, k), 0, out);
+        kern.sumRows(n, out, dy, dyOff, ldDy, grads.towerBias(j, k), 0);
         float[] dx = k == 0 ? act.dFinal : dy == act.dTowerA ? act.dTowerB : act.dTowerA;
-        kern.gemmNT(n, in, out, dy, dyOff, ldDy, params.get(w), 0, out, dx, xOff, ldx, false);
+        kern.gemmNT(n, in, out, dy, dyOff, ldDy, params.towerWeight(j, k), 0, out, dx, xOff, ldx, false);
         if (k > 0) {
           if (act.dropout != null && act.dropout.rates.towers() > 0) {
             DropoutMasks.apply(act.dropout.towers[j][k - 1], dx, 0, n * in);
@@ -372,20 +359,20 @@ public final class Hiformer {
       }
     }
     Arrays.fill(dLast, 0, n * r * d, 0f);
-    float[] g = params.get("final_ln.weight");
+    float[] g = params.finalNormWeight();
     for (int b = 0; b < n; b++) {
       int row = (b * r + r - tasks) * d;
       kern.layerNormBackward(tasks, d, act.dFinal, b * tasks * d, d, last, row, d, g, 0,
           act.finalMean, act.finalRstd, b * tasks, dLast, row, d,
-          grads.get("final_ln.weight"), grads.get("final_ln.bias"), 0);
+          grads.finalNormWeight(), grads.finalNormBias(), 0);
     }
   }
 
   /** One layer backwards: from {@code dOut [n, R, d]} to {@code dX [n, L, d]}, adding parameter gradients. */
   private void layerBackward(int l, float[] x, int n, Activations.Layer a, Activations act, Parameters grads,
       float[] dOut, float[] dX) {
-    LayerWeights w = weights(l);
-    LayerWeights gw = gradients(grads, l);
+    LayerWeights w = params.layer(l);
+    LayerWeights gw = grads.layer(l);
     int r = rows[l];
     int s = tokens - r;
     int ld = tokens * d;
@@ -483,7 +470,7 @@ public final class Hiformer {
   private void embedBackward(Batch batch, int from, int n, float[] dTokens, Parameters grads) {
     int ld = tokens * d;
     for (int e = 0; e < embeddedSlot.length; e++) {
-      float[] dTable = grads.get(embeddingName(e));
+      float[] dTable = grads.embedding(e);
       int slot = embeddedSlot[e];
       if (slot >= 0) {
         kern.scatterAddRows(n, batch.categorical, from * numCategorical + slot, numCategorical,
@@ -503,79 +490,9 @@ public final class Hiformer {
     if (denseTokens > 0) {
       int off = denseTokenStart * d;
       kern.gemmTN(numDense, denseTokens * d, n, batch.dense, from * numDense, numDense,
-          dTokens, off, ld, grads.get("dense.weight"), 0, denseTokens * d);
-      kern.sumRows(n, denseTokens * d, dTokens, off, ld, grads.get("dense.bias"), 0);
+          dTokens, off, ld, grads.denseWeight(), 0, denseTokens * d);
+      kern.sumRows(n, denseTokens * d, dTokens, off, ld, grads.denseBias(), 0);
     }
-    kern.sumRows(n, tasks * d, dTokens, taskTokenStart * d, ld, grads.get("task_tokens"), 0);
-  }
-
-  // =============================================================================================
-  // Parameter lookup: names and per-layer views resolved once, so the passes allocate nothing
-  // =============================================================================================
-
-  private String embeddingName(int e) {
-    return embeddingNames[e];
-  }
-
-  private String towerName(int j, int k, String part) {
-    return towerNames[j][k][part.equals("weight") ? 0 : 1];
-  }
-
-  private final String[] embeddingNames;
-  private final String[][][] towerNames;
-
-  private String[] initEmbeddingNames() {
-    List<ModelConfig.Field> embedded = params.config().embeddedFields();
-    String[] names = new String[embedded.size()];
-    for (int e = 0; e < names.length; e++) {
-      names[e] = "emb." + embedded.get(e).name();
-    }
-    return names;
-  }
-
-  private String[][][] initTowerNames() {
-    ModelConfig c = params.config();
-    String[][][] names = new String[c.numTasks()][c.towerHidden().size() + 1][2];
-    for (int j = 0; j < names.length; j++) {
-      for (int k = 0; k < names[j].length; k++) {
-        names[j][k][0] = "towers." + j + "." + k + ".weight";
-        names[j][k][1] = "towers." + j + "." + k + ".bias";
-      }
-    }
-    return names;
-  }
-
-  private LayerWeights weights(int l) {
-    return params.layerView(l);
-  }
-
-  private static LayerWeights gradients(Parameters grads, int l) {
-    return grads.layerView(l);
-  }
-
-  /** The arrays of one layer's parameters (or gradients), by role; null where the variant has none. */
-  static final class LayerWeights {
-    final float[] ln1g, ln1b, wq, uk, vk, uv, vv, wk, wv, wo, ln2g, ln2b, w1, b1, w2, b2;
-
-    LayerWeights(Parameters p, int l) {
-      String s = "layers." + l + ".";
-      boolean composite = p.config().variant() == ModelConfig.Variant.HIFORMER;
-      ln1g = p.get(s + "ln1.weight");
-      ln1b = p.get(s + "ln1.bias");
-      wq = p.get(s + "attn.wq");
-      uk = composite ? p.get(s + "attn.uk") : null;
-      vk = composite ? p.get(s + "attn.vk") : null;
-      uv = composite ? p.get(s + "attn.uv") : null;
-      vv = composite ? p.get(s + "attn.vv") : null;
-      wk = composite ? null : p.get(s + "attn.wk");
-      wv = composite ? null : p.get(s + "attn.wv");
-      wo = p.get(s + "attn.wo");
-      ln2g = p.get(s + "ln2.weight");
-      ln2b = p.get(s + "ln2.bias");
-      w1 = p.get(s + "ffn.w1");
-      b1 = p.get(s + "ffn.b1");
-      w2 = p.get(s + "ffn.w2");
-      b2 = p.get(s + "ffn.b2");
-    }
+    kern.sumRows(n, tasks * d, dTokens, taskTokenStart * d, ld, grads.taskTokens(), 0);
   }
 }

@@ -180,6 +180,21 @@ public record ModelConfig(
     return fields.stream().filter(Field::embedded).toList();
   }
 
+  /**
+   * Where a {@link Batch} holds each embedded field's ids, in {@link #embeddedFields} order: its
+   * column among the categorical fields ({@code >= 0}), or {@code -1 - k} for the k-th bag field.
+   */
+  public int[] embeddedSlots() {
+    List<Field> embedded = embeddedFields();
+    int[] slots = new int[embedded.size()];
+    int cat = 0;
+    int bag = 0;
+    for (int e = 0; e < slots.length; e++) {
+      slots[e] = embedded.get(e).kind() == FieldKind.BAG ? -1 - bag++ : cat++;
+    }
+    return slots;
+  }
+
   public int numDense() {
     return denseFields().size();
   }

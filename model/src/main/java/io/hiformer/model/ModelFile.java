@@ -155,7 +155,7 @@ public final class ModelFile {
 
   /** {@code Parameters.specs(c).size()}, computed without listing them. */
   static long tensorCount(ModelConfig c) {
-    long perLayer = c.variant() == ModelConfig.Variant.HIFORMER ? 14 : 12;
+    long perLayer = Arrays.stream(Parameters.LayerTensor.values()).filter(t -> t.present(c.variant())).count();
     return c.embeddedFields().size() + (c.numDense() > 0 ? 2L : 0L) + 1 + perLayer * c.layers() + 2
         + 2L * c.numTasks() * (c.towerHidden().size() + 1);
   }

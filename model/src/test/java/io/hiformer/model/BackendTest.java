@@ -51,12 +51,12 @@ class BackendTest {
     Parameters p = TestModels.randomParameters(hetero, new SplittableRandom(2));
     Batch batch = TestModels.randomBatch(hetero, 9, new SplittableRandom(3));
     float[] got = new float[9 * hetero.numTasks()];
-    try (BatchScorer s = Backend.AUTO.open(p, 1, Precision.FP32)) {
-      assertThat(s).isInstanceOf(Scorer.class);
+    try (LogitScorer s = Backend.AUTO.open(p, 1, Precision.FP32)) {
+      assertThat(s).isInstanceOf(CpuScorer.class);
       s.score(batch, got);
     }
-    try (BatchScorer s = Backend.AUTO.open(p, 1, Precision.FP32)) {
-      assertThat(s).isInstanceOf(Scorer.class);
+    try (LogitScorer s = Backend.AUTO.open(p, 1, Precision.FP32)) {
+      assertThat(s).isInstanceOf(CpuScorer.class);
     }
     assertThat(lines).singleElement().asString()
         .startsWith("CUDA unavailable (").contains("'hetero' variant").endsWith("scoring on the CPU");
@@ -64,8 +64,8 @@ class BackendTest {
         .isLessThanOrEqualTo(1e-5);
     assertThatThrownBy(() -> Backend.CUDA.open(p, 1, Precision.FP32))
         .isInstanceOf(CudaUnavailableException.class).hasMessageContaining("'hetero' variant");
-    try (BatchScorer s = Backend.CPU.open(p, 1, Precision.FP32)) {
-      assertThat(s).isInstanceOf(Scorer.class);
+    try (LogitScorer s = Backend.CPU.open(p, 1, Precision.FP32)) {
+      assertThat(s).isInstanceOf(CpuScorer.class);
     }
   }
 
@@ -79,8 +79,8 @@ class BackendTest {
     }
     assumeTrue(reason != null, "a GPU is present: CudaScorerTest covers it");
     Parameters p = Parameters.initialize(CudaScorerTest.refServing(), 4);
-    try (BatchScorer s = Backend.AUTO.open(p, 1, Precision.FP32)) {
-      assertThat(s).isInstanceOf(Scorer.class);
+    try (LogitScorer s = Backend.AUTO.open(p, 1, Precision.FP32)) {
+      assertThat(s).isInstanceOf(CpuScorer.class);
       assertThat(s.description()).startsWith("cpu ");
     }
     assertThat(lines).singleElement().asString().isEqualTo("CUDA unavailable (" + reason + "); scoring on the CPU");

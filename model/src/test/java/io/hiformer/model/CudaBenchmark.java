@@ -58,7 +58,7 @@ public final class CudaBenchmark {
     int threads = Runtime.getRuntime().availableProcessors();
     float[] cpu = new float[max * c.numTasks()];
     long t0 = System.nanoTime();
-    try (Scorer s = new Scorer(new Hiformer(p, CpuKernels.best()), threads)) {
+    try (CpuScorer s = new CpuScorer(new Hiformer(p, CpuKernels.best()), threads)) {
       s.score(all, cpu);
     }
     double cpuSeconds = (System.nanoTime() - t0) / 1e9;

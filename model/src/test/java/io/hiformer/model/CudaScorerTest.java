@@ -64,7 +64,7 @@ class CudaScorerTest {
     for (int size : new int[] {1, 7, 33, 256, 1000, 4099}) {
       Batch batch = TestModels.randomBatch(c, size, rnd);
       float[] want = new float[size * c.numTasks()];
-      try (Scorer cpu = new Scorer(new Hiformer(p, CpuKernels.best()), 2)) {
+      try (CpuScorer cpu = new CpuScorer(new Hiformer(p, CpuKernels.best()), 2)) {
         cpu.score(batch, want);
       }
       for (Precision precision : Precision.values()) {

@@ -49,7 +49,7 @@ public class ForwardBenchmark {
   @Param({"true"})
   boolean callerScores;
 
-  private Scorer scorer;
+  private CpuScorer scorer;
   private Batch input;
   private float[] logits;
 
@@ -70,7 +70,7 @@ public class ForwardBenchmark {
     ModelConfig config = refServing();
     CpuKernels k = kernels.equals("scalar") ? CpuKernels.scalar() : CpuKernels.simd();
     Hiformer model = new Hiformer(Parameters.initialize(config, 42), k);
-    scorer = new Scorer(model, cores, tile, callerScores);
+    scorer = new CpuScorer(model, cores, tile, callerScores);
     input = TestModels.randomBatch(config, batch, new SplittableRandom(7));
     logits = new float[batch * config.numTasks()];
   }

@@ -10,9 +10,9 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
-import org.junit.jupiter.api.Test;
 
 /**
  * The fused CUDA kernel and the Java packing, run on the CPU through {@link KernelEmulator}: every
@@ -136,7 +136,7 @@ class FusedKernelEmulationTest {
 
   static float[] cpuLogits(Parameters p, Batch batch) {
     float[] out = new float[batch.size() * p.config().numTasks()];
-    try (Scorer s = new Scorer(new Hiformer(p, CpuKernels.scalar()), 1)) {
+    try (CpuScorer s = new CpuScorer(new Hiformer(p, CpuKernels.scalar()), 1)) {
       s.score(batch, out);
     }
     return out;

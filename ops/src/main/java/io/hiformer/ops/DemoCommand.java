@@ -7,23 +7,23 @@ import io.grpc.ManagedChannelBuilder;
 import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthCheckResponse;
 import io.grpc.health.v1.HealthGrpc;
+import io.hiformer.features.BadRows;
 import io.hiformer.features.Featurizer;
 import io.hiformer.features.RawRecord;
 import io.hiformer.features.Transforms;
-import io.hiformer.features.BadRows;
 import io.hiformer.features.data.ExampleFiles;
 import io.hiformer.features.data.ExampleRows;
 import io.hiformer.features.data.ExampleTopic;
 import io.hiformer.features.joiner.ExampleJoiner;
 import io.hiformer.features.kafka.KafkaTopics;
 import io.hiformer.features.kafka.TopicNames;
+import io.hiformer.kernels.CpuKernels;
 import io.hiformer.localkafka.LocalKafka;
 import io.hiformer.model.Batch;
-import io.hiformer.kernels.CpuKernels;
+import io.hiformer.model.CpuScorer;
 import io.hiformer.model.Hiformer;
 import io.hiformer.model.ModelFile;
 import io.hiformer.model.ModelRegistry;
-import io.hiformer.model.Scorer;
 import io.hiformer.proto.Candidate;
 import io.hiformer.proto.EntityKind;
 import io.hiformer.proto.FeatureUpdate;
@@ -61,9 +61,9 @@ import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.StringSerializer;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
+import picocli.CommandLine;
 
 /**
  * {@code hiformer demo}: the whole system on one machine, end to end, in one process (see
@@ -405,7 +405,7 @@ final class DemoCommand implements Callable<Integer> {
     Featurizer featurizer = new Featurizer(Transforms.fromJson(loaded.metadata().get(Transforms.METADATA_KEY)));
     Batch batch = new Batch(loaded.parameters().config(), 1);
     float[] logit = new float[loaded.parameters().config().tasks().size()];
-    try (Scorer scorer = new Scorer(new Hiformer(loaded.parameters(), CpuKernels.best()), 1)) {
+    try (CpuScorer scorer = new CpuScorer(new Hiformer(loaded.parameters(), CpuKernels.best()), 1)) {
       ToDoubleFunction<Map<String, String>> score = row -> {
         batch.clear();
         featurizer.add(RawRecord.of(row), batch);

@@ -2,6 +2,8 @@ package io.hiformer.ops;
 
 import io.hiformer.kernels.CpuKernels;
 import io.hiformer.model.Batch;
+import io.hiformer.model.CpuScorer;
+import io.hiformer.model.Dropout;
 import io.hiformer.model.GoldenCheck;
 import io.hiformer.model.ModelConfig;
 import io.hiformer.model.ModelFile;
@@ -10,10 +12,8 @@ import io.hiformer.training.Adam;
 import io.hiformer.training.Auc;
 import io.hiformer.training.ExampleSet;
 import io.hiformer.training.Metrics;
-import io.hiformer.training.Trainer;
-import io.hiformer.model.Dropout;
-import io.hiformer.model.Scorer;
 import io.hiformer.training.SyntheticCtr;
+import io.hiformer.training.Trainer;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -72,7 +72,7 @@ final class QuickstartCommand implements Callable<Integer> {
     Trainer.Options options = new Trainer.Options(BATCH, 3e-3, 0, Dropout.NONE, Adam.Settings.defaults(), threads, seed);
     double oracle = oracleAuc(data, valid);
     double auc = Double.NaN;
-    try (Trainer trainer = new Trainer(params, options, k); Scorer scorer = new Scorer(trainer.model(), threads)) {
+    try (Trainer trainer = new Trainer(params, options, k); CpuScorer scorer = new CpuScorer(trainer.model(), threads)) {
      for (int epoch = 1; epoch <= epochs; epoch++) {
       long start = System.nanoTime();
       double loss = 0;

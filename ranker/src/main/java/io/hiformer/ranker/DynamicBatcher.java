@@ -1,7 +1,7 @@
 package io.hiformer.ranker;
 
 import io.hiformer.model.Batch;
-import io.hiformer.model.BatchScorer;
+import io.hiformer.model.LogitScorer;
 import io.hiformer.model.ModelConfig;
 import java.util.ArrayList;
 import java.util.List;
@@ -21,8 +21,8 @@ import java.util.concurrent.TimeUnit;
  * batches grow with the load by themselves (measured on an H200 in ranker/README.md: better than
  * waiting 500 us at light load, the same at saturation).
  */
-final class DynamicBatcher implements BatchScorer {
-  private final BatchScorer target;
+final class DynamicBatcher implements LogitScorer {
+  private final LogitScorer target;
   private final int tasks;
   private final int maxBatch;
   private final long maxDelayNanos;
@@ -46,7 +46,7 @@ final class DynamicBatcher implements BatchScorer {
     }
   }
 
-  DynamicBatcher(BatchScorer target, ModelConfig config, int maxBatch, long maxDelayNanos) {
+  DynamicBatcher(LogitScorer target, ModelConfig config, int maxBatch, long maxDelayNanos) {
     if (maxBatch < 1 || maxDelayNanos < 0) {
       throw new IllegalArgumentException("max batch must be positive and max delay not negative, got " + maxBatch
           + ", " + maxDelayNanos + " ns");

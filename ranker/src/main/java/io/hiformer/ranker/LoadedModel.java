@@ -3,12 +3,12 @@ package io.hiformer.ranker;
 import io.hiformer.features.Featurizer;
 import io.hiformer.features.Transforms;
 import io.hiformer.model.Batch;
-import io.hiformer.model.BatchScorer;
+import io.hiformer.model.CpuScorer;
+import io.hiformer.model.LogitScorer;
 import io.hiformer.model.ModelConfig;
 import io.hiformer.model.ModelFile;
 import io.hiformer.model.ModelRegistry;
 import io.hiformer.model.Parameters;
-import io.hiformer.model.Scorer;
 import java.io.IOException;
 import java.util.Objects;
 import java.util.Set;
@@ -20,10 +20,10 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * One servable model version: its parameters, the feature transforms stored with it and a
- * {@link Scorer}. Immutable; shared by all calls that started while it was current.
+ * {@link CpuScorer}. Immutable; shared by all calls that started while it was current.
  *
  * <p>{@link Featurizer} is not thread-safe, so {@link #featurizer()} hands out one per thread.
- * The {@link Scorer} takes concurrent calls (their tiles share its workers) and allocates nothing.
+ * The {@link CpuScorer} takes concurrent calls (their tiles share its workers) and allocates nothing.
  *
  * <p>Reference counted, so a model that is swapped out is closed once the calls that started on
  * it have finished, not after a guessed delay: whoever loads it holds one reference, which
@@ -50,7 +50,7 @@ public final class LoadedModel implements AutoCloseable {
   private final long version;
   private final Parameters parameters;
   private final Transforms transforms;
-  private final BatchScorer scorer;
+  private final LogitScorer scorer;
   private final ThreadLocal<Featurizer> featurizers;
   private final ArrayBlockingQueue<Scratch> scratch = new ArrayBlockingQueue<>(POOLED_SCRATCH);
   /** The owner's reference plus one per call in flight; 0 once closed. */
@@ -124,7 +124,7 @@ public final class LoadedModel implements AutoCloseable {
   private void check(int threads) {
     ModelConfig c = parameters.config();
     boolean compiled = COMPILED.contains(c);
-    int n = compiled ? Scorer.DEFAULT_TILE : 2 * Scorer.DEFAULT_TILE * threads;
+    int n = compiled ? CpuScorer.DEFAULT_TILE : 2 * CpuScorer.DEFAULT_TILE * threads;
     int passes = compiled ? 1 : CHECK_PASSES;
     Batch batch = new Batch(c, n);
     int[] categorical = new int[c.categoricalFields().size()];
@@ -167,7 +167,7 @@ public final class LoadedModel implements AutoCloseable {
     return transforms;
   }
 
-  public BatchScorer scorer() {
+  public LogitScorer scorer() {
     return scorer;
   }
 

@@ -3,8 +3,8 @@ package io.hiformer.ranker;
 import io.hiformer.kernels.cuda.CudaUnavailableException;
 import io.hiformer.kernels.cuda.Precision;
 import io.hiformer.model.Backend;
-import io.hiformer.model.BatchScorer;
 import io.hiformer.model.CudaScorer;
+import io.hiformer.model.LogitScorer;
 import io.hiformer.model.Parameters;
 import java.time.Duration;
 import java.util.Objects;
@@ -50,8 +50,8 @@ public record Scoring(Backend backend, Precision precision, int maxBatch, Durati
    * {@link DynamicBatcher}. Throws {@link IllegalStateException} if {@code cuda} was asked for and
    * there is no usable GPU.
    */
-  BatchScorer open(Parameters params, int threads) {
-    BatchScorer scorer;
+  LogitScorer open(Parameters params, int threads) {
+    LogitScorer scorer;
     try {
       scorer = backend.open(params, threads, precision);
     } catch (CudaUnavailableException e) {

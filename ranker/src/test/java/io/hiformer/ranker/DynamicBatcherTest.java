@@ -5,11 +5,11 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.hiformer.kernels.CpuKernels;
 import io.hiformer.model.Batch;
-import io.hiformer.model.BatchScorer;
+import io.hiformer.model.CpuScorer;
 import io.hiformer.model.Hiformer;
+import io.hiformer.model.LogitScorer;
 import io.hiformer.model.ModelConfig;
 import io.hiformer.model.Parameters;
-import io.hiformer.model.Scorer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
@@ -31,8 +31,8 @@ class DynamicBatcherTest {
   private final Parameters params = Parameters.initialize(config, 3);
 
   /** The CPU scorer, counting calls and the largest batch it was given. */
-  private final class Counting implements BatchScorer {
-    final Scorer scorer = new Scorer(new Hiformer(params, CpuKernels.best()), 2);
+  private final class Counting implements LogitScorer {
+    final CpuScorer scorer = new CpuScorer(new Hiformer(params, CpuKernels.best()), 2);
     final AtomicInteger calls = new AtomicInteger();
     final AtomicInteger largest = new AtomicInteger();
     volatile boolean closed;
@@ -63,7 +63,7 @@ class DynamicBatcherTest {
     List<Batch> batches = new ArrayList<>();
     List<float[]> want = new ArrayList<>();
     SplittableRandom rnd = new SplittableRandom(5);
-    try (Scorer direct = new Scorer(new Hiformer(params, CpuKernels.best()), 1)) {
+    try (CpuScorer direct = new CpuScorer(new Hiformer(params, CpuKernels.best()), 1)) {
       for (int i = 0; i < calls; i++) {
         Batch b = randomBatch(1 + rnd.nextInt(40), rnd);
         float[] w = new float[b.size() * config.numTasks()];
@@ -98,7 +98,7 @@ class DynamicBatcherTest {
     Counting counting = new Counting();
     CountDownLatch entered = new CountDownLatch(1);
     CountDownLatch release = new CountDownLatch(1);
-    BatchScorer gated = new BatchScorer() {  // holds the first batch on the "GPU" until released
+    LogitScorer gated = new LogitScorer() {  // holds the first batch on the "GPU" until released
       @Override
       public void score(Batch batch, float[] logits) {
         entered.countDown();
@@ -123,7 +123,7 @@ class DynamicBatcherTest {
     SplittableRandom rnd = new SplittableRandom(11);
     ExecutorService pool = Executors.newFixedThreadPool(6);
     try (DynamicBatcher batcher = new DynamicBatcher(gated, config, 100, 0);
-        Scorer direct = new Scorer(new Hiformer(params, CpuKernels.best()), 1)) {
+        CpuScorer direct = new CpuScorer(new Hiformer(params, CpuKernels.best()), 1)) {
       Batch lone = randomBatch(4, rnd);
       Future<float[]> first = pool.submit(() -> scored(batcher, lone));
       assertThat(entered.await(30, TimeUnit.SECONDS)).as("the lone call reached the scorer alone").isTrue();
@@ -159,7 +159,7 @@ class DynamicBatcherTest {
     return out;
   }
 
-  private void assertLogits(float[] got, Scorer direct, Batch b) {
+  private void assertLogits(float[] got, CpuScorer direct, Batch b) {
     float[] want = new float[b.size() * config.numTasks()];
     direct.score(b, want);
     for (int k = 0; k < want.length; k++) {

@@ -95,7 +95,7 @@ class RankServiceTest {
     return RankRequest.newBuilder().setUserId(user).putContext("hour", cat("2")).addAllCandidates(List.of(candidates));
   }
 
-  /** Scores of the request's candidates computed directly with the model's Featurizer and Scorer. */
+  /** Scores of the request's candidates computed directly with the model's Featurizer and CpuScorer. */
   static float[] direct(LoadedModel m, RankRequest r) {
     int n = r.getCandidatesCount();
     int tasks = m.parameters().config().numTasks();

@@ -40,16 +40,12 @@ public final class Adam {
     this.v = Parameters.zeros(params.config());
     this.s = settings;
     for (Parameters.Tensor t : params.tensors()) {
-      if (isEmbedding(t.name()) && s.embeddingWeightDecay() > 0) {
+      if (Parameters.isEmbedding(t.name()) && s.embeddingWeightDecay() > 0) {
         double[] paid = new double[t.shape()[0]];
         java.util.Arrays.fill(paid, 1.0);
         owedDecay.put(t.name(), paid);
       }
     }
-  }
-
-  static boolean isEmbedding(String name) {
-    return name.startsWith("emb.");
   }
 
   public long steps() {
@@ -68,7 +64,7 @@ public final class Adam {
       float[] g = grads.get(name);
       float[] m1 = m.get(name);
       float[] m2 = v.get(name);
-      if (isEmbedding(name)) {
+      if (Parameters.isEmbedding(name)) {
         int d = t.shape()[1];
         double[] paid = owedDecay.get(name);
         TouchedRows.Table touched = rows.table(name);

@@ -1,7 +1,7 @@
 package io.hiformer.training;
 
 import io.hiformer.model.Batch;
-import io.hiformer.model.Scorer;
+import io.hiformer.model.CpuScorer;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -33,7 +33,7 @@ public final class Metrics {
   private Metrics() {}
 
   /** Scores {@code data} in stored order, one pass; holds one logit and label per example. */
-  public static List<Task> evaluate(Scorer scorer, ExampleSource data, int batchSize) {
+  public static List<Task> evaluate(CpuScorer scorer, ExampleSource data, int batchSize) {
     List<String> names = scorer.model().config().tasks();
     int t = names.size();
     if (data.count() * t > Integer.MAX_VALUE - 8) {

@@ -2,6 +2,7 @@ package io.hiformer.training;
 
 import io.hiformer.model.Batch;
 import io.hiformer.model.ModelConfig;
+import io.hiformer.model.Parameters;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -43,19 +44,16 @@ public final class TouchedRows {
 
   private final Map<String, Table> tables = new HashMap<>();
   private final String[] names;
-  private final int[] slot;  // per embedded field: categorical index (>= 0) or -1-bag index
+  private final int[] slot;  // ModelConfig.embeddedSlots()
   private int round;
 
   public TouchedRows(ModelConfig config) {
     List<ModelConfig.Field> embedded = config.embeddedFields();
     names = new String[embedded.size()];
-    slot = new int[embedded.size()];
-    int cat = 0;
-    int bag = 0;
+    slot = config.embeddedSlots();
     for (int e = 0; e < embedded.size(); e++) {
       ModelConfig.Field f = embedded.get(e);
-      names[e] = "emb." + f.name();
-      slot[e] = f.kind() == ModelConfig.FieldKind.BAG ? -1 - bag++ : cat++;
+      names[e] = Parameters.embeddingName(f.name());
       tables.put(names[e], new Table(f.vocab()));
     }
   }

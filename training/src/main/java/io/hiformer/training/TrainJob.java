@@ -13,11 +13,11 @@ import io.hiformer.features.data.Joins;
 import io.hiformer.features.data.RecordFiles;
 import io.hiformer.kernels.CpuKernels;
 import io.hiformer.model.Batch;
+import io.hiformer.model.CpuScorer;
 import io.hiformer.model.ModelConfig;
 import io.hiformer.model.ModelFile;
 import io.hiformer.model.ModelRegistry;
 import io.hiformer.model.Parameters;
-import io.hiformer.model.Scorer;
 import io.hiformer.proto.TrainingExample;
 import java.io.IOException;
 import java.io.InputStream;
@@ -323,7 +323,7 @@ public final class TrainJob {
     try (Trainer trainer = new Trainer(params, options, kernels)) {
       result = TrainingRun.run(trainer, train, valid,
           new TrainingRun.Options(maxEpochs, patience, checkpoints, options.seed(), identity), progress);
-      try (Scorer scorer = new Scorer(trainer.evaluationModel(), options.threads())) {
+      try (CpuScorer scorer = new CpuScorer(trainer.evaluationModel(), options.threads())) {
         validMetrics = Metrics.evaluate(scorer, valid, 4096);
         if (test != null) {
           testMetrics = Metrics.evaluate(scorer, test, 4096);

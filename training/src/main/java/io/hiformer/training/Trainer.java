@@ -6,7 +6,6 @@ import io.hiformer.model.Batch;
 import io.hiformer.model.Dropout;
 import io.hiformer.model.Hiformer;
 import io.hiformer.model.Parameters;
-import io.hiformer.model.WorkerPool;
 
 /**
  * Data-parallel training steps through the model's own forward and backward: each batch is cut
@@ -151,7 +150,7 @@ public final class Trainer implements AutoCloseable {
   private void reduceGradients() {
     for (Parameters.Tensor t : grads[0].tensors()) {
       float[] sum = t.data();
-      if (Adam.isEmbedding(t.name())) {
+      if (Parameters.isEmbedding(t.name())) {
         int d = t.shape()[1];
         TouchedRows.Table rows = touched.table(t.name());
         for (int w = 1; w < grads.length; w++) {
@@ -178,7 +177,7 @@ public final class Trainer implements AutoCloseable {
     for (Parameters.Tensor t : grads[0].tensors()) {
       float[] g = t.data();
       double sum = 0;
-      if (Adam.isEmbedding(t.name())) {
+      if (Parameters.isEmbedding(t.name())) {
         int d = t.shape()[1];
         TouchedRows.Table rows = touched.table(t.name());
         for (int k = 0; k < rows.count(); k++) {
@@ -201,7 +200,7 @@ public final class Trainer implements AutoCloseable {
   private void clearGradients() {
     for (Parameters g : grads) {
       for (Parameters.Tensor t : g.tensors()) {
-        if (Adam.isEmbedding(t.name())) {
+        if (Parameters.isEmbedding(t.name())) {
           int d = t.shape()[1];
           TouchedRows.Table rows = touched.table(t.name());
           for (int k = 0; k < rows.count(); k++) {

@@ -1,8 +1,8 @@
 package io.hiformer.training;
 
 import io.hiformer.model.Batch;
+import io.hiformer.model.CpuScorer;
 import io.hiformer.model.Parameters;
-import io.hiformer.model.Scorer;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Path;
@@ -73,7 +73,7 @@ public final class TrainingRun {
     Checkpoint.State state;
     boolean resumed;
     try (Checkpoint.Lock lock = o.checkpoints() == null ? null : Checkpoint.lock(o.checkpoints());
-        Scorer scorer = new Scorer(trainer.evaluationModel(), trainer.options().threads())) {
+        CpuScorer scorer = new CpuScorer(trainer.evaluationModel(), trainer.options().threads())) {
       resumed = Checkpoint.exists(o.checkpoints());
       if (resumed) {
         state = Checkpoint.restore(o.checkpoints(), trainer, best, identity);

@@ -3,20 +3,20 @@ package io.hiformer.features.ranklog;
 import io.hiformer.kernels.CpuKernels;
 import io.hiformer.model.Batch;
 import io.hiformer.model.BundledConfigs;
+import io.hiformer.model.CpuScorer;
 import io.hiformer.model.Hiformer;
 import io.hiformer.model.ModelConfig;
 import io.hiformer.model.Parameters;
-import io.hiformer.model.Scorer;
 import io.hiformer.proto.Candidate;
 import io.hiformer.proto.FeatureValue;
 import io.hiformer.proto.RankLogEntry;
 import io.hiformer.proto.RankRequest;
 import java.io.IOException;
 import java.io.OutputStream;
-import org.apache.kafka.common.compress.Compression;
-import org.apache.kafka.common.utils.ByteBufferOutputStream;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
+import org.apache.kafka.common.compress.Compression;
+import org.apache.kafka.common.utils.ByteBufferOutputStream;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -49,7 +49,7 @@ public class RankLogBenchmark {
   int candidates;
 
   private ModelConfig config;
-  private Scorer scorer;
+  private CpuScorer scorer;
   private Batch batch;
   private float[] logits;
   private float[] scores;
@@ -60,7 +60,7 @@ public class RankLogBenchmark {
   @Setup
   public void setUp() throws IOException {
     config = BundledConfigs.get(BundledConfigs.REF_SERVING);
-    scorer = new Scorer(new Hiformer(Parameters.initialize(config, 42), CpuKernels.best()), 2);
+    scorer = new CpuScorer(new Hiformer(Parameters.initialize(config, 42), CpuKernels.best()), 2);
     SplittableRandom rnd = new SplittableRandom(7);
     batch = new Batch(config, candidates);
     int[] ids = new int[config.categoricalFields().size()];

@@ -95,7 +95,7 @@ final class Accumulator {
   }
 
   /** Per-thread buffers for {@link #addGroup}. */
-  static final class Scratch {
+  static final class GroupBuffers {
     final Ranking ranking = new Ranking();
     final double[] calP;
     final double[] calY;
@@ -106,7 +106,7 @@ final class Accumulator {
     final int[] aucList;
     final double[] ndcg;
 
-    Scratch(Layout layout) {
+    GroupBuffers(Layout layout) {
       calP = new double[layout.calibrationBins()];
       calY = new double[layout.calibrationBins()];
       calTouched = new boolean[layout.calibrationBins()];
@@ -123,7 +123,7 @@ final class Accumulator {
    * replicate weights: {@code weight[j]} for replicate {@code replicate[j]}, the {@code nonzero}
    * replicates that drew it at least once.
    */
-  void addGroup(float[] z, float[] y, int n, int[] replicate, int[] weight, int nonzero, Scratch s) {
+  void addGroup(float[] z, float[] y, int n, int[] replicate, int[] weight, int nonzero, GroupBuffers s) {
     if (n == 0) {
       return;
     }

@@ -31,7 +31,7 @@ final class Aggregator {
   private final LinkedHashMap<String, Group> open = new LinkedHashMap<>(16, 0.75f, true);
   private final HashSet64 closed = new HashSet64();
   private final Map<Long, Cell> cells = new HashMap<>();
-  private final Accumulator.Scratch scratch;
+  private final Accumulator.GroupBuffers groupBuffers;
   private final byte[] weights;
   private final int[] replicate;
   private final int[] weight;
@@ -79,7 +79,7 @@ final class Aggregator {
     this.seed = seed;
     this.window = window;
     this.groupBy = groupBy;
-    this.scratch = new Accumulator.Scratch(layout);
+    this.groupBuffers = new Accumulator.GroupBuffers(layout);
     this.weights = new byte[layout.replicates()];
     this.replicate = new int[layout.replicates()];
     this.weight = new int[layout.replicates()];
@@ -215,7 +215,7 @@ final class Aggregator {
             y[n++] = g.data[at + versions * tasks + t];
           }
         }
-        cell.accumulators[v * tasks + t].addGroup(z, y, n, replicate, weight, nonzero, scratch);
+        cell.accumulators[v * tasks + t].addGroup(z, y, n, replicate, weight, nonzero, groupBuffers);
       }
     }
   }

@@ -7,10 +7,10 @@ import io.hiformer.features.BadRows;
 import io.hiformer.features.Featurizer;
 import io.hiformer.features.data.ExampleRows;
 import io.hiformer.kernels.CpuKernels;
-import io.hiformer.training.PassProgress;
 import io.hiformer.model.Batch;
+import io.hiformer.model.CpuScorer;
 import io.hiformer.model.Hiformer;
-import io.hiformer.model.Scorer;
+import io.hiformer.training.PassProgress;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -30,7 +30,7 @@ import java.util.function.Consumer;
 
 /**
  * Offline A/B evaluation: scores every row of a source with every model version through the
- * serving path (each version's {@link Featurizer} and a {@link Scorer}), in one pass, and computes
+ * serving path (each version's {@link Featurizer} and a {@link CpuScorer}), in one pass, and computes
  * per task and version AUC, log loss, calibration and ranking metrics, with paired group-bootstrap
  * intervals for the differences to the first version, overall and per slice.
  *
@@ -413,7 +413,7 @@ public final class Evaluation {
       Featurizer[] featurizers = new Featurizer[v];
       ExampleRows[] exampleRows = new ExampleRows[v];
       Batch[] batches = new Batch[v];
-      Scorer[] scorers = new Scorer[v];
+      CpuScorer[] scorers = new CpuScorer[v];
       float[][] logits = new float[v][];
       try {
         for (int i = 0; i < v; i++) {
@@ -421,7 +421,7 @@ public final class Evaluation {
           featurizers[i] = new Featurizer(m.transforms());
           exampleRows[i] = new ExampleRows(m.parameters().config());
           batches[i] = new Batch(m.parameters().config(), CHUNK);
-          scorers[i] = new Scorer(networks.get(i), 1);
+          scorers[i] = new CpuScorer(networks.get(i), 1);
           logits[i] = new float[CHUNK * m.parameters().config().numTasks()];
         }
         while (true) {
@@ -436,7 +436,7 @@ public final class Evaluation {
         failure.compareAndSet(null, e);
         throw e;
       } finally {
-        for (Scorer s : scorers) {
+        for (CpuScorer s : scorers) {
           if (s != null) {
             s.close();
           }
@@ -445,7 +445,7 @@ public final class Evaluation {
     }
 
     private void process(Chunk c, Featurizer[] featurizers, ExampleRows[] exampleRows, Batch[] batches,
-        Scorer[] scorers, float[][] logits) {
+        CpuScorer[] scorers, float[][] logits) {
       Arrays.fill(bad, 0, c.size, false);
       while (!featurize(c, featurizers, exampleRows, batches)) {
         // a row some version could not featurize is now marked bad: build the batches again without it

@@ -14,10 +14,10 @@ import io.hiformer.features.data.ExampleFiles;
 import io.hiformer.features.data.RecordFiles;
 import io.hiformer.kernels.CpuKernels;
 import io.hiformer.model.Batch;
+import io.hiformer.model.CpuScorer;
 import io.hiformer.model.Hiformer;
 import io.hiformer.model.ModelConfig;
 import io.hiformer.model.Parameters;
-import io.hiformer.model.Scorer;
 import io.hiformer.proto.ModelInputs;
 import io.hiformer.proto.TrainingExample;
 import io.hiformer.training.ExampleSet;
@@ -106,7 +106,7 @@ class EvaluationTest {
       f.add(r, batch);
     }
     set.addAll(batch);
-    try (Scorer scorer = new Scorer(new Hiformer(m.parameters(), CpuKernels.scalar()), 2)) {
+    try (CpuScorer scorer = new CpuScorer(new Hiformer(m.parameters(), CpuKernels.scalar()), 2)) {
       return Metrics.evaluate(scorer, set, 512);
     }
   }

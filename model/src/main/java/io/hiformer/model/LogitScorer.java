@@ -1,10 +1,10 @@
 package io.hiformer.model;
 
 /**
- * Scores whole batches: the CPU {@link Scorer} and the GPU {@link CudaScorer} behind one interface.
+ * Scores whole batches: the CPU {@link CpuScorer} and the GPU {@link CudaScorer} behind one interface.
  * {@link Backend#open} picks one.
  */
-public interface BatchScorer extends AutoCloseable {
+public interface LogitScorer extends AutoCloseable {
 
   /** Writes the logits of every example of {@code batch} to {@code logits} as {@code [B, T]}. */
   void score(Batch batch, float[] logits);

@@ -10,7 +10,7 @@ import java.util.SplittableRandom;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import org.junit.jupiter.api.Test;
 
-class ScorerTest {
+class CpuScorerTest {
 
   @Test
   void tiledParallelScoresEqualOneWholeBatchPass() {
@@ -23,7 +23,7 @@ class ScorerTest {
     float[] expected = Arrays.copyOf(whole.logits(), 37 * config.numTasks());
 
     for (int cores : new int[] {1, 2, 3}) {
-      try (Scorer scorer = new Scorer(model, cores, 5)) {
+      try (CpuScorer scorer = new CpuScorer(model, cores, 5)) {
         float[] logits = new float[37 * config.numTasks()];
         scorer.score(batch, logits);
         assertThat(logits).as("%d cores", cores).containsExactly(expected, org.assertj.core.data.Offset.offset(1e-5f));
@@ -38,7 +38,7 @@ class ScorerTest {
     Hiformer model = new Hiformer(TestModels.randomParameters(config, rnd), CpuKernels.best());
     Batch bad = TestModels.randomBatch(config, 20, rnd);
     bad.categorical[17 * config.categoricalFields().size()] = 1_000_000;
-    try (Scorer scorer = new Scorer(model, 2, 4)) {
+    try (CpuScorer scorer = new CpuScorer(model, 2, 4)) {
       float[] logits = new float[20 * config.numTasks()];
       assertThatThrownBy(() -> scorer.score(bad, logits))
           .isInstanceOf(IllegalArgumentException.class)
@@ -63,7 +63,7 @@ class ScorerTest {
       model.forward(batches[c], 0, batches[c].size(), whole);
       expected[c] = Arrays.copyOf(whole.logits(), batches[c].size() * config.numTasks());
     }
-    try (Scorer scorer = new Scorer(model, 2, 4)) {
+    try (CpuScorer scorer = new CpuScorer(model, 2, 4)) {
       var failures = new ConcurrentLinkedQueue<Throwable>();
       Thread[] threads = new Thread[callers];
       for (int c = 0; c < callers; c++) {
@@ -111,7 +111,7 @@ class ScorerTest {
       ThreadsInKernels inKernels = new ThreadsInKernels();
       Hiformer model = new Hiformer(params, inKernels.around(CpuKernels.scalar()));
       float[][] scores = new float[callers][];
-      try (Scorer scorer = new Scorer(model, cores, 4, callerScores)) {
+      try (CpuScorer scorer = new CpuScorer(model, cores, 4, callerScores)) {
         var failures = new ConcurrentLinkedQueue<Throwable>();
         Thread[] threads = new Thread[callers];
         for (int c = 0; c < callers; c++) {
@@ -189,7 +189,7 @@ class ScorerTest {
             throw e.getCause();
           }
         });
-    Scorer scorer = new Scorer(new Hiformer(TestModels.randomParameters(config, rnd), blocking), 1, 4);
+    CpuScorer scorer = new CpuScorer(new Hiformer(TestModels.randomParameters(config, rnd), blocking), 1, 4);
     Batch first = TestModels.randomBatch(config, 8, rnd);
     Batch second = TestModels.randomBatch(config, 3, rnd);
     float[] firstLogits = new float[8 * config.numTasks()];
@@ -216,7 +216,7 @@ class ScorerTest {
     SplittableRandom rnd = new SplittableRandom(7);
     ModelConfig config = TestModels.randomConfig(rnd, 1, 1, true, false, true);
     Hiformer model = new Hiformer(TestModels.randomParameters(config, rnd), CpuKernels.best());
-    Scorer scorer = new Scorer(model, 2, 4);
+    CpuScorer scorer = new CpuScorer(model, 2, 4);
     scorer.close();
     Batch batch = TestModels.randomBatch(config, 5, rnd);
     assertThatThrownBy(() -> scorer.score(batch, new float[5 * config.numTasks()]))
@@ -235,7 +235,7 @@ class ScorerTest {
     Batch batch = TestModels.randomBatch(config, 64, new SplittableRandom(5));
     float[] logits = new float[64 * config.numTasks()];
     var mx = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
-    try (Scorer scorer = new Scorer(model, 2, 32)) {
+    try (CpuScorer scorer = new CpuScorer(model, 2, 32)) {
       for (int i = 0; i < 200; i++) {
         scorer.score(batch, logits);
       }

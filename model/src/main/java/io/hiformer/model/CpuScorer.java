@@ -20,7 +20,7 @@ import java.util.concurrent.locks.LockSupport;
  *
  * <p>Scores do not depend on the number of cores: a tile is the same work whichever thread runs it.
  */
-public final class Scorer implements BatchScorer {
+public final class CpuScorer implements LogitScorer {
   /** Examples per tile: measured best for ref-serving on AVX-512 (see the model README). */
   public static final int DEFAULT_TILE = 32;
 
@@ -51,7 +51,7 @@ public final class Scorer implements BatchScorer {
   }
 
   /** A scorer on {@code cores} cores: at most that many threads score at once, callers included. */
-  public Scorer(Hiformer model, int cores, int tile) {
+  public CpuScorer(Hiformer model, int cores, int tile) {
     this(model, cores, tile, true);
   }
 
@@ -59,7 +59,7 @@ public final class Scorer implements BatchScorer {
    * {@code callerScores} false: callers hand every tile to the workers and wait, the other design
    * for N cores, kept so that {@code ForwardBenchmark} can time both.
    */
-  Scorer(Hiformer model, int cores, int tile, boolean callerScores) {
+  CpuScorer(Hiformer model, int cores, int tile, boolean callerScores) {
     if (cores <= 0 || tile <= 0) {
       throw new IllegalArgumentException("cores and tile must be positive, got " + cores + ", " + tile);
     }
@@ -77,7 +77,7 @@ public final class Scorer implements BatchScorer {
     }
   }
 
-  public Scorer(Hiformer model, int cores) {
+  public CpuScorer(Hiformer model, int cores) {
     this(model, cores, DEFAULT_TILE);
   }
 

@@ -1,4 +1,4 @@
-package io.hiformer.model;
+package io.hiformer.training;
 
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
@@ -8,10 +8,10 @@ import java.util.concurrent.locks.LockSupport;
  * executor it allocates nothing per run: a run publishes a job and a piece count, wakes the
  * workers, and everyone takes pieces from one counter until none are left.
  */
-public final class WorkerPool implements AutoCloseable {
+final class WorkerPool implements AutoCloseable {
 
   /** Work done by piece number; {@code worker} is 0 for the caller and 1.. for pool threads. */
-  public interface Job {
+  interface Job {
     void run(int worker, int piece);
   }
 
@@ -26,7 +26,7 @@ public final class WorkerPool implements AutoCloseable {
   private volatile Throwable failure;
 
   /** A pool in which {@code parallelism} threads work, the caller included. */
-  public WorkerPool(int parallelism, String name) {
+  WorkerPool(int parallelism, String name) {
     threads = new Thread[Math.max(0, parallelism - 1)];
     for (int i = 0; i < threads.length; i++) {
       int worker = i + 1;
@@ -34,12 +34,12 @@ public final class WorkerPool implements AutoCloseable {
     }
   }
 
-  public int parallelism() {
+  int parallelism() {
     return threads.length + 1;
   }
 
   /** Runs pieces {@code 0 .. pieces-1} of {@code job} across the pool; returns when all are done. */
-  public synchronized void run(Job job, int pieces) {
+  synchronized void run(Job job, int pieces) {
     if (closed) {
       throw new IllegalStateException("worker pool is closed");
     }
