@@ -1,0 +1,46 @@
+package io.hiformer.training;
+
+import io.hiformer.proto.TrainingExample;
+
+/**
+ * The hook through which growing vocabularies join the continuous trainer ({@link FollowTrainer}).
+ * The trainer calls {@link #observe} for every example it is about to put in a training batch,
+ * {@link #beforeStep} between steps (after the batch is full, before the update), and saves
+ * {@link #state()} in each checkpoint generation (file {@code vocabulary.bin}, covered by the
+ * checkpoint's checksum), handing it back through {@link #restore} on resume. {@link #NONE}, the
+ * default, keeps the base version's vocabularies fixed.
+ */
+public interface FollowVocabulary {
+  /**
+   * Sees an example before it joins a batch and returns the example to train on (the same one,
+   * or one whose ids were mapped to admitted rows).
+   */
+  TrainingExample observe(TrainingExample example);
+
+  /** Between steps: (re)initialise the rows admitted (or expired) since the last step, weights and Adam moments. */
+  void beforeStep(Trainer trainer);
+
+  /** The state to checkpoint with the weights; null when there is none. */
+  byte[] state();
+
+  /** Restores what {@link #state()} returned in the checkpoint being resumed. */
+  void restore(byte[] state);
+
+  FollowVocabulary NONE = new FollowVocabulary() {
+    @Override
+    public TrainingExample observe(TrainingExample example) {
+      return example;
+    }
+
+    @Override
+    public void beforeStep(Trainer trainer) {}
+
+    @Override
+    public byte[] state() {
+      return null;
+    }
+
+    @Override
+    public void restore(byte[] state) {}
+  };
+}
