@@ -136,6 +136,9 @@ final class TrainCommand implements Callable<Integer> {
   /** The metrics port bound by --follow, once started (tests). */
   volatile int boundMetricsPort = -1;
 
+  /** Stops a running --follow as SIGTERM does (tests). */
+  final java.util.concurrent.atomic.AtomicBoolean stopFollow = new java.util.concurrent.atomic.AtomicBoolean();
+
   @Option(names = "--checkpoint-dir", description = "checkpoint after every epoch; resume from one found here")
   Path checkpoints;
 
@@ -450,7 +453,7 @@ final class TrainCommand implements Callable<Integer> {
             metrics::scrape, () -> trainer.stats().running())) {
       boundMetricsPort = server.port();
       System.out.printf("metrics on port %d (GET /metrics, /live, /ready)%n", server.port());
-      trainer.run(stop::get);
+      trainer.run(() -> stop.get() || stopFollow.get());
       return 0;
     } finally {
       done.countDown();
