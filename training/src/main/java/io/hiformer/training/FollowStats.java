@@ -85,7 +85,7 @@ public final class FollowStats {
     return lastPromotionMillis;
   }
 
-  /** When the trainer last consumed a record or found the topic with nothing new (ms since the epoch). */
+  /** When the trainer last consumed a record (its start until then), ms since the epoch. */
   public long lastProgressMillis() {
     return lastProgressMillis;
   }

@@ -176,12 +176,16 @@ public final class FollowTrainer {
             + Transforms.METADATA_KEY + "' metadata; it cannot name the examples' features");
       }
       config = loaded.parameters().config();
-      Map<String, String> extra = new LinkedHashMap<>();
-      extra.put("mode", "follow");
-      extra.put("transforms", transforms);
-      extra.put("topic", spec.topic());
-      extra.put("holdout", Double.toString(spec.holdout().fraction()));
-      identity = Checkpoint.identity(spec.trainer(), config.toJson(), extra);
+      // What a resumed run must share with the checkpoint: the model, what its ids mean, the stream and
+      // which of its examples are held out, and whether there is a moving average to restore. Trainer
+      // options (learning rate, batch size, threads...) may change between restarts.
+      identity = new LinkedHashMap<>();
+      identity.put("mode", "follow");
+      identity.put("config", config.toJson());
+      identity.put("transforms", transforms);
+      identity.put("topic", spec.topic());
+      identity.put("holdout", Double.toString(spec.holdout().fraction()));
+      identity.put("ema", Boolean.toString(spec.trainer().ema() > 0));
       try (Trainer t = new Trainer(loaded.parameters().copy(), spec.trainer(), kernels);
           KafkaConsumer<byte[], byte[]> consumer = consumer()) {
         trainer = t;

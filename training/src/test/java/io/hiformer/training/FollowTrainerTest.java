@@ -82,6 +82,52 @@ class FollowTrainerTest {
     }
   }
 
+  @Test
+  void resumesWhereItsCheckpointStopsAndRefusesADifferentRunOrADamagedCheckpoint() throws Exception {
+    try (KafkaBroker kafka = KafkaBroker.forTests()) {
+      FollowFixture.createTopic(kafka.bootstrapServers(), 1);
+      FollowFixture.produce(kafka.bootstrapServers(), FollowFixture.examples(0, 1000, 3));
+      ModelRegistry registry = FollowFixture.registry(dir.resolve("registry"));
+      Path checkpoints = dir.resolve("checkpoints");
+      FollowTrainer.Spec spec = FollowFixture.spec(registry, kafka.bootstrapServers(), checkpoints,
+          PublishEvery.examples(100_000), Duration.ofMinutes(10), List.of());
+      FollowTrainer first = FollowFixture.trainer(spec, progress(new ByteArrayOutputStream()));
+      followUntilCaughtUp(first, 1000);
+      assertThat(first.stats().checkpoints()).as("the checkpoint on stop").isEqualTo(1);
+
+      // A second run trains only what was written since, and continues Adam's step count.
+      FollowFixture.produce(kafka.bootstrapServers(), FollowFixture.examples(1000, 500, 4));
+      ByteArrayOutputStream log = new ByteArrayOutputStream();
+      FollowTrainer second = FollowFixture.trainer(spec, progress(log));
+      followUntilCaughtUp(second, 500);
+      assertThat(second.stats().examplesTrained() + second.stats().examplesHeldOut()).isEqualTo(500);
+      assertThat(log.toString(StandardCharsets.UTF_8)).contains("resumed from", "offsets 0:1000",
+          first.stats().steps() + " steps");
+      assertThat(FollowCheckpoint.ledger(checkpoints)).extracting(FollowCheckpoint.Entry::from,
+          FollowCheckpoint.Entry::to).containsExactly(org.assertj.core.groups.Tuple.tuple(0L, 1000L),
+          org.assertj.core.groups.Tuple.tuple(1000L, 1500L));
+
+      // Another holdout fraction would gate on examples the checkpoint's weights trained on: refused.
+      FollowTrainer.Spec other = new FollowTrainer.Spec(registry, spec.name(), spec.base(), spec.alias(),
+          spec.bootstrapServers(), spec.topic(), spec.from(), checkpoints, spec.trainer(), spec.publishEvery(),
+          spec.checkpointEvery(), new Holdout(0.2, 400), spec.requirements(), spec.evaluation());
+      org.assertj.core.api.Assertions.assertThatThrownBy(() -> FollowFixture.trainer(other,
+              progress(new ByteArrayOutputStream())).run(() -> true))
+          .isInstanceOf(IllegalStateException.class)
+          .hasMessageContaining("was written by a different run: holdout (checkpoint 0.1, this run 0.2) differ");
+
+      // A damaged generation is refused, not trained from.
+      Path state = checkpoints.resolve(FollowCheckpoint.name(FollowCheckpoint.current(checkpoints)))
+          .resolve(FollowCheckpoint.STATE);
+      byte[] bytes = java.nio.file.Files.readAllBytes(state);
+      bytes[bytes.length - 3] ^= 0x10;
+      java.nio.file.Files.write(state, bytes);
+      org.assertj.core.api.Assertions.assertThatThrownBy(() -> FollowFixture.trainer(spec,
+              progress(new ByteArrayOutputStream())).run(() -> true))
+          .isInstanceOf(IllegalStateException.class).hasMessageContaining("fails its checksum");
+    }
+  }
+
   /** Runs {@code trainer} until it has accounted for {@code records} records, then stops it and waits. */
   static void followUntilCaughtUp(FollowTrainer trainer, long records) throws Exception {
     AtomicBoolean stop = new AtomicBoolean();
