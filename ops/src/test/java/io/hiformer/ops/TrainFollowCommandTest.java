@@ -39,7 +39,7 @@ import picocli.CommandLine;
 /**
  * {@code train --follow} as the Deployment runs it: against a real broker and registry, a gate
  * that fails is published but not promoted, counted by reason on /metrics, and every
- * {@code hiformer_follow_*} metric the alert rules use is exported.
+ * {@code hiformer_follow_*} metric the alert rules and the dashboard use is exported.
  */
 @Timeout(value = 300, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
 class TrainFollowCommandTest {
@@ -114,6 +114,8 @@ class TrainFollowCommandTest {
 
       Set<String> used = DeploymentFilesTest.metricsIn(Files.readString(
           DeploymentFilesTest.DEPLOY.resolve("prometheus/alerts.yaml")));
+      used.addAll(DeploymentFilesTest.metricsIn(Files.readString(
+          DeploymentFilesTest.DEPLOY.resolve("grafana/hiformer-dashboard.json"))));
       used.removeIf(name -> !name.startsWith("hiformer_follow_"));
       assertThat(used).isNotEmpty();
       Set<String> exported = DeploymentFilesTest.metricsIn(metrics);
