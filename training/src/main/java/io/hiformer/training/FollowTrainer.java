@@ -525,7 +525,7 @@ public final class FollowTrainer {
     lineage.put("trainer", spec.trainer().toString());
     lineage.put("source_commit", SourceCommit.find());
     ModelRegistry.Version v = spec.registry().publish(spec.name(), weights,
-        Map.of(Transforms.METADATA_KEY, transforms), JSON.writeValueAsString(lineage));
+        Map.of(Transforms.METADATA_KEY, vocabulary.transforms(transforms)), JSON.writeValueAsString(lineage));
     stats.published.incrementAndGet();
     stats.lastPublishMillis = System.currentTimeMillis();
     progress.line(String.format("published %s v%d: %,d examples since v%s (offsets %s to %s)", v.model(), v.number(),

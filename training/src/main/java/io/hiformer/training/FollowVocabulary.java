@@ -4,11 +4,12 @@ import io.hiformer.proto.TrainingExample;
 
 /**
  * The hook through which growing vocabularies join the continuous trainer ({@link FollowTrainer}).
- * The trainer calls {@link #observe} for every example it is about to put in a training batch,
- * {@link #beforeStep} between steps (after the batch is full, before the update), and saves
- * {@link #state()} in each checkpoint generation (file {@code vocabulary.bin}, covered by the
- * checkpoint's checksum), handing it back through {@link #restore} on resume. {@link #NONE}, the
- * default, keeps the base version's vocabularies fixed.
+ * The trainer calls {@link #observe} for every example it is about to put in a training batch
+ * (held-out examples are not shown to it), {@link #beforeStep} between steps (the batch full,
+ * before the update), saves {@link #state()} in each checkpoint generation (file
+ * {@code vocabulary.bin}, covered by the generation's checksum) and hands it back through
+ * {@link #restore} on resume, and publishes each version with {@link #transforms}.
+ * {@link #NONE}, the default, keeps the base version's vocabularies fixed.
  */
 public interface FollowVocabulary {
   /**
@@ -25,6 +26,14 @@ public interface FollowVocabulary {
 
   /** Restores what {@link #state()} returned in the checkpoint being resumed. */
   void restore(byte[] state);
+
+  /**
+   * The transforms (JSON) a published version stores, given the base's: the base's while the
+   * vocabularies are fixed, the grown ones otherwise.
+   */
+  default String transforms(String base) {
+    return base;
+  }
 
   FollowVocabulary NONE = new FollowVocabulary() {
     @Override
