@@ -50,7 +50,6 @@ class FollowKillTest {
       produceUntil(bootstrap, () -> committedRecords(checkpoints) > 0, first);
       produceChunks(bootstrap, 3);
       kill(first);
-      assertThat(committedRecords(checkpoints)).isLessThan(produced);
 
       // 2. The broker restarts under a running trainer, then the trainer is killed again mid-stream.
       long before = committedRecords(checkpoints);
