@@ -17,13 +17,13 @@ import java.util.stream.Stream;
 /**
  * File writes that survive a crash of the process or the machine: data is fsynced before it is
  * renamed into place, and the directory is fsynced after, so a rename is never visible before
- * the bytes it names.
+ * the bytes it names. Public for the trainer's checkpoints, which follow the same rules.
  */
-final class DurableFiles {
+public final class DurableFiles {
   private DurableFiles() {}
 
   /** Creates {@code file}, which must not exist, with {@code bytes}, and fsyncs it. */
-  static void writeNew(Path file, byte[] bytes) throws IOException {
+  public static void writeNew(Path file, byte[] bytes) throws IOException {
     try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
       ByteBuffer b = ByteBuffer.wrap(bytes);
       while (b.hasRemaining()) {
@@ -34,7 +34,7 @@ final class DurableFiles {
   }
 
   /** Replaces {@code file} atomically: readers see the old content or the new, never a mix. */
-  static void replace(Path file, byte[] bytes) throws IOException {
+  public static void replace(Path file, byte[] bytes) throws IOException {
     Path tmp = file.resolveSibling("." + file.getFileName() + "."
         + Long.toHexString(ThreadLocalRandom.current().nextLong()) + ".tmp");
     try {
@@ -47,7 +47,7 @@ final class DurableFiles {
   }
 
   /** Makes renames into {@code dir} durable where the platform can open a directory. */
-  static void syncDirectory(Path dir) {
+  public static void syncDirectory(Path dir) {
     try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ)) {
       ch.force(true);
     } catch (IOException | UnsupportedOperationException e) {
@@ -64,7 +64,7 @@ final class DurableFiles {
   }
 
   /** Deletes a directory tree, deepest entries first. */
-  static void deleteTree(Path dir) throws IOException {
+  public static void deleteTree(Path dir) throws IOException {
     try (Stream<Path> paths = Files.walk(dir)) {
       for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) {
         Files.deleteIfExists(p);

@@ -32,6 +32,10 @@ import picocli.CommandLine.Option;
         "[--from, --valid-from) for training and [--valid-from, --to) for early stopping; config and transforms",
         "are those of the --base version of --name in --registry (shape options do not apply).",
         "With --bootstrap-servers and --registry, the published version is announced on the models topic.",
+        "With --follow: trains without end on --examples-topic, checkpoints weights, optimiser state and offsets",
+        "together (--checkpoint-dir, resumed after a restart), publishes a version every --publish-every, gates it",
+        "against the --alias version on a held-out slice of the stream (--require, as evaluate) and moves the alias",
+        "only when every gate passes; metrics on --metrics-port. SIGTERM stops it after a last checkpoint.",
         "Nothing is written or published unless some epoch beat the initial model's validation AUC (epoch 0);",
         "a run that diverges (non-finite loss, gradient or weight, or validation log loss above 10 times the",
         "initial model's) stops. Both exit 1; bad options, data or outputs (checked before training) exit 2."})
@@ -81,8 +85,9 @@ final class TrainCommand implements Callable<Integer> {
       description = "end of the validation range, exclusive (default: ${DEFAULT-VALUE}: the end when the job starts)")
   String to;
 
-  @Option(names = "--base", defaultValue = ModelRegistry.LATEST, paramLabel = "V|ALIAS",
-      description = "the version of --name whose config and transforms the examples follow (default: ${DEFAULT-VALUE})")
+  @Option(names = "--base", paramLabel = "V|ALIAS",
+      description = "the version of --name whose config and transforms the examples follow (default: latest; with"
+          + " --follow: the --alias version, whose weights it starts from)")
   String base;
 
   @Option(names = "--warm-start", description = "start from the --base version's weights instead of new ones")
@@ -90,6 +95,49 @@ final class TrainCommand implements Callable<Integer> {
 
   @Mixin
   AnnounceOptions announce = new AnnounceOptions();
+
+  @Option(names = "--follow", description = "train continuously on --examples-topic from --from (or the checkpoint),"
+      + " publishing and gating a version every --publish-every; needs --checkpoint-dir")
+  boolean follow;
+
+  @Option(names = "--publish-every", defaultValue = "1h", paramLabel = "TIME|COUNT", description = "with --follow:"
+      + " publish a version after this time (10m, 1h) or this many trained examples (500000) (default: ${DEFAULT-VALUE})")
+  String publishEvery;
+
+  @Option(names = "--checkpoint-every", defaultValue = "1m", converter = DurationConverter.class, paramLabel = "TIME",
+      description = "with --follow: commit a checkpoint this often; a restart retrains at most this much"
+          + " (default: ${DEFAULT-VALUE})")
+  java.time.Duration checkpointEvery;
+
+  @Option(names = "--holdout", defaultValue = "0.05", paramLabel = "FRACTION", description = "with --follow: share of"
+      + " requests (by request id hash) never trained on; the gates' slice (default: ${DEFAULT-VALUE})")
+  double holdout;
+
+  @Option(names = "--holdout-size", defaultValue = "50000", paramLabel = "N", description = "with --follow: the most"
+      + " recent held-out examples each version is gated on (default: ${DEFAULT-VALUE})")
+  int holdoutSize;
+
+  @Option(names = "--require", paramLabel = "GATE", description = "with --follow: gate, repeatable or"
+      + " comma-separated, as evaluate's: [TASK:]METRIC[.lo|.hi|.p] OP NUMBER on (new version - alias version),"
+      + " e.g. auc>=0, auc.lo>=-0.001; none: every version is promoted")
+  List<String> require = new java.util.ArrayList<>();
+
+  @Option(names = "--alias", defaultValue = "production", paramLabel = "ALIAS", description = "with --follow: the alias"
+      + " a version is gated against and moved to when it passes (default: ${DEFAULT-VALUE})")
+  String alias;
+
+  @Option(names = "--gate-bootstrap", defaultValue = "200", paramLabel = "N", description = "with --follow: bootstrap"
+      + " replicates of the gates' intervals (default: ${DEFAULT-VALUE})")
+  int gateBootstrap;
+
+  @Mixin
+  MetricsOptions metricsOptions = new MetricsOptions();
+
+  /** The metrics port bound by --follow, once started (tests). */
+  volatile int boundMetricsPort = -1;
+
+  /** Stops a running --follow as SIGTERM does (tests). */
+  final java.util.concurrent.atomic.AtomicBoolean stopFollow = new java.util.concurrent.atomic.AtomicBoolean();
 
   @Option(names = "--checkpoint-dir", description = "checkpoint after every epoch; resume from one found here")
   Path checkpoints;
@@ -147,6 +195,9 @@ final class TrainCommand implements Callable<Integer> {
       options = new Trainer.Options(batchSize, lr, warmup, new Dropout(tokenDropout, dropout, dropout, dropout),
           Adam.Settings.defaults().withEmbeddingRegularisation(embeddingDecay, embeddingL2), threads(), seed, ema);
       checkOutputs();
+      if (follow) {
+        return follow(options);
+      }
       outcome = examplesTopic == null ? fromFiles(options) : fromTopic(options);
       if (outcome == null) {
         return 2;
@@ -328,11 +379,123 @@ final class TrainCommand implements Callable<Integer> {
       return null;
     }
     ModelRegistry r = ModelRegistry.open(registry);
+    String base = this.base == null ? ModelRegistry.LATEST : this.base;
     ModelRegistry.Version baseVersion = r.resolve(name, base).orElseThrow(() -> new java.util.NoSuchElementException(
         "model '" + name + "' in " + registry + " has no version or alias '" + base + "'"));
     TrainJob.ExamplesSpec spec = new TrainJob.ExamplesSpec(name, r, baseVersion, warmStart,
         announce.bootstrapServers, examplesTopic, ExampleTopic.Bound.parse(from), ExampleTopic.Bound.parse(validFrom),
         ExampleTopic.Bound.parse(to), options, epochs, patience, maxBadRows, checkpoints);
     return TrainJob.run(spec, pipeline(options.threads()), kernels.kernels(), TrainingRun.Progress.console());
+  }
+
+  /**
+   * {@code --follow}: the continuous trainer with metrics, checked promotion and announcements,
+   * until SIGTERM (or a divergence: exit 1).
+   */
+  private int follow(Trainer.Options options) throws java.io.IOException {
+    if (examplesTopic == null || announce.bootstrapServers == null || registry == null || checkpoints == null) {
+      System.err.println("error: --follow needs --examples-topic, --bootstrap-servers, --registry (with --name) and"
+          + " --checkpoint-dir");
+      return 2;
+    }
+    if (out != null || validFrom != null || schema != null || !train.isEmpty() || !valid.isEmpty()) {
+      System.err.println("error: --follow publishes to --registry and gates on a held-out slice: --out, --valid-from,"
+          + " --schema, --train and --valid do not apply");
+      return 2;
+    }
+    io.hiformer.training.PublishEvery every = parsePublishEvery(publishEvery);
+    require(holdout > 0 && holdout < 1, "--holdout must be in (0, 1), got " + holdout);
+    require(holdoutSize >= 1, "--holdout-size must be at least 1, got " + holdoutSize);
+    require(!checkpointEvery.isNegative() && !checkpointEvery.isZero(), "--checkpoint-every must be positive");
+    java.net.InetSocketAddress metricsAddress = metricsOptions.address();
+    io.hiformer.training.evaluation.Evaluation.Options evaluation =
+        io.hiformer.training.evaluation.Evaluation.Options.defaults().withBootstrap(gateBootstrap)
+            .withThreads(options.threads());
+    ModelRegistry r = ModelRegistry.open(registry);
+    String start = base == null ? alias : base;
+    List<io.hiformer.training.evaluation.Requirement> gates = new java.util.ArrayList<>();
+    for (String g : require) {
+      gates.addAll(io.hiformer.training.evaluation.Requirement.parse(g));
+    }
+    if (!gates.isEmpty()) {
+      List<String> tasks = r.verify(r.resolve(name, start).orElseThrow(() -> new java.util.NoSuchElementException(
+          "model '" + name + "' in " + registry + " has no version or alias '" + start + "'"))).parameters().config()
+          .tasks();
+      for (io.hiformer.training.evaluation.Requirement g : gates) {
+        g.validate(io.hiformer.training.evaluation.Evaluation.metricNames(evaluation), tasks);
+      }
+    }
+    io.hiformer.training.FollowTrainer trainer = new io.hiformer.training.FollowTrainer(
+        new io.hiformer.training.FollowTrainer.Spec(r, name, start, alias, announce.bootstrapServers, examplesTopic,
+            ExampleTopic.Bound.parse(from), checkpoints, options, every, checkpointEvery,
+            new io.hiformer.training.Holdout(holdout, holdoutSize), gates, evaluation),
+        kernels.kernels(), TrainingRun.Progress.console())
+        .promoter((v, a) -> {
+          // The ranker's own load and check, as models promote does: a version promoted here is one a ranker serves.
+          io.hiformer.ranker.LoadedModel.load(r, v, 1).close();
+          r.setAlias(name, a, v.number());
+          announceQuietly(r, v);
+        })
+        .onPublished(v -> announceQuietly(r, v));
+    java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+    java.util.concurrent.CountDownLatch done = new java.util.concurrent.CountDownLatch(1);
+    Thread hook = new Thread(() -> {
+      stop.set(true);
+      try {
+        done.await(5, java.util.concurrent.TimeUnit.MINUTES);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }, "hiformer-follow-shutdown");
+    Runtime.getRuntime().addShutdownHook(hook);
+    try (FollowMetrics metrics = new FollowMetrics(trainer.stats());
+        io.hiformer.ranker.MetricsServer server = io.hiformer.ranker.MetricsServer.start(metricsAddress,
+            metrics::scrape, () -> trainer.stats().running())) {
+      boundMetricsPort = server.port();
+      System.out.printf("metrics on port %d (GET /metrics, /live, /ready)%n", server.port());
+      trainer.run(() -> stop.get() || stopFollow.get());
+      return 0;
+    } finally {
+      done.countDown();
+      try {
+        Runtime.getRuntime().removeShutdownHook(hook);
+      } catch (IllegalStateException alreadyShuttingDown) {
+        // The hook runs: it waited for this.
+      }
+    }
+  }
+
+  /** Announces {@code v} when Kafka is given; a failure is a warning: the registry has the version. */
+  private void announceQuietly(ModelRegistry r, ModelRegistry.Version v) {
+    try {
+      announce.announce(r, v, System.out);
+    } catch (java.io.IOException e) {
+      System.err.println("warning: " + e.getMessage() + " (v" + v.number() + " is in the registry; rankers polling it"
+          + " still find it)");
+    }
+  }
+
+  /** {@code 10m}, {@code 1h} (a time) or {@code 500000} (trained examples). */
+  static io.hiformer.training.PublishEvery parsePublishEvery(String text) {
+    String s = text.strip().replace("_", "");
+    if (s.matches("\\d+")) {
+      long n;
+      try {
+        n = Long.parseLong(s);
+      } catch (NumberFormatException e) {
+        throw new IllegalArgumentException("--publish-every " + text + " is too large");
+      }
+      require(n > 0, "--publish-every must be a positive count or time, got " + text);
+      return io.hiformer.training.PublishEvery.examples(n);
+    }
+    java.time.Duration d;
+    try {
+      d = new DurationConverter().convert(s);
+    } catch (picocli.CommandLine.TypeConversionException e) {
+      throw new IllegalArgumentException("--publish-every '" + text + "' is neither a time (10m, 1h) nor an example"
+          + " count (500000)");
+    }
+    require(!d.isNegative() && !d.isZero(), "--publish-every must be a positive count or time, got " + text);
+    return io.hiformer.training.PublishEvery.time(d);
   }
 }

@@ -36,8 +36,8 @@ public final class Checkpoint {
   public static final String FILE = "checkpoint.safetensors";
   /** The lock file that keeps a second trainer out of a checkpoint directory. */
   public static final String LOCK = "checkpoint.lock";
-  private static final String CHECKSUM = "sha256";
-  private static final String RUN = "run.";
+  static final String CHECKSUM = "sha256";
+  static final String RUN = "run.";
 
   /**
    * Where the run stood after {@code epoch}: the best validation score and its epoch (0: the
@@ -119,28 +119,8 @@ public final class Checkpoint {
       throw new IllegalStateException("checkpoint " + path + (stored == null ? " has no checksum" : " fails its checksum")
           + ": it is damaged or was not written by this trainer; delete it to start over");
     }
-    List<String> differences = new ArrayList<>();
-    for (String key : new TreeSet<>(union(identity.keySet(), meta))) {
-      String was = meta.get(RUN + key);
-      String now = identity.get(key);
-      if (!java.util.Objects.equals(was, now)) {
-        differences.add(was != null && now != null && was.length() <= 60 && now.length() <= 60
-            ? key + " (checkpoint " + was + ", this run " + now + ")"
-            : key);
-      }
-    }
-    if (!differences.isEmpty()) {
-      throw new IllegalStateException("checkpoint " + path + " was written by a different run: "
-          + String.join(", ", differences) + " differ; resume with the same settings or use another --checkpoint-dir");
-    }
-    for (SafeTensors.Tensor t : file.tensors()) {
-      for (float v : t.floats()) {
-        if (!Float.isFinite(v)) {
-          throw new IllegalStateException("checkpoint " + path + " holds a non-finite value in " + t.name()
-              + "; delete it to start over");
-        }
-      }
-    }
+    requireSameRun(path, meta, identity);
+    requireFinite(path, file);
     try {
       fill(file, "param.", trainer.parameters());
       fill(file, "adam.m.", trainer.optimizer().firstMoments());
@@ -157,6 +137,36 @@ public final class Checkpoint {
     } catch (RuntimeException e) {
       throw new IllegalStateException("checkpoint " + path + " does not fit this run (" + e.getMessage()
           + "); delete it to start over");
+    }
+  }
+
+  /** Refuses a checkpoint whose run identity ({@code run.*} metadata) differs from {@code identity}, naming what differs. */
+  static void requireSameRun(Path path, Map<String, String> meta, Map<String, String> identity) {
+    List<String> differences = new ArrayList<>();
+    for (String key : new TreeSet<>(union(identity.keySet(), meta))) {
+      String was = meta.get(RUN + key);
+      String now = identity.get(key);
+      if (!java.util.Objects.equals(was, now)) {
+        differences.add(was != null && now != null && was.length() <= 60 && now.length() <= 60
+            ? key + " (checkpoint " + was + ", this run " + now + ")"
+            : key);
+      }
+    }
+    if (!differences.isEmpty()) {
+      throw new IllegalStateException("checkpoint " + path + " was written by a different run: "
+          + String.join(", ", differences) + " differ; resume with the same settings or use another --checkpoint-dir");
+    }
+  }
+
+  /** Refuses a checkpoint holding a NaN or infinity. */
+  static void requireFinite(Path path, SafeTensors file) {
+    for (SafeTensors.Tensor t : file.tensors()) {
+      for (float v : t.floats()) {
+        if (!Float.isFinite(v)) {
+          throw new IllegalStateException("checkpoint " + path + " holds a non-finite value in " + t.name()
+              + "; delete it to start over");
+        }
+      }
     }
   }
 
@@ -213,7 +223,7 @@ public final class Checkpoint {
   }
 
   /** SHA-256 over the sorted metadata and every tensor's name, shape and values, by name. */
-  private static String checksum(Map<String, String> sortedMeta, List<SafeTensors.Tensor> tensors) {
+  static String checksum(Map<String, String> sortedMeta, List<SafeTensors.Tensor> tensors) {
     try {
       MessageDigest md = MessageDigest.getInstance("SHA-256");
       for (Map.Entry<String, String> e : sortedMeta.entrySet()) {
@@ -235,13 +245,13 @@ public final class Checkpoint {
     }
   }
 
-  private static void add(List<SafeTensors.Tensor> out, String prefix, Parameters p) {
+  static void add(List<SafeTensors.Tensor> out, String prefix, Parameters p) {
     for (Parameters.Tensor t : p.tensors()) {
       out.add(SafeTensors.Tensor.f32(prefix + t.name(), t.shape(), t.data()));
     }
   }
 
-  private static void fill(SafeTensors file, String prefix, Parameters p) {
+  static void fill(SafeTensors file, String prefix, Parameters p) {
     for (Parameters.Tensor t : p.tensors()) {
       float[] v = file.tensor(prefix + t.name()).floats();
       if (v.length != t.size()) {

@@ -422,7 +422,7 @@ public final class TrainJob {
    * Accepts examples served by the base model's name with the base's transforms (the base
    * version, or another whose stored transforms are identical); counts the rest by version.
    */
-  private static final class SameTransforms implements Predicate<TrainingExample> {
+  static final class SameTransforms implements Predicate<TrainingExample> {
     private final ModelRegistry registry;
     private final ModelRegistry.Version base;
     private final String transforms;
