@@ -322,7 +322,7 @@ final class TrainCommand implements Callable<Integer> {
       System.err.println("error: --examples-topic replaces --schema, --train, --valid and --test");
       return null;
     }
-    if (announce.bootstrapServers == null || registry == null || validFrom == null) {
+    if (announce.kafka.bootstrapServers == null || registry == null || validFrom == null) {
       System.err.println("error: training from --examples-topic needs --bootstrap-servers, --registry (with --name and"
           + " --base: the serving version whose config and transforms the examples follow) and --valid-from");
       return null;
@@ -331,7 +331,7 @@ final class TrainCommand implements Callable<Integer> {
     ModelRegistry.Version baseVersion = r.resolve(name, base).orElseThrow(() -> new java.util.NoSuchElementException(
         "model '" + name + "' in " + registry + " has no version or alias '" + base + "'"));
     TrainJob.ExamplesSpec spec = new TrainJob.ExamplesSpec(name, r, baseVersion, warmStart,
-        announce.bootstrapServers, examplesTopic, ExampleTopic.Bound.parse(from), ExampleTopic.Bound.parse(validFrom),
+        announce.kafka.bootstrapServers, examplesTopic, ExampleTopic.Bound.parse(from), ExampleTopic.Bound.parse(validFrom),
         ExampleTopic.Bound.parse(to), options, epochs, patience, maxBadRows, checkpoints);
     return TrainJob.run(spec, pipeline(options.threads()), kernels.kernels(), TrainingRun.Progress.console());
   }
