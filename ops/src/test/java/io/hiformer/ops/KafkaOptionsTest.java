@@ -19,7 +19,8 @@ class KafkaOptionsTest {
       Result r = run(args);
       assertThat(r.exit()).as(command + r.err()).isZero();
       assertThat(r.out()).as(command.toString())
-          .contains("--bootstrap-servers=HOST:PORT[,...]", "--topic-prefix=PREFIX", "(default: hiformer.)");
+          .contains("--bootstrap-servers=HOST:PORT[,...]", "Kafka bootstrap servers", "--topic-prefix=PREFIX",
+              "prefix of the Kafka topic names");
     }
   }
 
