@@ -17,7 +17,7 @@ import java.util.logging.LogRecord;
  * two characters {@code \n}, so a log shipper never splits an event. Usable from a
  * logging.properties file ({@code java.util.logging.ConsoleHandler.formatter = io.hiformer.ops.LogFormatter}).
  */
-final class LogFormatter extends Formatter {
+public final class LogFormatter extends Formatter {
   private static final ObjectMapper JSON = new ObjectMapper();
   private final boolean json;
 
