@@ -52,7 +52,7 @@ public final class Adam {
     return name.startsWith("emb.");
   }
 
-  public long steps() {
+  long steps() {
     return step;
   }
 
@@ -115,7 +115,7 @@ public final class Adam {
   }
 
   /** Brings every embedding row up to date with the lazy decay: call before using the weights. */
-  public void settle() {
+  void settle() {
     for (var e : owedDecay.entrySet()) {
       Parameters.Tensor t = params.tensor(e.getKey());
       int d = t.shape()[1];

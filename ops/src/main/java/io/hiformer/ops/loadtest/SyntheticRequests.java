@@ -45,7 +45,7 @@ public final class SyntheticRequests {
   }
 
   /** {@code n} requests of {@code source} built now and handed out in turn. */
-  public static Supplier<RankRequest> cycle(SyntheticRequests source, int n) {
+  static Supplier<RankRequest> cycle(SyntheticRequests source, int n) {
     RankRequest[] pool = new RankRequest[n];
     for (int i = 0; i < n; i++) {
       pool[i] = source.next();

@@ -24,7 +24,7 @@ public record EvalRow(RawRecord record, TrainingExample logged) {
   }
 
   /** A logged example; {@code location} names it in errors (e.g. {@code file:#12}, {@code topic-3@1042}). */
-  public static EvalRow logged(TrainingExample example, String location) {
+  static EvalRow logged(TrainingExample example, String location) {
     return new EvalRow(new LoggedColumns(example, location), example);
   }
 

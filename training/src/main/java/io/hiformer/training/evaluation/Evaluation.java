@@ -84,17 +84,17 @@ public final class Evaluation {
           Runtime.getRuntime().availableProcessors());
     }
 
-    public Options withSlices(List<String> columns) {
+    Options withSlices(List<String> columns) {
       return new Options(bootstrap, confidence, seed, ndcgAt, calibrationBins, groupBy, groupWindow, columns,
           sliceValues, movers, threads);
     }
 
-    public Options withThreads(int n) {
+    Options withThreads(int n) {
       return new Options(bootstrap, confidence, seed, ndcgAt, calibrationBins, groupBy, groupWindow, slices,
           sliceValues, movers, n);
     }
 
-    public Options withBootstrap(int replicates) {
+    Options withBootstrap(int replicates) {
       return new Options(replicates, confidence, seed, ndcgAt, calibrationBins, groupBy, groupWindow, slices,
           sliceValues, movers, threads);
     }
