@@ -291,7 +291,7 @@ final class ServeCommand extends RegistryCommand {
     try {
       v = resolve(r, model, version);
     } catch (java.util.NoSuchElementException none) {
-      if (registryPoll == 0 && (kafka.bootstrapServers == null || kafka.bootstrapServers.isBlank())) {
+      if (registryPoll == 0 && !kafka.given()) {
         throw none; // nothing would ever bring a version
       }
       // A fresh deployment's registry is empty until the first training: wait for it, not ready.
@@ -333,7 +333,7 @@ final class ServeCommand extends RegistryCommand {
 
   /** With Kafka given: the rank log, the followed announcements and the feature store (else nothing). */
   private Streaming streaming(RegistryWatcher watcher, PrintStream out) throws IOException {
-    if (kafka.bootstrapServers == null || kafka.bootstrapServers.isBlank()) {
+    if (!kafka.given()) {
       return () -> {};
     }
     if (maxStoredEntities < 1) {
