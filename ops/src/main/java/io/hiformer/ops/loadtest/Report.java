@@ -56,22 +56,22 @@ public final class Report {
     return s.ok.sum() * (double) candidates / seconds;
   }
 
-  private double ms(double percentile) {
-    return ms(s.latency, percentile);
-  }
-
   private static double ms(Histogram h, double percentile) {
     return h.getTotalCount() == 0 ? 0 : h.getValueAtPercentile(percentile) / 1000.0;
   }
 
+  private static double maxMs(Histogram h) {
+    return h.getTotalCount() == 0 ? 0 : h.getMaxValue() / 1000.0;
+  }
+
   private static String percentiles(Histogram h) {
     return String.format(Locale.ROOT, "p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f", ms(h, 50), ms(h, 90),
-        ms(h, 99), ms(h, 99.9), h.getTotalCount() == 0 ? 0 : h.getMaxValue() / 1000.0);
+        ms(h, 99), ms(h, 99.9), maxMs(h));
   }
 
   private static String json(Histogram h) {
     return String.format(Locale.ROOT, "{\"p50\": %.3f, \"p90\": %.3f, \"p99\": %.3f, \"p99_9\": %.3f, \"max\": %.3f}",
-        ms(h, 50), ms(h, 90), ms(h, 99), ms(h, 99.9), h.getTotalCount() == 0 ? 0 : h.getMaxValue() / 1000.0);
+        ms(h, 50), ms(h, 90), ms(h, 99), ms(h, 99.9), maxMs(h));
   }
 
   /** The figures for people. */
@@ -100,15 +100,14 @@ public final class Report {
           "completed": %d,
           "requests_per_s": %.3f,
           "candidates_per_s": %.3f,
-          "latency_ms": {"p50": %.3f, "p90": %.3f, "p99": %.3f, "p99_9": %.3f, "max": %.3f},
+          "latency_ms": %s,
           "ok_latency_ms": %s,
           "shed_latency_ms": %s,
           "status": {"OK": %d, "RESOURCE_EXHAUSTED": %d, "DEADLINE_EXCEEDED": %d, "other": %d},
           "dropped": %d
         }
         """, mode, target.replace("\\", "\\\\").replace("\"", "\\\""), candidates, seconds, s.issued.sum(),
-        completed(), requestsPerSecond(), candidatesPerSecond(), ms(50), ms(90), ms(99), ms(99.9),
-        s.latency.getTotalCount() == 0 ? 0 : s.latency.getMaxValue() / 1000.0, json(s.okLatency),
+        completed(), requestsPerSecond(), candidatesPerSecond(), json(s.latency), json(s.okLatency),
         json(s.shedLatency), s.ok.sum(), s.exhausted.sum(),
         s.deadline.sum(), s.other.sum(), s.dropped.sum());
   }
