@@ -54,11 +54,11 @@ public record FeatureSchema(
     }
 
     /** The kind the model sees: bucketized dense fields become categorical. */
-    public FieldKind modelKind() {
+    FieldKind modelKind() {
       return kind == FieldKind.DENSE && !bucketize.isEmpty() ? FieldKind.CATEGORICAL : kind;
     }
 
-    public boolean hashed() {
+    boolean hashed() {
       return hashBuckets > 0;
     }
   }

@@ -56,6 +56,7 @@ final class EvaluateCommand implements Callable<Integer> {
       description = "instead of --data: the logged examples of this topic in [--from, --to) (needs --bootstrap-servers)")
   String examplesTopic;
 
+  // Not KafkaOptions: evaluate reads the one topic --examples-topic names, so a --topic-prefix would mean nothing.
   @Option(names = "--bootstrap-servers", paramLabel = "HOST:PORT[,...]", description = "Kafka, for --examples-topic")
   String bootstrapServers;
 

@@ -22,13 +22,14 @@ import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.common.KafkaException;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code hiformer features load}: one feature update per row of a CSV or TSV file. */
 @Command(name = "load", mixinStandardHelpOptions = true, sortOptions = false,
     description = {
         "Publishes one FeatureUpdate per row of a CSV or TSV file (optionally .gz) to <prefix>features.user or"
-            + " <prefix>features.item, keyed by the entity id.",
+            + " <prefix>features.item, keyed by the entity id, at --bootstrap-servers (default: localhost:9092).",
         "An update carries every column of the file that a schema field of that side reads (typed by the field's"
             + " kind); a missing cell deletes that column as of the event time. Creates the feature topics"
             + " (compacted) and the dead-letter topic when they do not exist.",
@@ -55,13 +56,11 @@ final class FeaturesLoadCommand implements Callable<Integer> {
   @Option(names = "--file", required = true, paramLabel = "CSV", description = "the rows: .csv or .tsv, optionally .gz")
   Path file;
 
-  @Option(names = "--bootstrap-servers", defaultValue = "localhost:9092", paramLabel = "HOST:PORT,...",
-      description = "Kafka bootstrap servers (default: ${DEFAULT-VALUE})")
-  String bootstrapServers;
+  /** Kafka; --bootstrap-servers defaults to {@link #LOCAL_KAFKA} here, as the command cannot run without it. */
+  @Mixin
+  KafkaOptions kafka = new KafkaOptions();
 
-  @Option(names = "--topic-prefix", defaultValue = TopicNames.DEFAULT_PREFIX, paramLabel = "PREFIX",
-      description = "prefix of the feature topic names (default: ${DEFAULT-VALUE})")
-  String topicPrefix;
+  private static final String LOCAL_KAFKA = "localhost:9092";
 
   @Option(names = "--id-column", paramLabel = "COLUMN",
       description = "column holding the entity id (default: user_id or item_id)")
@@ -85,7 +84,8 @@ final class FeaturesLoadCommand implements Callable<Integer> {
   public Integer call() throws Exception {
     long start = System.nanoTime();
     long eventTime = System.currentTimeMillis();
-    TopicNames topics = new TopicNames(topicPrefix);
+    TopicNames topics = kafka.topics();
+    String bootstrapServers = kafka.orDefault(LOCAL_KAFKA);
     String topic = topics.features(entity.kind);
     BadRows badRows = BadRows.tolerate(maxBadRows);
     long published = 0;

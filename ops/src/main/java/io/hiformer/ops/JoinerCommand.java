@@ -20,11 +20,13 @@ import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.streams.KafkaStreams;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code hiformer joiner}: runs the example joiner (Kafka Streams) until interrupted. */
 @Command(name = "joiner", mixinStandardHelpOptions = true, sortOptions = false,
-    description = {"Joins the rank log with outcomes into training examples, exactly once, until interrupted"
+    description = {"Joins the rank log with outcomes into training examples (Kafka at --bootstrap-servers, required),"
+        + " exactly once, until interrupted"
         + " (Ctrl-C commits and leaves the group).",
         "Each candidate returned to a client becomes one example when its request's window closes (stream time"
             + " reaches serving time + window + grace): labels are the largest outcome value per task within the"
@@ -34,12 +36,8 @@ import picocli.CommandLine.Option;
         "Creates missing topics (rank-log and outcomes with the same partition count). See features/README.md."})
 final class JoinerCommand implements Callable<Integer> {
 
-  @Option(names = "--bootstrap-servers", required = true, paramLabel = "HOST:PORT[,...]", description = "Kafka")
-  String bootstrapServers;
-
-  @Option(names = "--topic-prefix", defaultValue = TopicNames.DEFAULT_PREFIX, paramLabel = "PREFIX",
-      description = "prefix of the topic names (default: ${DEFAULT-VALUE})")
-  String topicPrefix;
+  @Mixin
+  KafkaOptions kafka = new KafkaOptions();
 
   @Option(names = "--window", defaultValue = "30m", converter = DurationConverter.class, paramLabel = "DURATION",
       description = "attribution window: outcomes up to this long after serving label it (default: ${DEFAULT-VALUE})")
@@ -109,8 +107,10 @@ final class JoinerCommand implements Callable<Integer> {
     InetSocketAddress metricsAddress = metricsOptions.address();
     ExampleJoiner.Options options;
     ExampleJoiner.Failover failover;
+    String bootstrapServers;
     try {
-      options = new ExampleJoiner.Options(window, grace, new TopicNames(topicPrefix), maxWaitingPerRequest,
+      bootstrapServers = kafka.required();
+      options = new ExampleJoiner.Options(window, grace, kafka.topics(), maxWaitingPerRequest,
           maxWaiting);
       failover = new ExampleJoiner.Failover(sessionTimeout, heartbeatInterval, standbyReplicas);
     } catch (IllegalArgumentException e) {
@@ -120,7 +120,7 @@ final class JoinerCommand implements Callable<Integer> {
     Path state = stateDir != null ? stateDir : Path.of(System.getProperty("java.io.tmpdir"), "hiformer-joiner");
     ExampleJoiner joiner;
     try {
-      createTopics(options.topics());
+      createTopics(bootstrapServers, options.topics());
       joiner = ExampleJoiner.start(
           new ExampleJoiner.Deployment(bootstrapServers, applicationId, state, threads, failover), options);
     } catch (IllegalStateException e) {
@@ -182,7 +182,7 @@ final class JoinerCommand implements Callable<Integer> {
   }
 
   /** Creates missing topics; rank-log and outcomes get the partition count of whichever exists. */
-  private void createTopics(TopicNames topics) {
+  private void createTopics(String bootstrapServers, TopicNames topics) {
     try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers))) {
       var existing = admin.listTopics().names().get();
       int joined = partitions;

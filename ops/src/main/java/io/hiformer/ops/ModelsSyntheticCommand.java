@@ -7,6 +7,7 @@ import io.hiformer.model.BundledConfigs;
 import io.hiformer.model.ModelConfig;
 import io.hiformer.model.ModelRegistry;
 import io.hiformer.model.Parameters;
+import io.hiformer.ops.loadtest.SyntheticRequests;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -81,15 +82,6 @@ final class ModelsSyntheticCommand implements Callable<Integer> {
     }
   }
 
-  /** The value of field {@code f}'s {@code i}-th vocabulary entry, as loadtest sends them. */
-  static String value(ModelConfig.Field f, int i) {
-    return switch (f.name()) {
-      case "user_id" -> "u" + i;
-      case "item_id" -> "i" + i;
-      default -> "v" + i;
-    };
-  }
-
   /**
    * Transforms whose fields are exactly {@code c}'s: each categorical field's vocabulary holds
    * {@code vocab - 1} values (id 0 is the missing one), each dense field is standardised.
@@ -120,7 +112,7 @@ final class ModelsSyntheticCommand implements Callable<Integer> {
         Map<String, String> row = new HashMap<>();
         for (ModelConfig.Field f : c.fields()) {
           row.put(f.name(), f.kind() == ModelConfig.FieldKind.DENSE
-              ? Double.toString(random.nextGaussian()) : f.vocab() < 2 ? "" : value(f, r % (f.vocab() - 1)));
+              ? Double.toString(random.nextGaussian()) : f.vocab() < 2 ? "" : SyntheticRequests.value(f.name(), r % (f.vocab() - 1)));
         }
         for (String task : c.tasks()) {
           row.put(task, random.nextInt(10) == 0 ? "1" : "0");

@@ -35,6 +35,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code hiformer serve}: the gRPC Rank API for one model version from a registry. */
@@ -159,15 +160,8 @@ final class ServeCommand extends RegistryCommand {
       description = "require a bearer token from this environment variable (comma-separated)")
   String authTokensEnv;
 
-  @Option(names = "--bootstrap-servers", paramLabel = "HOST:PORT[,...]",
-      description = "Kafka: write every answered call to the rank-log topic (never blocking a call), follow the"
-          + " models topic, so announced versions and alias moves swap in at once, and fill user and item features"
-          + " from the feature topics")
-  String bootstrapServers;
-
-  @Option(names = "--topic-prefix", defaultValue = TopicNames.DEFAULT_PREFIX, paramLabel = "PREFIX",
-      description = "prefix of the Kafka topic names (default: ${DEFAULT-VALUE})")
-  String topicPrefix;
+  @Mixin
+  KafkaOptions kafka = new KafkaOptions();
 
   @Option(names = "--rank-log-buffer", defaultValue = "67108864", paramLabel = "BYTES",
       description = "rank-log entries waiting for Kafka, at most; more are dropped and counted in"
@@ -297,7 +291,7 @@ final class ServeCommand extends RegistryCommand {
     try {
       v = resolve(r, model, version);
     } catch (java.util.NoSuchElementException none) {
-      if (registryPoll == 0 && (bootstrapServers == null || bootstrapServers.isBlank())) {
+      if (registryPoll == 0 && !kafka.given()) {
         throw none; // nothing would ever bring a version
       }
       // A fresh deployment's registry is empty until the first training: wait for it, not ready.
@@ -339,14 +333,14 @@ final class ServeCommand extends RegistryCommand {
 
   /** With Kafka given: the rank log, the followed announcements and the feature store (else nothing). */
   private Streaming streaming(RegistryWatcher watcher, PrintStream out) throws IOException {
-    if (bootstrapServers == null || bootstrapServers.isBlank()) {
+    if (!kafka.given()) {
       return () -> {};
     }
     if (maxStoredEntities < 1) {
       throw new IllegalArgumentException("--max-stored-entities must be positive, got " + maxStoredEntities);
     }
-    TopicNames topics = new TopicNames(topicPrefix);
-    AnnouncementListener listener = watcher.follow(bootstrapServers, topics.models());
+    TopicNames topics = new TopicNames(kafka.topicPrefix);
+    AnnouncementListener listener = watcher.follow(kafka.bootstrapServers, topics.models());
     // Without --feature-schema the store holds the fields of the models served at start; a ranker
     // waiting for its first model starts its store and rank log with that model.
     CompletableFuture<Streaming> features = (featureSchema != null ? CompletableFuture.completedFuture(null)
@@ -375,7 +369,7 @@ final class ServeCommand extends RegistryCommand {
       }
       return null;
     });
-    out.printf("following %s at %s%n", topics.models(), bootstrapServers);
+    out.printf("following %s at %s%n", topics.models(), kafka.bootstrapServers);
     return new Streaming() {
       @Override
       public CompletionStage<?> ready() {
@@ -397,11 +391,11 @@ final class ServeCommand extends RegistryCommand {
     FeatureStore store = new FeatureStore(storeSchema(service), maxStoredEntities);
     store.bindTo(service.metrics().registry());
     service.useFeatures(store);
-    FeatureIngestor ingestor = FeatureIngestor.start(FeatureIngestor.Settings.of(bootstrapServers, topics), store,
+    FeatureIngestor ingestor = FeatureIngestor.start(FeatureIngestor.Settings.of(kafka.bootstrapServers, topics), store,
         service.metrics().registry());
-    RankLogWriter writer = RankLogWriter.start(bootstrapServers, topics.rankLog(), rankLog);
+    RankLogWriter writer = RankLogWriter.start(kafka.bootstrapServers, topics.rankLog(), rankLog);
     service.logTo(writer);
-    out.printf("logging calls to %s at %s%n", topics.rankLog(), bootstrapServers);
+    out.printf("logging calls to %s at %s%n", topics.rankLog(), kafka.bootstrapServers);
     out.printf("features from %s and %s: users %s, items %s%n", topics.featuresUser(), topics.featuresItem(),
         store.schema().columns(EntityKind.ENTITY_KIND_USER), store.schema().columns(EntityKind.ENTITY_KIND_ITEM));
     return new Streaming() {

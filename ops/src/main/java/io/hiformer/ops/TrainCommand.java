@@ -373,7 +373,7 @@ final class TrainCommand implements Callable<Integer> {
       System.err.println("error: --examples-topic replaces --schema, --train, --valid and --test");
       return null;
     }
-    if (announce.bootstrapServers == null || registry == null || validFrom == null) {
+    if (announce.kafka.bootstrapServers == null || registry == null || validFrom == null) {
       System.err.println("error: training from --examples-topic needs --bootstrap-servers, --registry (with --name and"
           + " --base: the serving version whose config and transforms the examples follow) and --valid-from");
       return null;
@@ -383,7 +383,7 @@ final class TrainCommand implements Callable<Integer> {
     ModelRegistry.Version baseVersion = r.resolve(name, base).orElseThrow(() -> new java.util.NoSuchElementException(
         "model '" + name + "' in " + registry + " has no version or alias '" + base + "'"));
     TrainJob.ExamplesSpec spec = new TrainJob.ExamplesSpec(name, r, baseVersion, warmStart,
-        announce.bootstrapServers, examplesTopic, ExampleTopic.Bound.parse(from), ExampleTopic.Bound.parse(validFrom),
+        announce.kafka.bootstrapServers, examplesTopic, ExampleTopic.Bound.parse(from), ExampleTopic.Bound.parse(validFrom),
         ExampleTopic.Bound.parse(to), options, epochs, patience, maxBadRows, checkpoints);
     return TrainJob.run(spec, pipeline(options.threads()), kernels.kernels(), TrainingRun.Progress.console());
   }
@@ -393,7 +393,7 @@ final class TrainCommand implements Callable<Integer> {
    * until SIGTERM (or a divergence: exit 1).
    */
   private int follow(Trainer.Options options) throws java.io.IOException {
-    if (examplesTopic == null || announce.bootstrapServers == null || registry == null || checkpoints == null) {
+    if (examplesTopic == null || announce.kafka.bootstrapServers == null || registry == null || checkpoints == null) {
       System.err.println("error: --follow needs --examples-topic, --bootstrap-servers, --registry (with --name) and"
           + " --checkpoint-dir");
       return 2;
@@ -426,7 +426,7 @@ final class TrainCommand implements Callable<Integer> {
       }
     }
     io.hiformer.training.FollowTrainer trainer = new io.hiformer.training.FollowTrainer(
-        new io.hiformer.training.FollowTrainer.Spec(r, name, start, alias, announce.bootstrapServers, examplesTopic,
+        new io.hiformer.training.FollowTrainer.Spec(r, name, start, alias, announce.kafka.bootstrapServers, examplesTopic,
             ExampleTopic.Bound.parse(from), checkpoints, options, every, checkpointEvery,
             new io.hiformer.training.Holdout(holdout, holdoutSize), gates, evaluation),
         kernels.kernels(), TrainingRun.Progress.console())

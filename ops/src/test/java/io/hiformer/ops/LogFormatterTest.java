@@ -6,7 +6,9 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.time.Duration;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.logging.ConsoleHandler;
 import java.util.logging.Level;
+import java.util.logging.LogManager;
 import java.util.logging.LogRecord;
 import org.junit.jupiter.api.Test;
 
@@ -21,6 +23,27 @@ class LogFormatterTest {
 
   static final Throwable FAILURE = new IllegalStateException("outer\nsecond line",
       new java.io.IOException("inner cause"));
+
+  /** java.util.logging instantiates the formatter by name, so it must stay public with a public constructor. */
+  @Test
+  void aLoggingPropertiesFileCanNameTheFormatter() throws Exception {
+    String key = "java.util.logging.ConsoleHandler.formatter";
+    LogManager manager = LogManager.getLogManager();
+    String before = manager.getProperty(key);
+    try {
+      manager.updateConfiguration(properties(key + " = io.hiformer.ops.LogFormatter"),
+          k -> k.equals(key) ? (o, n) -> n : (o, n) -> o);
+      ConsoleHandler handler = new ConsoleHandler();
+      assertThat(handler.getFormatter()).isInstanceOf(LogFormatter.class);
+    } finally {
+      manager.updateConfiguration(properties(before == null ? "" : key + " = " + before),
+          k -> k.equals(key) ? (o, n) -> n : (o, n) -> o);
+    }
+  }
+
+  private static java.io.InputStream properties(String line) {
+    return new java.io.ByteArrayInputStream((line + "\n").getBytes(java.nio.charset.StandardCharsets.UTF_8));
+  }
 
   @Test
   void textIsOneLineWithTheStackTraceFolded() {

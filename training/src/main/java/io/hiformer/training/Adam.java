@@ -48,7 +48,7 @@ public final class Adam {
     }
   }
 
-  public long steps() {
+  long steps() {
     return step;
   }
 
@@ -111,7 +111,7 @@ public final class Adam {
   }
 
   /** Brings every embedding row up to date with the lazy decay: call before using the weights. */
-  public void settle() {
+  void settle() {
     for (var e : owedDecay.entrySet()) {
       Parameters.Tensor t = params.tensor(e.getKey());
       int d = t.shape()[1];

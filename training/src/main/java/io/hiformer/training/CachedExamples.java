@@ -30,7 +30,7 @@ import java.util.zip.CRC32C;
  * the file: fill the window, then repeatedly emit a uniformly chosen slot and refill it with the
  * next example. A window at least as large as the data gives a uniform permutation.
  */
-public final class CachedExamples implements ExampleSource, AutoCloseable {
+final class CachedExamples implements ExampleSource, AutoCloseable {
   private final Path file;
   private final ModelConfig config;
   private final Arena arena;

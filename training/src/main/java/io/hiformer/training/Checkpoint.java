@@ -32,7 +32,7 @@ import java.util.TreeSet;
  * and what the caller adds such as transforms, data and patience); a resume whose identity differs
  * is refused, naming what differs. Restored weights must be finite.
  */
-public final class Checkpoint {
+final class Checkpoint {
   public static final String FILE = "checkpoint.safetensors";
   /** The lock file that keeps a second trainer out of a checkpoint directory. */
   public static final String LOCK = "checkpoint.lock";

@@ -299,7 +299,7 @@ public final class ClickLogGenerator {
    * The AUC of the planted logit itself on rows {@code [from, to)}: the best any model can reach
    * on them (at most 10 million rows, as it holds them in memory).
    */
-  public double oracleAuc(long from, long to) {
+  double oracleAuc(long from, long to) {
     if (to - from > 10_000_000) {
       throw new IllegalArgumentException("oracle AUC over more than 10,000,000 rows: " + (to - from));
     }

@@ -11,12 +11,12 @@ public final class Metrics {
   /** One task's figures over {@code count} labelled examples, {@code positives} of them positive. */
   public record Task(String task, double auc, double logloss, long count, long positives) {
     /** Whether the AUC is a number: both classes present and every score finite. */
-    public boolean aucDefined() {
+    boolean aucDefined() {
       return !Double.isNaN(auc);
     }
 
     /** Why the AUC is undefined, for messages and reports; null when it is defined. */
-    public String aucUndefinedReason() {
+    String aucUndefinedReason() {
       if (aucDefined()) {
         return null;
       }
@@ -89,7 +89,7 @@ public final class Metrics {
    * The mean AUC over the tasks where it is defined ({@link Task#aucDefined}); NaN when it is
    * defined for none. A task without positives must not make the whole score NaN.
    */
-  public static double meanAuc(List<Task> metrics) {
+  static double meanAuc(List<Task> metrics) {
     double sum = 0;
     int n = 0;
     for (Task t : metrics) {
@@ -102,7 +102,7 @@ public final class Metrics {
   }
 
   /** The mean log loss over the tasks with labelled examples; NaN when none has any. */
-  public static double meanLogloss(List<Task> metrics) {
+  static double meanLogloss(List<Task> metrics) {
     double sum = 0;
     int n = 0;
     for (Task t : metrics) {

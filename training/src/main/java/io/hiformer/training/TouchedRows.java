@@ -11,7 +11,7 @@ import java.util.Map;
  * The embedding rows one batch uses, per table, each listed once: what the sparse parts of a
  * training step (gradient reduction, lazy Adam, clearing) iterate over. Reused across steps.
  */
-public final class TouchedRows {
+final class TouchedRows {
 
   /** One table's touched rows. */
   public static final class Table {

@@ -73,12 +73,12 @@ public final class Trainer implements AutoCloseable {
   }
 
   /** The weights evaluation uses: the moving average when on, else the trained weights. */
-  public Parameters evaluationParameters() {
+  Parameters evaluationParameters() {
     return averaged == null ? params : averaged;
   }
 
   /** The model over {@link #evaluationParameters()}. */
-  public Hiformer evaluationModel() {
+  Hiformer evaluationModel() {
     return averagedModel;
   }
 
@@ -86,7 +86,7 @@ public final class Trainer implements AutoCloseable {
     return model;
   }
 
-  public Adam optimizer() {
+  Adam optimizer() {
     return adam;
   }
 
@@ -126,7 +126,7 @@ public final class Trainer implements AutoCloseable {
   }
 
   /** The warm-up schedule: linear from 0 to the configured rate over the warm-up steps. */
-  public double learningRate(long step) {
+  double learningRate(long step) {
     int w = options.warmupSteps();
     return w <= 0 || step >= w ? options.lr() : options.lr() * step / w;
   }

@@ -12,7 +12,7 @@ import org.apache.kafka.streams.processor.TimestampExtractor;
  * #MAX_AHEAD_MS} ahead of the wall clock keep the partition's time (one bogus time would otherwise
  * close every open request); the processor rejects both.
  */
-public final class EventTime implements TimestampExtractor {
+final class EventTime implements TimestampExtractor {
   /** How far ahead of the wall clock an event time may be (clock skew between hosts). */
   static final long MAX_AHEAD_MS = 3_600_000;
 

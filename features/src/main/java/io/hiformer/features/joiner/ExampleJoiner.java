@@ -163,7 +163,7 @@ public final class ExampleJoiner implements AutoCloseable {
   }
 
   /** The processing graph: the two sources, the join processor with its stores, the examples sink. */
-  public static Topology topology(Options options, JoinerCounts counts) {
+  static Topology topology(Options options, JoinerCounts counts) {
     var entries = ProtobufSerde.of(RankLogEntry.parser(), "RankLogEntry");
     var outcomes = ProtobufSerde.of(Outcome.parser(), "Outcome");
     var examples = ProtobufSerde.of(TrainingExample.parser(), "TrainingExample");

@@ -122,7 +122,7 @@ public final class FeatureIngestor implements AutoCloseable {
   }
 
   /** True once every partition was read and applied up to the end offset it had when ingestion started. */
-  public boolean caughtUp() {
+  boolean caughtUp() {
     return metrics.caughtUp;
   }
 

@@ -83,7 +83,7 @@ public final class FeatureStore implements MeterBinder {
   }
 
   /** Entities of {@code kind} evicted so far to stay within the limit. */
-  public long evictions(EntityKind kind) {
+  long evictions(EntityKind kind) {
     return Objects.requireNonNull(table(kind), "kind").evictions();
   }
 

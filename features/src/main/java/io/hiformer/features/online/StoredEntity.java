@@ -101,7 +101,7 @@ public final class StoredEntity implements RawRecord {
   }
 
   /** The stored value of {@code column} as a new protobuf value (for inspection), or null when missing. */
-  public FeatureValue feature(String column) {
+  FeatureValue feature(String column) {
     int slot = schema.slot(column);
     if (slot < 0 || refs[slot] == null) {
       return null;

@@ -161,7 +161,7 @@ public final class RankLogWriter implements AutoCloseable {
   }
 
   /** Serialized bytes waiting in this writer's buffer. */
-  public long queuedBytes() {
+  long queuedBytes() {
     return queuedBytes.get();
   }
 

@@ -128,7 +128,7 @@ public final class CudaDevice {
   }
 
   /** The driver's CUDA version as major·1000 + minor·10. */
-  public int driverVersion() {
+  int driverVersion() {
     return driverVersion;
   }
 

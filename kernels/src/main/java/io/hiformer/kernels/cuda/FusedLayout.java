@@ -39,7 +39,7 @@ public final class FusedLayout {
    * (the entries of {@code HF_KERNELS} in hiformer.cu).
    */
   public record Variant(int examples, int width, int cluster, int blocks, Precision precision) {
-    public String kernelName() {
+    String kernelName() {
       return "hiformer_e" + examples + "_w" + width + "_c" + cluster + "_p" + precision.passes + "_b" + blocks;
     }
 

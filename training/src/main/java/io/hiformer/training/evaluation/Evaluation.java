@@ -84,7 +84,7 @@ public final class Evaluation {
           Runtime.getRuntime().availableProcessors());
     }
 
-    public Options withSlices(List<String> columns) {
+    Options withSlices(List<String> columns) {
       return new Options(bootstrap, confidence, seed, ndcgAt, calibrationBins, groupBy, groupWindow, columns,
           sliceValues, movers, threads);
     }

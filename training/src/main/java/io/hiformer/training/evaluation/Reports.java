@@ -56,7 +56,7 @@ public final class Reports {
   // ---- summary.json
 
   /** The summary as JSON-ready maps; non-finite numbers become null. */
-  public static Map<String, Object> summary(EvaluationResult r, List<Requirement.Check> checks) {
+  static Map<String, Object> summary(EvaluationResult r, List<Requirement.Check> checks) {
     Map<String, Object> out = new LinkedHashMap<>();
     out.put("model", r.versions().getFirst().model());
     List<Map<String, Object>> versions = new ArrayList<>();

@@ -1,0 +1,81 @@
+package io.hiformer.ops.loadtest;
+
+import io.grpc.Status;
+import io.hiformer.model.Batch;
+import io.hiformer.model.ModelConfig;
+import io.hiformer.proto.RankRequest;
+import io.hiformer.ranker.LoadedModel;
+import io.hiformer.ranker.RequestRows;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Supplier;
+
+/**
+ * The baseline for the served figures: the same synthetic requests featurized and scored directly
+ * by a loaded model from caller threads, no gRPC; or, model only, the requests featurized once up
+ * front and only the scoring timed.
+ */
+public final class InProcessLoad {
+  private InProcessLoad() {}
+
+  /**
+   * Runs {@code threads} callers on {@code m} until the end of the spec's window.
+   *
+   * @param scorerCores the cores {@code m} scores on, for the report
+   */
+  public static Report run(LoadedModel m, LoadSpec spec, int threads, boolean modelOnly, int scorerCores)
+      throws InterruptedException {
+    Stats stats = new Stats();
+    int candidates = spec.candidates();
+    int distinct = spec.distinct();
+    ModelConfig config = m.parameters().config();
+    int tasks = config.numTasks();
+    List<Supplier<RankRequest>> pools = new ArrayList<>();
+    List<List<Batch>> batches = new ArrayList<>();
+    for (int w = 0; w < threads; w++) {
+      var requests = SyntheticRequests.cycle(
+          new SyntheticRequests(spec.seed() + w, config.fields(), spec.context(), candidates), distinct);
+      pools.add(requests);
+      // Model only: the same requests as model rows, encoded once here.
+      List<Batch> encoded = new ArrayList<>();
+      for (int i = 0; modelOnly && i < distinct; i++) {
+        encoded.add(new RequestRows(m, "user_id", "item_id", candidates).encode(requests.get()));
+      }
+      batches.add(encoded);
+    }
+    long start = System.nanoTime();
+    long measureFrom = spec.measureFrom(start);
+    long end = spec.end(start);
+    List<Thread> workers = new ArrayList<>();
+    for (int w = 0; w < threads; w++) {
+      var requests = pools.get(w);
+      List<Batch> encoded = batches.get(w);
+      RequestRows rows = new RequestRows(m, "user_id", "item_id", candidates);
+      workers.add(Thread.ofPlatform().name("hiformer-loadtest-" + w).daemon().start(() -> {
+        float[] logits = new float[candidates * tasks];
+        for (int i = 0; ; i = (i + 1) % distinct) {
+          RankRequest request = modelOnly ? null : requests.get();
+          long t0 = System.nanoTime();
+          if (t0 >= end) {
+            break;
+          }
+          Status.Code code = Status.Code.OK;
+          try {
+            m.scorer().score(modelOnly ? encoded.get(i) : rows.encode(request), logits);
+          } catch (RuntimeException e) {
+            code = Status.Code.UNKNOWN;
+          }
+          if (t0 >= measureFrom) {
+            stats.issued.increment();
+            stats.record((System.nanoTime() - t0) / 1000, code);
+          }
+        }
+      }));
+    }
+    for (Thread t : workers) {
+      t.join();
+    }
+    return new Report("in-process" + (modelOnly ? " model only" : "") + ", " + threads + " threads, scorer "
+        + scorerCores + " cores", m.toString(), candidates, (System.nanoTime() - measureFrom) / 1e9, stats);
+  }
+}
