@@ -28,7 +28,7 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  * the limit; the service reports the call's arm and candidates scored through the call's
  * {@link Context}. Meters are resolved once per arm and status and cached.
  */
-public final class RankerMetrics {
+final class RankerMetrics {
   /** The arm tag of calls that never reached an arm (shed, or failed before one was picked). */
   public static final String NO_ARM = "none";
 
@@ -92,17 +92,17 @@ public final class RankerMetrics {
   }
 
   /** Sets {@code hiformer_model_version} to the arms served now (arms no longer served are dropped). */
-  synchronized void served(RankService.Arms served) {
+  synchronized void served(ServedArms served) {
     versionGauges.forEach(registry::remove);
     versionGauges.clear();
-    for (RankService.ServedArm a : served.arms()) {
+    for (ServedArm a : served.arms()) {
       long version = a.model().version();
       versionGauges.add(Gauge.builder("hiformer.model.version", () -> version)
           .description("Version of the model each arm serves")
           .tags("arm", a.name(), "model", a.model().name())
           .strongReference(true)
           .register(registry));
-      java.time.Instant created = a.model().created();
+      java.time.Instant created = a.model().verified().created();
       if (created != null) {
         double seconds = created.toEpochMilli() / 1000.0;
         versionGauges.add(Gauge.builder("hiformer.model.created.timestamp", () -> seconds)
