@@ -1,9 +1,12 @@
 package io.hiformer.ranker;
 
+import io.grpc.BindableService;
 import io.grpc.Context;
 import io.grpc.Deadline;
 import io.grpc.Status;
+import io.grpc.ServerServiceDefinition;
 import io.grpc.StatusRuntimeException;
+import io.grpc.stub.ServerCalls;
 import io.grpc.stub.StreamObserver;
 import io.hiformer.features.DenseValues;
 import io.hiformer.features.online.FeatureStore;
@@ -48,7 +51,7 @@ import java.util.concurrent.atomic.AtomicReference;
  * override or to the arm {@link ArmAssigner} picks for its {@code unit_id} (else {@code user_id}),
  * and is scored with that arm's model and formula.
  */
-final class RankService extends RankerGrpc.RankerImplBase {
+final class RankService implements BindableService {
   public static final String DEFAULT_ARM = "default";
   public static final int MAX_REQUEST_ID_LENGTH = 128;
 
@@ -149,11 +152,29 @@ final class RankService extends RankerGrpc.RankerImplBase {
     }
   }
 
+  /**
+   * The Rank method bound so that each call's {@link RankerMetrics.CallInfo} (which the metrics
+   * interceptor attaches to the call) is handed to {@link #rank(RankRequest, StreamObserver,
+   * RankerMetrics.CallInfo)} as an argument.
+   */
   @Override
-  public void rank(RankRequest request, StreamObserver<RankResponse> responses) {
+  public ServerServiceDefinition bindService() {
+    return ServerServiceDefinition.builder(RankerGrpc.getServiceDescriptor())
+        .addMethod(RankerGrpc.getRankMethod(), (call, headers) -> ServerCalls.<RankRequest, RankResponse>asyncUnaryCall(
+            (request, responses) -> rank(request, responses, RankerMetrics.callInfo(call))).startCall(call, headers))
+        .build();
+  }
+
+  /** Answers one call with no metrics interceptor around it (a detached {@link RankerMetrics.CallInfo}). */
+  void rank(RankRequest request, StreamObserver<RankResponse> responses) {
+    rank(request, responses, new RankerMetrics.CallInfo());
+  }
+
+  /** Answers one call, telling {@code call} its arm and the candidates scored. */
+  void rank(RankRequest request, StreamObserver<RankResponse> responses, RankerMetrics.CallInfo call) {
     RankResponse response;
     try {
-      response = rank(request);
+      response = rank(request, call);
     } catch (CallGone e) {
       if (e.expired) {
         fail(responses, Status.DEADLINE_EXCEEDED.withDescription(e.getMessage()));
@@ -186,6 +207,10 @@ final class RankService extends RankerGrpc.RankerImplBase {
    * (checked before featurizing, before scoring and before answering).
    */
   RankResponse rank(RankRequest request) {
+    return rank(request, new RankerMetrics.CallInfo());
+  }
+
+  private RankResponse rank(RankRequest request, RankerMetrics.CallInfo call) {
     ServedArm arm;
     ServedArms arms;
     while (true) {
@@ -213,16 +238,16 @@ final class RankService extends RankerGrpc.RankerImplBase {
     LoadedModel model = arm.model();
     CallBuffers scratch = model.borrowScratch(options);
     try {
-      return rank(request, arm, scratch);
+      return rank(request, arm, scratch, call);
     } finally {
       model.recycle(scratch);
       model.release();
     }
   }
 
-  private RankResponse rank(RankRequest request, ServedArm arm, CallBuffers scratch) {
+  private RankResponse rank(RankRequest request, ServedArm arm, CallBuffers scratch, RankerMetrics.CallInfo call) {
     LoadedModel model = arm.model();
-    RankerMetrics.reportArm(arm.name());
+    call.arm = arm.name();
     validate(request, model, scratch);
     checkCallAlive("before featurizing");
     int n = request.getCandidatesCount();
@@ -237,7 +262,7 @@ final class RankService extends RankerGrpc.RankerImplBase {
     checkCallAlive("before scoring");
     float[] probabilities = scratch.probabilities;
     model.scorer().score(batch, probabilities);
-    RankerMetrics.reportScored(n);
+    call.scored = n;
     float[] scores = scratch.scores;
     for (int i = 0; i < n; i++) {
       for (int t = 0; t < tasks; t++) {

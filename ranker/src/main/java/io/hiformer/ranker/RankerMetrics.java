@@ -1,7 +1,6 @@
 package io.hiformer.ranker;
 
-import io.grpc.Context;
-import io.grpc.Contexts;
+import io.grpc.Attributes;
 import io.grpc.ForwardingServerCall.SimpleForwardingServerCall;
 import io.grpc.Metadata;
 import io.grpc.ServerCall;
@@ -25,8 +24,9 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  * Prometheus metrics of one {@link RankService} (see ranker/README.md, "Metrics"), in a
  * {@link PrometheusMeterRegistry}. {@link #interceptor()} times every Rank call and counts its
  * closing status, including calls shed by the {@link ConcurrencyLimit} when it is applied outside
- * the limit; the service reports the call's arm and candidates scored through the call's
- * {@link Context}. Meters are resolved once per arm and status and cached.
+ * the limit. The interceptor attaches a {@link CallInfo} to each call (an attribute of the call,
+ * {@link #callInfo}), which the service is handed with the call's request and fills in with the
+ * call's arm and candidates scored. Meters are resolved once per arm and status and cached.
  */
 final class RankerMetrics {
   /** The arm tag of calls that never reached an arm (shed, or failed before one was picked). */
@@ -38,7 +38,14 @@ final class RankerMetrics {
     volatile int scored;
   }
 
-  static final Context.Key<CallInfo> CALL = Context.key("hiformer-rank-call");
+  private static final Attributes.Key<CallInfo> CALL = Attributes.Key.create("hiformer-rank-call");
+
+  /** The {@link CallInfo} the interceptor attached to {@code call}; a detached one when there is none. */
+  static CallInfo callInfo(ServerCall<?, ?> call) {
+    Attributes attributes = call.getAttributes();
+    CallInfo info = attributes == null ? null : attributes.get(CALL);
+    return info == null ? new CallInfo() : info;
+  }
 
   private static final Status.Code[] CODES = Status.Code.values();
 
@@ -141,21 +148,6 @@ final class RankerMetrics {
     watcherFailures.increment();
   }
 
-  /** Called by the service once a call's candidates are scored. */
-  static void reportArm(String arm) {
-    CallInfo info = CALL.get();
-    if (info != null) {
-      info.arm = arm;
-    }
-  }
-
-  static void reportScored(int candidates) {
-    CallInfo info = CALL.get();
-    if (info != null) {
-      info.scored = candidates;
-    }
-  }
-
   private void closed(CallInfo info, Status.Code code, long nanos) {
     ArmMeters m = arms.computeIfAbsent(info.arm, ArmMeters::new);
     m.timer(code).record(nanos, java.util.concurrent.TimeUnit.NANOSECONDS);
@@ -208,14 +200,21 @@ final class RankerMetrics {
         ServerCallHandler<Q, R> next) {
       long start = System.nanoTime();
       CallInfo info = new CallInfo();
+      Attributes given = call.getAttributes();
+      Attributes attributes = (given == null ? Attributes.newBuilder() : given.toBuilder()).set(CALL, info).build();
       ServerCall<Q, R> observed = new SimpleForwardingServerCall<>(call) {
         @Override
         public void close(Status status, Metadata trailers) {
           closed(info, status.getCode(), System.nanoTime() - start);
           super.close(status, trailers);
         }
+
+        @Override
+        public Attributes getAttributes() {
+          return attributes;
+        }
       };
-      return Contexts.interceptCall(Context.current().withValue(CALL, info), observed, headers, next);
+      return next.startCall(observed, headers);
     }
   }
 }
