@@ -230,7 +230,9 @@ final class ServeCommand extends RegistryCommand {
       positive("--experiments-poll", experimentsPoll);
       requireModel(r, model);
     } else if (registryPoll == 0 && !kafka) {
-      resolve(r, model, version); // nothing would ever bring a version: fail now, naming those there are
+      // Nothing would ever bring a version. Ranker.start refuses this too; checked here first so that the
+      // message names the versions and aliases there are.
+      resolve(r, model, version);
     }
     if (kafka) {
       positive("--max-stored-entities", maxStoredEntities);
