@@ -1,13 +1,12 @@
 package io.hiformer.ops;
 
-import io.hiformer.features.VerifiedModel;
 import io.hiformer.features.BadRowException;
 import io.hiformer.features.BadRows;
 import io.hiformer.features.FeatureSchema;
+import io.hiformer.features.VerifiedModel;
 import io.hiformer.model.ModelFileException;
 import io.hiformer.model.ModelRegistry;
 import io.hiformer.training.evaluation.EvalSource;
-
 import io.hiformer.training.evaluation.Evaluation;
 import io.hiformer.training.evaluation.EvaluationResult;
 import io.hiformer.training.evaluation.FileSource;

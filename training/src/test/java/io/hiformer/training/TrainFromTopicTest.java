@@ -1,6 +1,5 @@
 package io.hiformer.training;
 
-import io.hiformer.features.VerifiedModel;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 

@@ -1,11 +1,11 @@
 package io.hiformer.training.evaluation;
 
-import io.hiformer.features.VerifiedModel;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.hiformer.features.BadRowException;
 import io.hiformer.features.BadRows;
 import io.hiformer.features.Featurizer;
+import io.hiformer.features.VerifiedModel;
 import io.hiformer.features.data.ExampleRows;
 import io.hiformer.kernels.CpuKernels;
 import io.hiformer.training.PassProgress;

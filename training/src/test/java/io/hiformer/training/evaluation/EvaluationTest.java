@@ -1,6 +1,5 @@
 package io.hiformer.training.evaluation;
 
-import io.hiformer.features.VerifiedModel;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
@@ -11,6 +10,7 @@ import io.hiformer.features.FeatureSchema;
 import io.hiformer.features.Featurizer;
 import io.hiformer.features.RawRecord;
 import io.hiformer.features.Transforms;
+import io.hiformer.features.VerifiedModel;
 import io.hiformer.features.data.ExampleFiles;
 import io.hiformer.features.data.RecordFiles;
 import io.hiformer.kernels.CpuKernels;
