@@ -94,6 +94,9 @@ public final class Ranker implements AutoCloseable {
 
     /** Serves the arms of this experiments file instead of {@link #withVersion}, re-read every {@code poll}. */
     public Options withExperiments(Path file, Duration poll) {
+      if (file != null && (poll.isNegative() || poll.isZero())) {
+        throw new IllegalArgumentException("the experiments poll interval must be positive, got " + poll);
+      }
       return with(o -> {
         o.experiments = file;
         o.experimentsPoll = poll;
