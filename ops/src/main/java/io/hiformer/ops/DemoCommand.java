@@ -7,24 +7,25 @@ import io.grpc.ManagedChannelBuilder;
 import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthCheckResponse;
 import io.grpc.health.v1.HealthGrpc;
-import io.hiformer.features.BadRows;
 import io.hiformer.features.Featurizer;
 import io.hiformer.features.RawRecord;
-import io.hiformer.features.Transforms;
+import io.hiformer.features.VerifiedModel;
+import io.hiformer.features.BadRows;
 import io.hiformer.features.data.ExampleFiles;
 import io.hiformer.features.data.ExampleRows;
 import io.hiformer.features.data.ExampleTopic;
 import io.hiformer.features.joiner.ExampleJoiner;
 import io.hiformer.features.kafka.KafkaTopics;
 import io.hiformer.features.kafka.TopicNames;
-import io.hiformer.kernels.CpuKernels;
+import io.hiformer.features.ranklog.RankLogWriter;
 import io.hiformer.localkafka.LocalKafka;
 import io.hiformer.model.Batch;
-import io.hiformer.model.CpuScorer;
+import io.hiformer.kernels.CpuKernels;
 import io.hiformer.model.Hiformer;
-import io.hiformer.model.ModelFile;
 import io.hiformer.model.ModelRegistry;
+import io.hiformer.model.CpuScorer;
 import io.hiformer.proto.Candidate;
+import io.hiformer.ranker.Ranker;
 import io.hiformer.proto.EntityKind;
 import io.hiformer.proto.FeatureUpdate;
 import io.hiformer.proto.FeatureValue;
@@ -37,6 +38,7 @@ import io.hiformer.proto.TrainingExample;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.PrintStream;
+import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -49,11 +51,9 @@ import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.ToDoubleFunction;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.producer.KafkaProducer;
@@ -63,7 +63,6 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
-import picocli.CommandLine;
 
 /**
  * {@code hiformer demo}: the whole system on one machine, end to end, in one process (see
@@ -180,24 +179,13 @@ final class DemoCommand implements Callable<Integer> {
     console.println("      published demo v1 and promoted it to production");
 
     step(start, "Ranker: serving demo/production over gRPC (features from Kafka, rank log to Kafka)");
-    ServeCommand serve = new ServeCommand();
-    CountDownLatch started = new CountDownLatch(1);
-    AtomicReference<io.hiformer.ranker.RankerServer> server = new AtomicReference<>();
-    serve.onStart = s -> {
-      server.set(s);
-      started.countDown();
-    };
-    Thread serving = Thread.ofPlatform().name("demo-serve").start(() -> new CommandLine(serve).execute(
-        "--registry", registryDir.toString(), "--model", MODEL, "--version", "production", "--port", "0",
-        "--metrics-port", "0", "--registry-poll", "2", "--bootstrap-servers", bootstrap));
-    if (!started.await(120, TimeUnit.SECONDS)) {
-      throw new IllegalStateException("the ranker did not start within 120 s");
-    }
-    running.add(() -> {
-      server.get().close();
-      serving.join(30_000);
-    });
-    int port = server.get().port();
+    Ranker ranker = Ranker.start(Ranker.Options.of(ModelRegistry.open(registryDir), MODEL)
+        .withVersion("production").withAddress(new InetSocketAddress(0))
+        .withMetricsAddress(new InetSocketAddress(0)).withRegistryPoll(Duration.ofSeconds(2))
+        .withKafka(bootstrap, topics, RankLogWriter.Options.DEFAULTS), System.out);
+    running.add(ranker);
+    running.add(new ProcessMetrics(ranker.meterRegistry()));
+    int port = ranker.port();
     ManagedChannel channel = ManagedChannelBuilder.forAddress("127.0.0.1", port).usePlaintext().build();
     running.add(() -> channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS));
     awaitServing(channel);
@@ -244,7 +232,7 @@ final class DemoCommand implements Callable<Integer> {
     step(start, "Evaluation: v1 against v2 on held-out logged examples (paired bootstrap by request)");
     Path heldOut = data.resolve("held-out.pb");
     ModelRegistry registry = ModelRegistry.open(registryDir);
-    ExampleRows rows = new ExampleRows(registry.verify(registry.resolve(MODEL, "1").orElseThrow()).parameters().config());
+    ExampleRows rows = new ExampleRows(VerifiedModel.load(registry, MODEL, "1").config());
     List<TrainingExample> held = new ArrayList<>();
     ExampleTopic.read(bootstrap, new ExampleTopic.Range(all.topic(), slices(all, heldOutFrom)), e -> true, rows,
         BadRows.none()).forEach(held::add);
@@ -400,12 +388,11 @@ final class DemoCommand implements Callable<Integer> {
 
   /** {@link DemoWorld#interactionRecovery} of a registry version, scored through its own transforms. */
   private static double recovery(DemoWorld world, Path registryDir, String version) throws IOException {
-    ModelRegistry registry = ModelRegistry.open(registryDir);
-    ModelFile.Loaded loaded = registry.verify(registry.resolve(MODEL, version).orElseThrow());
-    Featurizer featurizer = new Featurizer(Transforms.fromJson(loaded.metadata().get(Transforms.METADATA_KEY)));
-    Batch batch = new Batch(loaded.parameters().config(), 1);
-    float[] logit = new float[loaded.parameters().config().tasks().size()];
-    try (CpuScorer scorer = new CpuScorer(new Hiformer(loaded.parameters(), CpuKernels.best()), 1)) {
+    VerifiedModel model = VerifiedModel.load(ModelRegistry.open(registryDir), MODEL, version);
+    Featurizer featurizer = new Featurizer(model.transforms());
+    Batch batch = new Batch(model.config(), 1);
+    float[] logit = new float[model.config().numTasks()];
+    try (CpuScorer scorer = new CpuScorer(new Hiformer(model.parameters(), CpuKernels.best()), 1)) {
       ToDoubleFunction<Map<String, String>> score = row -> {
         batch.clear();
         featurizer.add(RawRecord.of(row), batch);

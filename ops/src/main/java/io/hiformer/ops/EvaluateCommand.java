@@ -3,10 +3,10 @@ package io.hiformer.ops;
 import io.hiformer.features.BadRowException;
 import io.hiformer.features.BadRows;
 import io.hiformer.features.FeatureSchema;
+import io.hiformer.features.VerifiedModel;
 import io.hiformer.model.ModelFileException;
 import io.hiformer.model.ModelRegistry;
 import io.hiformer.training.evaluation.EvalSource;
-import io.hiformer.training.evaluation.EvaluatedModel;
 import io.hiformer.training.evaluation.Evaluation;
 import io.hiformer.training.evaluation.EvaluationResult;
 import io.hiformer.training.evaluation.FileSource;
@@ -140,9 +140,9 @@ final class EvaluateCommand implements Callable<Integer> {
         throw new IllegalArgumentException("--require compares versions: give at least two in --versions");
       }
       ModelRegistry reg = ModelRegistry.open(registry);
-      List<EvaluatedModel> models = new ArrayList<>();
+      List<VerifiedModel> models = new ArrayList<>();
       for (String v : versions) {
-        models.add(EvaluatedModel.load(reg, model, v.trim()));
+        models.add(VerifiedModel.load(reg, model, v.trim()));
       }
       List<String> tasks = models.getFirst().parameters().config().tasks();
       for (Requirement r : requirements) {

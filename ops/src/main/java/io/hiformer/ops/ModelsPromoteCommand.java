@@ -1,8 +1,11 @@
 package io.hiformer.ops;
 
+import io.hiformer.features.VerifiedModel;
+import io.hiformer.kernels.CpuKernels;
+import io.hiformer.model.Hiformer;
 import io.hiformer.model.ModelRegistry;
 import io.hiformer.model.ModelRegistry.Version;
-import io.hiformer.ranker.LoadedModel;
+import io.hiformer.model.CpuScorer;
 import java.io.IOException;
 import java.io.PrintStream;
 import picocli.CommandLine.Command;
@@ -35,8 +38,12 @@ final class ModelsPromoteCommand extends RegistryCommand {
   @Override
   int run(ModelRegistry r, PrintStream out) throws IOException {
     Version v = resolve(r, model, version);
-    // The ranker's own load and check: a version promoted here is one a ranker serves.
-    LoadedModel.load(r, v, 1).close();
+    // The checks a ranker makes before serving (one scoring pass on the CPU): a version promoted here is one a
+    // ranker serves.
+    VerifiedModel checked = VerifiedModel.load(r, v);
+    try (CpuScorer scorer = new CpuScorer(new Hiformer(checked.parameters(), CpuKernels.best()), 1)) {
+      checked.requireFiniteScores(scorer, CpuScorer.DEFAULT_TILE, 1);
+    }
     Long before = r.aliases(model).get(alias);
     r.setAlias(model, alias, v.number());
     out.printf("%s/%s: %s -> %d%n", model, alias, before == null ? "(unset)" : before, v.number());

@@ -1,37 +1,21 @@
 package io.hiformer.ops;
 
+import io.hiformer.features.kafka.TopicNames;
+import io.hiformer.features.online.FeatureStore;
+import io.hiformer.features.ranklog.RankLogWriter;
 import io.hiformer.kernels.cuda.Precision;
 import io.hiformer.model.Backend;
-import io.hiformer.features.FeatureSchema;
-import io.hiformer.features.announce.AnnouncementListener;
-import io.hiformer.features.kafka.TopicNames;
-import io.hiformer.features.online.FeatureIngestor;
-import io.hiformer.features.online.FeatureStore;
-import io.hiformer.features.online.StoreSchema;
-import io.hiformer.features.ranklog.RankLogWriter;
 import io.hiformer.model.ModelRegistry;
-import io.hiformer.model.ModelRegistry.Version;
 import io.hiformer.ranker.BearerAuth;
-import io.hiformer.ranker.ExperimentsWatcher;
-import io.hiformer.ranker.MetricsServer;
-import io.hiformer.ranker.RankService;
-import io.hiformer.ranker.RankerServer;
-import io.hiformer.ranker.Scoring;
-import io.hiformer.proto.EntityKind;
-import io.hiformer.ranker.RegistryWatcher;
+import io.hiformer.ranker.Ranker;
+import io.hiformer.ranker.ScoringBackend;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.net.InetSocketAddress;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionStage;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -90,7 +74,7 @@ final class ServeCommand extends RegistryCommand {
       description = "most candidates per request (default: ${DEFAULT-VALUE})")
   int maxCandidates;
 
-  @Option(names = "--max-concurrent-calls", defaultValue = "" + RankerServer.DEFAULT_MAX_CONCURRENT_CALLS,
+  @Option(names = "--max-concurrent-calls", defaultValue = "" + Ranker.DEFAULT_MAX_CONCURRENT_CALLS,
       paramLabel = "N", description = "most Rank calls in flight; more fail at once with RESOURCE_EXHAUSTED"
           + " (default: ${DEFAULT-VALUE})")
   int maxConcurrentCalls;
@@ -101,7 +85,7 @@ final class ServeCommand extends RegistryCommand {
   int requestTimeout;
 
   @Option(names = "--max-calls-per-connection", paramLabel = "N",
-      defaultValue = "" + RankerServer.DEFAULT_MAX_CALLS_PER_CONNECTION,
+      defaultValue = "" + Ranker.DEFAULT_MAX_CALLS_PER_CONNECTION,
       description = "most concurrent calls (HTTP/2 streams) on one client connection (default: ${DEFAULT-VALUE})")
   int maxCallsPerConnection;
 
@@ -174,9 +158,6 @@ final class ServeCommand extends RegistryCommand {
           + " (default: ${DEFAULT-VALUE}, at least 31s)")
   Duration rankLogDeliveryTimeout;
 
-  /** The rank-log writer's options, from the two above (checked before anything starts). */
-  private RankLogWriter.Options rankLog;
-
   @Option(names = "--feature-schema", paramLabel = "FILE",
       description = "feature schema (YAML) whose user and item fields the online store holds; updates of other"
           + " fields are dead-lettered (default: the fields of the models served at start)")
@@ -203,226 +184,97 @@ final class ServeCommand extends RegistryCommand {
     }
   }
 
-  /** Called with the started server; tests use it to reach and stop the server. */
-  Consumer<RankerServer> onStart = s -> {};
+  /** Called with the started ranker; tests use it to reach and stop it. */
+  Consumer<Ranker> onStart = s -> {};
 
   /** The metrics server's bound port once started; tests read it from {@link #onStart}. */
   volatile int boundMetricsPort = -1;
 
+  /** Checks the options (errors name them), builds the ranker's options and runs a {@link Ranker} until stopped. */
   @Override
   int run(ModelRegistry r, PrintStream out) throws IOException {
     if (port < 0 || port > 65535) {
       throw new IllegalArgumentException("--port must be 0 to 65535, got " + port);
     }
-    metricsOptions.address();
+    InetSocketAddress metricsAddress = metricsOptions.address();
     int n = threads == null ? Runtime.getRuntime().availableProcessors() : threads;
     if (n < 1) {
       throw new IllegalArgumentException("--threads must be positive, got " + n);
     }
-    if (maxConcurrentCalls < 1) {
-      throw new IllegalArgumentException("--max-concurrent-calls must be positive, got " + maxConcurrentCalls);
-    }
-    if (requestTimeout < 1) {
-      throw new IllegalArgumentException("--request-timeout must be positive, got " + requestTimeout);
-    }
-    if (maxCallsPerConnection < 1) {
-      throw new IllegalArgumentException("--max-calls-per-connection must be positive, got " + maxCallsPerConnection);
-    }
-    if (maxMessageBytes < 1) {
-      throw new IllegalArgumentException("--max-message-bytes must be positive, got " + maxMessageBytes);
-    }
-    if (maxBatch < 1) {
-      throw new IllegalArgumentException("--max-batch must be positive, got " + maxBatch);
-    }
+    positive("--max-concurrent-calls", maxConcurrentCalls);
+    positive("--request-timeout", requestTimeout);
+    positive("--max-calls-per-connection", maxCallsPerConnection);
+    positive("--max-message-bytes", maxMessageBytes);
+    positive("--max-batch", maxBatch);
     if (maxQueueDelayMicros < 0) {
       throw new IllegalArgumentException("--max-queue-delay-us must not be negative, got " + maxQueueDelayMicros);
     }
-    Scoring.use(new Scoring(backend, precision, maxBatch, Duration.ofNanos(maxQueueDelayMicros * 1000)));
-    if (rankLogBuffer < 1) {
-      throw new IllegalArgumentException("--rank-log-buffer must be positive, got " + rankLogBuffer);
-    }
-    rankLog = RankLogWriter.Options.DEFAULTS.withCapacityBytes(rankLogBuffer)
+    ScoringBackend scoring = new ScoringBackend(backend, precision, maxBatch,
+        Duration.ofNanos(maxQueueDelayMicros * 1000));
+    positive("--rank-log-buffer", rankLogBuffer);
+    RankLogWriter.Options rankLog = RankLogWriter.Options.DEFAULTS.withCapacityBytes(rankLogBuffer)
         .withDeliveryTimeout(rankLogDeliveryTimeout);
     if (registryPoll < 0) {
       throw new IllegalArgumentException("--registry-poll must be 0 or more, got " + registryPoll);
     }
-    RankerServer.Settings settings = RankerServer.Settings.of(new InetSocketAddress(port))
-        .withLimits(maxMessageBytes, maxConcurrentCalls).withTls(tls()).withTokens(tokens())
-        .withRequestMessageTimeout(Duration.ofSeconds(requestTimeout))
-        .withConnections(RankerServer.Connections.DEFAULTS.withMaxCallsPerConnection(maxCallsPerConnection));
-    RankService.Options options = RankService.Options.DEFAULTS.withMaxCandidates(maxCandidates);
+    Path tls = tls();
+    List<String> tokens = tokens();
+    boolean withKafka = kafka.given();
     if (experiments != null) {
-      if (experimentsPoll < 1) {
-        throw new IllegalArgumentException("--experiments-poll must be positive, got " + experimentsPoll);
-      }
+      positive("--experiments-poll", experimentsPoll);
       requireModel(r, model);
-      ScheduledExecutorService poller = Executors.newSingleThreadScheduledExecutor(task -> {
-        Thread t = new Thread(task, "hiformer-experiments-poll");
-        t.setDaemon(true);
-        return t;
-      });
-      try (ExperimentsWatcher watcher = new ExperimentsWatcher(experiments, r, model, n, options);
-          Streaming streaming = streaming(watcher.models(), out)) {
-        poller.scheduleWithFixedDelay(() -> {
-          try {
-            watcher.reloadIfChanged();
-          } catch (RuntimeException e) {
-            System.getLogger(ServeCommand.class.getName()).log(System.Logger.Level.WARNING,
-                "experiments reload failed: " + e);
-          }
-        }, experimentsPoll, experimentsPoll, TimeUnit.SECONDS);
-        if (registryPoll > 0) {
-          watcher.models().start(Duration.ofSeconds(registryPoll));
-        }
-        out.printf("scoring on %s%n", watcher.service().arms().arms().getFirst().model().scorer().description());
-        return serve(watcher.service(), String.format("%s arms %s from %s", model,
-            watcher.service().arms().arms().stream().map(a -> a.name() + "=v" + a.model().version()).toList(),
-            experiments), settings.withReady(streaming.ready()), out);
-      } finally {
-        poller.shutdownNow();
-        try {
-          poller.awaitTermination(10, TimeUnit.SECONDS);
-        } catch (InterruptedException e) {
-          Thread.currentThread().interrupt();
-        }
-      }
+    } else if (registryPoll == 0 && !withKafka) {
+      // Nothing would ever bring a version. Ranker.start refuses this too; checked here first so that the
+      // message names the versions and aliases there are.
+      resolve(r, model, version);
     }
-    Version v;
-    try {
-      v = resolve(r, model, version);
-    } catch (java.util.NoSuchElementException none) {
-      if (registryPoll == 0 && !kafka.given()) {
-        throw none; // nothing would ever bring a version
-      }
-      // A fresh deployment's registry is empty until the first training: wait for it, not ready.
-      out.printf("%s; waiting for it: health says NOT_SERVING and Rank answers UNAVAILABLE until it appears%n",
-          none.getMessage());
-      v = null;
+    if (withKafka) {
+      positive("--max-stored-entities", maxStoredEntities);
     }
-    try (RegistryWatcher watcher = v == null ? RegistryWatcher.awaiting(r, model, version, n, options)
-            : new RegistryWatcher(r, model, version, n, options);
-        Streaming streaming = streaming(watcher, out)) {
-      if (registryPoll > 0) {
-        watcher.start(Duration.ofSeconds(registryPoll));
-      }
-      String what;
-      if (v == null) {
-        what = model + " " + version + " (no version yet)";
-      } else {
-        out.printf("scoring on %s%n", watcher.service().model().scorer().description());
-        what = v.model() + " v" + watcher.service().model().version()
-            + (version.equals(Long.toString(v.number())) ? "" : " (" + version + ")");
-      }
-      CompletionStage<?> features = streaming.ready();
-      CompletableFuture<?> ready = features == null ? watcher.serving()
-          : CompletableFuture.allOf(watcher.serving(), features.toCompletableFuture());
-      return serve(watcher.service(), what, settings.withReady(ready), out);
-    }
-  }
-
-  /** What runs beside the server with --bootstrap-servers; closed after the server. */
-  private interface Streaming extends AutoCloseable {
-    /** Completes when health may say SERVING (the feature store has caught up); null: at once. */
-    default CompletionStage<?> ready() {
-      return null;
-    }
-
-    @Override
-    void close();
-  }
-
-  /** With Kafka given: the rank log, the followed announcements and the feature store (else nothing). */
-  private Streaming streaming(RegistryWatcher watcher, PrintStream out) throws IOException {
-    if (!kafka.given()) {
-      return () -> {};
-    }
-    if (maxStoredEntities < 1) {
-      throw new IllegalArgumentException("--max-stored-entities must be positive, got " + maxStoredEntities);
-    }
-    TopicNames topics = new TopicNames(kafka.topicPrefix);
-    AnnouncementListener listener = watcher.follow(kafka.bootstrapServers, topics.models());
-    // Without --feature-schema the store holds the fields of the models served at start; a ranker
-    // waiting for its first model starts its store and rank log with that model.
-    CompletableFuture<Streaming> features = (featureSchema != null ? CompletableFuture.completedFuture(null)
-        : watcher.serving()).thenApply(started -> {
-          try {
-            return features(watcher.service(), topics, out);
-          } catch (IOException e) {
-            throw new java.io.UncheckedIOException(e);
-          }
-        });
-    if (features.isCompletedExceptionally()) {
-      listener.close();
+    Ranker.Options options = Ranker.Options.of(r, model)
+        .withVersion(version)
+        .withExperiments(experiments, Duration.ofSeconds(experimentsPoll))
+        .withRegistryPoll(Duration.ofSeconds(registryPoll))
+        .withScoring(n, scoring)
+        .withMaxCandidates(maxCandidates)
+        .withAddress(new InetSocketAddress(port))
+        .withLimits(maxMessageBytes, maxConcurrentCalls, Duration.ofSeconds(requestTimeout), maxCallsPerConnection)
+        .withTls(tls, tlsKey, tlsClientCa)
+        .withTokens(tokens)
+        .withMetricsAddress(metricsAddress)
+        .withKafka(kafka.bootstrapServers, new TopicNames(kafka.topicPrefix), rankLog)
+        .withFeatureStore(featureSchema, maxStoredEntities);
+    try (Ranker ranker = Ranker.start(options, out);
+        ProcessMetrics process = new ProcessMetrics(ranker.meterRegistry())) {
+      boundMetricsPort = ranker.metricsPort();
+      Thread hook = new Thread(ranker::close, "hiformer-serve-shutdown");
+      Runtime.getRuntime().addShutdownHook(hook);
       try {
-        features.join();
-      } catch (java.util.concurrent.CompletionException e) {
-        if (e.getCause() instanceof java.io.UncheckedIOException u) {
-          throw u.getCause();
-        }
-        throw e.getCause() instanceof RuntimeException re ? re : e;
-      }
-    }
-    features.exceptionally(e -> {
-      if (!(e instanceof java.util.concurrent.CancellationException)) {
-        System.getLogger(ServeCommand.class.getName()).log(System.Logger.Level.ERROR,
-            "cannot start the feature store and rank log: " + (e.getCause() == null ? e : e.getCause()));
-      }
-      return null;
-    });
-    out.printf("following %s at %s%n", topics.models(), kafka.bootstrapServers);
-    return new Streaming() {
-      @Override
-      public CompletionStage<?> ready() {
-        return features.thenCompose(f -> f == null ? CompletableFuture.completedFuture(null) : f.ready());
-      }
-
-      @Override
-      public void close() {
-        listener.close();
-        if (!features.cancel(false) && !features.isCompletedExceptionally()) {
-          features.join().close();
+        onStart.accept(ranker);
+        ranker.awaitTermination();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      } finally {
+        ranker.close();
+        try {
+          Runtime.getRuntime().removeShutdownHook(hook);
+        } catch (IllegalStateException alreadyShuttingDown) {
+          // The hook is running or has run.
         }
       }
-    };
-  }
-
-  /** The online store, its ingestion and the rank-log writer, attached to {@code service}. */
-  private Streaming features(RankService service, TopicNames topics, PrintStream out) throws IOException {
-    FeatureStore store = new FeatureStore(storeSchema(service), maxStoredEntities);
-    store.bindTo(service.metrics().registry());
-    service.useFeatures(store);
-    FeatureIngestor ingestor = FeatureIngestor.start(FeatureIngestor.Settings.of(kafka.bootstrapServers, topics), store,
-        service.metrics().registry());
-    RankLogWriter writer = RankLogWriter.start(kafka.bootstrapServers, topics.rankLog(), rankLog);
-    service.logTo(writer);
-    out.printf("logging calls to %s at %s%n", topics.rankLog(), kafka.bootstrapServers);
-    out.printf("features from %s and %s: users %s, items %s%n", topics.featuresUser(), topics.featuresItem(),
-        store.schema().columns(EntityKind.ENTITY_KIND_USER), store.schema().columns(EntityKind.ENTITY_KIND_ITEM));
-    return new Streaming() {
-      @Override
-      public CompletionStage<?> ready() {
-        return ingestor.whenCaughtUp();
-      }
-
-      @Override
-      public void close() {
-        writer.close();
-        ingestor.close();
-      }
-    };
-  }
-
-  /** The --feature-schema's fields, else those of every model the service starts with. */
-  private StoreSchema storeSchema(RankService service) throws IOException {
-    if (featureSchema != null) {
-      return StoreSchema.of(FeatureSchema.parse(Files.readString(featureSchema)).fields());
     }
-    List<FeatureSchema.Field> fields = new ArrayList<>();
-    service.arms().models().forEach(m -> fields.addAll(m.transforms().schemaFields()));
-    return StoreSchema.of(fields);
+    out.println("stopped");
+    return 0;
   }
 
-  private RankerServer.Tls tls() throws IOException {
+  private static void positive(String option, long value) {
+    if (value < 1) {
+      throw new IllegalArgumentException(option + " must be positive, got " + value);
+    }
+  }
+
+  /** --tls-cert, checked with --tls-key and --tls-client-ca (null: plaintext). */
+  private Path tls() throws IOException {
     if ((tlsCert == null) != (tlsKey == null)) {
       throw new IllegalArgumentException("--tls-cert and --tls-key go together");
     }
@@ -437,7 +289,7 @@ final class ServeCommand extends RegistryCommand {
     if (tlsClientCa != null) {
       UserErrors.readableFile("--tls-client-ca", tlsClientCa);
     }
-    return new RankerServer.Tls(tlsCert, tlsKey, tlsClientCa);
+    return tlsCert;
   }
 
   private List<String> tokens() throws IOException {
@@ -458,53 +310,5 @@ final class ServeCommand extends RegistryCommand {
       out.addAll(env);
     }
     return out;
-  }
-
-  private int serve(RankService service, String what, RankerServer.Settings settings, PrintStream out)
-      throws IOException {
-    // /ready says what health says: SERVING once what the settings wait for is done, until stopping.
-    CompletableFuture<?> ready = settings.ready() == null
-        ? CompletableFuture.completedFuture(null) : settings.ready().toCompletableFuture();
-    java.util.concurrent.atomic.AtomicBoolean stopping = new java.util.concurrent.atomic.AtomicBoolean();
-    MetricsServer metrics = MetricsServer.start(metricsOptions.address(), service.metrics()::scrape,
-        () -> ready.isDone() && !stopping.get());
-    ProcessMetrics process = new ProcessMetrics(service.metrics().registry());
-    RankerServer server;
-    try {
-      server = RankerServer.start(settings, service);
-    } catch (IOException | RuntimeException e) {
-      metrics.close();
-      process.close();
-      throw e;
-    }
-    boundMetricsPort = metrics.port();
-    Thread hook = new Thread(() -> {
-      stopping.set(true);
-      server.close();
-    }, "hiformer-serve-shutdown");
-    Runtime.getRuntime().addShutdownHook(hook);
-    // the "scoring on" line before it says where models score, and with how many threads
-    out.printf("serving %s on port %d%s%n", what, server.port(),
-        settings.tls() == null ? "" : settings.tls().clientCa() == null ? " with TLS" : " with mutual TLS");
-    out.printf("metrics on port %d (GET /metrics, /live, /ready)%n", metrics.port());
-    out.flush();
-    try {
-      onStart.accept(server);
-      server.awaitTermination();
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-    } finally {
-      stopping.set(true);
-      server.close();
-      metrics.close();
-      process.close();
-      try {
-        Runtime.getRuntime().removeShutdownHook(hook);
-      } catch (IllegalStateException alreadyShuttingDown) {
-        // The hook is running or has run.
-      }
-    }
-    out.println("stopped");
-    return 0;
   }
 }

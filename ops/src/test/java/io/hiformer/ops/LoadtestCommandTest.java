@@ -12,9 +12,8 @@ import io.hiformer.model.ModelConfig;
 import io.hiformer.model.ModelRegistry;
 import io.hiformer.model.Parameters;
 import io.hiformer.ops.VerifyCommandTest.Result;
-import io.hiformer.ranker.LoadedModel;
-import io.hiformer.ranker.RankService;
-import io.hiformer.ranker.RankerServer;
+import io.hiformer.ranker.Ranker;
+import io.hiformer.ranker.ScoringBackend;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -30,8 +29,7 @@ class LoadtestCommandTest {
   @TempDir
   Path root;
 
-  private LoadedModel model;
-  private RankerServer server;
+  private Ranker server;
 
   @BeforeEach
   void serve() throws Exception {
@@ -53,14 +51,14 @@ class LoadtestCommandTest {
     ModelRegistry registry = ModelRegistry.open(root.resolve("registry"));
     ModelRegistry.Version v = registry.publish("tiny", Parameters.initialize(config, 7),
         Map.of(Transforms.METADATA_KEY, t.toJson()), "{}");
-    model = LoadedModel.load(registry, v, 1);
-    server = RankerServer.start(0, new RankService(model));
+    server = Ranker.start(Ranker.Options.of(registry, v.model()).withAddress(new java.net.InetSocketAddress(0))
+        .withMetricsAddress(new java.net.InetSocketAddress(0)).withRegistryPoll(java.time.Duration.ZERO)
+        .withScoring(1, ScoringBackend.CPU), new java.io.PrintStream(java.io.OutputStream.nullOutputStream()));
   }
 
   @AfterEach
   void close() {
     server.close();
-    model.close();
   }
 
   private String target() {

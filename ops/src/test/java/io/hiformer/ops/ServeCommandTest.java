@@ -190,7 +190,7 @@ class ServeCommandTest {
     AtomicReference<Integer> limit = new AtomicReference<>();
     AtomicReference<io.grpc.Status.Code> oversized = new AtomicReference<>();
     serve.onStart = server -> {
-      limit.set(server.concurrencyLimit().limit());
+      limit.set(server.maxConcurrentCalls());
       ManagedChannel channel = ManagedChannelBuilder.forAddress("127.0.0.1", server.port()).usePlaintext().build();
       try {
         RankerGrpc.newBlockingStub(channel).rank(RankRequest.newBuilder().setUserId("u".repeat(2048))

@@ -12,7 +12,7 @@ import java.util.Objects;
  * as a uniform double in [0, 1), then the arm whose cumulative share range holds it. A pure
  * function of salt, unit and the arms' shares (in file order), so stable across restarts.
  */
-public final class ArmAssigner {
+final class ArmAssigner {
   private final String salt;
   private final List<String> names;
   private final double[] cumulative;

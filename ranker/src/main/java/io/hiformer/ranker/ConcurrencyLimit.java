@@ -18,7 +18,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * exactly once, when the call is closed (before its status reaches the client, so a client that
  * has its answer can call again at once), completes or is cancelled.
  */
-public final class ConcurrencyLimit implements ServerInterceptor {
+final class ConcurrencyLimit implements ServerInterceptor {
   private final int limit;
   private final Semaphore permits;
 

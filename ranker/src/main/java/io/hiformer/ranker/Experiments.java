@@ -31,7 +31,7 @@ import java.util.regex.Pattern;
  * <p>Every invalid file fails {@link #parse} with an {@link IllegalArgumentException} naming the
  * arm and key. Task names in a score are checked against the arm's model by {@link Score#formula}.
  */
-public record Experiments(String salt, List<Arm> arms) {
+record Experiments(String salt, List<Arm> arms) {
   public static final Pattern ARM_NAME = Pattern.compile("[a-z][a-z0-9_-]*");
   /** How far the shares may sum from 1. */
   public static final double SHARE_TOLERANCE = 1e-9;
@@ -67,9 +67,9 @@ public record Experiments(String salt, List<Arm> arms) {
      * This score as a formula over the model's {@code tasks} (in model order); fails naming
      * {@code arm} when a weight names a task the model lacks.
      */
-    public ScoreFormula formula(String arm, List<String> tasks) {
+    public ProbabilityCombiner formula(String arm, List<String> tasks) {
       if (kind == Kind.MEAN) {
-        return ScoreFormula.MEAN;
+        return ProbabilityCombiner.MEAN;
       }
       double[] w = new double[tasks.size()];
       if (kind == Kind.PRODUCT) {

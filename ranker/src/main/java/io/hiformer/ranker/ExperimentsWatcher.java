@@ -22,7 +22,7 @@ import java.util.Objects;
  * no longer served are closed once the calls using them end. Not thread-safe: call
  * {@link #reloadIfChanged()} from one thread (e.g. a scheduled executor).
  */
-public final class ExperimentsWatcher implements AutoCloseable {
+final class ExperimentsWatcher implements AutoCloseable {
   private static final System.Logger LOG = System.getLogger(ExperimentsWatcher.class.getName());
 
   private final Path file;
@@ -33,11 +33,17 @@ public final class ExperimentsWatcher implements AutoCloseable {
    * Reads {@code file} and loads its arms' versions of {@code modelName}; fails (IllegalArgumentException,
    * IOException or NoSuchElementException) when the file or a model is invalid.
    */
-  public ExperimentsWatcher(Path file, ModelRegistry registry, String modelName, int threads,
-      RankService.Options options) throws IOException {
+  ExperimentsWatcher(Path file, ModelRegistry registry, String modelName, int threads,
+      RankOptions options) throws IOException {
+    this(file, registry, modelName, threads, ScoringBackend.CPU, options);
+  }
+
+  /** As above, each model scored as {@code scoring} says. */
+  ExperimentsWatcher(Path file, ModelRegistry registry, String modelName, int threads, ScoringBackend scoring,
+      RankOptions options) throws IOException {
     this.file = Objects.requireNonNull(file, "file");
     byte[] bytes = Files.readAllBytes(file);
-    this.models = new RegistryWatcher(registry, modelName, Experiments.read(file), threads, options);
+    this.models = new RegistryWatcher(registry, modelName, Experiments.read(file), threads, scoring, options, false);
     this.lastHash = sha256(bytes);
   }
 

@@ -2,13 +2,12 @@ package io.hiformer.ranker;
 
 import io.hiformer.features.Featurizer;
 import io.hiformer.features.Transforms;
-import io.hiformer.model.Batch;
-import io.hiformer.model.CpuScorer;
+import io.hiformer.features.VerifiedModel;
 import io.hiformer.model.LogitScorer;
 import io.hiformer.model.ModelConfig;
-import io.hiformer.model.ModelFile;
 import io.hiformer.model.ModelRegistry;
 import io.hiformer.model.Parameters;
+import io.hiformer.model.CpuScorer;
 import java.io.IOException;
 import java.util.Objects;
 import java.util.Set;
@@ -19,8 +18,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * One servable model version: its parameters, the feature transforms stored with it and a
- * {@link CpuScorer}. Immutable; shared by all calls that started while it was current.
+ * One servable model version: a {@link VerifiedModel} (parameters and the feature transforms
+ * stored with them) with a running scorer. Immutable; shared by all calls that started while it was current.
  *
  * <p>{@link Featurizer} is not thread-safe, so {@link #featurizer()} hands out one per thread.
  * The {@link CpuScorer} takes concurrent calls (their tiles share its workers) and allocates nothing.
@@ -33,7 +32,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 public final class LoadedModel implements AutoCloseable {
   private static final System.Logger LOG = System.getLogger(LoadedModel.class.getName());
   /**
-   * Scoring passes over a check batch before the first model of a config serves in this JVM:
+   * ScoringBackend passes over a check batch before the first model of a config serves in this JVM:
    * enough for the JIT to compile the forward pass.
    */
   static final int CHECK_PASSES = 20;
@@ -46,68 +45,47 @@ public final class LoadedModel implements AutoCloseable {
   /** Request buffers kept for reuse; more than this many calls at once allocate their own. */
   private static final int POOLED_SCRATCH = 64;
 
-  private final String name;
-  private final long version;
-  private final Parameters parameters;
-  private final Transforms transforms;
+  private final VerifiedModel verified;
   private final LogitScorer scorer;
   private final ThreadLocal<Featurizer> featurizers;
-  private final ArrayBlockingQueue<Scratch> scratch = new ArrayBlockingQueue<>(POOLED_SCRATCH);
+  private final ArrayBlockingQueue<CallBuffers> scratch = new ArrayBlockingQueue<>(POOLED_SCRATCH);
   /** The owner's reference plus one per call in flight; 0 once closed. */
   private final AtomicInteger references = new AtomicInteger(1);
   private final AtomicBoolean ownerReleased = new AtomicBoolean();
   private final CountDownLatch closed = new CountDownLatch(1);
-  /** When the registry published this version; null for a model not read from a registry. */
-  private volatile java.time.Instant created;
 
-  public LoadedModel(String name, long version, Parameters parameters, Transforms transforms, int threads) {
-    this.name = Objects.requireNonNull(name, "name");
-    this.version = version;
-    this.parameters = Objects.requireNonNull(parameters, "parameters");
-    this.transforms = Objects.requireNonNull(transforms, "transforms");
-    if (!transforms.modelFields().equals(parameters.config().fields())) {
-      throw new IllegalArgumentException("model " + name + " v" + version
-          + ": the stored transforms do not produce the model's fields");
-    }
-    this.scorer = Scoring.current().open(parameters, threads);
-    this.featurizers = ThreadLocal.withInitial(() -> new Featurizer(transforms));
+  private LoadedModel(VerifiedModel verified, ScoringBackend scoring, int threads) {
+    this.verified = Objects.requireNonNull(verified, "verified");
+    this.scorer = scoring.open(verified.parameters(), threads);
+    this.featurizers = ThreadLocal.withInitial(() -> new Featurizer(verified.transforms()));
   }
 
   /**
-   * Verifies {@code version} (hash and model validation) and builds it; the transforms come from
-   * the model file's metadata under {@link Transforms#METADATA_KEY}. Then scoring passes check
-   * that it scores rows of missing values as finite numbers ({@link #check}).
+   * Reads and verifies {@code version} ({@link VerifiedModel#load}), starts its scorer on the CPU
+   * with {@code threads} threads and checks it ({@link #start}). For tools and tests that score
+   * one version outside a ranker; the ranker itself goes through {@link #start}.
    */
   public static LoadedModel load(ModelRegistry registry, ModelRegistry.Version version, int threads)
       throws IOException {
-    return build(read(registry, version), threads);
+    return start(VerifiedModel.load(registry, version), ScoringBackend.CPU, threads);
   }
-
-  /** A verified version's parameters and transforms: what {@link #build} makes servable. */
-  record Read(ModelRegistry.Version version, Parameters parameters, Transforms transforms) {}
 
   /**
-   * The expensive part of {@link #load}: hashing, validating and parsing the file; no threads
-   * started. A file that would not fit in the free heap is refused first, from its header.
+   * Starts {@code model}'s scorer as {@code scoring} says, on {@code threads} cores (at most that
+   * many threads score at once), and checks that it scores rows of missing values as finite numbers
+   * ({@link VerifiedModel#requireFiniteScores}). For the first model of its config in this JVM the
+   * check is {@link #CHECK_PASSES} passes over two tiles a thread, which compiles the forward pass
+   * before the first call arrives (interpreted, the vector kernels are some hundred times slower);
+   * for later ones, one pass over one tile.
    */
-  static Read read(ModelRegistry registry, ModelRegistry.Version version) throws IOException {
-    HeapCheck.require(version);
-    ModelFile.Loaded loaded = registry.verify(version);
-    String json = loaded.metadata().get(Transforms.METADATA_KEY);
-    if (json == null) {
-      throw new IllegalArgumentException("model " + version.model() + " v" + version.number()
-          + " has no '" + Transforms.METADATA_KEY + "' metadata; it cannot featurize requests");
-    }
-    return new Read(version, loaded.parameters(), Transforms.fromJson(json));
-  }
-
-  /** Starts {@code read}'s scorer on {@code threads} cores (at most that many threads score at once) and checks it. */
-  static LoadedModel build(Read read, int threads) {
-    LoadedModel m = new LoadedModel(read.version().model(), read.version().number(), read.parameters(),
-        read.transforms(), threads);
-    m.created = read.version().created();
+  static LoadedModel start(VerifiedModel model, ScoringBackend scoring, int threads) {
+    LoadedModel m = new LoadedModel(model, scoring, threads);
     try {
-      m.check(threads);
+      ModelConfig c = model.config();
+      boolean compiled = COMPILED.contains(c);
+      model.requireFiniteScores(m.scorer, compiled ? CpuScorer.DEFAULT_TILE : 2 * CpuScorer.DEFAULT_TILE * threads,
+          compiled ? 1 : CHECK_PASSES);
+      COMPILED.add(c);
     } catch (RuntimeException e) {
       m.close();
       throw e;
@@ -115,56 +93,25 @@ public final class LoadedModel implements AutoCloseable {
     return m;
   }
 
-  /**
-   * Scores a batch of all-missing rows and fails when a logit is not finite. For the first model
-   * of its config this is {@link #CHECK_PASSES} passes over two tiles a thread, which compiles the
-   * forward pass before the first call arrives (interpreted, the vector kernels are some hundred
-   * times slower); for later ones, one pass over one tile.
-   */
-  private void check(int threads) {
-    ModelConfig c = parameters.config();
-    boolean compiled = COMPILED.contains(c);
-    int n = compiled ? CpuScorer.DEFAULT_TILE : 2 * CpuScorer.DEFAULT_TILE * threads;
-    int passes = compiled ? 1 : CHECK_PASSES;
-    Batch batch = new Batch(c, n);
-    int[] categorical = new int[c.categoricalFields().size()];
-    int[][] bags = new int[c.bagFields().size()][0];
-    float[] dense = new float[c.denseFields().size()];
-    for (int i = 0; i < n; i++) {
-      batch.add(categorical, bags, dense, null, null);
-    }
-    float[] logits = new float[n * c.numTasks()];
-    for (int pass = 0; pass < passes; pass++) {
-      scorer.score(batch, logits);
-    }
-    for (float x : logits) {
-      if (!Float.isFinite(x)) {
-        throw new IllegalArgumentException("model " + this + " scores rows of missing values as " + x
-            + "; its weights are not usable");
-      }
-    }
-    COMPILED.add(c);
+  /** The verified parameters and transforms this model scores with. */
+  public VerifiedModel verified() {
+    return verified;
   }
 
   public String name() {
-    return name;
+    return verified.name();
   }
 
   public long version() {
-    return version;
-  }
-
-  /** When the registry published this version (null when it was not read from a registry). */
-  public java.time.Instant created() {
-    return created;
+    return verified.version();
   }
 
   public Parameters parameters() {
-    return parameters;
+    return verified.parameters();
   }
 
   public Transforms transforms() {
-    return transforms;
+    return verified.transforms();
   }
 
   public LogitScorer scorer() {
@@ -215,15 +162,15 @@ public final class LoadedModel implements AutoCloseable {
   }
 
   /** Reusable request buffers for {@code options}' columns and candidate limit; give them back with {@link #recycle}. */
-  Scratch borrowScratch(RankService.Options options) {
-    Scratch s = scratch.poll();
+  CallBuffers borrowScratch(RankOptions options) {
+    CallBuffers s = scratch.poll();
     if (s != null && s.fits(options)) {
       return s;
     }
-    return new Scratch(this, options);
+    return new CallBuffers(this, options);
   }
 
-  void recycle(Scratch s) {
+  void recycle(CallBuffers s) {
     scratch.offer(s);
   }
 
@@ -240,6 +187,6 @@ public final class LoadedModel implements AutoCloseable {
 
   @Override
   public String toString() {
-    return name + " v" + version;
+    return verified.toString();
   }
 }

@@ -20,8 +20,8 @@ final class RankLog implements RankService.ScoredListener {
   }
 
   @Override
-  public void scored(RankRequest request, String requestId, RankService.ServedArm arm, Batch inputs,
-      float[] probabilities, float[] scores, Scratch order, int returned) {
+  public void scored(RankRequest request, String requestId, ServedArm arm, Batch inputs,
+      float[] probabilities, float[] scores, CallBuffers order, int returned) {
     LoadedModel model = arm.model();
     int[] positions = new int[request.getCandidatesCount()];
     for (int p = 0; p < positions.length; p++) {

@@ -1,9 +1,12 @@
 package io.hiformer.ranker;
 
+import io.grpc.BindableService;
 import io.grpc.Context;
 import io.grpc.Deadline;
 import io.grpc.Status;
+import io.grpc.ServerServiceDefinition;
 import io.grpc.StatusRuntimeException;
+import io.grpc.stub.ServerCalls;
 import io.grpc.stub.StreamObserver;
 import io.hiformer.features.DenseValues;
 import io.hiformer.features.online.FeatureStore;
@@ -27,8 +30,8 @@ import java.util.concurrent.atomic.AtomicReference;
  * scores all candidates as one batch and returns them best first.
  *
  * <p>Rows come from {@link RequestRows}: user and context fields read the request's
- * {@code user_id} (under the column {@link Options#userColumn()}) and {@code context}, once per
- * request; item fields read each candidate's {@code item_id} (under {@link Options#itemColumn()}),
+ * {@code user_id} (under the column {@link RankOptions#userColumn()}) and {@code context}, once per
+ * request; item fields read each candidate's {@code item_id} (under {@link RankOptions#itemColumn()}),
  * then its {@code features}, then the request's {@code context}; what the request does not carry
  * comes from the user's and each item's stored features once {@link #useFeatures} names an online
  * store (request-time values win). Feature map keys are matched
@@ -39,112 +42,36 @@ import java.util.concurrent.atomic.AtomicReference;
  * borrowed from the model per call.
  *
  * <p>Per-task probabilities are the sigmoid of the logits; the combined score is
- * {@link Options#formula()} (default: their mean). The served model sits in an
+ * {@link RankOptions#formula()} (default: their mean). The served model sits in an
  * {@link AtomicReference}: {@link #swap} replaces it for later calls while calls in flight finish
  * with the model they started with, each holding a reference on it ({@link LoadedModel#retain()}),
  * so a replaced model that its owner has closed shuts down when the last of them ends.
  *
- * <p>Several experiment {@link Arms} may be served: each request goes to its {@code arm}
+ * <p>Several experiment {@link ServedArms} may be served: each request goes to its {@code arm}
  * override or to the arm {@link ArmAssigner} picks for its {@code unit_id} (else {@code user_id}),
  * and is scored with that arm's model and formula.
  */
-public final class RankService extends RankerGrpc.RankerImplBase {
+final class RankService implements BindableService {
   public static final String DEFAULT_ARM = "default";
   public static final int MAX_REQUEST_ID_LENGTH = 128;
 
-  /**
-   * Service settings.
-   *
-   * @param maxCandidates the most candidates one request may carry
-   * @param userColumn the raw column the request's {@code user_id} is passed under
-   * @param itemColumn the raw column each candidate's {@code item_id} is passed under
-   * @param formula how task probabilities combine into the score
-   */
-  public record Options(int maxCandidates, String userColumn, String itemColumn, ScoreFormula formula) {
-    public static final Options DEFAULTS = new Options(1000, "user_id", "item_id", ScoreFormula.MEAN);
-
-    public Options {
-      if (maxCandidates < 1) {
-        throw new IllegalArgumentException("maxCandidates must be positive, got " + maxCandidates);
-      }
-      Objects.requireNonNull(userColumn, "userColumn");
-      Objects.requireNonNull(itemColumn, "itemColumn");
-      Objects.requireNonNull(formula, "formula");
-    }
-
-    public Options withMaxCandidates(int n) {
-      return new Options(n, userColumn, itemColumn, formula);
-    }
-
-    public Options withColumns(String user, String item) {
-      return new Options(maxCandidates, user, item, formula);
-    }
-
-    public Options withFormula(ScoreFormula f) {
-      return new Options(maxCandidates, userColumn, itemColumn, f);
-    }
-  }
-
-  /** One served arm: its name, its model and how it combines task probabilities. */
-  public record ServedArm(String name, LoadedModel model, ScoreFormula formula) {
-    public ServedArm {
-      Objects.requireNonNull(name, "name");
-      Objects.requireNonNull(model, "model");
-      Objects.requireNonNull(formula, "formula");
-    }
-  }
-
-  /** The arms served together and the assigner that splits units across them. Immutable. */
-  public record Arms(ArmAssigner assigner, List<ServedArm> arms) {
-    public Arms {
-      Objects.requireNonNull(assigner, "assigner");
-      arms = List.copyOf(arms);
-      if (!arms.stream().map(ServedArm::name).toList().equals(assigner.names())) {
-        throw new IllegalArgumentException("the assigner's arms " + assigner.names() + " differ from the served arms");
-      }
-    }
-
-    /** One arm named {@value #DEFAULT_ARM} with all traffic. */
-    public static Arms single(LoadedModel model, ScoreFormula formula) {
-      return new Arms(new ArmAssigner("", List.of(DEFAULT_ARM), new double[] {1}),
-          List.of(new ServedArm(DEFAULT_ARM, model, formula)));
-    }
-
-    /** The arm named {@code name}, or null. */
-    public ServedArm arm(String name) {
-      for (ServedArm a : arms) {
-        if (a.name().equals(name)) {
-          return a;
-        }
-      }
-      return null;
-    }
-
-    /** The distinct models the arms serve. */
-    public Set<LoadedModel> models() {
-      Set<LoadedModel> out = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
-      arms.forEach(a -> out.add(a.model()));
-      return out;
-    }
-  }
-
-  private final AtomicReference<Arms> current;
-  private final Options options;
+  private final AtomicReference<ServedArms> current;
+  private final RankOptions options;
   private final RankerMetrics metrics;
   private final FeatureMetrics featureMetrics;
   private volatile FeatureStore features;
 
-  /** Serves {@code model} as the single arm {@value #DEFAULT_ARM} with {@link Options#formula()}. */
-  public RankService(LoadedModel model, Options options) {
-    this(Arms.single(Objects.requireNonNull(model, "model"), options.formula()), options);
+  /** Serves {@code model} as the single arm {@value #DEFAULT_ARM} with {@link RankOptions#formula()}. */
+  public RankService(LoadedModel model, RankOptions options) {
+    this(ServedArms.single(Objects.requireNonNull(model, "model"), options.formula()), options);
   }
 
   public RankService(LoadedModel model) {
-    this(model, Options.DEFAULTS);
+    this(model, RankOptions.DEFAULTS);
   }
 
-  /** Serves several arms; {@link Options#formula()} is unused (each arm has its own). */
-  public RankService(Arms arms, Options options) {
+  /** Serves several arms; {@link RankOptions#formula()} is unused (each arm has its own). */
+  public RankService(ServedArms arms, RankOptions options) {
     this.current = new AtomicReference<>(Objects.requireNonNull(arms, "arms"));
     this.options = Objects.requireNonNull(options, "options");
     this.metrics = new RankerMetrics();
@@ -152,7 +79,7 @@ public final class RankService extends RankerGrpc.RankerImplBase {
     metrics.served(arms);
   }
 
-  private RankService(Options options) {
+  private RankService(RankOptions options) {
     this.current = new AtomicReference<>();
     this.options = Objects.requireNonNull(options, "options");
     this.metrics = new RankerMetrics();
@@ -163,7 +90,7 @@ public final class RankService extends RankerGrpc.RankerImplBase {
    * A service with no model yet (a ranker started before its registry has one): Rank answers
    * UNAVAILABLE, {@link #arms()} and {@link #model()} are null, until {@link #setArms}.
    */
-  public static RankService awaitingModel(Options options) {
+  public static RankService awaitingModel(RankOptions options) {
     return new RankService(options);
   }
 
@@ -182,12 +109,12 @@ public final class RankService extends RankerGrpc.RankerImplBase {
 
   /** The model new calls of the first arm are served by; null before the first ({@link #awaitingModel}). */
   public LoadedModel model() {
-    Arms arms = current.get();
+    ServedArms arms = current.get();
     return arms == null ? null : arms.arms().getFirst().model();
   }
 
   /** The arms new calls are served by; null before the first ({@link #awaitingModel}). */
-  public Arms arms() {
+  public ServedArms arms() {
     return current.get();
   }
 
@@ -195,8 +122,8 @@ public final class RankService extends RankerGrpc.RankerImplBase {
    * Serves later calls with {@code next} arms; returns the arms replaced. Calls in flight keep
    * the arms they started with, so close models no longer served only once they have drained.
    */
-  public Arms setArms(Arms next) {
-    Arms previous = current.getAndSet(Objects.requireNonNull(next, "next"));
+  ServedArms setArms(ServedArms next) {
+    ServedArms previous = current.getAndSet(Objects.requireNonNull(next, "next"));
     metrics.served(next);
     metrics.swapped();
     return previous;
@@ -210,13 +137,13 @@ public final class RankService extends RankerGrpc.RankerImplBase {
   public LoadedModel swap(LoadedModel next) {
     Objects.requireNonNull(next, "next");
     while (true) {
-      Arms arms = current.get();
+      ServedArms arms = current.get();
       if (arms == null || arms.arms().size() != 1) {
         throw new IllegalStateException("swap needs a single arm; "
             + (arms == null ? "none" : arms.assigner().names()) + " are served");
       }
       ServedArm a = arms.arms().getFirst();
-      Arms replaced = new Arms(arms.assigner(), List.of(new ServedArm(a.name(), next, a.formula())));
+      ServedArms replaced = new ServedArms(arms.assigner(), List.of(new ServedArm(a.name(), next, a.formula())));
       if (current.compareAndSet(arms, replaced)) {
         metrics.served(replaced);
         metrics.swapped();
@@ -225,11 +152,29 @@ public final class RankService extends RankerGrpc.RankerImplBase {
     }
   }
 
+  /**
+   * The Rank method bound so that each call's {@link RankerMetrics.CallInfo} (which the metrics
+   * interceptor attaches to the call) is handed to {@link #rank(RankRequest, StreamObserver,
+   * RankerMetrics.CallInfo)} as an argument.
+   */
   @Override
-  public void rank(RankRequest request, StreamObserver<RankResponse> responses) {
+  public ServerServiceDefinition bindService() {
+    return ServerServiceDefinition.builder(RankerGrpc.getServiceDescriptor())
+        .addMethod(RankerGrpc.getRankMethod(), (call, headers) -> ServerCalls.<RankRequest, RankResponse>asyncUnaryCall(
+            (request, responses) -> rank(request, responses, RankerMetrics.callInfo(call))).startCall(call, headers))
+        .build();
+  }
+
+  /** Answers one call with no metrics interceptor around it (a detached {@link RankerMetrics.CallInfo}). */
+  void rank(RankRequest request, StreamObserver<RankResponse> responses) {
+    rank(request, responses, new RankerMetrics.CallInfo());
+  }
+
+  /** Answers one call, telling {@code call} its arm and the candidates scored. */
+  void rank(RankRequest request, StreamObserver<RankResponse> responses, RankerMetrics.CallInfo call) {
     RankResponse response;
     try {
-      response = rank(request);
+      response = rank(request, call);
     } catch (CallGone e) {
       if (e.expired) {
         fail(responses, Status.DEADLINE_EXCEEDED.withDescription(e.getMessage()));
@@ -262,8 +207,12 @@ public final class RankService extends RankerGrpc.RankerImplBase {
    * (checked before featurizing, before scoring and before answering).
    */
   RankResponse rank(RankRequest request) {
+    return rank(request, new RankerMetrics.CallInfo());
+  }
+
+  private RankResponse rank(RankRequest request, RankerMetrics.CallInfo call) {
     ServedArm arm;
-    Arms arms;
+    ServedArms arms;
     while (true) {
       arms = current.get();
       if (arms == null) {
@@ -287,18 +236,18 @@ public final class RankService extends RankerGrpc.RankerImplBase {
       arm = new ServedArm(arm.name(), pinned, arm.formula());
     }
     LoadedModel model = arm.model();
-    Scratch scratch = model.borrowScratch(options);
+    CallBuffers scratch = model.borrowScratch(options);
     try {
-      return rank(request, arm, scratch);
+      return rank(request, arm, scratch, call);
     } finally {
       model.recycle(scratch);
       model.release();
     }
   }
 
-  private RankResponse rank(RankRequest request, ServedArm arm, Scratch scratch) {
+  private RankResponse rank(RankRequest request, ServedArm arm, CallBuffers scratch, RankerMetrics.CallInfo call) {
     LoadedModel model = arm.model();
-    RankerMetrics.reportArm(arm.name());
+    call.arm = arm.name();
     validate(request, model, scratch);
     checkCallAlive("before featurizing");
     int n = request.getCandidatesCount();
@@ -313,7 +262,7 @@ public final class RankService extends RankerGrpc.RankerImplBase {
     checkCallAlive("before scoring");
     float[] probabilities = scratch.probabilities;
     model.scorer().score(batch, probabilities);
-    RankerMetrics.reportScored(n);
+    call.scored = n;
     float[] scores = scratch.scores;
     for (int i = 0; i < n; i++) {
       for (int t = 0; t < tasks; t++) {
@@ -362,7 +311,7 @@ public final class RankService extends RankerGrpc.RankerImplBase {
    */
   interface ScoredListener {
     void scored(RankRequest request, String requestId, ServedArm arm, Batch inputs, float[] probabilities,
-        float[] scores, Scratch order, int returned);
+        float[] scores, CallBuffers order, int returned);
   }
 
   private volatile ScoredListener scoredListener;
@@ -395,7 +344,7 @@ public final class RankService extends RankerGrpc.RankerImplBase {
    * Version {@code pin} of the served model, retained for one call: the model of an arm that
    * serves it, else one loaded for pinning. Its tasks must be the arm's, whose formula combines them.
    */
-  private LoadedModel pinned(long pin, ServedArm arm, Arms arms) {
+  private LoadedModel pinned(long pin, ServedArm arm, ServedArms arms) {
     if (pin < 0) {
       throw new InvalidRequest("model_version must not be negative, got " + pin);
     }
@@ -425,7 +374,7 @@ public final class RankService extends RankerGrpc.RankerImplBase {
   }
 
   /** The request's arm: its {@code arm} override, else the assigner's pick for its unit. */
-  private static ServedArm pickArm(RankRequest r, Arms arms) {
+  private static ServedArm pickArm(RankRequest r, ServedArms arms) {
     if (!r.getArm().isEmpty()) {
       ServedArm a = arms.arm(r.getArm());
       if (a == null) {
@@ -441,7 +390,7 @@ public final class RankService extends RankerGrpc.RankerImplBase {
     return arms.arms().get(arms.assigner().index(unit));
   }
 
-  private void validate(RankRequest r, LoadedModel model, Scratch scratch) {
+  private void validate(RankRequest r, LoadedModel model, CallBuffers scratch) {
     if (r.getRequestId().length() > MAX_REQUEST_ID_LENGTH) {
       throw new InvalidRequest("request_id is longer than " + MAX_REQUEST_ID_LENGTH + " characters");
     }

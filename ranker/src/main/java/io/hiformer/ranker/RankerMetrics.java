@@ -1,7 +1,6 @@
 package io.hiformer.ranker;
 
-import io.grpc.Context;
-import io.grpc.Contexts;
+import io.grpc.Attributes;
 import io.grpc.ForwardingServerCall.SimpleForwardingServerCall;
 import io.grpc.Metadata;
 import io.grpc.ServerCall;
@@ -25,10 +24,11 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  * Prometheus metrics of one {@link RankService} (see ranker/README.md, "Metrics"), in a
  * {@link PrometheusMeterRegistry}. {@link #interceptor()} times every Rank call and counts its
  * closing status, including calls shed by the {@link ConcurrencyLimit} when it is applied outside
- * the limit; the service reports the call's arm and candidates scored through the call's
- * {@link Context}. Meters are resolved once per arm and status and cached.
+ * the limit. The interceptor attaches a {@link CallInfo} to each call (an attribute of the call,
+ * {@link #callInfo}), which the service is handed with the call's request and fills in with the
+ * call's arm and candidates scored. Meters are resolved once per arm and status and cached.
  */
-public final class RankerMetrics {
+final class RankerMetrics {
   /** The arm tag of calls that never reached an arm (shed, or failed before one was picked). */
   public static final String NO_ARM = "none";
 
@@ -38,7 +38,14 @@ public final class RankerMetrics {
     volatile int scored;
   }
 
-  static final Context.Key<CallInfo> CALL = Context.key("hiformer-rank-call");
+  private static final Attributes.Key<CallInfo> CALL = Attributes.Key.create("hiformer-rank-call");
+
+  /** The {@link CallInfo} the interceptor attached to {@code call}; a detached one when there is none. */
+  static CallInfo callInfo(ServerCall<?, ?> call) {
+    Attributes attributes = call.getAttributes();
+    CallInfo info = attributes == null ? null : attributes.get(CALL);
+    return info == null ? new CallInfo() : info;
+  }
 
   private static final Status.Code[] CODES = Status.Code.values();
 
@@ -92,17 +99,17 @@ public final class RankerMetrics {
   }
 
   /** Sets {@code hiformer_model_version} to the arms served now (arms no longer served are dropped). */
-  synchronized void served(RankService.Arms served) {
+  synchronized void served(ServedArms served) {
     versionGauges.forEach(registry::remove);
     versionGauges.clear();
-    for (RankService.ServedArm a : served.arms()) {
+    for (ServedArm a : served.arms()) {
       long version = a.model().version();
       versionGauges.add(Gauge.builder("hiformer.model.version", () -> version)
           .description("Version of the model each arm serves")
           .tags("arm", a.name(), "model", a.model().name())
           .strongReference(true)
           .register(registry));
-      java.time.Instant created = a.model().created();
+      java.time.Instant created = a.model().verified().created();
       if (created != null) {
         double seconds = created.toEpochMilli() / 1000.0;
         versionGauges.add(Gauge.builder("hiformer.model.created.timestamp", () -> seconds)
@@ -139,21 +146,6 @@ public final class RankerMetrics {
 
   void watcherFailed() {
     watcherFailures.increment();
-  }
-
-  /** Called by the service once a call's candidates are scored. */
-  static void reportArm(String arm) {
-    CallInfo info = CALL.get();
-    if (info != null) {
-      info.arm = arm;
-    }
-  }
-
-  static void reportScored(int candidates) {
-    CallInfo info = CALL.get();
-    if (info != null) {
-      info.scored = candidates;
-    }
   }
 
   private void closed(CallInfo info, Status.Code code, long nanos) {
@@ -208,14 +200,21 @@ public final class RankerMetrics {
         ServerCallHandler<Q, R> next) {
       long start = System.nanoTime();
       CallInfo info = new CallInfo();
+      Attributes given = call.getAttributes();
+      Attributes attributes = (given == null ? Attributes.newBuilder() : given.toBuilder()).set(CALL, info).build();
       ServerCall<Q, R> observed = new SimpleForwardingServerCall<>(call) {
         @Override
         public void close(Status status, Metadata trailers) {
           closed(info, status.getCode(), System.nanoTime() - start);
           super.close(status, trailers);
         }
+
+        @Override
+        public Attributes getAttributes() {
+          return attributes;
+        }
       };
-      return Contexts.interceptCall(Context.current().withValue(CALL, info), observed, headers, next);
+      return next.startCall(observed, headers);
     }
   }
 }

@@ -41,7 +41,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * connection may hold. A request that does not parse is {@code INVALID_ARGUMENT}
  * ({@link RequestParsing}).
  */
-public final class RankerServer implements AutoCloseable {
+final class RankerServer implements AutoCloseable {
   /** The default limit on one request message: room for 1000 candidates with features. */
   public static final int DEFAULT_MAX_INBOUND_MESSAGE_BYTES = 16 * 1024 * 1024;
   public static final Duration DEFAULT_GRACE = Duration.ofSeconds(10);

@@ -1,5 +1,6 @@
 package io.hiformer.ranker;
 
+import io.hiformer.features.VerifiedModel;
 import io.hiformer.features.announce.AnnouncementListener;
 import io.hiformer.model.ModelRegistry;
 import java.io.IOException;
@@ -31,19 +32,20 @@ import java.util.concurrent.TimeUnit;
  * fails to load (hash mismatch, invalid file, no transforms, a task an arm's score names is missing)
  * is refused: one warning, {@code hiformer_model_refusals_total} + 1, the current models keep
  * serving, and the version is never tried again. So is one that would not fit in the heap, told by
- * its file's header before it is read ({@link HeapCheck}), or that ran out of heap loading. Any other
+ * its file's header before it is read ({@link VerifiedModel#load}), or that ran out of heap loading. Any other
  * failure of this watcher's thread is logged and counted in
  * {@code hiformer_model_watcher_failures_total}, and polling goes on.
  *
  * <p>Every change runs under this watcher's lock, so experiment reloads ({@link #apply}) and swaps
  * never interleave.
  */
-public final class RegistryWatcher implements AutoCloseable {
+final class RegistryWatcher implements AutoCloseable {
   private static final System.Logger LOG = System.getLogger(RegistryWatcher.class.getName());
 
   private final ModelRegistry registry;
   private final String modelName;
   private final int threads;
+  private final ScoringBackend scoring;
   private final RankService service;
   /** Versions requests pin that no arm serves, at most {@value #PINNED_VERSIONS} kept loaded. */
   static final int PINNED_VERSIONS = 2;
@@ -62,8 +64,8 @@ public final class RegistryWatcher implements AutoCloseable {
   private boolean closed;
 
   /** Serves {@code ref} (a version, alias or {@code latest}) of {@code modelName} as the single arm "default". */
-  public RegistryWatcher(ModelRegistry registry, String modelName, String ref, int threads,
-      RankService.Options options) throws IOException {
+  RegistryWatcher(ModelRegistry registry, String modelName, String ref, int threads,
+      RankOptions options) throws IOException {
     this(registry, modelName, single(ref), threads, options);
   }
 
@@ -71,29 +73,35 @@ public final class RegistryWatcher implements AutoCloseable {
    * Serves {@code spec}'s arms; fails (IllegalArgumentException, IOException or a model file's
    * exception) when a ref does not resolve or a version does not load.
    */
-  public RegistryWatcher(ModelRegistry registry, String modelName, Experiments spec, int threads,
-      RankService.Options options) throws IOException {
-    this(registry, modelName, spec, threads, options, false);
+  RegistryWatcher(ModelRegistry registry, String modelName, Experiments spec, int threads,
+      RankOptions options) throws IOException {
+    this(registry, modelName, spec, threads, ScoringBackend.CPU, options, false);
   }
+
 
   /**
    * Serves {@code ref} of {@code modelName} once the registry has it (e.g. a fresh deployment's
    * empty registry): until then the service answers UNAVAILABLE and {@link #serving()} is pending;
    * {@link #start polling} or an {@link #offer announcement} brings the first version.
    */
-  public static RegistryWatcher awaiting(ModelRegistry registry, String modelName, String ref, int threads,
-      RankService.Options options) throws IOException {
-    return new RegistryWatcher(registry, modelName, single(ref), threads, options, true);
+  static RegistryWatcher awaiting(ModelRegistry registry, String modelName, String ref, int threads,
+      RankOptions options) throws IOException {
+    return new RegistryWatcher(registry, modelName, single(ref), threads, ScoringBackend.CPU, options, true);
   }
 
-  private RegistryWatcher(ModelRegistry registry, String modelName, Experiments spec, int threads,
-      RankService.Options options, boolean awaiting) throws IOException {
+  /**
+   * Serves {@code spec}'s arms, each model scored as {@code scoring} says on {@code threads} cores;
+   * with {@code awaiting}, once the registry has them (see {@link #awaiting}).
+   */
+  RegistryWatcher(ModelRegistry registry, String modelName, Experiments spec, int threads, ScoringBackend scoring,
+      RankOptions options, boolean awaiting) throws IOException {
     this.registry = Objects.requireNonNull(registry, "registry");
     this.modelName = Objects.requireNonNull(modelName, "modelName");
     this.threads = threads;
+    this.scoring = Objects.requireNonNull(scoring, "scoring");
     this.spec = Objects.requireNonNull(spec, "spec");
     Map<Long, LoadedModel> models = new HashMap<>();
-    RankService.Arms arms = null;
+    ServedArms arms = null;
     if (!awaiting) {
       try {
         arms = build(spec, resolve(spec), models);
@@ -107,7 +115,7 @@ public final class RegistryWatcher implements AutoCloseable {
     if (arms != null) {
       serving.complete(null);
     }
-    service.pinFrom(pinned = new PinnedVersions(registry, modelName, v -> LoadedModel.build(read(v), threads),
+    service.pinFrom(pinned = new PinnedVersions(registry, modelName, v -> LoadedModel.start(read(v), scoring, threads),
         PINNED_VERSIONS));
     this.loader = Executors.newSingleThreadScheduledExecutor(task -> {
       Thread t = new Thread(task, "hiformer-model-loader");
@@ -273,7 +281,7 @@ public final class RegistryWatcher implements AutoCloseable {
       targets.putIfAbsent(arm.name(), null);
     }
     Map<Long, LoadedModel> models = new HashMap<>();
-    RankService.Arms next;
+    ServedArms next;
     long start = System.nanoTime();
     try {
       next = build(spec, targets, models);
@@ -301,7 +309,7 @@ public final class RegistryWatcher implements AutoCloseable {
       throw new IllegalStateException("the registry watcher is closed");
     }
     Map<Long, LoadedModel> models = new HashMap<>();
-    RankService.Arms arms = build(next, resolve(next), models);
+    ServedArms arms = build(next, resolve(next), models);
     spec = next;
     install(arms, models);
   }
@@ -321,11 +329,11 @@ public final class RegistryWatcher implements AutoCloseable {
    * {@code models} with the models they use, loading those not served yet. Fresh loads are closed
    * when it fails.
    */
-  private RankService.Arms build(Experiments e, Map<String, ModelRegistry.Version> targets,
+  private ServedArms build(Experiments e, Map<String, ModelRegistry.Version> targets,
       Map<Long, LoadedModel> models) throws IOException {
     List<LoadedModel> fresh = new ArrayList<>();
     try {
-      List<RankService.ServedArm> arms = new ArrayList<>();
+      List<ServedArm> arms = new ArrayList<>();
       for (Experiments.Arm a : e.arms()) {
         ModelRegistry.Version v = targets.get(a.name());
         long number = v == null ? servedVersion(a.name()) : v.number();
@@ -333,14 +341,14 @@ public final class RegistryWatcher implements AutoCloseable {
         if (m == null) {
           m = served.get(number);
           if (m == null) {
-            m = LoadedModel.build(read(v), threads);
+            m = LoadedModel.start(read(v), scoring, threads);
             fresh.add(m);
           }
           models.put(number, m);
         }
-        arms.add(new RankService.ServedArm(a.name(), m, a.score().formula(a.name(), m.parameters().config().tasks())));
+        arms.add(new ServedArm(a.name(), m, a.score().formula(a.name(), m.parameters().config().tasks())));
       }
-      return new RankService.Arms(new ArmAssigner(e), arms);
+      return new ServedArms(new ArmAssigner(e), arms);
     } catch (Throwable ex) {
       fresh.forEach(LoadedModel::close);
       throw ex;
@@ -348,13 +356,13 @@ public final class RegistryWatcher implements AutoCloseable {
   }
 
   /**
-   * {@link LoadedModel#read} on the low-priority reader thread. The scorer is started back on the
+   * {@link VerifiedModel#load} on the low-priority reader thread. The scorer is started back on the
    * calling thread, so its threads do not inherit the low priority.
    */
-  private LoadedModel.Read read(ModelRegistry.Version v) throws IOException {
+  private VerifiedModel read(ModelRegistry.Version v) throws IOException {
     beforeRead.accept(v);
     try {
-      return reader.submit(() -> LoadedModel.read(registry, v)).get();
+      return reader.submit(() -> VerifiedModel.load(registry, v)).get();
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new java.io.InterruptedIOException("interrupted while reading " + v.model() + " v" + v.number());
@@ -369,7 +377,7 @@ public final class RegistryWatcher implements AutoCloseable {
   }
 
   /** Switches to {@code next} and closes the models it no longer uses (each once its calls end). */
-  private void install(RankService.Arms next, Map<Long, LoadedModel> models) {
+  private void install(ServedArms next, Map<Long, LoadedModel> models) {
     service.setArms(next);
     serving.complete(null);
     Set<Long> gone = new HashSet<>(served.keySet());
@@ -385,11 +393,11 @@ public final class RegistryWatcher implements AutoCloseable {
     if (service == null || service.arms() == null) {
       return -1; // still constructing, or awaiting the first version
     }
-    RankService.ServedArm a = service.arms().arm(name);
+    ServedArm a = service.arms().arm(name);
     return a == null ? -1 : a.model().version();
   }
 
-  private static String describe(RankService.Arms arms) {
+  private static String describe(ServedArms arms) {
     if (arms == null) {
       return "no model";
     }

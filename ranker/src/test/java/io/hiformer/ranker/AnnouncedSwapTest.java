@@ -32,7 +32,7 @@ class AnnouncedSwapTest {
     try (KafkaBroker kafka = KafkaBroker.forTests();
         ModelAnnouncer announcer = ModelAnnouncer.connect(kafka.bootstrapServers(), "models");
         RegistryWatcher watcher = new RegistryWatcher(registry, TinyModels.NAME, "production", 1,
-            RankService.Options.DEFAULTS);
+            RankOptions.DEFAULTS);
         AnnouncementListener following = watcher.follow(kafka.bootstrapServers(), "models");
         RankerServer server = startServer(watcher.service())) {
       ManagedChannel channel = channel(server);

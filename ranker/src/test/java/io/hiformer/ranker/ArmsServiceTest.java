@@ -52,7 +52,7 @@ class ArmsServiceTest {
     registry.setAlias(TinyModels.NAME, "production", 1);
     file = dir.resolve("experiments.yaml");
     Files.writeString(file, ExperimentsTest.THREE_ARMS);
-    watcher = new ExperimentsWatcher(file, registry, TinyModels.NAME, 1, RankService.Options.DEFAULTS);
+    watcher = new ExperimentsWatcher(file, registry, TinyModels.NAME, 1, RankOptions.DEFAULTS);
     server = startServer(watcher.service());
     channel = channel(server);
     ranker = RankerGrpc.newBlockingStub(channel);
@@ -126,7 +126,7 @@ class ArmsServiceTest {
     shares.forEach((arm, share) -> assertThat(counts.get(arm) / (double) units).as(arm)
         .isCloseTo(share, Offset.offset(0.02)));
 
-    try (ExperimentsWatcher restarted = new ExperimentsWatcher(file, registry, TinyModels.NAME, 1, RankService.Options.DEFAULTS);
+    try (ExperimentsWatcher restarted = new ExperimentsWatcher(file, registry, TinyModels.NAME, 1, RankOptions.DEFAULTS);
         RankerServer again = startServer(restarted.service())) {
       ManagedChannel ch = channel(again);
       try {
@@ -162,7 +162,7 @@ class ArmsServiceTest {
   void reloadSwitchesArmsAndRefusesBrokenFiles() throws Exception {
     Path f = dir.resolve("reload.yaml");
     Files.writeString(f, "salt: r\narms: [{name: a, model: 1, share: 1}]\n");
-    try (ExperimentsWatcher w = new ExperimentsWatcher(f, registry, TinyModels.NAME, 1, RankService.Options.DEFAULTS);
+    try (ExperimentsWatcher w = new ExperimentsWatcher(f, registry, TinyModels.NAME, 1, RankOptions.DEFAULTS);
         RankerServer s = startServer(w.service())) {
       ManagedChannel ch = channel(s);
       try {

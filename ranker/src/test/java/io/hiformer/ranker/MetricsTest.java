@@ -86,7 +86,7 @@ class MetricsTest {
   @Test
   void countsCallsErrorsShedCallsAndSwaps() throws Exception {
     ProtectionTest.HoldingFormula formula = new ProtectionTest.HoldingFormula();
-    RankService service = new RankService(RankService.Arms.single(v1, formula), RankService.Options.DEFAULTS);
+    RankService service = new RankService(ServedArms.single(v1, formula), RankOptions.DEFAULTS);
     InetAddress loopback = InetAddress.getLoopbackAddress();
     RankerServer server = RankerServer.start(new InetSocketAddress(loopback, 0), service,
         RankerServer.DEFAULT_MAX_INBOUND_MESSAGE_BYTES, Duration.ofSeconds(5), 1);
@@ -171,7 +171,7 @@ class MetricsTest {
   void experimentsReloadsCountSwapsAndRefusals() throws Exception {
     Path f = dir.resolve("metrics-experiments.yaml");
     Files.writeString(f, "salt: r\narms: [{name: a, model: 1, share: 1}]\n");
-    try (ExperimentsWatcher w = new ExperimentsWatcher(f, registry, TinyModels.NAME, 1, RankService.Options.DEFAULTS)) {
+    try (ExperimentsWatcher w = new ExperimentsWatcher(f, registry, TinyModels.NAME, 1, RankOptions.DEFAULTS)) {
       RankerMetrics metrics = w.service().metrics();
       assertThat(samples(metrics.scrape())).containsEntry("hiformer_model_version{arm=\"a\",model=\"tiny\"}", 1.0);
 

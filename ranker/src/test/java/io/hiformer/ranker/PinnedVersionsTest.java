@@ -50,7 +50,7 @@ class PinnedVersionsTest {
     for (long v = 1; v <= 4; v++) {
       TinyModels.publish(registry, v);
     }
-    try (RegistryWatcher w = new RegistryWatcher(registry, TinyModels.NAME, "1", 1, RankService.Options.DEFAULTS);
+    try (RegistryWatcher w = new RegistryWatcher(registry, TinyModels.NAME, "1", 1, RankOptions.DEFAULTS);
         RankerServer s = startServer(w.service())) {
       ManagedChannel ch = channel(s);
       try {
@@ -97,7 +97,7 @@ class PinnedVersionsTest {
       f.read(b, at);
       f.write(ByteBuffer.wrap(new byte[] {(byte) ~b.get(0)}), at);
     }
-    try (RegistryWatcher w = new RegistryWatcher(registry, TinyModels.NAME, "1", 1, RankService.Options.DEFAULTS);
+    try (RegistryWatcher w = new RegistryWatcher(registry, TinyModels.NAME, "1", 1, RankOptions.DEFAULTS);
         RankerServer s = startServer(w.service())) {
       ManagedChannel ch = channel(s);
       try {

@@ -49,7 +49,7 @@ class ProtectionTest {
   static LoadedModel model;
 
   /** A formula that, while armed, signals {@code entered} and waits for {@code release}, once. */
-  static final class HoldingFormula implements ScoreFormula {
+  static final class HoldingFormula implements ProbabilityCombiner {
     volatile CountDownLatch entered;
     volatile CountDownLatch release;
     final AtomicInteger holds = new AtomicInteger();
@@ -72,7 +72,7 @@ class ProtectionTest {
           Thread.currentThread().interrupt();
         }
       }
-      return ScoreFormula.MEAN.combine(probabilities, offset, tasks);
+      return ProbabilityCombiner.MEAN.combine(probabilities, offset, tasks);
     }
   }
 
@@ -106,7 +106,7 @@ class ProtectionTest {
   }
 
   void start(int maxInboundBytes, int maxConcurrentCalls) throws IOException {
-    RankService service = new RankService(RankService.Arms.single(model, formula), RankService.Options.DEFAULTS);
+    RankService service = new RankService(ServedArms.single(model, formula), RankOptions.DEFAULTS);
     server = RankerServer.start(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), service,
         maxInboundBytes, Duration.ofSeconds(5), maxConcurrentCalls);
     channel = ManagedChannelBuilder.forAddress(InetAddress.getLoopbackAddress().getHostAddress(), server.port())
@@ -198,7 +198,7 @@ class ProtectionTest {
   /** The server-side check: a call whose context has expired is not featurized or scored. */
   @Test
   void theServiceFailsFastWhenTheCallersDeadlineHasPassed() {
-    RankService service = new RankService(RankService.Arms.single(model, formula), RankService.Options.DEFAULTS);
+    RankService service = new RankService(ServedArms.single(model, formula), RankOptions.DEFAULTS);
     formula.arm(); // would hold forever (30 s) if scoring were reached
     ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor();
     try (Context.CancellableContext expired = Context.current()
@@ -232,7 +232,7 @@ class ProtectionTest {
   /** A cancelled call (no deadline) gets no answer at all. */
   @Test
   void theServiceAnswersNothingToACancelledCall() {
-    RankService service = new RankService(RankService.Arms.single(model, formula), RankService.Options.DEFAULTS);
+    RankService service = new RankService(ServedArms.single(model, formula), RankOptions.DEFAULTS);
     Context.CancellableContext cancelled = Context.current().withCancellation();
     cancelled.cancel(null);
     AtomicInteger events = new AtomicInteger();

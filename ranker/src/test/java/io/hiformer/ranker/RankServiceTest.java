@@ -247,7 +247,7 @@ class RankServiceTest {
 
   @Test
   void rejectsTooManyCandidates() throws Exception {
-    try (var s = startServer(new RankService(v1, RankService.Options.DEFAULTS.withMaxCandidates(2)))) {
+    try (var s = startServer(new RankService(v1, RankOptions.DEFAULTS.withMaxCandidates(2)))) {
       ManagedChannel ch = channel(s);
       try {
         assertThatThrownBy(() -> RankerGrpc.newBlockingStub(ch)
@@ -305,7 +305,7 @@ class RankServiceTest {
     CountDownLatch entered = new CountDownLatch(1);
     CountDownLatch release = new CountDownLatch(1);
     java.util.concurrent.atomic.AtomicBoolean hold = new java.util.concurrent.atomic.AtomicBoolean(true);
-    ScoreFormula blocking = (p, offset, tasks) -> {
+    ProbabilityCombiner blocking = (p, offset, tasks) -> {
       if (hold.compareAndSet(true, false)) { // only the first call, the one left in flight, blocks
         entered.countDown();
         try {
@@ -314,9 +314,9 @@ class RankServiceTest {
           Thread.currentThread().interrupt();
         }
       }
-      return ScoreFormula.MEAN.combine(p, offset, tasks);
+      return ProbabilityCombiner.MEAN.combine(p, offset, tasks);
     };
-    RankService service = new RankService(v1, RankService.Options.DEFAULTS.withFormula(blocking));
+    RankService service = new RankService(v1, RankOptions.DEFAULTS.withFormula(blocking));
     RankerServer s = startServer(service);
     ManagedChannel ch = channel(s);
     try {

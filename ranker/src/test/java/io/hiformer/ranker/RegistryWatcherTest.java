@@ -55,7 +55,7 @@ class RegistryWatcherTest {
 
   @Test
   void swapsUnderConcurrentCallsWithoutFailingAny() throws Exception {
-    try (RegistryWatcher w = new RegistryWatcher(registry, TinyModels.NAME, "latest", 1, RankService.Options.DEFAULTS);
+    try (RegistryWatcher w = new RegistryWatcher(registry, TinyModels.NAME, "latest", 1, RankOptions.DEFAULTS);
         RankerServer s = startServer(w.service())) {
       LoadedModel v1 = w.service().model();
       ManagedChannel ch = channel(s);
@@ -119,7 +119,7 @@ class RegistryWatcherTest {
 
   @Test
   void aReplacedModelClosesOnlyAfterTheCallOnItEnds() throws Exception {
-    try (RegistryWatcher w = new RegistryWatcher(registry, TinyModels.NAME, "latest", 1, RankService.Options.DEFAULTS);
+    try (RegistryWatcher w = new RegistryWatcher(registry, TinyModels.NAME, "latest", 1, RankOptions.DEFAULTS);
         RankerServer s = startServer(w.service())) {
       CountDownLatch entered = new CountDownLatch(1);
       CountDownLatch release = new CountDownLatch(1);
@@ -157,7 +157,7 @@ class RegistryWatcherTest {
 
   @Test
   void corruptAndInvalidVersionsAreRefusedOnceWhileTheCurrentOneServes() throws Exception {
-    try (RegistryWatcher w = new RegistryWatcher(registry, TinyModels.NAME, "latest", 1, RankService.Options.DEFAULTS);
+    try (RegistryWatcher w = new RegistryWatcher(registry, TinyModels.NAME, "latest", 1, RankOptions.DEFAULTS);
         RankerServer s = startServer(w.service())) {
       ManagedChannel ch = channel(s);
       try {
@@ -207,7 +207,7 @@ class RegistryWatcherTest {
           - {name: prod, model: production, share: 0.5}
           - {name: pinned, model: 1, share: 0.5}
         """);
-    try (RegistryWatcher w = new RegistryWatcher(registry, TinyModels.NAME, spec, 1, RankService.Options.DEFAULTS)) {
+    try (RegistryWatcher w = new RegistryWatcher(registry, TinyModels.NAME, spec, 1, RankOptions.DEFAULTS)) {
       assertThat(w.service().arms().arm("prod").model().version()).isEqualTo(1);
       // Another model's news, or a version no followed alias points at, changes nothing.
       assertThat(w.offer("other", 2, List.of("production")).get(30, TimeUnit.SECONDS)).isFalse();
@@ -229,7 +229,7 @@ class RegistryWatcherTest {
 
   @Test
   void thePollerFindsANewVersionByItself() throws Exception {
-    try (RegistryWatcher w = new RegistryWatcher(registry, TinyModels.NAME, "latest", 1, RankService.Options.DEFAULTS)) {
+    try (RegistryWatcher w = new RegistryWatcher(registry, TinyModels.NAME, "latest", 1, RankOptions.DEFAULTS)) {
       w.start(java.time.Duration.ofMillis(20));
       TinyModels.publish(registry, 2);
       long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
@@ -270,13 +270,13 @@ class RegistryWatcherTest {
   void aVersionDeclaringMoreTensorsThanTheHeapHoldsIsRefusedFromItsHeaderAndALaterOneSwapsIn() throws Exception {
     declareHugeTensor(TinyModels.publish(registry, 2));
     ModelRegistry.Version huge = registry.version(TinyModels.NAME, 2);
-    org.assertj.core.api.Assertions.assertThatThrownBy(() -> LoadedModel.read(registry, huge))
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> io.hiformer.features.VerifiedModel.load(registry, huge))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("model tiny v2 declares 4,000,000,000,000 bytes of tensors in a file of")
         .hasMessageContaining("of heap")
         .hasMessageContaining("raise -Xmx");
     registry.setAlias(TinyModels.NAME, "live", 1);
-    try (RegistryWatcher w = new RegistryWatcher(registry, TinyModels.NAME, "live", 1, RankService.Options.DEFAULTS)) {
+    try (RegistryWatcher w = new RegistryWatcher(registry, TinyModels.NAME, "live", 1, RankOptions.DEFAULTS)) {
       w.start(java.time.Duration.ofMillis(20));
       registry.setAlias(TinyModels.NAME, "live", 2);
       long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
@@ -298,7 +298,7 @@ class RegistryWatcherTest {
    */
   @Test
   void anErrorOnTheWatchersThreadIsCountedAndHotSwapGoesOn() throws Exception {
-    try (RegistryWatcher w = new RegistryWatcher(registry, TinyModels.NAME, "latest", 1, RankService.Options.DEFAULTS)) {
+    try (RegistryWatcher w = new RegistryWatcher(registry, TinyModels.NAME, "latest", 1, RankOptions.DEFAULTS)) {
       AtomicBoolean failedOnce = new AtomicBoolean();
       w.beforeRead = v -> {
         if (v.number() == 2 && failedOnce.compareAndSet(false, true)) {

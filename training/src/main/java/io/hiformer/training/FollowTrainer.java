@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.google.protobuf.InvalidProtocolBufferException;
 import io.hiformer.features.BadRows;
 import io.hiformer.features.Transforms;
+import io.hiformer.features.VerifiedModel;
 import io.hiformer.features.data.ExampleRows;
 import io.hiformer.features.data.ExampleTopic;
 import io.hiformer.kernels.CpuKernels;
@@ -16,7 +17,6 @@ import io.hiformer.model.SafeTensors;
 import io.hiformer.proto.TrainingExample;
 import io.hiformer.training.evaluation.EvalRow;
 import io.hiformer.training.evaluation.EvalSource;
-import io.hiformer.training.evaluation.EvaluatedModel;
 import io.hiformer.training.evaluation.Evaluation;
 import io.hiformer.training.evaluation.EvaluationResult;
 import io.hiformer.training.evaluation.Requirement;
@@ -558,8 +558,8 @@ public final class FollowTrainer {
           reason = "no_holdout";
           detail = "the held-out slice is empty";
         } else {
-          List<EvaluatedModel> models = List.of(EvaluatedModel.load(spec.registry(), spec.name(),
-              Long.toString(current.get().number())), EvaluatedModel.load(spec.registry(), spec.name(),
+          List<VerifiedModel> models = List.of(VerifiedModel.load(spec.registry(), spec.name(),
+              Long.toString(current.get().number())), VerifiedModel.load(spec.registry(), spec.name(),
               Long.toString(v.number())));
           EvaluationResult result = Evaluation.run(models, new HeldOut(List.copyOf(holdout)), spec.evaluation(),
               kernels, BadRows.tolerate(Long.MAX_VALUE), line -> { });

@@ -7,6 +7,7 @@ import io.hiformer.features.BadRows;
 import io.hiformer.features.FeatureSchema;
 import io.hiformer.features.RawRecord;
 import io.hiformer.features.Transforms;
+import io.hiformer.features.VerifiedModel;
 import io.hiformer.features.data.ExampleRows;
 import io.hiformer.features.data.ExampleTopic;
 import io.hiformer.features.data.Joins;
@@ -250,13 +251,9 @@ public final class TrainJob {
   private static Outcome fromTopic(ExamplesSpec spec, int shuffleWindow, Workspace ws, CpuKernels kernels,
       TrainingRun.Progress progress) throws IOException {
     long start = System.nanoTime();
-    ModelFile.Loaded base = spec.registry().verify(spec.base());
-    String transforms = base.metadata().get(Transforms.METADATA_KEY);
-    if (transforms == null) {
-      throw new IllegalArgumentException("base model " + spec.base().model() + " v" + spec.base().number()
-          + " has no '" + Transforms.METADATA_KEY + "' metadata; it cannot name the examples' features");
-    }
-    ModelConfig config = base.parameters().config();
+    VerifiedModel base = VerifiedModel.load(spec.registry(), spec.base());
+    String transforms = base.transformsJson();
+    ModelConfig config = base.config();
     ExampleTopic.Range trainRange = ExampleTopic.resolve(spec.bootstrapServers(), spec.topic(), spec.from(),
         spec.validFrom());
     ExampleTopic.Range validRange = ExampleTopic.resolve(spec.bootstrapServers(), spec.topic(), spec.validFrom(),
@@ -449,7 +446,7 @@ public final class TrainJob {
     private boolean hasBaseTransforms(long version) {
       try {
         var v = registry.version(base.model(), version);
-        return transforms.equals(registry.verify(v).metadata().get(Transforms.METADATA_KEY));
+        return transforms.equals(VerifiedModel.load(registry, v).transformsJson());
       } catch (IOException | RuntimeException e) {
         return false; // not in this registry, or unreadable: its inputs cannot be trusted to match
       }

@@ -171,7 +171,7 @@ class TrainFromTopicTest {
           Bound.parse("0:" + offset), new Bound.End(), config, io.hiformer.features.BadRows.none());
       assertThat(source.size()).isEqualTo(1000);
       var result = io.hiformer.training.evaluation.Evaluation.run(
-          List.of(io.hiformer.training.evaluation.EvaluatedModel.load(registry, "ctr", "3")), source,
+          List.of(io.hiformer.features.VerifiedModel.load(registry, "ctr", "3")), source,
           io.hiformer.training.evaluation.Evaluation.Options.defaults(), CpuKernels.scalar(),
           io.hiformer.features.BadRows.none(), line -> { });
       assertThat(result.rows()).isEqualTo(1000);

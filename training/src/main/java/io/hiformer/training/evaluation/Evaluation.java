@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.hiformer.features.BadRowException;
 import io.hiformer.features.BadRows;
 import io.hiformer.features.Featurizer;
+import io.hiformer.features.VerifiedModel;
 import io.hiformer.features.data.ExampleRows;
 import io.hiformer.kernels.CpuKernels;
 import io.hiformer.model.Batch;
@@ -110,7 +111,7 @@ public final class Evaluation {
     }
   }
 
-  private final List<EvaluatedModel> models;
+  private final List<VerifiedModel> models;
   private final Options options;
   private final CpuKernels kernels;
   private final List<String> tasks;
@@ -122,7 +123,7 @@ public final class Evaluation {
   private final AtomicReference<Throwable> failure = new AtomicReference<>();
   private String groupColumn;
 
-  private Evaluation(List<EvaluatedModel> models, Options options, CpuKernels kernels) {
+  private Evaluation(List<VerifiedModel> models, Options options, CpuKernels kernels) {
     if (models.isEmpty()) {
       throw new IllegalArgumentException("no model versions to evaluate");
     }
@@ -155,13 +156,13 @@ public final class Evaluation {
    * result. Bad rows (unreadable, or not featurizable by some version) go to {@code badRows},
    * which decides when to stop. {@code progress} gets a line now and then.
    */
-  public static EvaluationResult run(List<EvaluatedModel> models, EvalSource source, Options options,
+  public static EvaluationResult run(List<VerifiedModel> models, EvalSource source, Options options,
       CpuKernels kernels, BadRows badRows, Consumer<String> progress) {
     return new Evaluation(models, options, kernels).pass(source, badRows, progress, null);
   }
 
   /** As above, with a progress bar counting the rows read ({@code bar} may be null). */
-  public static EvaluationResult run(List<EvaluatedModel> models, EvalSource source, Options options,
+  public static EvaluationResult run(List<VerifiedModel> models, EvalSource source, Options options,
       CpuKernels kernels, BadRows badRows, Consumer<String> progress, PassProgress bar) {
     return new Evaluation(models, options, kernels).pass(source, badRows, progress, bar);
   }
@@ -332,7 +333,7 @@ public final class Evaluation {
   }
 
   /** The raw column of the first categorical user-side field of the version's transforms, or null. */
-  static String userColumn(EvaluatedModel model) {
+  static String userColumn(VerifiedModel model) {
     try {
       JsonNode root = new ObjectMapper().readTree(model.transforms().toJson());
       for (JsonNode f : root.path("fields")) {
@@ -417,7 +418,7 @@ public final class Evaluation {
       float[][] logits = new float[v][];
       try {
         for (int i = 0; i < v; i++) {
-          EvaluatedModel m = models.get(i);
+          VerifiedModel m = models.get(i);
           featurizers[i] = new Featurizer(m.transforms());
           exampleRows[i] = new ExampleRows(m.parameters().config());
           batches[i] = new Batch(m.parameters().config(), CHUNK);

@@ -10,6 +10,7 @@ import io.hiformer.features.FeatureSchema;
 import io.hiformer.features.Featurizer;
 import io.hiformer.features.RawRecord;
 import io.hiformer.features.Transforms;
+import io.hiformer.features.VerifiedModel;
 import io.hiformer.features.data.ExampleFiles;
 import io.hiformer.features.data.RecordFiles;
 import io.hiformer.kernels.CpuKernels;
@@ -51,8 +52,8 @@ class EvaluationTest {
   static Path dir;
   static FeatureSchema schema;
   static Transforms transforms;
-  static EvaluatedModel a;
-  static EvaluatedModel b;
+  static VerifiedModel a;
+  static VerifiedModel b;
 
   static void writeCsv(Path file, int rows, long seed, String badRow) throws Exception {
     SplittableRandom rnd = new SplittableRandom(seed);
@@ -82,10 +83,10 @@ class EvaluationTest {
     b = model(2, 12, ModelConfig.Variant.VANILLA);
   }
 
-  static EvaluatedModel model(long version, long seed, ModelConfig.Variant variant) {
+  static VerifiedModel model(long version, long seed, ModelConfig.Variant variant) {
     ModelConfig config = new ModelConfig("ctr", 8, 2, 1, transforms.tasks(), 4, 4, 2, List.of(16), 1, true,
         transforms.modelFields()).withVariant(variant);
-    return new EvaluatedModel("ctr", version, "sha" + version, Parameters.initialize(config, seed), transforms);
+    return new VerifiedModel("ctr", version, "sha" + version, Parameters.initialize(config, seed), transforms);
   }
 
   static EvaluationResult evaluate(List<String> files, Evaluation.Options options, BadRows bad) {
@@ -98,7 +99,7 @@ class EvaluationTest {
   }
 
   /** The trainer's figures: featurize everything into an ExampleSet, score it in file order. */
-  static List<Metrics.Task> trainerMetrics(EvaluatedModel m) {
+  static List<Metrics.Task> trainerMetrics(VerifiedModel m) {
     ExampleSet set = new ExampleSet(m.parameters().config());
     Batch batch = new Batch(m.parameters().config(), 4096);
     Featurizer f = new Featurizer(m.transforms());
@@ -177,7 +178,7 @@ class EvaluationTest {
     Transforms other = Transforms.fit(schema, RecordFiles.csv(dir.resolve("few.csv"), BadRows.none()));
     ModelConfig otherConfig = new ModelConfig("ctr", 8, 2, 1, other.tasks(), 4, 4, 2, List.of(16), 1, true,
         other.modelFields());
-    EvaluatedModel c = new EvaluatedModel("ctr", 3, "", Parameters.initialize(otherConfig, 3), other);
+    VerifiedModel c = new VerifiedModel("ctr", 3, "", Parameters.initialize(otherConfig, 3), other);
     FileSource source = FileSource.of(List.of(dir.resolve("logged.pb")), schema, dir, config, BadRows.none());
     assertThatThrownBy(() -> Evaluation.run(List.of(a, c), source, options(1).withSlices(List.of()),
         CpuKernels.scalar(), BadRows.none(),

@@ -1,4 +1,4 @@
-package io.hiformer.ranker;
+package io.hiformer.features;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;

@@ -12,20 +12,18 @@ import java.util.Objects;
 /**
  * How this process scores the models it serves: the backend ({@code auto} takes a usable GPU,
  * else the CPU), the GPU's precision, and how concurrent calls are merged into GPU batches
- * ({@link DynamicBatcher}). {@code serve} sets it once, before loading models; the default is the
- * CPU, as before there was a choice.
+ * ({@link DynamicBatcher}). Part of the {@link Ranker.Options} a ranker starts with, handed to
+ * every model it loads ({@link LoadedModel#start}); the default is the CPU.
  *
  * @param maxBatch most candidates in one merged GPU batch
  * @param maxDelay longest a call waits for others to share its batch; zero (the default) waits for
  *     none: a batch takes the calls waiting when the GPU is free, so calls that arrive while one
  *     batch runs make up the next
  */
-public record Scoring(Backend backend, Precision precision, int maxBatch, Duration maxDelay) {
-  public static final Scoring CPU = new Scoring(Backend.CPU, Precision.FP32, 16_384, Duration.ZERO);
+public record ScoringBackend(Backend backend, Precision precision, int maxBatch, Duration maxDelay) {
+  public static final ScoringBackend CPU = new ScoringBackend(Backend.CPU, Precision.FP32, 16_384, Duration.ZERO);
 
-  private static volatile Scoring current = CPU;
-
-  public Scoring {
+  public ScoringBackend {
     Objects.requireNonNull(backend, "backend");
     Objects.requireNonNull(precision, "precision");
     if (maxBatch < 1) {
@@ -34,15 +32,6 @@ public record Scoring(Backend backend, Precision precision, int maxBatch, Durati
     if (maxDelay.isNegative()) {
       throw new IllegalArgumentException("max queue delay must not be negative, got " + maxDelay);
     }
-  }
-
-  /** Makes {@code scoring} the choice for models loaded from now on. */
-  public static void use(Scoring scoring) {
-    current = Objects.requireNonNull(scoring, "scoring");
-  }
-
-  public static Scoring current() {
-    return current;
   }
 
   /**

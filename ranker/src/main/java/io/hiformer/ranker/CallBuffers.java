@@ -9,16 +9,16 @@ import java.util.Set;
  * Borrowed from the model for a call and given back after it, so a steady stream of calls
  * allocates no batch-sized arrays.
  */
-final class Scratch {
+final class CallBuffers {
   final RequestRows rows;
   final float[] probabilities;
   final float[] scores;
   /** Per candidate: its score's descending sort key in the high half, its index in the low. */
   final long[] order;
   final Set<String> itemIds = new HashSet<>();
-  private final RankService.Options options;
+  private final RankOptions options;
 
-  Scratch(LoadedModel model, RankService.Options options) {
+  CallBuffers(LoadedModel model, RankOptions options) {
     this.options = options;
     int n = options.maxCandidates();
     this.rows = new RequestRows(model, options.userColumn(), options.itemColumn(), n);
@@ -27,7 +27,7 @@ final class Scratch {
     this.order = new long[n];
   }
 
-  boolean fits(RankService.Options o) {
+  boolean fits(RankOptions o) {
     return o.maxCandidates() <= options.maxCandidates() && o.userColumn().equals(options.userColumn())
         && o.itemColumn().equals(options.itemColumn());
   }
