@@ -114,7 +114,9 @@ final class TransformFitter implements AutoCloseable {
             + " frequent value occurs " + counts.get(i).mostFrequent() + " times); the field carries nothing");
       }
       // A constant (or unseen) field has no spread: dividing by 1 maps it to 0 instead of NaN.
-      out.add(new FieldTransform(f, vocabulary, mean[i], std > 1e-12 ? std : 1));
+      // An open field starts from the fitted vocabulary (at most max_vocabulary ids), all last seen at example 0.
+      out.add(f.open() ? new FieldTransform(f, OpenVocabulary.seeded(f, vocabulary))
+          : new FieldTransform(f, vocabulary, mean[i], std > 1e-12 ? std : 1));
     }
     return new Transforms(out, schema.tasks(), schema.missingValues());
   }
