@@ -109,7 +109,7 @@ final class TransformFitter implements AutoCloseable {
       if (seen[i] == 0) {
         warnings.add("field '" + f.name() + "': column '" + f.column() + "' has no value in any training row (absent"
             + " from the data or always missing); the field carries nothing");
-      } else if (f.kind() != FieldKind.DENSE && !f.hashed() && vocabulary.isEmpty()) {
+      } else if (f.kind() != FieldKind.DENSE && !f.hashed() && !f.open() && vocabulary.isEmpty()) {
         warnings.add("field '" + f.name() + "': min_count " + f.minCount() + " leaves its vocabulary empty (the most"
             + " frequent value occurs " + counts.get(i).mostFrequent() + " times); the field carries nothing");
       }

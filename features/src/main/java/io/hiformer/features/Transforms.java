@@ -12,7 +12,8 @@ import java.util.List;
 /**
  * Feature transforms fitted on training data: one per schema field, plus the label rules.
  * Stored in the model file's metadata under {@link #METADATA_KEY} ({@link #toJson()}) so
- * serving turns raw values into exactly the inputs training used. Immutable.
+ * serving turns raw values into exactly the inputs training used. Immutable, except the live view
+ * of {@link OpenVocabularies#current()}, whose open fields grow as training observes examples.
  */
 public final class Transforms {
   /** The model file metadata key that holds {@link #toJson()}. */
