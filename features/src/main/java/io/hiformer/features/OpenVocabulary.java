@@ -31,8 +31,12 @@ import java.util.Map;
  * and {@link #drainExpired}, so that a trainer can initialise them. Not thread-safe.
  */
 public final class OpenVocabulary {
-  /** The largest {@code max_vocabulary} of an open field: its table is allocated whole. */
-  public static final int MAX_ROWS = 10_000_000;
+  /**
+   * The largest {@code max_vocabulary} of an open field. Its table is allocated whole, and its ids,
+   * last sightings and candidates (about 50 bytes an id) go into the model file's header, which
+   * readers limit to 100 MB.
+   */
+  public static final int MAX_ROWS = 1_000_000;
 
   private final String field;
   private final int capacity;

@@ -177,7 +177,7 @@ class OpenVocabularyTest {
     assertError("{name: a, kind: categorical, side: user, open: true, ttl: 99999999999999999999, max_vocabulary: 5}",
         "field 'a': ttl must be a positive integer");
     assertError("{name: a, kind: categorical, side: user, open: true, max_vocabulary: 2000000000}",
-        "field 'a': max_vocabulary of an open field must be at most 10000000");
+        "field 'a': max_vocabulary of an open field must be at most 1000000");
     assertError("{name: a, kind: categorical, side: user, open: true, max_vocabulary: -1}",
         "field 'a': max_vocabulary must be a positive integer, got -1");
     assertError("{name: a, kind: categorical, side: user, open: true, hash_buckets: 10}",
