@@ -263,7 +263,13 @@ public final class TrainJob {
         spec.validFrom());
     ExampleTopic.Range validRange = ExampleTopic.resolve(spec.bootstrapServers(), spec.topic(), spec.validFrom(),
         spec.to());
-    Transforms baseTransforms = Transforms.fromJson(transforms);
+    Transforms baseTransforms;
+    try {
+      baseTransforms = Transforms.fromJson(transforms);
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException("base model " + spec.base().model() + " v" + spec.base().number()
+          + ": its stored " + e.getMessage());
+    }
     OpenVocabularies open = null;
     String trained = transforms;  // what the new version is stored with: the base's, its open vocabularies grown
     List<Map<String, Object>> growth = List.of();

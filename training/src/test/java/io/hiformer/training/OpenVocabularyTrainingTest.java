@@ -156,6 +156,56 @@ class OpenVocabularyTrainingTest {
     return sum / logits.length;
   }
 
+  /**
+   * The continuous trainer's loop, step by step: observe each example, featurise it with the
+   * current vocabularies, drain and initialise the admitted rows, step. A stream of 10x more
+   * items than the table holds never holds more, and each admitted row trains from row 0.
+   */
+  @Test
+  void stepByStepGrowthBetweenTrainingSteps() {
+    Transforms base = Transforms.fit(FeatureSchema.parse(SCHEMA.replace("ttl: 100000", "ttl: 40")),
+        rows(200, 1, false).stream().map(RawRecord::of).toList());
+    ModelConfig config = config(base);
+    io.hiformer.features.OpenVocabularies vocab = io.hiformer.features.OpenVocabularies.of(base);
+    io.hiformer.features.data.ExampleRows rows = new io.hiformer.features.data.ExampleRows(config, vocab);
+    Parameters params = Parameters.initialize(config, 1);
+    Trainer.Options options = new Trainer.Options(32, 1e-2, 0, Dropout.NONE, Adam.Settings.defaults(), 1, 1, 0);
+    SplittableRandom rnd = new SplittableRandom(7);
+    long admitted = 0;
+    try (Trainer trainer = new Trainer(params, options, CpuKernels.scalar())) {
+      Batch batch = new Batch(config, 32);
+      int d = config.tokenDim();
+      for (int step = 0; step < 40; step++) {
+        batch.clear();
+        for (int i = 0; i < 32; i++) {
+          // About 180 distinct items, each in a burst of 7 examples; the table holds 20.
+          String item = "n" + (step * 32 + i) / 7;
+          TrainingExample e = TrainingExample.newBuilder().setInputs(io.hiformer.proto.ModelInputs.newBuilder()
+              .addCategoricalIds(0).addCategoricalIds(0).addCategoricalIds(0)).addLabels(rnd.nextInt(2))
+              .addLabelMask(true).setUserId("u1").setItemId(item).build();
+          vocab.observe(io.hiformer.features.OpenVocabularies.rawValues(e));
+          rows.add(e, batch);
+        }
+        for (io.hiformer.features.OpenVocabularies.Growth g : vocab.drain()) {
+          trainer.initialiseRows(g.tensor(), g.admitted());
+          admitted += g.admitted().length;
+          float[] w = trainer.parameters().get(g.tensor());
+          for (int r : g.admitted()) {
+            assertThat(Arrays.copyOfRange(w, r * d, (r + 1) * d)).containsExactly(Arrays.copyOfRange(w, 0, d));
+          }
+        }
+        assertThat(vocab.stats().getFirst().size()).isLessThanOrEqualTo(20);
+        for (int b = 0; b < batch.size(); b++) {
+          assertThat(batch.categorical(b, 1)).isBetween(0, 20);
+        }
+        trainer.step(batch);
+      }
+    }
+    assertThat(admitted).isGreaterThan(150);  // about 1280 / 7 items, each admitted on its second sighting
+    assertThat(vocab.stats().getFirst().expired()).isGreaterThan(150);
+    assertThat(vocab.stats().getFirst().refused()).isZero();
+  }
+
   @Test
   void aRecycledRowStartsAsTheUnknownRowWithFreshOptimiserState() {
     Transforms t = Transforms.fit(FeatureSchema.parse(SCHEMA), rows(200, 1, false).stream().map(RawRecord::of)
