@@ -272,11 +272,12 @@ public final class TrainJob {
     }
     OpenVocabularies open = null;
     String trained = transforms;  // what the new version is stored with: the base's, its open vocabularies grown
-    List<Map<String, Object>> growth = List.of();
+    List<Map<String, Object>> growth = new ArrayList<>();
+    List<OpenVocabularies.Growth> newRows = List.of();
     if (baseTransforms.hasOpenFields()) {
       OpenVocabularies.requireExampleColumns(baseTransforms);
       open = OpenVocabularies.of(baseTransforms);
-      growth = grow(spec, trainRange, config, transforms, baseTransforms, open, progress);
+      newRows = grow(spec, trainRange, config, transforms, baseTransforms, open, growth, progress);
       trained = open.snapshot().toJson();
     }
     SameTransforms select = new SameTransforms(spec.registry(), spec.base(), transforms, baseTransforms);
@@ -311,12 +312,11 @@ public final class TrainJob {
     lineage.put("data", data);
     lineage.put("base", baseModel);
     Parameters params = spec.warmStart() ? base.parameters().copy() : Parameters.initialize(config, spec.trainer().seed());
-    if (open != null && spec.warmStart()) {
-      for (Map<String, Object> g : growth) {
-        NewRows.initialise(params, "emb." + g.get("field"), (int[]) g.remove("rows"));
+    if (spec.warmStart()) {
+      for (OpenVocabularies.Growth g : newRows) {
+        NewRows.initialise(params, g.tensor(), g.admitted());
       }
     }
-    growth.forEach(g -> g.remove("rows"));
     Map<String, Object> reportData = new LinkedHashMap<>();
     reportData.put("data", data);
     reportData.put("bad_rows", badRows(bad, progress));
@@ -328,11 +328,12 @@ public final class TrainJob {
   /**
    * Grows the open vocabularies over the training range, in reading order (one pass, before any
    * example is featurised, so that every example trains with the vocabulary the new version
-   * records). Returns per open field what changed, with the admitted rows under {@code rows} for
-   * the caller to initialise and remove.
+   * records). Adds per open field what changed to {@code report}; returns the admitted rows, to
+   * initialise.
    */
-  private static List<Map<String, Object>> grow(ExamplesSpec spec, ExampleTopic.Range range, ModelConfig config,
-      String transforms, Transforms base, OpenVocabularies open, TrainingRun.Progress progress) {
+  private static List<OpenVocabularies.Growth> grow(ExamplesSpec spec, ExampleTopic.Range range, ModelConfig config,
+      String transforms, Transforms base, OpenVocabularies open, List<Map<String, Object>> report,
+      TrainingRun.Progress progress) {
     List<OpenVocabulary.Stats> before = open.stats();
     SameTransforms select = new SameTransforms(spec.registry(), spec.base(), transforms, base);
     PassProgress bar = progress.pass("growing vocabularies", "examples", range.size());
@@ -345,7 +346,6 @@ public final class TrainJob {
     bar.done();
     List<OpenVocabularies.Growth> drained = open.drain();
     List<OpenVocabulary.Stats> after = open.stats();
-    List<Map<String, Object>> out = new ArrayList<>();
     for (int i = 0; i < drained.size(); i++) {
       OpenVocabulary.Stats b = before.get(i);
       OpenVocabulary.Stats a = after.get(i);
@@ -356,13 +356,12 @@ public final class TrainJob {
       g.put("admitted", a.admitted() - b.admitted());
       g.put("expired", a.expired() - b.expired());
       g.put("refused_at_max", a.refused() - b.refused());
-      g.put("rows", drained.get(i).admitted());
       progress.line(String.format("vocabulary '%s': %,d ids of at most %,d (%,d admitted, %,d expired, %,d refused at"
           + " the maximum)", a.field(), a.size(), a.capacity(), a.admitted() - b.admitted(), a.expired() - b.expired(),
           a.refused() - b.refused()));
-      out.add(g);
+      report.add(g);
     }
-    return out;
+    return drained;
   }
 
   private static Outcome train(String name, Trainer.Options options, int maxEpochs, int patience, long maxBadRows,
