@@ -181,31 +181,33 @@ public final class OpenVocabulary {
       return s.value;
     }
     Slot c = candidates.get(id);
+    long count = (c == null ? 0 : c.value) + 1L;
+    if (count >= minCount) {
+      int row = !freeRows.isEmpty() ? freeRows.poll() : nextFresh <= capacity ? nextFresh++ : 0;
+      if (row > 0) {
+        if (c != null) {
+          candidates.remove(id);
+        }
+        place(id, row, clock);
+        admittedTotal++;
+        admittedRows = push(admittedRows, admittedPending++, row);
+        return row;
+      }
+      refusedTotal++;
+    }
     if (c == null) {
-      c = new Slot(0, clock);
       if (candidates.size() >= capacity) {
         Iterator<Slot> oldest = candidates.values().iterator();
         oldest.next();
         oldest.remove();
         droppedCandidates++;
       }
+      c = new Slot(0, clock);
       candidates.put(id, c);
     }
-    c.value = (int) Math.min(Integer.MAX_VALUE, c.value + 1L);
+    c.value = (int) Math.min(Integer.MAX_VALUE, count);
     c.lastSeen = clock;
-    if (c.value < minCount) {
-      return 0;
-    }
-    int row = !freeRows.isEmpty() ? freeRows.poll() : nextFresh <= capacity ? nextFresh++ : 0;
-    if (row == 0) {
-      refusedTotal++;
-      return 0;
-    }
-    candidates.remove(id);
-    place(id, row, clock);
-    admittedTotal++;
-    admittedRows = push(admittedRows, admittedPending++, row);
-    return row;
+    return 0;
   }
 
   private void place(String id, int row, long lastSeen) {

@@ -112,6 +112,20 @@ class OpenVocabularyTest {
   }
 
   @Test
+  void anIdAdmittedAtOnceTakesNoCandidatePlace() {
+    OpenVocabularies v = open("{name: item, kind: categorical, side: item, open: true, ttl: 3, max_vocabulary: 2}");
+    for (String id : List.of("a", "b", "c", "d")) {
+      v.observe(record("item", id));  // c and d are refused (full) and wait as candidates: the set is full
+    }
+    v.observe(record("item", "e"));  // 'a' expired: 'e' takes its row without pushing a candidate out
+    assertThat(vocabulary(v).row("e")).isEqualTo(1);
+    assertThat(vocabulary(v).candidates()).isEqualTo(2);
+    assertThat(vocabulary(v).stats().droppedCandidates()).isZero();
+    v.observe(record("item", "c"));  // 'b' expired: the waiting 'c' gets its row on its next sighting
+    assertThat(vocabulary(v).row("c")).isEqualTo(2);
+  }
+
+  @Test
   void bagItemsGrowTheirField() {
     OpenVocabularies v = open("{name: tags, kind: bag, side: item, open: true, max_vocabulary: 4}");
     v.observe(record("tags", "a|b|unknown"));
