@@ -42,12 +42,16 @@ public record FeatureSchema(
    * the {@code maxVocabulary} most frequent values when it is above 0) unless
    * {@code hashBuckets > 0}. Dense fields apply, in this order: clip to
    * [{@code clipLow}, {@code clipHigh}], signed {@code log1p}, then {@code standardize} or
-   * {@code bucketize} (which makes the model field categorical).
+   * {@code bucketize} (which makes the model field categorical). An {@code open} categorical or
+   * bag field grows its vocabulary from the training stream ({@link OpenVocabulary}): its table
+   * has {@code maxVocabulary} rows besides row 0, and an id unseen for {@code ttl} examples
+   * (0: never) expires.
    */
   public record Field(
       String name, FieldKind kind, Side side, String column,
       int minCount, int maxVocabulary, int hashBuckets, String separator,
-      double clipLow, double clipHigh, boolean log1p, boolean standardize, List<Double> bucketize) {
+      double clipLow, double clipHigh, boolean log1p, boolean standardize, List<Double> bucketize,
+      boolean open, long ttl) {
 
     public Field {
       bucketize = List.copyOf(bucketize);

@@ -18,11 +18,23 @@ final class FieldTransform {
   /** Mean and standard deviation of the clipped, log1p'd value over the fitting data. */
   final double mean;
   final double std;
+  /** The growing vocabulary of an open field (then {@link #vocabulary} is empty), else null. */
+  final OpenVocabulary open;
   private final Map<String, Integer> ids;
   private final double[] boundaries;
 
   FieldTransform(Field spec, List<String> vocabulary, double mean, double std) {
+    this(spec, vocabulary, mean, std, null);
+  }
+
+  /** An open field's transform: ids are the rows of {@code open} (shared, not copied). */
+  FieldTransform(Field spec, OpenVocabulary open) {
+    this(spec, List.of(), 0, 1, open);
+  }
+
+  private FieldTransform(Field spec, List<String> vocabulary, double mean, double std, OpenVocabulary open) {
     this.spec = spec;
+    this.open = open;
     this.vocabulary = List.copyOf(vocabulary);
     // Fitted (in double) or read back: either way the statistics must be usable in float, else a
     // standardised feature would silently read as 0 (std = Infinity) or NaN.
@@ -47,13 +59,16 @@ final class FieldTransform {
     if (spec.kind() == FieldKind.DENSE) {
       return boundaries.length == 0 ? 0 : boundaries.length + 2;
     }
-    return 1 + (spec.hashed() ? spec.hashBuckets() : vocabulary.size());
+    return 1 + (spec.hashed() ? spec.hashBuckets() : open != null ? open.capacity() : vocabulary.size());
   }
 
-  /** The id of a present categorical value: its vocabulary id, 0 when unseen, or its hash bucket. */
+  /** The id of a present categorical value: its vocabulary id or open row, 0 when unknown, or its hash bucket. */
   int id(String value) {
     if (spec.hashed()) {
       return Murmur3.bucket(value, spec.hashBuckets());
+    }
+    if (open != null) {
+      return open.row(value);
     }
     Integer id = ids.get(value);
     return id == null ? 0 : id;

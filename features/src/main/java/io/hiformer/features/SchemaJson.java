@@ -7,6 +7,7 @@ import static io.hiformer.features.SchemaNodes.list;
 import static io.hiformer.features.SchemaNodes.lower;
 import static io.hiformer.features.SchemaNodes.numbers;
 import static io.hiformer.features.SchemaNodes.positiveInt;
+import static io.hiformer.features.SchemaNodes.positiveLong;
 import static io.hiformer.features.SchemaNodes.requireObject;
 import static io.hiformer.features.SchemaNodes.scalar;
 import static io.hiformer.features.SchemaNodes.text;
@@ -38,10 +39,10 @@ final class SchemaJson {
 
   private static final Set<String> TOP_KEYS = Set.of("fields", "tasks", "missing_values", "joins", "libfm");
   private static final Set<String> FIELD_KEYS = Set.of("name", "kind", "side", "column", "min_count",
-      "max_vocabulary", "hash_buckets", "separator", "clip", "log1p", "standardize", "bucketize");
+      "max_vocabulary", "hash_buckets", "separator", "clip", "log1p", "standardize", "bucketize", "open", "ttl");
   private static final Set<String> TASK_KEYS = Set.of("name", "column", "positive");
   private static final Set<String> DENSE_ONLY = Set.of("clip", "log1p", "standardize", "bucketize");
-  private static final Set<String> EMBEDDED_ONLY = Set.of("min_count", "max_vocabulary", "hash_buckets");
+  private static final Set<String> EMBEDDED_ONLY = Set.of("min_count", "max_vocabulary", "hash_buckets", "open", "ttl");
   static final String DEFAULT_SEPARATOR = "|";
 
   private SchemaJson() {}
@@ -119,6 +120,21 @@ final class SchemaJson {
     int minCount = positiveInt(node, "min_count", where, 1);
     int maxVocabulary = node.has("max_vocabulary") ? positiveInt(node, "max_vocabulary", where, 0) : 0;
     int hashBuckets = node.has("hash_buckets") ? positiveInt(node, "hash_buckets", where, 0) : 0;
+    boolean open = flag(node, "open", where);
+    if (node.has("ttl") && !open) {
+      throw error(where, "ttl applies only to an open field (open: true)");
+    }
+    if (open && hashBuckets > 0) {
+      throw error(where, "an open field grows a vocabulary; it cannot also use hash_buckets");
+    }
+    if (open && maxVocabulary == 0) {
+      throw error(where, "an open field needs max_vocabulary: the bound on its embedding rows");
+    }
+    if (open && maxVocabulary > OpenVocabulary.MAX_ROWS) {
+      throw error(where, "max_vocabulary of an open field must be at most " + OpenVocabulary.MAX_ROWS
+          + " (its table is allocated whole), got " + maxVocabulary);
+    }
+    long ttl = node.has("ttl") ? positiveLong(node, "ttl", where) : 0;
     String separator = text(node, "separator", where, DEFAULT_SEPARATOR);
     if (separator.isEmpty()) {
       throw error(where, "separator must not be empty");
@@ -145,7 +161,7 @@ final class SchemaJson {
       throw error(where, "give either standardize or bucketize, not both");
     }
     return new Field(name, kind, side, column, minCount, maxVocabulary, hashBuckets, separator,
-        clip[0], clip[1], flag(node, "log1p", where), standardize, bucketize);
+        clip[0], clip[1], flag(node, "log1p", where), standardize, bucketize, open, ttl);
   }
 
   static ObjectNode toJson(Field f) {
@@ -161,6 +177,12 @@ final class SchemaJson {
         o.put("min_count", f.minCount());
         if (f.maxVocabulary() > 0) {
           o.put("max_vocabulary", f.maxVocabulary());
+        }
+        if (f.open()) {
+          o.put("open", true);
+          if (f.ttl() > 0) {
+            o.put("ttl", f.ttl());
+          }
         }
       }
     }

@@ -77,6 +77,14 @@ final class SchemaNodes {
     return n.intValue();
   }
 
+  static long positiveLong(JsonNode node, String key, String where) {
+    JsonNode n = node.get(key);
+    if (!n.isIntegralNumber() || !n.canConvertToLong() || n.longValue() < 1) {
+      throw error(where, key + " must be a positive integer, got " + n);
+    }
+    return n.longValue();
+  }
+
   static boolean flag(JsonNode node, String key, String where) {
     JsonNode n = node.get(key);
     if (n != null && !n.isBoolean()) {

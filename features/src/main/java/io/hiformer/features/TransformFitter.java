@@ -109,12 +109,14 @@ final class TransformFitter implements AutoCloseable {
       if (seen[i] == 0) {
         warnings.add("field '" + f.name() + "': column '" + f.column() + "' has no value in any training row (absent"
             + " from the data or always missing); the field carries nothing");
-      } else if (f.kind() != FieldKind.DENSE && !f.hashed() && vocabulary.isEmpty()) {
+      } else if (f.kind() != FieldKind.DENSE && !f.hashed() && !f.open() && vocabulary.isEmpty()) {
         warnings.add("field '" + f.name() + "': min_count " + f.minCount() + " leaves its vocabulary empty (the most"
             + " frequent value occurs " + counts.get(i).mostFrequent() + " times); the field carries nothing");
       }
       // A constant (or unseen) field has no spread: dividing by 1 maps it to 0 instead of NaN.
-      out.add(new FieldTransform(f, vocabulary, mean[i], std > 1e-12 ? std : 1));
+      // An open field starts from the fitted vocabulary (at most max_vocabulary ids), all last seen at example 0.
+      out.add(f.open() ? new FieldTransform(f, OpenVocabulary.seeded(f, vocabulary))
+          : new FieldTransform(f, vocabulary, mean[i], std > 1e-12 ? std : 1));
     }
     return new Transforms(out, schema.tasks(), schema.missingValues());
   }

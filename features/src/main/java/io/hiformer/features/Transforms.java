@@ -12,7 +12,8 @@ import java.util.List;
 /**
  * Feature transforms fitted on training data: one per schema field, plus the label rules.
  * Stored in the model file's metadata under {@link #METADATA_KEY} ({@link #toJson()}) so
- * serving turns raw values into exactly the inputs training used. Immutable.
+ * serving turns raw values into exactly the inputs training used. Immutable, except the live view
+ * of {@link OpenVocabularies#current()}, whose open fields grow as training observes examples.
  */
 public final class Transforms {
   /** The model file metadata key that holds {@link #toJson()}. */
@@ -100,7 +101,10 @@ public final class Transforms {
     ArrayNode fs = root.putArray("fields");
     for (FieldTransform f : fields) {
       ObjectNode o = SchemaJson.toJson(f.spec);
-      if (f.spec.modelKind() != ModelConfig.FieldKind.DENSE && !f.spec.hashed() && f.spec.bucketize().isEmpty()) {
+      if (f.open != null) {
+        o.set("vocabulary", f.open.vocabularyJson());
+        o.set("open_state", f.open.stateJson());
+      } else if (f.spec.modelKind() != ModelConfig.FieldKind.DENSE && !f.spec.hashed() && f.spec.bucketize().isEmpty()) {
         ArrayNode vocab = o.putArray("vocabulary");
         f.vocabulary.forEach(vocab::add);
       }
@@ -111,6 +115,40 @@ public final class Transforms {
       fs.add(o);
     }
     return root.toString();
+  }
+
+  /**
+   * Whether {@code other} turns raw values into the same inputs as these transforms for every field
+   * that is not open: open fields' vocabularies grow from version to version, the rest is fixed.
+   */
+  public boolean sameFixedFields(Transforms other) {
+    return withoutOpenVocabularies().equals(other.withoutOpenVocabularies());
+  }
+
+  private String withoutOpenVocabularies() {
+    JsonNode root;
+    try {
+      root = SchemaJson.JSON.readTree(toJson());
+    } catch (JsonProcessingException e) {
+      throw new IllegalStateException(e);
+    }
+    for (JsonNode f : root.path("fields")) {
+      if (f.has("open_state")) {
+        ((ObjectNode) f).remove(List.of("vocabulary", "open_state"));
+      }
+    }
+    return root.toString();
+  }
+
+  /** Whether a field is open: its vocabulary grows in training ({@link OpenVocabularies}). */
+  public boolean hasOpenFields() {
+    return fields.stream().anyMatch(f -> f.open != null);
+  }
+
+  /** A copy whose open vocabularies are independent of these (the fixed fields are shared: immutable). */
+  Transforms copy() {
+    return new Transforms(fields.stream().map(f -> f.open == null ? f : new FieldTransform(f.spec, f.open.copy(f.spec)))
+        .toList(), tasks, missingValues);
   }
 
   /** Reads {@link #toJson()}'s output; throws IllegalArgumentException when it is not valid. */
@@ -134,7 +172,12 @@ public final class Transforms {
       JsonNode vocab = spec.remove("vocabulary");
       JsonNode mean = spec.remove("mean");
       JsonNode std = spec.remove("std");
+      JsonNode openState = spec.remove("open_state");
       var field = SchemaJson.field(spec, "fields[" + i++ + "]");
+      if (field.open()) {
+        fields.add(new FieldTransform(field, OpenVocabulary.fromJson(field, vocab, openState)));
+        continue;
+      }
       List<String> values = new ArrayList<>();
       if (vocab != null) {
         vocab.forEach(v -> values.add(v.asText()));

@@ -81,7 +81,20 @@ final class ModelsShowCommand extends RegistryCommand {
       StringBuilder line = new StringBuilder(String.format(java.util.Locale.ROOT, "  field    %s: %s, %s", f.path("name").asText(),
           f.path("kind").asText(), f.path("side").asText()));
       JsonNode vocab = f.path("vocabulary");
-      if (vocab.isArray()) {
+      JsonNode open = f.path("open_state");
+      if (open.isObject()) {
+        List<String> first = new ArrayList<>();
+        for (JsonNode id : vocab) {
+          if (!id.isNull() && first.size() < SHOWN_VALUES) {
+            first.add(id.asText());
+          }
+        }
+        line.append(String.format(java.util.Locale.ROOT, ", open vocabulary %,d of at most %,d ids (%,d admitted,"
+            + " %,d expired, %,d refused at the maximum, over %,d examples): %s%s", open.path("rows").size(),
+            f.path("max_vocabulary").asInt(), open.path("admitted").asLong(), open.path("expired").asLong(),
+            open.path("refused").asLong(), open.path("clock").asLong(), String.join(", ", first),
+            open.path("rows").size() > SHOWN_VALUES ? ", ..." : ""));
+      } else if (vocab.isArray()) {
         List<String> first = new ArrayList<>();
         for (int i = 0; i < Math.min(SHOWN_VALUES, vocab.size()); i++) {
           first.add(vocab.get(i).asText());

@@ -82,6 +82,24 @@ class ModelsCommandTest {
   }
 
   @Test
+  void showSummarisesAnOpenVocabulary() throws Exception {
+    FeatureSchema schema = FeatureSchema.parse("""
+        tasks: [{name: click}]
+        fields:
+          - {name: item_id, kind: categorical, side: item, open: true, max_vocabulary: 50, ttl: 100}
+        """);
+    Transforms open = Transforms.fit(schema, List.of(RawRecord.of(Map.of("item_id", "a", "click", "1")),
+        RawRecord.of(Map.of("item_id", "b", "click", "0"))));
+    ModelConfig config = new ModelConfig("open", 8, 2, 1, open.tasks(), 2, 2, 2, List.of(8), 0, false,
+        open.modelFields());
+    registry.publish("open", Parameters.initialize(config, 1), Map.of(Transforms.METADATA_KEY, open.toJson()), "{}");
+    Result summary = models("show", "--model", "open");
+    assertThat(summary.exit()).as(summary.err()).isZero();
+    assertThat(summary.out()).contains("field    item_id: categorical, item, open vocabulary 2 of at most 50 ids"
+        + " (0 admitted, 0 expired, 0 refused at the maximum, over 0 examples): a, b");
+  }
+
+  @Test
   void listsModelsThenOneModelsVersions() throws Exception {
     Result all = models("list");
     assertThat(all.exit()).as(all.err()).isZero();

@@ -110,6 +110,24 @@ public final class Adam {
     paid[row] = decayProduct;
   }
 
+  /**
+   * Forgets what the optimiser knows of embedding rows that now hold other ids: zero moments, and
+   * no weight decay owed from before (the row's new weights were just set).
+   */
+  public void resetRows(String tensor, int[] rows) {
+    int d = params.tensor(tensor).shape()[1];
+    float[] m1 = m.get(tensor);
+    float[] m2 = v.get(tensor);
+    double[] paid = owedDecay.get(tensor);
+    for (int row : rows) {
+      java.util.Arrays.fill(m1, row * d, (row + 1) * d, 0f);
+      java.util.Arrays.fill(m2, row * d, (row + 1) * d, 0f);
+      if (paid != null) {
+        paid[row] = decayProduct;
+      }
+    }
+  }
+
   /** Brings every embedding row up to date with the lazy decay: call before using the weights. */
   void settle() {
     for (var e : owedDecay.entrySet()) {

@@ -192,7 +192,7 @@ public final class FollowTrainer {
         rows = new ExampleRows(config);
         batch = new Batch(config, spec.trainer().batchSize());
         scratch = new Batch(config, 1);
-        select = new TrainJob.SameTransforms(spec.registry(), base, transforms);
+        select = new TrainJob.SameTransforms(spec.registry(), base, transforms, Transforms.fromJson(transforms));
         if (saved != null) {
           restore(saved);
         }

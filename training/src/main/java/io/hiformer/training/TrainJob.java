@@ -5,6 +5,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.hiformer.features.BadRows;
 import io.hiformer.features.FeatureSchema;
+import io.hiformer.features.OpenVocabularies;
+import io.hiformer.features.OpenVocabulary;
 import io.hiformer.features.RawRecord;
 import io.hiformer.features.Transforms;
 import io.hiformer.features.VerifiedModel;
@@ -258,11 +260,28 @@ public final class TrainJob {
         spec.validFrom());
     ExampleTopic.Range validRange = ExampleTopic.resolve(spec.bootstrapServers(), spec.topic(), spec.validFrom(),
         spec.to());
-    SameTransforms select = new SameTransforms(spec.registry(), spec.base(), transforms);
+    Transforms baseTransforms;
+    try {
+      baseTransforms = Transforms.fromJson(transforms);
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException("base model " + spec.base().model() + " v" + spec.base().number()
+          + ": its stored " + e.getMessage());
+    }
+    OpenVocabularies open = null;
+    String trained = transforms;  // what the new version is stored with: the base's, its open vocabularies grown
+    List<Map<String, Object>> growth = new ArrayList<>();
+    List<OpenVocabularies.Growth> newRows = List.of();
+    if (baseTransforms.hasOpenFields()) {
+      OpenVocabularies.requireExampleColumns(baseTransforms);
+      open = OpenVocabularies.of(baseTransforms);
+      newRows = grow(spec, trainRange, config, transforms, baseTransforms, open, growth, progress);
+      trained = open.snapshot().toJson();
+    }
+    SameTransforms select = new SameTransforms(spec.registry(), spec.base(), transforms, baseTransforms);
     Map<String, JsonNode> bad = new LinkedHashMap<>();
-    CachedExamples train = ws.add(read(spec, ws.cache(), "train", trainRange, config, transforms, select, bad,
+    CachedExamples train = ws.add(read(spec, ws.cache(), "train", trainRange, config, trained, open, select, bad,
         progress));
-    CachedExamples valid = ws.add(read(spec, ws.cache(), "valid", validRange, config, transforms, select, bad,
+    CachedExamples valid = ws.add(read(spec, ws.cache(), "valid", validRange, config, trained, open, select, bad,
         progress));
     if (train.count() == 0 || valid.count() == 0) {
       throw new IllegalArgumentException("no " + (train.count() == 0 ? "training" : "validation") + " examples of "
@@ -278,6 +297,9 @@ public final class TrainJob {
     data.put("train", range(trainRange, train));
     data.put("valid", range(validRange, valid));
     data.put("skipped", select.skipped);
+    if (open != null) {
+      data.put("vocabularies", growth);
+    }
     Map<String, Object> baseModel = new LinkedHashMap<>();
     baseModel.put("model", spec.base().model());
     baseModel.put("version", spec.base().number());
@@ -287,12 +309,56 @@ public final class TrainJob {
     lineage.put("data", data);
     lineage.put("base", baseModel);
     Parameters params = spec.warmStart() ? base.parameters().copy() : Parameters.initialize(config, spec.trainer().seed());
+    if (spec.warmStart()) {
+      for (OpenVocabularies.Growth g : newRows) {
+        NewRows.initialise(params, g.tensor(), g.admitted());
+      }
+    }
     Map<String, Object> reportData = new LinkedHashMap<>();
     reportData.put("data", data);
     reportData.put("bad_rows", badRows(bad, progress));
     return train(spec.name(), spec.trainer(), spec.maxEpochs(), spec.patience(), spec.maxBadRows(),
         shuffleWindow, spec.checkpoints(), config, params,
-        train, valid, null, transforms, lineage, reportData, kernels, progress, start);
+        train, valid, null, trained, lineage, reportData, kernels, progress, start);
+  }
+
+  /**
+   * Grows the open vocabularies over the training range, in reading order (one pass, before any
+   * example is featurised, so that every example trains with the vocabulary the new version
+   * records). Adds per open field what changed to {@code report}; returns the admitted rows, to
+   * initialise.
+   */
+  private static List<OpenVocabularies.Growth> grow(ExamplesSpec spec, ExampleTopic.Range range, ModelConfig config,
+      String transforms, Transforms base, OpenVocabularies open, List<Map<String, Object>> report,
+      TrainingRun.Progress progress) {
+    List<OpenVocabulary.Stats> before = open.stats();
+    SameTransforms select = new SameTransforms(spec.registry(), spec.base(), transforms, base);
+    PassProgress bar = progress.pass("growing vocabularies", "examples", range.size());
+    // Bad examples are skipped here and counted by the featurising pass, which reads the same ones.
+    for (TrainingExample e : ExampleTopic.read(spec.bootstrapServers(), range, select, new ExampleRows(config),
+        BadRows.tolerate(spec.maxBadRows()))) {
+      open.observe(OpenVocabularies.rawValues(e));
+      bar.advance(1);
+    }
+    bar.done();
+    List<OpenVocabularies.Growth> drained = open.drain();
+    List<OpenVocabulary.Stats> after = open.stats();
+    for (int i = 0; i < drained.size(); i++) {
+      OpenVocabulary.Stats b = before.get(i);
+      OpenVocabulary.Stats a = after.get(i);
+      Map<String, Object> g = new LinkedHashMap<>();
+      g.put("field", a.field());
+      g.put("ids", a.size());
+      g.put("max", a.capacity());
+      g.put("admitted", a.admitted() - b.admitted());
+      g.put("expired", a.expired() - b.expired());
+      g.put("refused_at_max", a.refused() - b.refused());
+      progress.line(String.format("vocabulary '%s': %,d ids of at most %,d (%,d admitted, %,d expired, %,d refused at"
+          + " the maximum)", a.field(), a.size(), a.capacity(), a.admitted() - b.admitted(), a.expired() - b.expired(),
+          a.refused() - b.refused()));
+      report.add(g);
+    }
+    return drained;
   }
 
   private static Outcome train(String name, Trainer.Options options, int maxEpochs, int patience, long maxBadRows,
@@ -367,11 +433,12 @@ public final class TrainJob {
 
   /**
    * The examples of {@code range} that {@code select} accepts, cached under the resolved offsets
-   * and the base's transforms; the skipped counts are stored with them.
+   * and the transforms they are featurised with (the base's, open fields grown: their ids are
+   * {@code open}'s rows for the examples' raw ids); the skipped counts are stored with them.
    */
   private static CachedExamples read(ExamplesSpec spec, ExampleCache cache, String what, ExampleTopic.Range range,
-      ModelConfig config, String transforms, SameTransforms select, Map<String, JsonNode> badRows,
-      TrainingRun.Progress progress) throws IOException {
+      ModelConfig config, String transforms, OpenVocabularies open, SameTransforms select,
+      Map<String, JsonNode> badRows, TrainingRun.Progress progress) throws IOException {
     ExampleCache.Key key = new ExampleCache.Key("topic").add(spec.topic()).add(range.toString()).add(transforms)
         .add(config.toJson()).add(spec.base().model()).add(spec.base().sha256())
         .add(spec.registry().root().toAbsolutePath().toString()).add(Long.toString(spec.maxBadRows()));
@@ -379,7 +446,7 @@ public final class TrainJob {
     CachedExamples cached = cache.examples(what, key, config, out -> {
       made[0] = true;
       BadRows bad = BadRows.tolerate(spec.maxBadRows());
-      ExampleRows rows = new ExampleRows(config);
+      ExampleRows rows = new ExampleRows(config, open);
       Batch batch = new Batch(config, 4096);
       PassProgress bar = progress.pass("reading " + what, "examples", range.size());
       Map<String, Long> start = new TreeMap<>(select.skipped);
@@ -417,19 +484,22 @@ public final class TrainJob {
 
   /**
    * Accepts examples served by the base model's name with the base's transforms (the base
-   * version, or another whose stored transforms are identical); counts the rest by version.
+   * version, or another whose stored transforms are identical, open vocabularies aside); counts
+   * the rest by version.
    */
   static final class SameTransforms implements Predicate<TrainingExample> {
     private final ModelRegistry registry;
     private final ModelRegistry.Version base;
     private final String transforms;
+    private final Transforms parsed;
     private final Map<Long, Boolean> same = new HashMap<>();
     final Map<String, Long> skipped = new TreeMap<>();
 
-    SameTransforms(ModelRegistry registry, ModelRegistry.Version base, String transforms) {
+    SameTransforms(ModelRegistry registry, ModelRegistry.Version base, String transforms, Transforms parsed) {
       this.registry = registry;
       this.base = base;
       this.transforms = transforms;
+      this.parsed = parsed;
       same.put(base.number(), true);
     }
 
@@ -446,7 +516,9 @@ public final class TrainJob {
     private boolean hasBaseTransforms(long version) {
       try {
         var v = registry.version(base.model(), version);
-        return transforms.equals(VerifiedModel.load(registry, v).transformsJson());
+        String other = VerifiedModel.load(registry, v).transformsJson();
+        // Open fields' ids are looked up again from the raw ids; the other fields must match.
+        return transforms.equals(other) || parsed.hasOpenFields() && parsed.sameFixedFields(Transforms.fromJson(other));
       } catch (IOException | RuntimeException e) {
         return false; // not in this registry, or unreadable: its inputs cannot be trusted to match
       }

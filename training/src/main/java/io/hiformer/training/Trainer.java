@@ -125,6 +125,19 @@ public final class Trainer implements AutoCloseable {
     return loss;
   }
 
+  /**
+   * Initialises embedding rows an open vocabulary admitted (new or recycled; {@link
+   * io.hiformer.features.OpenVocabularies#drain}) between steps: in the weights and the moving
+   * average each starts as row 0 of its table ({@link NewRows}), and its Adam moments start at zero.
+   */
+  public void initialiseRows(String tensor, int[] rows) {
+    NewRows.initialise(params, tensor, rows);
+    if (averaged != null) {
+      NewRows.initialise(averaged, tensor, rows);
+    }
+    adam.resetRows(tensor, rows);
+  }
+
   /** The warm-up schedule: linear from 0 to the configured rate over the warm-up steps. */
   double learningRate(long step) {
     int w = options.warmupSteps();

@@ -1,6 +1,7 @@
 package io.hiformer.features.data;
 
 import io.hiformer.features.DenseValues;
+import io.hiformer.features.OpenVocabularies;
 import io.hiformer.model.Batch;
 import io.hiformer.model.ModelConfig;
 import io.hiformer.proto.ModelInputs;
@@ -23,8 +24,19 @@ public final class ExampleRows {
   private final float[] dense;
   private final float[] labels;
   private final float[] mask;
+  private final OpenVocabularies open;
 
   public ExampleRows(ModelConfig config) {
+    this(config, null);
+  }
+
+  /**
+   * Rows whose open fields get their ids from {@code open}'s current vocabularies, looked up by the
+   * example's raw user and item ids ({@link OpenVocabularies#rawValues}), not the served ids: those
+   * are the serving version's rows. {@code open} may be null (every id as served).
+   */
+  public ExampleRows(ModelConfig config, OpenVocabularies open) {
+    this.open = open == null || !open.any() ? null : open;
     this.categorical = config.categoricalFields();
     this.bagFields = config.bagFields();
     this.numDense = config.numDense();
@@ -49,6 +61,9 @@ public final class ExampleRows {
       for (int p = 0; p < bags[k].length; p++) {
         bags[k][p] = (int) in.getBagIds(from + p);
       }
+    }
+    if (open != null) {
+      open.remap(OpenVocabularies.rawValues(example), ids, bags);
     }
     for (int d = 0; d < numDense; d++) {
       dense[d] = in.getDense(d);
