@@ -18,7 +18,7 @@ import io.hiformer.model.ModelConfig;
 import io.hiformer.model.ModelFile;
 import io.hiformer.model.ModelRegistry;
 import io.hiformer.model.Parameters;
-import io.hiformer.model.Scorer;
+import io.hiformer.model.CpuScorer;
 import io.hiformer.proto.TrainingExample;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -130,7 +130,7 @@ class OpenVocabularyTrainingTest {
       float[] emb = loaded.parameters().get("emb.item");
       int d = config.tokenDim();
       assertThat(Arrays.copyOfRange(emb, row * d, (row + 1) * d)).isNotEqualTo(Arrays.copyOfRange(emb, 0, d));
-      try (Scorer scorer = new Scorer(new io.hiformer.model.Hiformer(loaded.parameters(), CpuKernels.scalar()), 1)) {
+      try (CpuScorer scorer = new CpuScorer(new io.hiformer.model.Hiformer(loaded.parameters(), CpuKernels.scalar()), 1)) {
         double fresh = meanScore(scorer, v2Transforms, config, "fresh");
         double known = meanScore(scorer, v2Transforms, config, "i4");
         assertThat(fresh).isGreaterThan(known + 0.2);
@@ -139,7 +139,7 @@ class OpenVocabularyTrainingTest {
     }
   }
 
-  private static double meanScore(Scorer scorer, Transforms t, ModelConfig config, String itemId) {
+  private static double meanScore(CpuScorer scorer, Transforms t, ModelConfig config, String itemId) {
     Batch batch = new Batch(config, 40);
     Featurizer f = new Featurizer(t);
     for (int u = 0; u < 10; u++) {
