@@ -4,10 +4,11 @@
  * experiments, hot swap of model versions, health, TLS and bearer tokens, limits and Prometheus
  * metrics. Behaviour and figures in {@code ranker/README.md}.
  *
- * <p>Entry points: {@code RankerServer} (the server on a port), {@code RankService} (the Rank
- * call), {@code RegistryWatcher} (which versions serve, swapped in by polling or announcement),
- * {@code LoadedModel} (one servable version), {@code Scoring} (backend choice) and {@code
- * MetricsServer} (the HTTP port for metrics and probes). The {@code hiformer serve} command in
- * {@code ops} wires them from its options.
+ * <p>Entry point: {@link io.hiformer.ranker.Ranker#start} builds a running ranker (the gRPC server,
+ * the registry and experiment watchers, Kafka, metrics) from {@link io.hiformer.ranker.Ranker.Options};
+ * {@code hiformer serve} and the demo call it. Also public: {@code ScoringBackend} (CPU or CUDA,
+ * passed in), {@code LoadedModel} (one servable version), {@code RequestRows} (a request's model
+ * inputs), {@code BearerAuth} and {@code MetricsServer}, which the load generator and the joiner
+ * reuse. The service, watchers, experiments and limits are package-private.
  */
 package io.hiformer.ranker;

@@ -7,7 +7,7 @@
  * <p>Entry points: {@link io.hiformer.training.evaluation.Evaluation#run} over an {@link
  * io.hiformer.training.evaluation.EvalSource} ({@link io.hiformer.training.evaluation.FileSource}
  * or {@link io.hiformer.training.evaluation.TopicSource}) and {@link
- * io.hiformer.training.evaluation.EvaluatedModel}s, giving an {@link
+ * io.hiformer.features.VerifiedModel}s, giving an {@link
  * io.hiformer.training.evaluation.EvaluationResult}; {@link
  * io.hiformer.training.evaluation.Reports} writes {@code report.html} and {@code summary.json};
  * {@link io.hiformer.training.evaluation.Requirement} gates a pipeline on the differences. The
