@@ -47,8 +47,9 @@ final class DeviceTraining implements AutoCloseable {
         a.embeddingL2(), o.ema());
   }
 
-  long steps() {
-    return optimizer.steps();
+  /** Steps taken: the device's count, or the host's while the host holds the newer state (a restored checkpoint). */
+  long steps(Adam adam) {
+    return onDevice ? optimizer.steps() : adam.steps();
   }
 
   /** One step from {@code batch} at rate {@code lr}; the host state is uploaded first when it is newer. */

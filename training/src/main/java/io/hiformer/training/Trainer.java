@@ -83,7 +83,7 @@ public final class Trainer implements AutoCloseable {
         : new DeviceTraining(new io.hiformer.model.PackedParameters(params.config()), dev, step, options);
     int t = dev == null ? options.threads() : 0;
     this.pool = dev == null ? new WorkerPool(t, "hiformer-trainer") : null;
-    int shard = (options.batchSize() + t - 1) / t;
+    int shard = t == 0 ? 0 : (options.batchSize() + t - 1) / t;
     this.acts = new Activations[t];
     this.grads = new Parameters[t];
     for (int i = 0; i < t; i++) {
@@ -129,7 +129,7 @@ public final class Trainer implements AutoCloseable {
       throw new IllegalArgumentException("batch of " + batch.size() + " outside 1.." + options.batchSize());
     }
     if (device != null) {
-      return device.step(batch, learningRate(device.steps() + 1), params, adam, averaged);
+      return device.step(batch, learningRate(device.steps(adam) + 1), params, adam, averaged);
     }
     touched.collect(batch);
     current = batch;
