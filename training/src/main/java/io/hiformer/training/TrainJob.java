@@ -95,6 +95,12 @@ public final class TrainJob {
    */
   public static Outcome run(Spec spec, Pipeline pipeline, CpuKernels kernels, TrainingRun.Progress progress)
       throws IOException {
+    return run(spec, pipeline, kernels, TrainingBackend.CPU, progress);
+  }
+
+  /** As {@link #run(Spec, Pipeline, CpuKernels, TrainingRun.Progress)}, steps on {@code backend}. */
+  public static Outcome run(Spec spec, Pipeline pipeline, CpuKernels kernels, TrainingBackend backend,
+      TrainingRun.Progress progress) throws IOException {
     long start = System.nanoTime();
     String schemaText = Files.readString(spec.schema());
     FeatureSchema schema = FeatureSchema.parse(schemaText);
@@ -144,7 +150,7 @@ public final class TrainJob {
       reportData.put("warnings", warnings);
       return train(spec.name(), spec.trainer(), spec.maxEpochs(), spec.patience(), spec.maxBadRows(),
           pipeline.shuffleWindow(), spec.checkpoints(), config, Parameters.initialize(config, spec.trainer().seed()),
-          train, valid, test, transformsJson, lineage, reportData, kernels, progress, start);
+          train, valid, test, transformsJson, lineage, reportData, kernels, backend, progress, start);
     }
   }
 
@@ -242,12 +248,20 @@ public final class TrainJob {
   /** As {@link #run(ExamplesSpec, CpuKernels, TrainingRun.Progress)}, the ranges cached by their offsets. */
   public static Outcome run(ExamplesSpec spec, Pipeline pipeline, CpuKernels kernels, TrainingRun.Progress progress)
       throws IOException {
+    return run(spec, pipeline, kernels, TrainingBackend.CPU, progress);
+  }
+
+  /** As {@link #run(ExamplesSpec, Pipeline, CpuKernels, TrainingRun.Progress)}, steps on {@code backend}. */
+  public static Outcome run(ExamplesSpec spec, Pipeline pipeline, CpuKernels kernels, TrainingBackend backend,
+      TrainingRun.Progress progress)
+      throws IOException {
     try (Workspace ws = Workspace.open(pipeline, progress)) {
-      return fromTopic(spec, pipeline.shuffleWindow(), ws, kernels, progress);
+      return fromTopic(spec, pipeline.shuffleWindow(), ws, kernels, backend, progress);
     }
   }
 
   private static Outcome fromTopic(ExamplesSpec spec, int shuffleWindow, Workspace ws, CpuKernels kernels,
+      TrainingBackend backend,
       TrainingRun.Progress progress) throws IOException {
     long start = System.nanoTime();
     ModelFile.Loaded base = spec.registry().verify(spec.base());
@@ -295,7 +309,7 @@ public final class TrainJob {
     reportData.put("bad_rows", badRows(bad, progress));
     return train(spec.name(), spec.trainer(), spec.maxEpochs(), spec.patience(), spec.maxBadRows(),
         shuffleWindow, spec.checkpoints(), config, params,
-        train, valid, null, transforms, lineage, reportData, kernels, progress, start);
+        train, valid, null, transforms, lineage, reportData, kernels, backend, progress, start);
   }
 
   private static Outcome train(String name, Trainer.Options options, int maxEpochs, int patience, long maxBadRows,
@@ -303,7 +317,7 @@ public final class TrainJob {
       ExampleSource valid, ExampleSource test,
       String transforms,
       Map<String, Object> lineageData, Map<String, Object> reportData, CpuKernels kernels,
-      TrainingRun.Progress progress, long start) throws IOException {
+      TrainingBackend backend, TrainingRun.Progress progress, long start) throws IOException {
     if (options.batchSize() > train.count()) {
       // One batch holds all the data either way; the workspace is sized by the batch, not the data.
       options = new Trainer.Options((int) train.count(), options.lr(), options.warmupSteps(), options.dropout(),
@@ -320,7 +334,7 @@ public final class TrainJob {
     TrainingRun.Result result;
     List<Metrics.Task> validMetrics;
     List<Metrics.Task> testMetrics = List.of();
-    try (Trainer trainer = new Trainer(params, options, kernels)) {
+    try (Trainer trainer = backend.open(params, options, kernels, progress)) {
       result = TrainingRun.run(trainer, train, valid,
           new TrainingRun.Options(maxEpochs, patience, checkpoints, options.seed(), identity), progress);
       try (Scorer scorer = new Scorer(trainer.evaluationModel(), options.threads())) {
