@@ -165,8 +165,9 @@ class TrainCommandTest {
   void withoutAGpuCudaExitsTwoSayingWhyAndAutoTrainsOnTheCpuWithOneLine(@TempDir Path dir) throws Exception {
     org.junit.jupiter.api.Assumptions.assumeTrue(!gpu(), "a GPU is usable here");
     refused(train(dir, "--backend", "cuda"), 2, dir, "no usable GPU: ");
-    VerifyCommandTest.Result auto = train(dir, "--backend", "auto");
-    assertThat(auto.exit()).as(auto.out() + auto.err()).isZero();
+    VerifyCommandTest.Result auto = train(dir, "--backend", "auto", "--epochs", "1");
+    // trained on the CPU (whether 600 rows beat the initial model in one epoch is not the point here)
+    assertThat(auto.out()).as(auto.out() + auto.err()).contains("epoch 1: train loss");
     assertThat(auto.out().lines().filter(l -> l.startsWith("training on the CPU: no usable GPU: "))).hasSize(1);
     refused(train(dir, "--backend", "tpu"), 2, dir, "--backend must be auto, cpu or cuda, got 'tpu'");
   }
