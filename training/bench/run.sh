@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # On a GPU host, from the bundle bundle.sh built: writes ref-serving (initial weights) and its batches
-# into $WORK (default /tmp/train-bench), times whole steps of our GPU trainer, then PyTorch's on the
+# into $WORK (default /tmp/train-bench) after checking optim.cu on this GPU against the CPU trainer
+# (check.log), times whole steps of our GPU trainer, then PyTorch's on the
 # same model and batches (eager, torch.compile, CUDA graph), and writes the side-by-side table:
 # $OUT/train-bench.md and .csv, with ours.json, torch.json and the logs (OUT default ./out).
 # BATCHES (default 1024,4096,16384), STEPS (20 a repeat), REPEATS (3), EXAMPLES (327680) tune it;
@@ -15,6 +16,7 @@ java="/tmp/jre/bin/java --add-modules jdk.incubator.vector --enable-native-acces
 cp=$(ls "$PWD"/lib/*.jar | tr '\n' ':')
 batches=${BATCHES:-1024,4096,16384}
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,temperature.gpu,power.draw --format=csv 2>&1 | tee "$out/gpu.txt"
+$java -cp "$cp" io.hiformer.training.GpuTrainingBenchmark check 2>&1 | tee "$out/check.log"
 $java -cp "$cp" io.hiformer.training.GpuTrainingBenchmark dump --out "$work" --examples "${EXAMPLES:-327680}" 2>&1 | tee "$out/dump.log"
 if [ "${OURS:-1}" = 1 ]; then
   $java -cp "$cp" io.hiformer.training.GpuTrainingBenchmark time --dir "$work" --batches "$batches" \

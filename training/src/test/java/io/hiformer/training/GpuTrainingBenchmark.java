@@ -37,6 +37,10 @@ import java.util.SplittableRandom;
  *                                              whole steps of the GPU trainer (forward, backward,
  *                                              finiteness check, optimiser) on those batches:
  *                                              DIR/ours.json
+ *   check                                      optim.cu on the GPU against the CPU trainer (one
+ *                                              thread, scalar kernels): five steps of the synthetic
+ *                                              model with weight decay, embedding decay, L2 and the
+ *                                              moving average; exit 1 beyond 1e-5
  * </pre>
  * Batch k of size B is examples {@code [k·B, (k+1)·B)} of batches.bin, wrapping around, in both.
  * batches.bin ("HFTRB1\0\0", little-endian): int32 n, #categorical, #bag, #dense, #tasks; int32
@@ -55,11 +59,57 @@ public final class GpuTrainingBenchmark {
           Long.parseLong(o.getOrDefault("--seed", "1")));
       case "time" -> time(Path.of(o.get("--dir")), ints(o.getOrDefault("--batches", "1024,4096,16384")),
           Integer.parseInt(o.getOrDefault("--steps", "20")), Integer.parseInt(o.getOrDefault("--repeats", "3")));
+      case "check" -> System.exit(check() ? 0 : 1);
       default -> {
-        System.err.println("usage: GpuTrainingBenchmark dump --out DIR | time --dir DIR [--batches ...]");
+        System.err.println("usage: GpuTrainingBenchmark dump --out DIR | time --dir DIR [--batches ...] | check");
         System.exit(2);
       }
     }
+  }
+
+  static boolean check() throws Exception {
+    ModelConfig c = SyntheticCtr.config();
+    Trainer.Options o = new Trainer.Options(64, 1e-2, 2, new Dropout(0.1f, 0.1f, 0.1f, 0.1f),
+        new Adam.Settings(0.9, 0.999, 1e-8, 1e-3, 0.5, 1e-4), 1, 9, 0.9);
+    CudaTrainingDevice dev = new CudaTrainingDevice(CudaDevice.shared());
+    ExampleSet data = new ExampleSet(c);
+    Batch b = new Batch(c, 320);
+    new SyntheticCtr(11).sample(b, 320, new SplittableRandom(5));
+    data.addAll(b);
+    double worst = 0;
+    try (Trainer want = new Trainer(Parameters.initialize(c, 9), o, CpuKernels.scalar());
+        Trainer got = Trainer.onDevice(Parameters.initialize(c, 9), o, CpuKernels.scalar(), dev,
+            HostDeviceStep.factory(dev, CpuKernels.scalar(), o.dropout()))) {
+      for (Batch batch : data.batches(64, false, 0)) {
+        double lw = want.step(batch);
+        double lg = got.step(batch);
+        System.out.printf(Locale.ROOT, "loss cpu %.9f gpu %.9f%n", lw, lg);
+        worst = Math.max(worst, Math.abs(lw - lg));
+      }
+      want.settle();
+      got.settle();
+      worst = Math.max(worst, maxDiff(got.parameters(), want.parameters(), "weights"));
+      worst = Math.max(worst, maxDiff(got.optimizer().firstMoments(), want.optimizer().firstMoments(), "m"));
+      worst = Math.max(worst, maxDiff(got.optimizer().secondMoments(), want.optimizer().secondMoments(), "v"));
+      worst = Math.max(worst, maxDiff(got.evaluationParameters(), want.evaluationParameters(), "average"));
+    } finally {
+      dev.close();
+    }
+    System.out.printf(Locale.ROOT, "check on %s: largest difference %.3g (bound 1e-5): %s%n", dev.name(), worst,
+        worst <= 1e-5 ? "PASS" : "FAIL");
+    return worst <= 1e-5;
+  }
+
+  private static double maxDiff(Parameters got, Parameters want, String what) {
+    double max = 0;
+    for (Parameters.Tensor t : want.tensors()) {
+      float[] g = got.get(t.name());
+      for (int i = 0; i < t.size(); i++) {
+        max = Math.max(max, Math.abs((double) g[i] - t.data()[i]));
+      }
+    }
+    System.out.printf(Locale.ROOT, "%s: max |gpu - cpu| %.3g%n", what, max);
+    return max;
   }
 
   static ModelConfig config() {
