@@ -4,7 +4,8 @@
 # (check.log), times whole steps of our GPU trainer, then PyTorch's on the
 # same model and batches (eager, torch.compile, CUDA graph), and writes the side-by-side table:
 # $OUT/train-bench.md and .csv, with ours.json, torch.json and the logs (OUT default ./out).
-# BATCHES (default 1024,4096,16384), STEPS (20 a repeat), REPEATS (3), EXAMPLES (327680) tune it;
+# BATCHES (default 1024,4096,16384), STEPS (20 a repeat; OURS_STEPS for ours alone), REPEATS (3),
+# EXAMPLES (327680) tune it;
 # TORCH=0 skips PyTorch, OURS=0 our side.
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -20,7 +21,7 @@ $java -cp "$cp" io.hiformer.training.GpuTrainingBenchmark check 2>&1 | tee "$out
 $java -cp "$cp" io.hiformer.training.GpuTrainingBenchmark dump --out "$work" --examples "${EXAMPLES:-327680}" 2>&1 | tee "$out/dump.log"
 if [ "${OURS:-1}" = 1 ]; then
   $java -cp "$cp" io.hiformer.training.GpuTrainingBenchmark time --dir "$work" --batches "$batches" \
-    --steps "${STEPS:-20}" --repeats "${REPEATS:-3}" 2>&1 | tee "$out/ours.log"
+    --steps "${OURS_STEPS:-${STEPS:-20}}" --repeats "${REPEATS:-3}" 2>&1 | tee "$out/ours.log"
   cp "$work/ours.json" "$out/" 2>/dev/null
 fi
 if [ "${TORCH:-1}" = 1 ]; then
