@@ -10,19 +10,20 @@ import org.junit.jupiter.api.Test;
 class PackedParametersTest {
 
   @Test
-  void unpackInvertsPackWhichIsTheServingPacking() throws Exception {
+  void unpackInvertsPackWhichIsTheServingPacking() {
     SplittableRandom rnd = new SplittableRandom(4);
     for (ModelConfig c : new ModelConfig[] {TestModels.randomConfig(rnd, 2, 2, true, true, true),
-        TestModels.randomConfig(rnd, 3, 3, false, true, false), BundledConfigs.get(BundledConfigs.REF_SERVING)}) {
+        TestModels.randomConfig(rnd, 3, 3, false, true, false)}) {
       Parameters p = TestModels.randomParameters(c, rnd);
       PackedParameters packed = new PackedParameters(c);
       float[] blob = packed.newBuffer();
       packed.pack(p, blob);
-      assertThat(blob).as("%s", c.name()).containsExactly(CudaScorer.pack(p, packed.layout()));
+      assertThat(java.util.Arrays.equals(blob, CudaScorer.pack(p, packed.layout()))).as("same as the serving packing")
+          .isTrue();
       Parameters back = Parameters.zeros(c);
       packed.unpack(blob, back);
       for (Parameters.Tensor t : p.tensors()) {
-        assertThat(back.get(t.name())).as(t.name()).containsExactly(t.data());
+        assertThat(java.util.Arrays.equals(back.get(t.name()), t.data())).as(t.name()).isTrue();
       }
       float[] dense = packed.newBuffer();
       packed.packDense(p, dense);
