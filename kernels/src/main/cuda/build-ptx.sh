@@ -17,5 +17,7 @@ fi
 mkdir -p "$out"
 # compute_90: Hopper and newer; the driver compiles the PTX for the GPU it finds (mma.sync, clusters)
 nvcc -ptx -arch=compute_90 -O3 -std=c++17 -o "$out/hiformer.ptx" hiformer.cu
+# the optimiser of a training step (FusedOptimizer.java): a module of its own
+nvcc -ptx -arch=compute_90 -O3 -std=c++17 -o "$out/optim.ptx" optim.cu
 echo "$hash" > "$out/hiformer.ptx.sha256"
-echo "build-ptx: regenerated $out/hiformer.ptx"
+echo "build-ptx: regenerated $out/hiformer.ptx and $out/optim.ptx"

@@ -26,6 +26,41 @@ public final class Batch {
   final float[] labelMask;
   private int size;
 
+  /**
+   * The batch's arrays in the encoding of docs/model.md, Expected files, for copying to a device
+   * or a file as they are (read only): categorical ids {@code [n, #categorical]}, bag offsets
+   * {@code [n·#bag + 1]} into the bag ids, dense values {@code [n, D]}, labels and their mask
+   * {@code [n, T]}.
+   */
+  public int[] categoricalIds() {
+    return categorical;
+  }
+
+  /** See {@link #categoricalIds()}. */
+  public int[] bagOffsetArray() {
+    return bagOffsets;
+  }
+
+  /** See {@link #categoricalIds()}. */
+  public int[] bagIdArray() {
+    return bagIds;
+  }
+
+  /** See {@link #categoricalIds()}. */
+  public float[] denseValues() {
+    return dense;
+  }
+
+  /** See {@link #categoricalIds()}. */
+  public float[] labelValues() {
+    return labels;
+  }
+
+  /** See {@link #categoricalIds()}. */
+  public float[] labelMaskValues() {
+    return labelMask;
+  }
+
   public Batch(ModelConfig config, int capacity) {
     if (capacity <= 0) {
       throw new IllegalArgumentException("batch capacity must be positive, got " + capacity);

@@ -331,6 +331,19 @@ public final class Hiformer {
     embedBackward(batch, from, n, dOut, grads);
   }
 
+  /**
+   * After {@link #backward} of {@code n} examples: the gradient of each embedded field's pooled
+   * vector (a bag's average), {@code [n][nemb][d]}, the embedded fields being the first tokens. For
+   * trainers that update the tables themselves (the GPU's).
+   */
+  public void embeddingGradients(Activations act, int n, float[] out) {
+    int ld = tokens * d;
+    int row = embeddedSlot.length * d;
+    for (int b = 0; b < n; b++) {
+      System.arraycopy(act.dOut, b * ld, out, b * row, row);
+    }
+  }
+
   /** Towers and final LayerNorm, backwards; writes the last layer's output gradient {@code [n, R, d]}. */
   private void headsBackward(float[] last, int r, int n, Activations act, Parameters grads, float[] dLast) {
     for (int j = 0; j < tasks; j++) {

@@ -10,6 +10,7 @@ import io.hiformer.training.Adam;
 import io.hiformer.training.TrainJob;
 import io.hiformer.training.TrainingFailedException;
 import io.hiformer.training.Trainer;
+import io.hiformer.training.TrainingBackend;
 import io.hiformer.training.TrainingRun;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -167,6 +168,11 @@ final class TrainCommand implements Callable<Integer> {
   @Option(names = "--embedding-l2", defaultValue = "0", description = "L2 penalty on the embedding rows a batch uses") double embeddingL2;
   @Option(names = "--ema", defaultValue = "0", description = "moving average of the weights for evaluation and the final model, e.g. 0.999 (0: off)") double ema;
   @Option(names = "--threads", description = "training threads (default: all processors)") Integer threads;
+  @Option(names = "--backend", defaultValue = "cpu", paramLabel = "auto|cpu|cuda",
+      description = "where steps run: cpu; cuda (the GPU, or exit 2 when there is no usable one); auto (the GPU"
+          + " when usable for this model, else the CPU, saying why). On the GPU, weights, tables and Adam state"
+          + " live on the device and the optimiser runs there; checkpoints resume on either (default: ${DEFAULT-VALUE})")
+  String backend;
   @Option(names = "--seed", defaultValue = "1", description = "seed of initialisation, data order and dropout (default: ${DEFAULT-VALUE})") long seed;
   @Option(names = "--max-bad-rows", defaultValue = "0", description = "skip up to this many bad rows per file set, then stop; the count and where go to the console and the report (default: ${DEFAULT-VALUE})") long maxBadRows;
 
@@ -193,6 +199,7 @@ final class TrainCommand implements Callable<Integer> {
     Trainer.Options options;
     try {
       checkOptions();
+      backend().checkDevice();
       options = new Trainer.Options(batchSize, lr, warmup, new Dropout(tokenDropout, dropout, dropout, dropout),
           Adam.Settings.defaults().withEmbeddingRegularisation(embeddingDecay, embeddingL2), threads(), seed, ema);
       checkOutputs();
@@ -250,6 +257,10 @@ final class TrainCommand implements Callable<Integer> {
       }
     }
     return 0;
+  }
+
+  private TrainingBackend backend() {
+    return TrainingBackend.parse(backend);
   }
 
   private int threads() {
@@ -365,7 +376,7 @@ final class TrainCommand implements Callable<Integer> {
         new TrainJob.Shape(tokenDim, heads, layers, rankK, rankV, ffnMult, tower, denseTokens, !noPrune,
             io.hiformer.model.ModelConfig.Variant.fromJson(variant)),
         options, epochs, patience, maxBadRows, checkpoints);
-    return TrainJob.run(spec, pipeline(options.threads()), kernels.kernels(), TrainingRun.Progress.console());
+    return TrainJob.run(spec, pipeline(options.threads()), kernels.kernels(), backend(), TrainingRun.Progress.console());
   }
 
   /** The job from the examples topic; null (after an error line) when the options do not describe one. */
@@ -386,7 +397,7 @@ final class TrainCommand implements Callable<Integer> {
     TrainJob.ExamplesSpec spec = new TrainJob.ExamplesSpec(name, r, baseVersion, warmStart,
         announce.kafka.bootstrapServers, examplesTopic, ExampleTopic.Bound.parse(from), ExampleTopic.Bound.parse(validFrom),
         ExampleTopic.Bound.parse(to), options, epochs, patience, maxBadRows, checkpoints);
-    return TrainJob.run(spec, pipeline(options.threads()), kernels.kernels(), TrainingRun.Progress.console());
+    return TrainJob.run(spec, pipeline(options.threads()), kernels.kernels(), backend(), TrainingRun.Progress.console());
   }
 
   /**

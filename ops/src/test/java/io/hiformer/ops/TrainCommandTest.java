@@ -161,6 +161,26 @@ class TrainCommandTest {
     assertThat(dir.resolve("m.safetensors")).doesNotExist();
   }
 
+  @Test
+  void withoutAGpuCudaExitsTwoSayingWhyAndAutoTrainsOnTheCpuWithOneLine(@TempDir Path dir) throws Exception {
+    org.junit.jupiter.api.Assumptions.assumeTrue(!gpu(), "a GPU is usable here");
+    refused(train(dir, "--backend", "cuda"), 2, dir, "no usable GPU: ");
+    VerifyCommandTest.Result auto = train(dir, "--backend", "auto", "--epochs", "1");
+    // trained on the CPU (whether 600 rows beat the initial model in one epoch is not the point here)
+    assertThat(auto.out()).as(auto.out() + auto.err()).contains("epoch 1: train loss");
+    assertThat(auto.out().lines().filter(l -> l.startsWith("training on the CPU: no usable GPU: "))).hasSize(1);
+    refused(train(dir, "--backend", "tpu"), 2, dir, "--backend must be auto, cpu or cuda, got 'tpu'");
+  }
+
+  private static boolean gpu() {
+    try {
+      io.hiformer.kernels.cuda.CudaDevice.shared();
+      return true;
+    } catch (io.hiformer.kernels.cuda.CudaUnavailableException e) {
+      return false;
+    }
+  }
+
   @ParameterizedTest
   @CsvSource({"--batch-size,0", "--batch-size,-5", "--threads,0", "--threads,100000", "--lr,0", "--lr,-1",
       "--lr,NaN", "--lr,Infinity", "--dropout,1", "--dropout,-0.1", "--token-dropout,1.5", "--ema,1", "--ema,-0.5",

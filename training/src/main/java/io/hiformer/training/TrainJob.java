@@ -98,6 +98,12 @@ public final class TrainJob {
    */
   public static Outcome run(Spec spec, Pipeline pipeline, CpuKernels kernels, TrainingRun.Progress progress)
       throws IOException {
+    return run(spec, pipeline, kernels, TrainingBackend.CPU, progress);
+  }
+
+  /** As {@link #run(Spec, Pipeline, CpuKernels, TrainingRun.Progress)}, steps on {@code backend}. */
+  public static Outcome run(Spec spec, Pipeline pipeline, CpuKernels kernels, TrainingBackend backend,
+      TrainingRun.Progress progress) throws IOException {
     long start = System.nanoTime();
     String schemaText = Files.readString(spec.schema());
     FeatureSchema schema = FeatureSchema.parse(schemaText);
@@ -147,7 +153,7 @@ public final class TrainJob {
       reportData.put("warnings", warnings);
       return train(spec.name(), spec.trainer(), spec.maxEpochs(), spec.patience(), spec.maxBadRows(),
           pipeline.shuffleWindow(), spec.checkpoints(), config, Parameters.initialize(config, spec.trainer().seed()),
-          train, valid, test, transformsJson, lineage, reportData, kernels, progress, start);
+          train, valid, test, transformsJson, lineage, reportData, kernels, backend, progress, start);
     }
   }
 
@@ -245,12 +251,20 @@ public final class TrainJob {
   /** As {@link #run(ExamplesSpec, CpuKernels, TrainingRun.Progress)}, the ranges cached by their offsets. */
   public static Outcome run(ExamplesSpec spec, Pipeline pipeline, CpuKernels kernels, TrainingRun.Progress progress)
       throws IOException {
+    return run(spec, pipeline, kernels, TrainingBackend.CPU, progress);
+  }
+
+  /** As {@link #run(ExamplesSpec, Pipeline, CpuKernels, TrainingRun.Progress)}, steps on {@code backend}. */
+  public static Outcome run(ExamplesSpec spec, Pipeline pipeline, CpuKernels kernels, TrainingBackend backend,
+      TrainingRun.Progress progress)
+      throws IOException {
     try (Workspace ws = Workspace.open(pipeline, progress)) {
-      return fromTopic(spec, pipeline.shuffleWindow(), ws, kernels, progress);
+      return fromTopic(spec, pipeline.shuffleWindow(), ws, kernels, backend, progress);
     }
   }
 
   private static Outcome fromTopic(ExamplesSpec spec, int shuffleWindow, Workspace ws, CpuKernels kernels,
+      TrainingBackend backend,
       TrainingRun.Progress progress) throws IOException {
     long start = System.nanoTime();
     VerifiedModel base = VerifiedModel.load(spec.registry(), spec.base());
@@ -319,7 +333,7 @@ public final class TrainJob {
     reportData.put("bad_rows", badRows(bad, progress));
     return train(spec.name(), spec.trainer(), spec.maxEpochs(), spec.patience(), spec.maxBadRows(),
         shuffleWindow, spec.checkpoints(), config, params,
-        train, valid, null, trained, lineage, reportData, kernels, progress, start);
+        train, valid, null, trained, lineage, reportData, kernels, backend, progress, start);
   }
 
   /**
@@ -366,7 +380,7 @@ public final class TrainJob {
       ExampleSource valid, ExampleSource test,
       String transforms,
       Map<String, Object> lineageData, Map<String, Object> reportData, CpuKernels kernels,
-      TrainingRun.Progress progress, long start) throws IOException {
+      TrainingBackend backend, TrainingRun.Progress progress, long start) throws IOException {
     if (options.batchSize() > train.count()) {
       // One batch holds all the data either way; the workspace is sized by the batch, not the data.
       options = new Trainer.Options((int) train.count(), options.lr(), options.warmupSteps(), options.dropout(),
@@ -383,7 +397,7 @@ public final class TrainJob {
     TrainingRun.Result result;
     List<Metrics.Task> validMetrics;
     List<Metrics.Task> testMetrics = List.of();
-    try (Trainer trainer = new Trainer(params, options, kernels)) {
+    try (Trainer trainer = backend.open(params, options, kernels, progress)) {
       result = TrainingRun.run(trainer, train, valid,
           new TrainingRun.Options(maxEpochs, patience, checkpoints, options.seed(), identity), progress);
       try (CpuScorer scorer = new CpuScorer(trainer.evaluationModel(), options.threads())) {

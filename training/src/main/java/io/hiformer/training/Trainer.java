@@ -1,6 +1,7 @@
 package io.hiformer.training;
 
 import io.hiformer.kernels.CpuKernels;
+import io.hiformer.kernels.cuda.TrainingDevice;
 import io.hiformer.model.Activations;
 import io.hiformer.model.Batch;
 import io.hiformer.model.Dropout;
@@ -12,6 +13,10 @@ import io.hiformer.model.Parameters;
  * into one contiguous shard per thread, each shard's gradients land in that thread's buffers, and
  * the buffers are summed in a fixed order before one optimiser update. The same seed, data order
  * and thread count give the same model, bit for bit.
+ *
+ * <p>On a GPU ({@link #onDevice}) the weights, Adam's state and the moving average live on the
+ * device and a step runs there ({@link DeviceTraining}); {@link #settle()} brings the host's copies
+ * up to date, which is what evaluation, checkpoints and the final model read.
  */
 public final class Trainer implements AutoCloseable {
 
@@ -49,16 +54,35 @@ public final class Trainer implements AutoCloseable {
   private final Parameters averaged;
   private final Hiformer averagedModel;
   private final WorkerPool.Job shardJob = this::runShard;
+  private final DeviceTraining device;
   private Batch current;
 
+  /** Trains on the CPU, on {@code options.threads()} threads. */
   public Trainer(Parameters params, Options options, CpuKernels kernels) {
+    this(params, options, kernels, null, null);
+  }
+
+  /**
+   * Trains on {@code device}: the forward and backward by {@code step}, the optimiser by optim.cu.
+   * {@code kernels} serve evaluation on the host. The config must be one the CUDA kernels run
+   * ({@link io.hiformer.model.CudaScorer#unsupported}).
+   */
+  public static Trainer onDevice(Parameters params, Options options, CpuKernels kernels, TrainingDevice device,
+      DeviceStep.Factory step) {
+    return new Trainer(params, options, kernels, device, step);
+  }
+
+  private Trainer(Parameters params, Options options, CpuKernels kernels, TrainingDevice dev,
+      DeviceStep.Factory step) {
     this.params = params;
     this.options = options;
     this.model = new Hiformer(params, kernels);
     this.adam = new Adam(params, options.adam());
-    int t = options.threads();
-    this.pool = new WorkerPool(t, "hiformer-trainer");
-    int shard = (options.batchSize() + t - 1) / t;
+    this.device = dev == null ? null
+        : new DeviceTraining(new io.hiformer.model.PackedParameters(params.config()), dev, step, options);
+    int t = dev == null ? options.threads() : 0;
+    this.pool = dev == null ? new WorkerPool(t, "hiformer-trainer") : null;
+    int shard = t == 0 ? 0 : (options.batchSize() + t - 1) / t;
     this.acts = new Activations[t];
     this.grads = new Parameters[t];
     for (int i = 0; i < t; i++) {
@@ -103,6 +127,9 @@ public final class Trainer implements AutoCloseable {
     if (batch.size() > options.batchSize() || batch.size() == 0) {
       throw new IllegalArgumentException("batch of " + batch.size() + " outside 1.." + options.batchSize());
     }
+    if (device != null) {
+      return device.step(batch, learningRate(device.steps(adam) + 1), params, adam, averaged);
+    }
     touched.collect(batch);
     current = batch;
     pool.run(shardJob, acts.length);
@@ -131,11 +158,33 @@ public final class Trainer implements AutoCloseable {
    * average each starts as row 0 of its table ({@link NewRows}), and its Adam moments start at zero.
    */
   public void initialiseRows(String tensor, int[] rows) {
+    if (device != null) {
+      // the device holds the weights between epochs; its row initialisation is not built yet
+      throw new IllegalStateException("open vocabularies grow on the CPU backend only, for now (train --backend cpu)");
+    }
     NewRows.initialise(params, tensor, rows);
     if (averaged != null) {
       NewRows.initialise(averaged, tensor, rows);
     }
     adam.resetRows(tensor, rows);
+  }
+
+  /**
+   * Brings the weights up to date with the lazy embedding decay ({@link Adam#settle()}); on a GPU,
+   * also copies the weights, Adam's state and the moving average back to the host. Call before
+   * reading the weights (evaluation, checkpoints).
+   */
+  public void settle() {
+    if (device != null) {
+      device.toHost(params, adam, averaged);
+    } else {
+      adam.settle();
+    }
+  }
+
+  /** Whether steps run on a GPU. */
+  public boolean onGpu() {
+    return device != null;
   }
 
   /** The warm-up schedule: linear from 0 to the configured rate over the warm-up steps. */
@@ -247,7 +296,11 @@ public final class Trainer implements AutoCloseable {
 
   @Override
   public void close() {
-    pool.close();
+    if (device != null) {
+      device.close();
+    } else {
+      pool.close();
+    }
   }
 
   Parameters parameters() {

@@ -96,7 +96,7 @@ public final class TrainingRun {
           bar.advance(b.size());
         }
         bar.clear();
-        trainer.optimizer().settle();
+        trainer.settle();
         String weight = nonFinite(trainer.parameters());
         if (weight == null && params != trainer.parameters()) {
           weight = nonFinite(params);  // the moving average

@@ -32,19 +32,24 @@ import jcuda.driver.JCudaDriver;
 public final class CudaDevice {
   /** The PTX resource, built from src/main/cuda by build-ptx.sh. */
   static final String PTX = "hiformer.ptx";
+  /** The optimiser kernels of a training step (optim.cu), a module of their own. */
+  static final String OPTIM_PTX = "optim.ptx";
 
   private static Object shared;  // the device, or the reason there is none
 
   private final CUcontext context;
   private final CUmodule module;
+  private final CUmodule optimModule;
   private final String name;
   private final int multiprocessors;
   private final int driverVersion;
   private final Map<String, CUfunction> functions = new HashMap<>();
 
-  private CudaDevice(CUcontext context, CUmodule module, String name, int multiprocessors, int driverVersion) {
+  private CudaDevice(CUcontext context, CUmodule module, CUmodule optimModule, String name, int multiprocessors,
+      int driverVersion) {
     this.context = context;
     this.module = module;
+    this.optimModule = optimModule;
     this.name = name;
     this.multiprocessors = multiprocessors;
     this.driverVersion = driverVersion;
@@ -88,7 +93,9 @@ public final class CudaDevice {
       cuCtxSetCurrent(context);
       CUmodule module = new CUmodule();
       cuModuleLoadData(module, ptx());
-      return new CudaDevice(context, module, name, sms, version[0]);
+      CUmodule optim = new CUmodule();
+      cuModuleLoadData(optim, ptx(OPTIM_PTX));
+      return new CudaDevice(context, module, optim, name, sms, version[0]);
     } catch (CudaUnavailableException e) {
       throw e;
     } catch (IOException | RuntimeException | LinkageError e) {
@@ -109,9 +116,13 @@ public final class CudaDevice {
 
   /** The PTX text, NUL-terminated as cuModuleLoadData wants it. */
   static byte[] ptx() throws IOException {
-    try (InputStream in = CudaDevice.class.getResourceAsStream(PTX)) {
+    return ptx(PTX);
+  }
+
+  static byte[] ptx(String resource) throws IOException {
+    try (InputStream in = CudaDevice.class.getResourceAsStream(resource)) {
       if (in == null) {
-        throw new IOException("resource " + PTX + " is missing");
+        throw new IOException("resource " + resource + " is missing");
       }
       byte[] text = in.readAllBytes();
       return Arrays.copyOf(text, text.length + 1);
@@ -149,7 +160,7 @@ public final class CudaDevice {
   synchronized CUfunction function(String kernel) {
     return functions.computeIfAbsent(kernel, k -> {
       CUfunction f = new CUfunction();
-      cuModuleGetFunction(f, module, k);
+      cuModuleGetFunction(f, k.startsWith("hf_") ? optimModule : module, k);
       return f;
     });
   }

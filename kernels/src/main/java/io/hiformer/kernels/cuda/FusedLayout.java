@@ -206,6 +206,22 @@ public final class FusedLayout {
     return w;
   }
 
+  /**
+   * Where embedding table {@code field} (its index among the embedded fields) starts in the weights
+   * buffer: row v at {@code embeddingOffset(field) + v·width()}, its d features first, padding after.
+   */
+  public int embeddingOffset(int field) {
+    return offset(desc[(int) desc[D_FIELD_BASE] + 2 * field + 1]);
+  }
+
+  /**
+   * Floats before the first embedding table: every non-embedding parameter lies in {@code [0,
+   * denseFloats())}, since the tables are allocated last.
+   */
+  public int denseFloats() {
+    return s.fieldSlots().length == 0 ? size() : embeddingOffset(0);
+  }
+
   /** Bytes of dynamic shared memory a block of {@code v} needs: the kernel's layout. */
   public int sharedBytes(Variant v) {
     return sharedBytes(s, v.examples(), v.cluster());

@@ -41,6 +41,11 @@ class PtxFreshnessTest {
         assertThat(ptx).as("entry %s", name).contains(".entry " + name + "(");
       }
     }
+    String optim = new String(CudaDevice.ptx(CudaDevice.OPTIM_PTX), StandardCharsets.US_ASCII);
+    assertThat(optim).contains(".target sm_90");
+    for (String kernel : FusedOptimizer.KERNELS) {
+      assertThat(optim).as("entry %s", kernel).contains(".entry " + kernel + "(");
+    }
   }
 
   /** The hash build-ptx.sh records: each file of the folder in byte order, "file NAME\n" then its bytes. */
