@@ -135,81 +135,25 @@ static float* gX;
 static float* gLogits;
 static int gBatch;
 
+static void (*gBody)();
+
+static void run_forward() { kernel(gDesc, gWts, gCat, gBagOff, gBagIds, gDense, gX, gLogits, gBatch); }
+
 static void fiber_main() {
 #ifdef HF_ASAN
   __sanitizer_finish_switch_fiber(nullptr, &emu::schedulerStack, &emu::schedulerStackSize);
 #endif
-  kernel(gDesc, gWts, gCat, gBagOff, gBagIds, gDense, gX, gLogits, gBatch);
+  gBody();
   emu::current->done = true;
   emu::switch_to_scheduler();  // never resumed
   abort();
 }
 
-template <typename T>
-static std::vector<T> read_array(FILE* f) {
-  long long n;
-  if (fread(&n, 8, 1, f) != 1 || n < 0) {
-    fprintf(stderr, "emu: truncated image\n");
-    exit(1);
-  }
-  std::vector<T> v((size_t) n);
-  if (n > 0 && fread(v.data(), sizeof(T), (size_t) n, f) != (size_t) n) {
-    fprintf(stderr, "emu: truncated image\n");
-    exit(1);
-  }
-  return v;
-}
-
-int main(int argc, char** argv) {
-  if (argc < 3) {
-    fprintf(stderr, "usage: emu IMAGE OUT [reverse]\n");
-    return 1;
-  }
-  const bool reverse = argc > 3 && std::string(argv[3]) == "reverse";
-  FILE* f = fopen(argv[1], "rb");
-  if (!f) {
-    perror(argv[1]);
-    return 1;
-  }
-  char magic[8];
-  int head[7];
-  if (fread(magic, 1, 8, f) != 8 || std::memcmp(magic, "HFEMU1\0\0", 8) != 0 || fread(head, 4, 7, f) != 7) {
-    fprintf(stderr, "emu: not an image\n");
-    return 1;
-  }
-  const int ex = head[0], w = head[1], cs = head[2], prec = head[3], minBlocks = head[4], batch = head[5],
-            smemFloats = head[6];
-  std::vector<long long> desc = read_array<long long>(f);
-  std::vector<float> wts = read_array<float>(f);
-  std::vector<int> cat = read_array<int>(f);
-  std::vector<int> bagOff = read_array<int>(f);
-  std::vector<int> bagIds = read_array<int>(f);
-  std::vector<float> dense = read_array<float>(f);
-  fclose(f);
-  kernel = nullptr;
-  for (const Variant& v : VARIANTS) {
-    if (v.ex == ex && v.w == w && v.cs == cs && v.prec == prec && v.blocks == minBlocks) kernel = v.fn;
-  }
-  if (!kernel) {
-    fprintf(stderr, "emu: no kernel for ex=%d w=%d cs=%d prec=%d blocks=%d\n", ex, w, cs, prec, minBlocks);
-    return 1;
-  }
-  const int L = (int) desc[hf::D_L];
-  const int T = (int) desc[hf::D_T];
-  const int tiles = (batch + ex - 1) / ex;
+// Runs `grid` blocks (clusters of cs), 256 fibers each, through `body`; 0, or 2 on a deadlock.
+static int launch(int grid, int cs, int smemFloats, bool reverse, void (*body)()) {
+  gBody = body;
+  const int tiles = grid / cs;
   const float nan = std::numeric_limits<float>::quiet_NaN();
-  std::vector<float> x((size_t) tiles * ex * L * w, nan);  // unwritten reads poison the result
-  std::vector<float> logits((size_t) batch * T, nan);
-  gDesc = desc.data();
-  gWts = wts.data();
-  gCat = cat.data();
-  gBagOff = bagOff.data();
-  gBagIds = bagIds.data();
-  gDense = dense.data();
-  gX = x.data();
-  gLogits = logits.data();
-  gBatch = batch;
-
   const size_t stackBytes = 512 * 1024;
   std::vector<emu::Block> blocks((size_t) cs);
   std::vector<std::vector<float>> smem((size_t) cs);
@@ -260,6 +204,149 @@ int main(int argc, char** argv) {
       }
     }
   }
+  return 0;
+}
+
+template <typename T>
+static std::vector<T> read_array(FILE* f) {
+  long long n;
+  if (fread(&n, 8, 1, f) != 1 || n < 0) {
+    fprintf(stderr, "emu: truncated image\n");
+    exit(1);
+  }
+  std::vector<T> v((size_t) n);
+  if (n > 0 && fread(v.data(), sizeof(T), (size_t) n, f) != (size_t) n) {
+    fprintf(stderr, "emu: truncated image\n");
+    exit(1);
+  }
+  return v;
+}
+
+// Training image (KernelEmulator.train): "HFTRN1\0\0", int32 batch, lossBatch, accumulate, blocksPerSeg,
+// then int64-counted arrays: desc, strides (int64: act, grad floats per example), weights, categorical,
+// bag offsets, bag ids, dense, labels, mask, segments (int32), the gradient buffer's initial contents.
+// OUT receives int64-counted float32 arrays: logits, loss per task, dEmb, gradients, saved activations.
+static struct {
+  const long long* desc;
+  const float* wts;
+  const int *cat, *bagOff, *bagIds, *segs;
+  const float *dense, *labels, *mask;
+  float *act, *grad, *logits, *dEmb, *out, *loss;
+  long long strideA, strideG;
+  int batch, lossBatch, accumulate, blocksPerSeg;
+} gT;
+
+static void run_train_step() {
+  hf_train_step(gT.desc, gT.wts, gT.cat, gT.bagOff, gT.bagIds, gT.dense, gT.labels, gT.mask, gT.act, gT.grad,
+                gT.logits, gT.dEmb, gT.strideA, gT.strideG, gT.lossBatch);
+}
+
+static void run_train_grads() {
+  hf_train_grads(gT.desc, gT.segs, gT.dense, gT.act, gT.grad, gT.out, gT.loss, gT.strideA, gT.strideG, gT.batch,
+                 gT.lossBatch, gT.accumulate, gT.blocksPerSeg);
+}
+
+static void write_array(FILE* o, const std::vector<float>& v) {
+  long long n = (long long) v.size();
+  fwrite(&n, 8, 1, o);
+  fwrite(v.data(), 4, v.size(), o);
+}
+
+static int train_main(FILE* f, const char* outPath, bool reverse) {
+  int head[4];
+  if (fread(head, 4, 4, f) != 4) {
+    fprintf(stderr, "emu: not an image\n");
+    return 1;
+  }
+  std::vector<long long> desc = read_array<long long>(f);
+  std::vector<long long> strides = read_array<long long>(f);
+  std::vector<float> wts = read_array<float>(f);
+  std::vector<int> cat = read_array<int>(f);
+  std::vector<int> bagOff = read_array<int>(f);
+  std::vector<int> bagIds = read_array<int>(f);
+  std::vector<float> dense = read_array<float>(f);
+  std::vector<float> labels = read_array<float>(f);
+  std::vector<float> mask = read_array<float>(f);
+  std::vector<int> segs = read_array<int>(f);
+  std::vector<float> out = read_array<float>(f);
+  fclose(f);
+  const int batch = head[0];
+  const int T = (int) desc[hf::D_T], nemb = (int) desc[hf::D_NEMB], d = (int) desc[hf::D_D];
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  // NaN everywhere the kernels should write before they read
+  std::vector<float> act((size_t) batch * strides[0], nan), grad((size_t) batch * strides[1], nan);
+  std::vector<float> logits((size_t) batch * T, nan), dEmb((size_t) batch * nemb * d, nan), loss((size_t) T, nan);
+  gT = {desc.data(), wts.data(), cat.data(), bagOff.data(), bagIds.data(), segs.data(), dense.data(), labels.data(),
+        mask.data(), act.data(), grad.data(), logits.data(), dEmb.data(), out.data(), loss.data(), strides[0],
+        strides[1], batch, head[1], head[2], head[3]};
+  if (int rc = launch(batch, 1, 1, reverse, &run_train_step)) return rc;
+  const int nseg = (int) segs.size() / hf::G_SEG_INTS;
+  if (int rc = launch(nseg * head[3], 1, 1, reverse, &run_train_grads)) return rc;
+  FILE* o = fopen(outPath, "wb");
+  if (!o) {
+    perror(outPath);
+    return 1;
+  }
+  for (const auto* v : {&logits, &loss, &dEmb, &out, &act}) write_array(o, *v);
+  if (fclose(o) != 0) {
+    perror(outPath);
+    return 1;
+  }
+  return 0;
+}
+
+int main(int argc, char** argv) {
+  if (argc < 3) {
+    fprintf(stderr, "usage: emu IMAGE OUT [reverse]\n");
+    return 1;
+  }
+  const bool reverse = argc > 3 && std::string(argv[3]) == "reverse";
+  FILE* f = fopen(argv[1], "rb");
+  if (!f) {
+    perror(argv[1]);
+    return 1;
+  }
+  char magic[8];
+  int head[7];
+  if (fread(magic, 1, 8, f) == 8 && std::memcmp(magic, "HFTRN1\0\0", 8) == 0) return train_main(f, argv[2], reverse);
+  if (std::memcmp(magic, "HFEMU1\0\0", 8) != 0 || fread(head, 4, 7, f) != 7) {
+    fprintf(stderr, "emu: not an image\n");
+    return 1;
+  }
+  const int ex = head[0], w = head[1], cs = head[2], prec = head[3], minBlocks = head[4], batch = head[5],
+            smemFloats = head[6];
+  std::vector<long long> desc = read_array<long long>(f);
+  std::vector<float> wts = read_array<float>(f);
+  std::vector<int> cat = read_array<int>(f);
+  std::vector<int> bagOff = read_array<int>(f);
+  std::vector<int> bagIds = read_array<int>(f);
+  std::vector<float> dense = read_array<float>(f);
+  fclose(f);
+  kernel = nullptr;
+  for (const Variant& v : VARIANTS) {
+    if (v.ex == ex && v.w == w && v.cs == cs && v.prec == prec && v.blocks == minBlocks) kernel = v.fn;
+  }
+  if (!kernel) {
+    fprintf(stderr, "emu: no kernel for ex=%d w=%d cs=%d prec=%d blocks=%d\n", ex, w, cs, prec, minBlocks);
+    return 1;
+  }
+  const int L = (int) desc[hf::D_L];
+  const int T = (int) desc[hf::D_T];
+  const int tiles = (batch + ex - 1) / ex;
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  std::vector<float> x((size_t) tiles * ex * L * w, nan);  // unwritten reads poison the result
+  std::vector<float> logits((size_t) batch * T, nan);
+  gDesc = desc.data();
+  gWts = wts.data();
+  gCat = cat.data();
+  gBagOff = bagOff.data();
+  gBagIds = bagIds.data();
+  gDense = dense.data();
+  gX = x.data();
+  gLogits = logits.data();
+  gBatch = batch;
+
+  if (int rc = launch(tiles * cs, cs, smemFloats, reverse, &run_forward)) return rc;
   for (size_t i = 0; i < logits.size(); ++i) {
     if (std::isnan(logits[i])) {
       fprintf(stderr, "emu: logit %zu was not written (or is NaN)\n", i);
