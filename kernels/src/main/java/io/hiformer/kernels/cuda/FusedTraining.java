@@ -141,6 +141,53 @@ public final class FusedTraining implements AutoCloseable {
         grads, null);
   }
 
+  /**
+   * Everything one step produces, read back to the host: logits {@code [n, T]}, the loss per task,
+   * {@code dEmb [n, nemb, d]}, the packed gradients and the saved activations. For checks such as
+   * {@code hiformer verify --backend cuda}, not for the training loop: it uploads the weights and
+   * allocates the caller's buffers itself, then frees them.
+   */
+  public record HostStep(float[] logits, float[] loss, float[] dEmb, float[] grads, float[] activations) {}
+
+  /** {@link #forwardBackward} on host arrays (see {@link HostStep}), {@code lossBatch = n}. */
+  public synchronized HostStep runOnHost(int n, int[] categorical, int[] bagOffsets, int[] bagIds,
+      float[] denseValues, float[] labels, float[] labelMask, float[] packedWeights) {
+    checkOpen();
+    FusedLayout layout = training.layout();
+    if (packedWeights.length != layout.size()) {
+      throw new IllegalArgumentException("weights buffer has " + packedWeights.length + " floats, the layout "
+          + layout.size());
+    }
+    device.makeCurrent();
+    int nemb = layout.shape().fieldSlots().length;
+    CUdeviceptr w = null;
+    CUdeviceptr g = null;
+    CUdeviceptr e = null;
+    try {
+      w = alloc(4L * packedWeights.length);
+      cuMemcpyHtoD(w, Pointer.to(packedWeights), 4L * packedWeights.length);
+      g = alloc(4L * packedWeights.length);
+      jcuda.driver.JCudaDriver.cuMemsetD32(g, 0, packedWeights.length);
+      e = alloc(4L * n * nemb * layout.d);
+      forwardBackward(n, categorical, bagOffsets, bagIds, denseValues, labels, labelMask, n, w, g, e, false);
+      float[] grads = new float[packedWeights.length];
+      cuMemcpyDtoH(Pointer.to(grads), g, 4L * grads.length);
+      float[] dEmb = new float[n * nemb * layout.d];
+      cuMemcpyDtoH(Pointer.to(dEmb), e, 4L * dEmb.length);
+      float[] logits = new float[n * tasks];
+      readLogits(n, logits);
+      float[] act = new float[n * training.activationFloats()];
+      readActivations(n, act);
+      return new HostStep(logits, lossOut.clone(), dEmb, grads, act);
+    } finally {
+      for (CUdeviceptr p : new CUdeviceptr[] {w, g, e}) {
+        if (p != null) {
+          cuMemFree(p);
+        }
+      }
+    }
+  }
+
   /** The last step's logits {@code [n, T]}. */
   public synchronized void readLogits(int n, float[] out) {
     checkOpen();
