@@ -16,6 +16,7 @@
 #include "../../main/cuda/hiformer.cu"
 
 #if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #define HF_ASAN 1
 #endif
@@ -157,6 +158,7 @@ static int launch(int grid, int cs, int smemFloats, bool reverse, void (*body)()
   const size_t stackBytes = 512 * 1024;
   std::vector<emu::Block> blocks((size_t) cs);
   std::vector<std::vector<float>> smem((size_t) cs);
+  std::vector<emu::Fiber> fibers;
   for (int tile = 0; tile < tiles; ++tile) {
     for (int r = 0; r < cs; ++r) {
       smem[(size_t) r].assign((size_t) smemFloats, nan);
@@ -166,13 +168,21 @@ static int launch(int grid, int cs, int smemFloats, bool reverse, void (*body)()
     emu::blocks = blocks.data();
     emu::cluster = emu::Barrier();
     emu::clusterThreads = cs * 256;
-    std::vector<emu::Fiber> fibers((size_t) cs * 256);
+    // stacks are allocated once a launch: zeroing 256 of them a block would cost more than the block
+    if (fibers.size() != (size_t) cs * 256) fibers = std::vector<emu::Fiber>((size_t) cs * 256);
     for (int i = 0; i < cs * 256; ++i) {
       emu::Fiber& fb = fibers[(size_t) i];
       fb.thread = i % 256;
       fb.blockInCluster = i / 256;
       fb.blockIdx = tile * cs + i / 256;
-      fb.stack.resize(stackBytes);
+      fb.done = false;
+      fb.waitingOn = nullptr;
+      fb.waitGeneration = 0;
+      fb.arrivedGeneration = 0;
+      if (fb.stack.size() != stackBytes) fb.stack.resize(stackBytes);
+#ifdef HF_ASAN
+      ASAN_UNPOISON_MEMORY_REGION(fb.stack.data(), stackBytes);  // a finished fiber's frames stay poisoned
+#endif
       // a fresh stack that "returns" into fiber_main with the alignment of a call
       auto* top = reinterpret_cast<void**>((reinterpret_cast<uintptr_t>(fb.stack.data()) + stackBytes) & ~uintptr_t(15));
       *--top = nullptr;

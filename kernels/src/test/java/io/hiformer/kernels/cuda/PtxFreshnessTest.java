@@ -41,6 +41,9 @@ class PtxFreshnessTest {
         assertThat(ptx).as("entry %s", name).contains(".entry " + name + "(");
       }
     }
+    for (String name : new String[] {"hf_train_step", "hf_train_grads"}) {   // FusedTraining's
+      assertThat(ptx).as("entry %s", name).contains(".entry " + name + "(");
+    }
   }
 
   /** The hash build-ptx.sh records: each file of the folder in byte order, "file NAME\n" then its bytes. */
