@@ -78,7 +78,8 @@ public final class FusedTraining implements AutoCloseable {
 
   /**
    * One training step's gradients on a batch of {@code n} examples, inputs in the encoding of
-   * {@link FusedForward#forward} plus labels and label masks {@code [n, T]}. Writes (or, with
+   * {@link FusedForward#forward} plus labels and label masks {@code [n, T]}; ids must be in range (the
+   * model's {@code Batch.validate} checks them: the kernel reads the table rows they name). Writes (or, with
    * {@code accumulate}, adds) d loss / d parameter of every dense parameter into {@code denseGrads}
    * at the weights' packed offsets (padding lanes 0; alignment gaps and the embedding tables'
    * region are never written), and the gradient of each embedded field's pooled vector into
@@ -110,7 +111,13 @@ public final class FusedTraining implements AutoCloseable {
     if (lossBatch <= 0) {
       throw new IllegalArgumentException("lossBatch must be positive, got " + lossBatch);
     }
+    requireLength("categorical", categorical.length, (long) n * numCategorical);
+    requireLength("bagOffsets", bagOffsets.length, (long) n * numBag + 1);
+    requireLength("dense", denseValues.length, (long) n * numDense);
+    requireLength("labels", labels.length, (long) n * tasks);
+    requireLength("labelMask", labelMask.length, (long) n * tasks);
     int ids = bagOffsets[n * numBag];
+    requireLength("bagIds", bagIds.length, ids);
     device.makeCurrent();
     ensureCapacity(n, ids);
     if (numCategorical > 0) {
@@ -185,6 +192,12 @@ public final class FusedTraining implements AutoCloseable {
           cuMemFree(p);
         }
       }
+    }
+  }
+
+  private static void requireLength(String what, int length, long needed) {
+    if (length < needed) {
+      throw new IllegalArgumentException(what + " holds " + length + " values, the batch needs " + needed);
     }
   }
 
