@@ -1348,3 +1348,6 @@ __device__ void forward(const long long* __restrict__ desc, const float* __restr
   X(16, 64, 1, 1, 1)
 
 HF_KERNELS(HF_KERNEL)
+
+// The training kernels (train.cuh): the same descriptor, dimensions and device functions.
+#include "train.cuh"

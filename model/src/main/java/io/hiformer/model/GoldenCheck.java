@@ -6,6 +6,7 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Function;
 
 /**
  * Compares a model with an expected file in the format of docs/model.md, Expected files (inputs, hidden
@@ -33,21 +34,28 @@ public final class GoldenCheck {
     }
   }
 
-  /** Runs {@code weights} on the inputs of {@code expected} and measures the differences. */
+  /** Runs {@code weights} on the inputs of {@code expected} on the CPU and measures the differences. */
   public static Report check(Parameters weights, SafeTensors expected, CpuKernels kernels) {
+    return check(weights, expected, batch -> Pass.run(weights, batch, kernels));
+  }
+
+  /**
+   * Runs {@code pass} (forward, loss and backward of {@code weights}: on the CPU, or the CUDA training
+   * kernels) on the inputs of {@code expected} and measures the differences.
+   */
+  public static Report check(Parameters weights, SafeTensors expected, Function<Batch, Pass> run) {
     ModelConfig c = weights.config();
     List<String> problems = new ArrayList<>();
     Batch batch = inputs(c, expected);
     int n = batch.size();
-    Pass pass = Pass.run(weights, batch, kernels);
-    Activations act = pass.act();
+    Pass pass = run.apply(batch);
     Parameters grads = pass.grads();
     double loss = pass.loss();
 
     Map<String, float[]> states = new LinkedHashMap<>();
-    states.put("hidden.tokens", act.tokens);
+    states.put("hidden.tokens", pass.tokens());
     for (int l = 0; l < c.layers(); l++) {
-      states.put("hidden.layer" + l, act.layers[l].out);
+      states.put("hidden.layer" + l, pass.layers()[l]);
     }
     double stateError = 0;
     String worstState = "";
@@ -63,7 +71,7 @@ public final class GoldenCheck {
       }
     }
     double logitError = expected.has("output.logits")
-        ? maxAbsDiff(act.logits, expected.tensor("output.logits"), problems)
+        ? maxAbsDiff(pass.logits(), expected.tensor("output.logits"), problems)
         : missing("output.logits", problems);
     double lossError = expected.has("output.loss")
         ? Math.abs(loss - expected.tensor("output.loss").floats()[0])
@@ -104,9 +112,14 @@ public final class GoldenCheck {
     return new Report(n, stateError, worstState, logitError, lossError, gradientError, worstGradient, problems);
   }
 
-  /** Forward, loss and backward of a whole batch: what both sides of a golden comparison need. */
-  private record Pass(Activations act, double loss, Parameters grads) {
-    static Pass run(Parameters weights, Batch batch, CpuKernels kernels) {
+  /**
+   * Forward, loss and backward of a whole batch: what both sides of a golden comparison need. States
+   * are {@code [B, L, d]} (tokens) and {@code [B, R_l, d]} (each layer's output), logits {@code [B, T]},
+   * the loss {@code Σ mask·BCE / B}, gradients summed over the batch.
+   */
+  public record Pass(float[] tokens, float[][] layers, float[] logits, double loss, Parameters grads) {
+    /** The CPU model's pass ({@link Hiformer}). */
+    public static Pass run(Parameters weights, Batch batch, CpuKernels kernels) {
       int n = batch.size();
       Hiformer model = new Hiformer(weights, kernels);
       Activations act = new Activations(weights.config(), n, true);
@@ -114,7 +127,11 @@ public final class GoldenCheck {
       model.forward(batch, 0, n, act);
       double loss = model.loss(batch, 0, n, act, n);
       model.backward(batch, 0, n, act, grads, n);
-      return new Pass(act, loss, grads);
+      float[][] layers = new float[weights.config().layers()][];
+      for (int l = 0; l < layers.length; l++) {
+        layers[l] = act.layers[l].out;
+      }
+      return new Pass(act.tokens, layers, act.logits, loss, grads);
     }
   }
 
@@ -173,7 +190,6 @@ public final class GoldenCheck {
     ModelConfig c = weights.config();
     int n = batch.size();
     Pass pass = Pass.run(weights, batch, kernels);
-    Activations act = pass.act();
     Parameters grads = pass.grads();
     double loss = pass.loss();
 
@@ -191,13 +207,13 @@ public final class GoldenCheck {
     out.add(SafeTensors.Tensor.f32("input.labels", new int[] {n, t}, Arrays.copyOf(batch.labels, n * t)));
     out.add(SafeTensors.Tensor.f32("input.label_mask", new int[] {n, t}, Arrays.copyOf(batch.labelMask, n * t)));
     int l = c.numTokens();
-    out.add(SafeTensors.Tensor.f32("hidden.tokens", new int[] {n, l, d}, Arrays.copyOf(act.tokens, n * l * d)));
+    out.add(SafeTensors.Tensor.f32("hidden.tokens", new int[] {n, l, d}, Arrays.copyOf(pass.tokens(), n * l * d)));
     for (int layer = 0; layer < c.layers(); layer++) {
       int r = c.rows(layer);
       out.add(SafeTensors.Tensor.f32("hidden.layer" + layer, new int[] {n, r, d},
-          Arrays.copyOf(act.layers[layer].out, n * r * d)));
+          Arrays.copyOf(pass.layers()[layer], n * r * d)));
     }
-    out.add(SafeTensors.Tensor.f32("output.logits", new int[] {n, t}, Arrays.copyOf(act.logits, n * t)));
+    out.add(SafeTensors.Tensor.f32("output.logits", new int[] {n, t}, Arrays.copyOf(pass.logits(), n * t)));
     out.add(SafeTensors.Tensor.f32("output.loss", new int[] {1}, new float[] {(float) loss}));
     for (Parameters.Tensor g : grads.tensors()) {
       out.add(SafeTensors.Tensor.f32("grad." + g.name(), g.shape(), g.data()));

@@ -80,6 +80,81 @@ final class KernelEmulator {
     }
   }
 
+  /**
+   * One training step of the CUDA training kernels (train.cuh) on {@code batch}, threads in order or
+   * reversed, as the pass {@link GoldenCheck} compares: the same conversion {@link CudaTraining#run}
+   * applies to the GPU's outputs. {@code gradsIn} is the gradient buffer before the step (for
+   * {@code accumulate}); the raw packed gradients after it are copied into {@code gradsOut} if not null.
+   */
+  static GoldenCheck.Pass train(Parameters p, FusedLayout layout, Batch batch, boolean reverse, boolean accumulate,
+      float[] gradsIn, float[] gradsOut) throws IOException, InterruptedException {
+    io.hiformer.kernels.cuda.TrainingLayout tl = new io.hiformer.kernels.cuda.TrainingLayout(layout);
+    Path exe = binary();
+    Path dir = Files.createTempDirectory(BINARY.getParent(), "train");
+    try {
+      Path image = dir.resolve("image");
+      Path out = dir.resolve("out");
+      int n = batch.size();
+      Counts c = counts(layout);
+      int ids = batch.bagOffsets[n * c.bagCount];
+      int tasks = p.config().numTasks();
+      float[] blob = CudaScorer.pack(p, layout);
+      ByteArrayOutputStream o = new ByteArrayOutputStream();
+      o.write("HFTRN1\0\0".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+      o.write(ints(n, n, accumulate ? 1 : 0, tl.blocksPerSegment() > 1 ? 2 : 1));
+      o.write(longs(layout.descriptor()));
+      o.write(longs(new long[] {tl.activationFloats(), tl.gradientFloats()}));
+      o.write(floats(blob, blob.length));
+      o.write(intArray(batch.categorical, n * c.catCount));
+      o.write(intArray(batch.bagOffsets, n * c.bagCount + 1));
+      o.write(intArray(batch.bagIds, ids));
+      o.write(floats(batch.dense, n * c.denseCount));
+      o.write(floats(batch.labels, n * tasks));
+      o.write(floats(batch.labelMask, n * tasks));
+      int[] segs = tl.segments();
+      o.write(intArray(segs, segs.length));
+      float[] g0 = gradsIn != null ? gradsIn : new float[blob.length];
+      o.write(floats(g0, g0.length));
+      Files.write(image, o.toByteArray());
+      run(reverse ? List.of(exe.toString(), image.toString(), out.toString(), "reverse")
+          : List.of(exe.toString(), image.toString(), out.toString()));
+      ByteBuffer b = ByteBuffer.wrap(Files.readAllBytes(out)).order(ByteOrder.LITTLE_ENDIAN);
+      float[] logits = readFloats(b);
+      float[] loss = readFloats(b);
+      float[] dEmb = readFloats(b);
+      float[] grads = readFloats(b);
+      float[] act = readFloats(b);
+      if (gradsOut != null) {
+        System.arraycopy(grads, 0, gradsOut, 0, grads.length);
+      }
+      return CudaTraining.pass(p, tl, batch, logits, loss, dEmb, grads, act);
+    } finally {
+      try (var files = Files.list(dir)) {
+        for (Path f : (Iterable<Path>) files::iterator) {
+          Files.delete(f);
+        }
+      }
+      Files.delete(dir);
+    }
+  }
+
+  private static float[] readFloats(ByteBuffer b) {
+    int n = Math.toIntExact(b.getLong());
+    float[] v = new float[n];
+    b.asFloatBuffer().get(v);
+    b.position(b.position() + 4 * n);
+    return v;
+  }
+
+  private static byte[] longs(long[] v) {
+    ByteBuffer d = le(8 + 8L * v.length);
+    d.putLong(v.length);
+    for (long x : v) {
+      d.putLong(x);
+    }
+    return d.array();
+  }
+
   private static void writeImage(Path file, FusedLayout layout, float[] blob, FusedLayout.Variant v, Batch batch)
       throws IOException {
     int n = batch.size();

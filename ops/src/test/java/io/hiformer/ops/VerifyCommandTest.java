@@ -75,6 +75,36 @@ class VerifyCommandTest {
   }
 
   @Test
+  void cudaBackendWithoutAGpuExitsTwoWithOneLine() {
+    org.junit.jupiter.api.Assumptions.assumeFalse(gpuPresent(), "a GPU is here: the cuda backend runs");
+    Result r = run("verify", "--backend", "cuda", GOLDEN.resolve("golden-small.weights.safetensors").toString(),
+        GOLDEN.resolve("golden-small.expected.safetensors").toString());
+    assertThat(r.exit).as(r.out + r.err).isEqualTo(2);
+    assertThat(r.err).startsWith("error: no usable GPU: ").hasLineCount(1);
+    assertThat(r.out).doesNotContain("PASS");
+  }
+
+  @Test
+  void cudaBackendPassesTheGoldenFilesWhereThereIsAGpu() {
+    org.junit.jupiter.api.Assumptions.assumeTrue(gpuPresent(), "no usable GPU here");
+    for (String name : new String[] {"golden-small", "golden-unpruned", "golden-deep", "golden-nodense", "golden-wide"}) {
+      Result r = run("verify", "--backend", "cuda", GOLDEN.resolve(name + ".weights.safetensors").toString(),
+          GOLDEN.resolve(name + ".expected.safetensors").toString());
+      assertThat(r.exit).as(name + ": " + r.out + r.err).isZero();
+      assertThat(r.out).contains("backend cuda").contains("PASS");
+    }
+  }
+
+  private static boolean gpuPresent() {
+    try {
+      io.hiformer.kernels.cuda.CudaDevice.shared();
+      return true;
+    } catch (io.hiformer.kernels.cuda.CudaUnavailableException e) {
+      return false;
+    }
+  }
+
+  @Test
   void everyCommandHasHelp() {
     for (String command : new String[] {"verify", "quickstart"}) {
       Result r = run(command, "--help");

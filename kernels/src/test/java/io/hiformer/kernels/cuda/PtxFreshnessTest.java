@@ -41,6 +41,9 @@ class PtxFreshnessTest {
         assertThat(ptx).as("entry %s", name).contains(".entry " + name + "(");
       }
     }
+    for (String name : new String[] {"hf_train_step", "hf_train_grads"}) {   // FusedTraining's
+      assertThat(ptx).as("entry %s", name).contains(".entry " + name + "(");
+    }
     String optim = new String(CudaDevice.ptx(CudaDevice.OPTIM_PTX), StandardCharsets.US_ASCII);
     assertThat(optim).contains(".target sm_90");
     for (String kernel : FusedOptimizer.KERNELS) {
