@@ -72,7 +72,17 @@ public enum TrainingBackend {
       progress.line("training on the CPU: " + why);
       return new Trainer(params, options, kernels);
     }
-    DeviceStep.Factory step = HostDeviceStep.factory(device, kernels, options.dropout());
+    DeviceStep.Factory step = null;
+    if (device instanceof CudaTrainingDevice cuda) {
+      StringBuilder host = new StringBuilder();
+      step = FusedDeviceStep.factory(cuda, options.dropout(), host);
+      if (step == null) {
+        progress.line("forward and backward on the host, the optimiser on the GPU: " + host);
+      }
+    }
+    if (step == null) {
+      step = HostDeviceStep.factory(device, kernels, options.dropout());
+    }
     PackedParameters packed = new PackedParameters(params.config());
     checkMemory(device, packed, options, step);
     progress.line("training on " + device.name() + " (forward and backward: " + step.description() + ")");
