@@ -306,7 +306,9 @@ public final class FeatureIngestor implements AutoCloseable {
           consumer.seek(tp, position); // beyond the log's range (a topic recreated), auto.offset.reset starts over
         }
       }
-      consumer.seekToBeginning(fromStart);
+      if (!fromStart.isEmpty()) {
+        consumer.seekToBeginning(fromStart); // an empty list would mean every assigned partition
+      }
       assigned = Set.copyOf(all);
     }
     if (catchUpTargets == null) {
