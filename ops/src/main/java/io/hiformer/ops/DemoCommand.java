@@ -110,6 +110,11 @@ final class DemoCommand implements Callable<Integer> {
   @Option(names = "--seed", defaultValue = "7", description = "seed of the world and the traffic (default: ${DEFAULT-VALUE})")
   long seed;
 
+  @Option(names = "--feature-store", defaultValue = "memory", paramLabel = "memory|rocksdb",
+      converter = ServeCommand.StoreKindName.class,
+      description = "the ranker's online feature store, as serve's (rocksdb: in OUT/feature-store) (default: ${DEFAULT-VALUE})")
+  io.hiformer.features.online.StoreChoice.Kind featureStore;
+
   private PrintStream console;
   private final List<AutoCloseable> running = new ArrayList<>();
 
@@ -189,7 +194,8 @@ final class DemoCommand implements Callable<Integer> {
     };
     Thread serving = Thread.ofPlatform().name("demo-serve").start(() -> new CommandLine(serve).execute(
         "--registry", registryDir.toString(), "--model", MODEL, "--version", "production", "--port", "0",
-        "--metrics-port", "0", "--registry-poll", "2", "--bootstrap-servers", bootstrap));
+        "--metrics-port", "0", "--registry-poll", "2", "--bootstrap-servers", bootstrap,
+        "--feature-store", featureStore.toString(), "--feature-store-dir", out.resolve("feature-store").toString()));
     if (!started.await(120, TimeUnit.SECONDS)) {
       throw new IllegalStateException("the ranker did not start within 120 s");
     }

@@ -7,6 +7,8 @@ import io.hiformer.features.announce.AnnouncementListener;
 import io.hiformer.features.kafka.TopicNames;
 import io.hiformer.features.online.FeatureIngestor;
 import io.hiformer.features.online.FeatureStore;
+import io.hiformer.features.online.OnlineStore;
+import io.hiformer.features.online.StoreChoice;
 import io.hiformer.features.online.StoreSchema;
 import io.hiformer.features.ranklog.RankLogWriter;
 import io.hiformer.model.ModelRegistry;
@@ -190,8 +192,31 @@ final class ServeCommand extends RegistryCommand {
 
   @Option(names = "--max-stored-entities", defaultValue = "" + FeatureStore.DEFAULT_MAX_ENTITIES, paramLabel = "N",
       description = "users, and as many items, the online store holds at most; beyond, the least recently written"
-          + " are evicted (default: ${DEFAULT-VALUE})")
+          + " are evicted (default: ${DEFAULT-VALUE}; the memory store only)")
   int maxStoredEntities;
+
+  @Option(names = "--feature-store", defaultValue = "memory", paramLabel = "memory|rocksdb",
+      converter = StoreKindName.class,
+      description = "where the online store keeps features: 'memory' (in the heap, at most --max-stored-entities"
+          + " per kind) or 'rocksdb' (every entity on local disk in --feature-store-dir; a restart resumes from"
+          + " the feature topics' positions stored with the data) (default: ${DEFAULT-VALUE})")
+  StoreChoice.Kind featureStore;
+
+  @Option(names = "--feature-store-dir", paramLabel = "DIR",
+      description = "the directory of the rocksdb feature store (created if missing; one ranker per directory)")
+  Path featureStoreDir;
+
+  @Option(names = "--feature-store-cache-mb", defaultValue = "256", paramLabel = "MB",
+      description = "the rocksdb feature store's block cache, outside the heap (default: ${DEFAULT-VALUE})")
+  long featureStoreCacheMb;
+
+  /** {@code memory} or {@code rocksdb}, in any case. */
+  static final class StoreKindName implements CommandLine.ITypeConverter<StoreChoice.Kind> {
+    @Override
+    public StoreChoice.Kind convert(String value) {
+      return StoreChoice.Kind.parse(value);
+    }
+  }
 
   /** {@code auto}, {@code cpu} or {@code cuda}, in any case. */
   static final class BackendName implements CommandLine.ITypeConverter<Backend> {
@@ -342,9 +367,11 @@ final class ServeCommand extends RegistryCommand {
     if (bootstrapServers == null || bootstrapServers.isBlank()) {
       return () -> {};
     }
-    if (maxStoredEntities < 1) {
-      throw new IllegalArgumentException("--max-stored-entities must be positive, got " + maxStoredEntities);
+    if (featureStoreCacheMb < 1) {
+      throw new IllegalArgumentException("--feature-store-cache-mb must be positive, got " + featureStoreCacheMb);
     }
+    StoreChoice choice = new StoreChoice(featureStore, featureStoreDir, featureStoreCacheMb << 20, maxStoredEntities);
+    choice.check(); // a directory in use or not writable: exit 2 now, not a log line later
     TopicNames topics = new TopicNames(topicPrefix);
     AnnouncementListener listener = watcher.follow(bootstrapServers, topics.models());
     // Without --feature-schema the store holds the fields of the models served at start; a ranker
@@ -352,7 +379,7 @@ final class ServeCommand extends RegistryCommand {
     CompletableFuture<Streaming> features = (featureSchema != null ? CompletableFuture.completedFuture(null)
         : watcher.serving()).thenApply(started -> {
           try {
-            return features(watcher.service(), topics, out);
+            return features(watcher.service(), topics, choice, out);
           } catch (IOException e) {
             throw new java.io.UncheckedIOException(e);
           }
@@ -393,8 +420,9 @@ final class ServeCommand extends RegistryCommand {
   }
 
   /** The online store, its ingestion and the rank-log writer, attached to {@code service}. */
-  private Streaming features(RankService service, TopicNames topics, PrintStream out) throws IOException {
-    FeatureStore store = new FeatureStore(storeSchema(service), maxStoredEntities);
+  private Streaming features(RankService service, TopicNames topics, StoreChoice choice, PrintStream out)
+      throws IOException {
+    OnlineStore store = choice.open(storeSchema(service));
     store.bindTo(service.metrics().registry());
     service.useFeatures(store);
     FeatureIngestor ingestor = FeatureIngestor.start(FeatureIngestor.Settings.of(bootstrapServers, topics), store,
@@ -402,8 +430,9 @@ final class ServeCommand extends RegistryCommand {
     RankLogWriter writer = RankLogWriter.start(bootstrapServers, topics.rankLog(), rankLog);
     service.logTo(writer);
     out.printf("logging calls to %s at %s%n", topics.rankLog(), bootstrapServers);
-    out.printf("features from %s and %s: users %s, items %s%n", topics.featuresUser(), topics.featuresItem(),
-        store.schema().columns(EntityKind.ENTITY_KIND_USER), store.schema().columns(EntityKind.ENTITY_KIND_ITEM));
+    out.printf("features from %s and %s: users %s, items %s; store %s%n", topics.featuresUser(),
+        topics.featuresItem(), store.schema().columns(EntityKind.ENTITY_KIND_USER),
+        store.schema().columns(EntityKind.ENTITY_KIND_ITEM), choice.describe());
     return new Streaming() {
       @Override
       public CompletionStage<?> ready() {
@@ -414,6 +443,7 @@ final class ServeCommand extends RegistryCommand {
       public void close() {
         writer.close();
         ingestor.close();
+        store.close();
       }
     };
   }

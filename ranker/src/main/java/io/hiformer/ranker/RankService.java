@@ -6,7 +6,7 @@ import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.StreamObserver;
 import io.hiformer.features.DenseValues;
-import io.hiformer.features.online.FeatureStore;
+import io.hiformer.features.online.OnlineStore;
 import io.hiformer.features.ranklog.RankLogWriter;
 import io.hiformer.model.Batch;
 import io.hiformer.proto.Candidate;
@@ -132,7 +132,7 @@ public final class RankService extends RankerGrpc.RankerImplBase {
   private final Options options;
   private final RankerMetrics metrics;
   private final FeatureMetrics featureMetrics;
-  private volatile FeatureStore features;
+  private volatile OnlineStore features;
 
   /** Serves {@code model} as the single arm {@value #DEFAULT_ARM} with {@link Options#formula()}. */
   public RankService(LoadedModel model, Options options) {
@@ -176,7 +176,7 @@ public final class RankService extends RankerGrpc.RankerImplBase {
    * Fills, for later calls, what requests do not carry from {@code store}'s user and item features
    * (null: from nothing). Lookups are lock-free reads of the store's current snapshots.
    */
-  public void useFeatures(FeatureStore store) {
+  public void useFeatures(OnlineStore store) {
     this.features = store;
   }
 
