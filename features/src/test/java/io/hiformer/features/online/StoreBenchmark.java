@@ -3,6 +3,8 @@ package io.hiformer.features.online;
 import io.hiformer.features.FeatureSchema;
 import io.hiformer.proto.EntityKind;
 import java.io.IOException;
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -94,10 +96,14 @@ public final class StoreBenchmark {
     }
   }
 
-  /** Applies every user's then every item's update, committing every 500 as the ingestor does; records/s. */
+  /**
+   * Applies every user's then every item's update, committing every 500 as the ingestor does;
+   * returns records/s and prints the process CPU per record (background compaction and GC included).
+   */
   private static double load(OnlineStore store, int users, int items) {
     Random random = new Random(1);
     TopicPartition tp = new TopicPartition("bench", 0);
+    long cpu = IngestBenchmark.cpuNanos();
     long start = System.nanoTime();
     long next = start + 30_000_000_000L;
     int total = users + items;
@@ -117,13 +123,18 @@ public final class StoreBenchmark {
         }
       }
     }
-    return total / ((System.nanoTime() - start) / 1e9);
+    double seconds = (System.nanoTime() - start) / 1e9;
+    System.out.printf("  %,d records in %.0f s, %.1f us of process CPU each%n", total, seconds,
+        (IngestBenchmark.cpuNanos() - cpu) / 1e3 / total);
+    return total / seconds;
   }
 
   /** One random user and 200 random items per call, timed together; a warm-up of a tenth first. */
   private static void lookups(OnlineStore store, String name, int users, int items, int calls) {
     Random random = new Random(2);
     Histogram h = new Histogram(3_600_000_000_000L, 3);
+    Histogram cpu = new Histogram(3_600_000_000_000L, 3);
+    ThreadMXBean threads = ManagementFactory.getThreadMXBean();
     List<String> ids = new ArrayList<>(CANDIDATES);
     StoredEntity[] out = new StoredEntity[CANDIDATES];
     long found = 0;
@@ -135,12 +146,15 @@ public final class StoreBenchmark {
       for (int i = 0; i < CANDIDATES; i++) {
         ids.add("i" + random.nextInt(items));
       }
+      long cpu0 = threads.getCurrentThreadCpuTime();
       long t0 = System.nanoTime();
       StoredEntity u = store.user(user);
       store.items(ids, CANDIDATES, out);
       long ns = System.nanoTime() - t0;
+      long cpuNs = threads.getCurrentThreadCpuTime() - cpu0;
       if (c >= warmup) {
         h.recordValue(ns);
+        cpu.recordValue(Math.max(0, cpuNs));
         asked += 1 + CANDIDATES;
         found += u == null ? 0 : 1;
         for (StoredEntity e : out) {
@@ -152,6 +166,9 @@ public final class StoreBenchmark {
         + " %.1f%% found%n", name, calls, CANDIDATES, h.getValueAtPercentile(50) / 1e6,
         h.getValueAtPercentile(99) / 1e6, h.getValueAtPercentile(99.9) / 1e6, h.getMaxValue() / 1e6,
         100.0 * found / asked);
+    // The thread's own CPU per call: the work, without the waits other processes' load adds.
+    System.out.printf("%s: thread CPU per call: p50 %.3f ms, p99 %.3f ms, p99.9 %.3f ms%n", name,
+        cpu.getValueAtPercentile(50) / 1e6, cpu.getValueAtPercentile(99) / 1e6, cpu.getValueAtPercentile(99.9) / 1e6);
   }
 
   private static String load() {
