@@ -79,7 +79,7 @@ public final class RocksDbFeatureStore implements OnlineStore {
   private final Map<TopicPartition, Long> positions;
   // Closing waits for reads in flight, so no read touches a closed database.
   private final ReentrantReadWriteLock closeLock = new ReentrantReadWriteLock();
-  private boolean closed; // guarded by closeLock
+  private boolean closed; // written holding closeLock's write lock and this
 
   // Writer state, guarded by this.
   private final UpdateMerge[] merges = new UpdateMerge[2];
@@ -277,6 +277,7 @@ public final class RocksDbFeatureStore implements OnlineStore {
       return new Rejection(Reason.WRONG_ENTITY_KIND, "entity_kind is " + update.getEntityKindValue()
           + "; it must be ENTITY_KIND_USER or ENTITY_KIND_ITEM");
     }
+    requireOpen();
     UpdateMerge merge = merges[kind];
     Rejection problem = merge.check(update);
     if (problem != null) {
@@ -303,6 +304,7 @@ public final class RocksDbFeatureStore implements OnlineStore {
   public synchronized void remove(EntityKind kind, String id) {
     int k = kind == EntityKind.ENTITY_KIND_USER ? 0 : kind == EntityKind.ENTITY_KIND_ITEM ? 1 : -1;
     Objects.checkIndex(k, 2);
+    requireOpen();
     if (current(k, id) != null) {
       counts[k]--;
       staged[k].put(id, GONE);
@@ -311,6 +313,13 @@ public final class RocksDbFeatureStore implements OnlineStore {
       } catch (RocksDBException e) {
         throw new IllegalStateException("feature store " + dir + ": " + e.getMessage(), e);
       }
+    }
+  }
+
+  /** Writes after close would touch released native objects; called holding this, as close is. */
+  private void requireOpen() {
+    if (closed) {
+      throw new IllegalStateException("feature store " + dir + " is closed");
     }
   }
 
@@ -330,6 +339,7 @@ public final class RocksDbFeatureStore implements OnlineStore {
    */
   @Override
   public synchronized void commit(Map<TopicPartition, Long> positions) {
+    requireOpen();
     try {
       for (Map.Entry<TopicPartition, Long> p : positions.entrySet()) {
         batch.put(positionKey(p.getKey()), ByteBuffer.allocate(8).putLong(p.getValue()).array());

@@ -391,6 +391,11 @@ class OnlineStoreContractTest {
     store.close();
     if (kind == Kind.ROCKSDB) {
       assertThat(store.user("u1")).isNull();
+      StoredEntity[] out = {store.user("u1")};
+      store.items(List.of("i1"), 1, out);
+      assertThat(out[0]).isNull();
+      assertThatThrownBy(() -> store.apply(update(USER, "u2", 1, "country", cat("de"))))
+          .isInstanceOf(IllegalStateException.class).hasMessageEndingWith(" is closed");
     }
   }
 
