@@ -405,6 +405,32 @@ public final class RocksDbFeatureStore implements OnlineStore {
     }
   }
 
+  /** A RocksDB integer property ({@code rocksdb.num-files-at-level0}, ...), or -1 when closed or unknown. */
+  long property(String name) {
+    closeLock.readLock().lock();
+    try {
+      return closed ? -1 : db.getLongProperty(name);
+    } catch (RocksDBException e) {
+      return -1;
+    } finally {
+      closeLock.readLock().unlock();
+    }
+  }
+
+  /** Writes the memtables to table files and waits (for benchmarks: lookups then read files only). */
+  void flush() {
+    closeLock.readLock().lock();
+    try (org.rocksdb.FlushOptions wait = new org.rocksdb.FlushOptions().setWaitForFlush(true)) {
+      if (!closed) {
+        db.flush(wait);
+      }
+    } catch (RocksDBException e) {
+      throw new IllegalStateException("feature store " + dir + ": flush failed: " + e.getMessage(), e);
+    } finally {
+      closeLock.readLock().unlock();
+    }
+  }
+
   @Override
   public void bindTo(MeterRegistry registry) {
     Gauge.builder("hiformer.features.entities", this, s -> s.usersCommitted).tag("kind", "user")

@@ -24,7 +24,8 @@ import org.apache.kafka.common.TopicPartition;
  * does per poll), first into a {@link RocksDbFeatureStore} in {@code --dir}, then into a
  * {@link FeatureStore} of at most {@code --memory-cap} per kind, reporting records/s for each;
  * then times {@code --lookups} Rank calls' lookups (one random user and 200 random items) against
- * each with HdrHistogram. The directory is deleted at the end.
+ * each with HdrHistogram: the disk store just after its load and again once settled (memtables
+ * flushed, compactions done). The directory is deleted at the end.
  *
  * <p>Arguments: {@code --users N --items M --memory-cap C --lookups L --cache-mb MB --dir DIR}
  * (defaults 1,000,000, 100,000, 300,000, 20,000, 256, a temporary directory).
@@ -82,7 +83,9 @@ public final class StoreBenchmark {
         double rate = load(disk, users, items);
         System.out.printf("rocksdb: loaded at %,.0f records/s; %,d MB of table files; %,d users, %,d items held%n", rate,
             disk.diskBytes() >> 20, disk.size(EntityKind.ENTITY_KIND_USER), disk.size(EntityKind.ENTITY_KIND_ITEM));
-        lookups(disk, "rocksdb", users, items, lookups);
+        lookups(disk, "rocksdb, just after the load", users, items, lookups);
+        settle(disk);
+        lookups(disk, "rocksdb, settled", users, items, lookups);
       }
       System.gc();
       FeatureStore memory = new FeatureStore(schema, cap);
@@ -169,6 +172,24 @@ public final class StoreBenchmark {
     // The thread's own CPU per call: the work, without the waits other processes' load adds.
     System.out.printf("%s: thread CPU per call: p50 %.3f ms, p99 %.3f ms, p99.9 %.3f ms%n", name,
         cpu.getValueAtPercentile(50) / 1e6, cpu.getValueAtPercentile(99) / 1e6, cpu.getValueAtPercentile(99.9) / 1e6);
+  }
+
+  /**
+   * The state a ranker reaches a while after its catch-up: memtables flushed, background
+   * compactions done (waiting up to 20 minutes).
+   */
+  private static void settle(RocksDbFeatureStore disk) throws InterruptedException {
+    long start = System.nanoTime();
+    System.out.printf("  level-0 files %d, compaction pending %d; flushing and waiting for compactions%n",
+        disk.property("rocksdb.num-files-at-level0"), disk.property("rocksdb.compaction-pending"));
+    disk.flush();
+    long deadline = start + 20 * 60_000_000_000L;
+    while (System.nanoTime() < deadline && (disk.property("rocksdb.compaction-pending") != 0
+        || disk.property("rocksdb.num-running-compactions") != 0 || disk.property("rocksdb.num-running-flushes") != 0)) {
+      Thread.sleep(1000);
+    }
+    System.out.printf("  settled after %.0f s: level-0 files %d, %,d MB of table files%n",
+        (System.nanoTime() - start) / 1e9, disk.property("rocksdb.num-files-at-level0"), disk.diskBytes() >> 20);
   }
 
   private static String load() {
