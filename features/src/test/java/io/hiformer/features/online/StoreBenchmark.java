@@ -180,16 +180,16 @@ public final class StoreBenchmark {
    */
   private static void settle(RocksDbFeatureStore disk) throws InterruptedException {
     long start = System.nanoTime();
-    System.out.printf("  level-0 files %d, compaction pending %d; flushing and waiting for compactions%n",
-        disk.property("rocksdb.num-files-at-level0"), disk.property("rocksdb.compaction-pending"));
+    System.out.printf("  compaction pending %d; flushing and waiting for compactions%n",
+        disk.property("rocksdb.compaction-pending"));
     disk.flush();
     long deadline = start + 20 * 60_000_000_000L;
     while (System.nanoTime() < deadline && (disk.property("rocksdb.compaction-pending") != 0
         || disk.property("rocksdb.num-running-compactions") != 0 || disk.property("rocksdb.num-running-flushes") != 0)) {
       Thread.sleep(1000);
     }
-    System.out.printf("  settled after %.0f s: level-0 files %d, %,d MB of table files%n",
-        (System.nanoTime() - start) / 1e9, disk.property("rocksdb.num-files-at-level0"), disk.diskBytes() >> 20);
+    System.out.printf("  settled after %.0f s: %,d MB of table files%n", (System.nanoTime() - start) / 1e9,
+        disk.diskBytes() >> 20);
   }
 
   private static String load() {
