@@ -12,6 +12,7 @@ import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
@@ -21,7 +22,11 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
 import org.apache.kafka.common.TopicPartition;
 import org.rocksdb.BlockBasedTableConfig;
 import org.rocksdb.BloomFilter;
+import org.rocksdb.ColumnFamilyDescriptor;
+import org.rocksdb.ColumnFamilyHandle;
+import org.rocksdb.ColumnFamilyOptions;
 import org.rocksdb.CompressionType;
+import org.rocksdb.DBOptions;
 import org.rocksdb.DataBlockIndexType;
 import org.rocksdb.InfoLogLevel;
 import org.rocksdb.LRUCache;
@@ -44,8 +49,8 @@ import org.rocksdb.WriteOptions;
  *       ingestion positions and the entity counts, atomically: a restart resumes from the
  *       positions of the data it holds, so nothing is lost and nothing is read twice. Reads see a
  *       batch once committed.
- *   <li>Values: one key per entity ({@code u} or {@code i} then the UTF-8 id), the
- *       {@link EntityCodec} bytes with each column's event time. The database records the
+ *   <li>Values: one key per entity (its UTF-8 id) in a column family per kind ({@code users},
+ *       {@code items}; an item lookup searches only items' files), the {@link EntityCodec} bytes with each column's event time. The database records the
  *       {@link StoreSchema} it was written with; opened with another schema, it starts over empty
  *       (and ingestion reads the topics from the beginning).
  *   <li>Tuned for point lookups: bloom filters (10 bits a key), a hash index in data blocks, an
@@ -71,7 +76,10 @@ public final class RocksDbFeatureStore implements OnlineStore {
   private final StoreSchema schema;
   private final LRUCache cache;
   private final BloomFilter filter;
-  private final Options options;
+  private final DBOptions dbOptions;
+  private final ColumnFamilyOptions familyOptions;
+  // The default family (metadata), then users, then items: an item lookup searches only items' files.
+  private final List<ColumnFamilyHandle> families = new ArrayList<>();
   private final ReadOptions readOptions;
   private final WriteOptions writeOptions;
   private final RocksDB db;
@@ -96,21 +104,24 @@ public final class RocksDbFeatureStore implements OnlineStore {
     this.schema = schema;
     this.cache = new LRUCache(cacheBytes);
     this.filter = new BloomFilter(10);
-    this.options = tunedOptions(cache, filter);
+    this.dbOptions = tunedDb();
+    this.familyOptions = tunedFamily(cache, filter);
     this.readOptions = new ReadOptions();
     this.writeOptions = new WriteOptions();
     RocksDB opened = null;
     try {
-      opened = RocksDB.open(options, dir.toString());
+      opened = openDb(dir, dbOptions, familyOptions, families);
       byte[] stored = opened.get(SCHEMA_KEY);
       byte[] wanted = fingerprint(schema);
       if (stored != null && !Arrays.equals(stored, wanted)) {
         LOG.log(Level.WARNING, "feature store " + dir + " was written for other fields ("
             + new String(stored, StandardCharsets.UTF_8) + "); starting it over empty, the feature topics are read"
             + " from the beginning");
-        opened.close();
-        RocksDB.destroyDB(dir.toString(), options);
-        opened = RocksDB.open(options, dir.toString());
+        closeDb(opened, families);
+        try (Options plain = new Options()) {
+          RocksDB.destroyDB(dir.toString(), plain);
+        }
+        opened = openDb(dir, dbOptions, familyOptions, families);
       }
       opened.put(writeOptions, SCHEMA_KEY, wanted);
       this.positions = readPositions(opened);
@@ -121,7 +132,7 @@ public final class RocksDbFeatureStore implements OnlineStore {
       }
     } catch (RocksDBException e) {
       if (opened != null) {
-        opened.close();
+        closeDb(opened, families);
       }
       releaseOptions();
       throw openFailure(dir, e);
@@ -152,33 +163,55 @@ public final class RocksDbFeatureStore implements OnlineStore {
    */
   public static void probe(Path dir) {
     usableDirectory(dir);
+    List<ColumnFamilyHandle> handles = new ArrayList<>();
     try (LRUCache cache = new LRUCache(1 << 20); BloomFilter filter = new BloomFilter(10);
-        Options options = tunedOptions(cache, filter)) {
-      RocksDB.open(options, dir.toString()).close();
+        DBOptions db = tunedDb(); ColumnFamilyOptions family = tunedFamily(cache, filter)) {
+      closeDb(openDb(dir, db, family, handles), handles);
     } catch (RocksDBException e) {
       throw openFailure(dir, e);
     }
   }
 
-  private static Options tunedOptions(LRUCache cache, BloomFilter filter) {
+  private static RocksDB openDb(Path dir, DBOptions db, ColumnFamilyOptions family, List<ColumnFamilyHandle> handles)
+      throws RocksDBException {
+    handles.clear();
+    return RocksDB.open(db, dir.toString(), List.of(
+        new ColumnFamilyDescriptor(RocksDB.DEFAULT_COLUMN_FAMILY, family),
+        new ColumnFamilyDescriptor("users".getBytes(StandardCharsets.UTF_8), family),
+        new ColumnFamilyDescriptor("items".getBytes(StandardCharsets.UTF_8), family)), handles);
+  }
+
+  private static void closeDb(RocksDB db, List<ColumnFamilyHandle> handles) {
+    handles.forEach(ColumnFamilyHandle::close);
+    handles.clear();
+    db.close();
+  }
+
+  private static DBOptions tunedDb() {
+    return new DBOptions()
+        .setCreateIfMissing(true)
+        .setCreateMissingColumnFamilies(true)
+        .setMaxBackgroundJobs(2)
+        .setDbWriteBufferSize(192L << 20) // memtables of all families together
+        .setInfoLogLevel(InfoLogLevel.WARN_LEVEL)
+        .setKeepLogFileNum(3);
+  }
+
+  private static ColumnFamilyOptions tunedFamily(LRUCache cache, BloomFilter filter) {
     BlockBasedTableConfig table = new BlockBasedTableConfig()
         .setBlockCache(cache)
         .setFilterPolicy(filter)
         .setWholeKeyFiltering(true)
         .setDataBlockIndexType(DataBlockIndexType.kDataBlockBinaryAndHash)
         .setBlockSize(4096);
-    return new Options()
-        .setCreateIfMissing(true)
+    return new ColumnFamilyOptions()
         .setTableFormatConfig(table)
         .setCompressionType(CompressionType.LZ4_COMPRESSION)
         .setLevelCompactionDynamicLevelBytes(true)
-        .setMaxBackgroundJobs(2)
         .setWriteBufferSize(64L << 20)
         .setMaxWriteBufferNumber(3)
         .setMemtablePrefixBloomSizeRatio(0.05)
-        .setMemtableWholeKeyFiltering(true)
-        .setInfoLogLevel(InfoLogLevel.WARN_LEVEL)
-        .setKeepLogFileNum(3);
+        .setMemtableWholeKeyFiltering(true);
   }
 
   /** {@code dir}, created if missing; fails naming it when it cannot be created or written. */
@@ -229,7 +262,7 @@ public final class RocksDbFeatureStore implements OnlineStore {
       if (closed) {
         return null;
       }
-      value = db.get(readOptions, key(kind, id));
+      value = db.get(families.get(kind + 1), readOptions, key(id));
     } catch (RocksDBException e) {
       throw new IllegalStateException("feature store " + dir + ": " + e.getMessage(), e);
     } finally {
@@ -254,7 +287,7 @@ public final class RocksDbFeatureStore implements OnlineStore {
         return;
       }
       for (int i = 0; i < count; i++) {
-        byte[] v = db.get(readOptions, key(1, ids.get(i)));
+        byte[] v = db.get(families.get(2), readOptions, key(ids.get(i)));
         out[i] = v == null ? null : EntityCodec.decode(items, v);
       }
     } catch (RocksDBException e) {
@@ -290,7 +323,7 @@ public final class RocksDbFeatureStore implements OnlineStore {
     if (next != old) {
       staged[kind].put(id, next);
       try {
-        batch.put(key(kind, id), codec.encode(next));
+        batch.put(families.get(kind + 1), key(id), codec.encode(next));
       } catch (RocksDBException e) {
         throw new IllegalStateException("feature store " + dir + ": " + e.getMessage(), e);
       }
@@ -307,7 +340,7 @@ public final class RocksDbFeatureStore implements OnlineStore {
       counts[k]--;
       staged[k].put(id, GONE);
       try {
-        batch.delete(key(k, id));
+        batch.delete(families.get(k + 1), key(id));
       } catch (RocksDBException e) {
         throw new IllegalStateException("feature store " + dir + ": " + e.getMessage(), e);
       }
@@ -395,7 +428,7 @@ public final class RocksDbFeatureStore implements OnlineStore {
   public long diskBytes() {
     closeLock.readLock().lock();
     try {
-      return closed ? 0 : db.getLongProperty("rocksdb.total-sst-files-size");
+      return closed ? 0 : db.getAggregatedLongProperty("rocksdb.total-sst-files-size");
     } catch (RocksDBException e) {
       return -1;
     } finally {
@@ -407,7 +440,7 @@ public final class RocksDbFeatureStore implements OnlineStore {
   long property(String name) {
     closeLock.readLock().lock();
     try {
-      return closed ? -1 : db.getLongProperty(name);
+      return closed ? -1 : db.getAggregatedLongProperty(name);
     } catch (RocksDBException e) {
       return -1;
     } finally {
@@ -456,7 +489,7 @@ public final class RocksDbFeatureStore implements OnlineStore {
       } catch (RocksDBException e) {
         LOG.log(Level.WARNING, "feature store " + dir + ": syncing the write-ahead log failed: " + e.getMessage());
       }
-      db.close();
+      closeDb(db, families);
       batch.close();
       releaseOptions();
     } finally {
@@ -467,7 +500,8 @@ public final class RocksDbFeatureStore implements OnlineStore {
   private void releaseOptions() {
     readOptions.close();
     writeOptions.close();
-    options.close();
+    familyOptions.close();
+    dbOptions.close();
     filter.close();
     cache.close();
   }
@@ -503,7 +537,7 @@ public final class RocksDbFeatureStore implements OnlineStore {
     return sb.toString().getBytes(StandardCharsets.UTF_8);
   }
 
-  /** Metadata keys start with a zero byte, entity keys with {@code u} or {@code i}. */
+  /** Metadata keys (in the default family) start with a zero byte. */
   private static byte[] meta(String name) {
     byte[] b = name.getBytes(StandardCharsets.UTF_8);
     byte[] key = new byte[b.length + 1];
@@ -515,11 +549,7 @@ public final class RocksDbFeatureStore implements OnlineStore {
     return meta(POSITION_PREFIX + tp.topic() + " " + tp.partition());
   }
 
-  private static byte[] key(int kind, String id) {
-    byte[] b = id.getBytes(StandardCharsets.UTF_8);
-    byte[] key = new byte[b.length + 1];
-    key[0] = kind == 0 ? (byte) 'u' : (byte) 'i';
-    System.arraycopy(b, 0, key, 1, b.length);
-    return key;
+  private static byte[] key(String id) {
+    return id.getBytes(StandardCharsets.UTF_8);
   }
 }
