@@ -109,6 +109,11 @@ final class DemoCommand implements Callable<Integer> {
   @Option(names = "--seed", defaultValue = "7", description = "seed of the world and the traffic (default: ${DEFAULT-VALUE})")
   long seed;
 
+  @Option(names = "--feature-store", defaultValue = "memory", paramLabel = "memory|rocksdb",
+      converter = ServeCommand.StoreKindName.class,
+      description = "the ranker's online feature store, as serve's (rocksdb: in OUT/feature-store) (default: ${DEFAULT-VALUE})")
+  io.hiformer.features.online.StoreChoice.Kind featureStore;
+
   private PrintStream console;
   private final List<AutoCloseable> running = new ArrayList<>();
 
@@ -182,7 +187,10 @@ final class DemoCommand implements Callable<Integer> {
     Ranker ranker = Ranker.start(Ranker.Options.of(ModelRegistry.open(registryDir), MODEL)
         .withVersion("production").withAddress(new InetSocketAddress(0))
         .withMetricsAddress(new InetSocketAddress(0)).withRegistryPoll(Duration.ofSeconds(2))
-        .withKafka(bootstrap, topics, RankLogWriter.Options.DEFAULTS), System.out);
+        .withKafka(bootstrap, topics, RankLogWriter.Options.DEFAULTS)
+        .withFeatureStore(null, new io.hiformer.features.online.StoreChoice(featureStore, out.resolve("feature-store"),
+            io.hiformer.features.online.StoreChoice.DEFAULT.cacheBytes(),
+            io.hiformer.features.online.StoreChoice.DEFAULT.maxEntitiesPerKind())), System.out);
     running.add(ranker);
     running.add(new ProcessMetrics(ranker.meterRegistry()));
     int port = ranker.port();

@@ -2,6 +2,7 @@ package io.hiformer.ops;
 
 import io.hiformer.features.kafka.TopicNames;
 import io.hiformer.features.online.FeatureStore;
+import io.hiformer.features.online.StoreChoice;
 import io.hiformer.features.ranklog.RankLogWriter;
 import io.hiformer.kernels.cuda.Precision;
 import io.hiformer.model.Backend;
@@ -165,8 +166,31 @@ final class ServeCommand extends RegistryCommand {
 
   @Option(names = "--max-stored-entities", defaultValue = "" + FeatureStore.DEFAULT_MAX_ENTITIES, paramLabel = "N",
       description = "users, and as many items, the online store holds at most; beyond, the least recently written"
-          + " are evicted (default: ${DEFAULT-VALUE})")
+          + " are evicted (default: ${DEFAULT-VALUE}; the memory store only)")
   int maxStoredEntities;
+
+  @Option(names = "--feature-store", defaultValue = "memory", paramLabel = "memory|rocksdb",
+      converter = StoreKindName.class,
+      description = "where the online store keeps features: 'memory' (in the heap, at most --max-stored-entities"
+          + " per kind) or 'rocksdb' (every entity on local disk in --feature-store-dir; a restart resumes from"
+          + " the feature topics' positions stored with the data) (default: ${DEFAULT-VALUE})")
+  StoreChoice.Kind featureStore;
+
+  @Option(names = "--feature-store-dir", paramLabel = "DIR",
+      description = "the directory of the rocksdb feature store (created if missing; one ranker per directory)")
+  Path featureStoreDir;
+
+  @Option(names = "--feature-store-cache-mb", defaultValue = "256", paramLabel = "MB",
+      description = "the rocksdb feature store's block cache, outside the heap (default: ${DEFAULT-VALUE})")
+  long featureStoreCacheMb;
+
+  /** {@code memory} or {@code rocksdb}, in any case. */
+  static final class StoreKindName implements CommandLine.ITypeConverter<StoreChoice.Kind> {
+    @Override
+    public StoreChoice.Kind convert(String value) {
+      return StoreChoice.Kind.parse(value);
+    }
+  }
 
   /** {@code auto}, {@code cpu} or {@code cuda}, in any case. */
   static final class BackendName implements CommandLine.ITypeConverter<Backend> {
@@ -230,6 +254,7 @@ final class ServeCommand extends RegistryCommand {
     }
     if (withKafka) {
       positive("--max-stored-entities", maxStoredEntities);
+      positive("--feature-store-cache-mb", featureStoreCacheMb);
     }
     Ranker.Options options = Ranker.Options.of(r, model)
         .withVersion(version)
@@ -243,7 +268,8 @@ final class ServeCommand extends RegistryCommand {
         .withTokens(tokens)
         .withMetricsAddress(metricsAddress)
         .withKafka(kafka.bootstrapServers, new TopicNames(kafka.topicPrefix), rankLog)
-        .withFeatureStore(featureSchema, maxStoredEntities);
+        .withFeatureStore(featureSchema,
+            new StoreChoice(featureStore, featureStoreDir, featureStoreCacheMb << 20, maxStoredEntities));
     try (Ranker ranker = Ranker.start(options, out);
         ProcessMetrics process = new ProcessMetrics(ranker.meterRegistry())) {
       boundMetricsPort = ranker.metricsPort();

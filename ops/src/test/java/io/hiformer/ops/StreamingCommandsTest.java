@@ -214,6 +214,35 @@ class StreamingCommandsTest {
   }
 
   @Test
+  void serveRefusesAFeatureStoreDirectoryInUseWithOneLineAndExit2(@TempDir Path dir) throws Exception {
+    ServeCommandTest.publishTinyModel(dir.resolve("registry"), "tiny");
+    Path storeDir = dir.resolve("store");
+    String[] common = {"serve", "--registry", dir.resolve("registry").toString(), "--model", "tiny", "--port", "0",
+        "--metrics-port", "0", "--registry-poll", "0", "--bootstrap-servers", kafka.bootstrapServers(),
+        "--topic-prefix", "cli5."};
+    try (var held = io.hiformer.features.online.RocksDbFeatureStore.open(storeDir,
+        io.hiformer.features.online.StoreSchema.of(List.of()), 1 << 20)) {
+      Result r = VerifyCommandTest.run(concat(common, "--feature-store", "rocksdb", "--feature-store-dir",
+          storeDir.toString()));
+      assertThat(r.exit()).isEqualTo(2);
+      assertThat(r.err().strip()).isEqualTo("error: feature store directory " + storeDir
+          + " is in use by another process or store (its LOCK file is held)");
+    }
+    Result noDir = VerifyCommandTest.run(concat(common, "--feature-store", "rocksdb"));
+    assertThat(noDir.exit()).isEqualTo(2);
+    assertThat(noDir.err()).contains("--feature-store rocksdb needs --feature-store-dir DIR");
+    Result unknown = VerifyCommandTest.run(concat(common, "--feature-store", "redis"));
+    assertThat(unknown.exit()).isEqualTo(2);
+    assertThat(unknown.err()).contains("--feature-store must be memory or rocksdb, got 'redis'");
+  }
+
+  private static String[] concat(String[] a, String... b) {
+    String[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+    System.arraycopy(b, 0, out, a.length, b.length);
+    return out;
+  }
+
+  @Test
   void badJoinerOptionsAreNamed() {
     Result r = VerifyCommandTest.run("joiner", "--bootstrap-servers", kafka.bootstrapServers(), "--window", "0s");
     assertThat(r.exit()).isEqualTo(2);

@@ -9,7 +9,7 @@ import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ServerCalls;
 import io.grpc.stub.StreamObserver;
 import io.hiformer.features.DenseValues;
-import io.hiformer.features.online.FeatureStore;
+import io.hiformer.features.online.OnlineStore;
 import io.hiformer.features.ranklog.RankLogWriter;
 import io.hiformer.model.Batch;
 import io.hiformer.proto.Candidate;
@@ -59,7 +59,7 @@ final class RankService implements BindableService {
   private final RankOptions options;
   private final RankerMetrics metrics;
   private final FeatureMetrics featureMetrics;
-  private volatile FeatureStore features;
+  private volatile OnlineStore features;
 
   /** Serves {@code model} as the single arm {@value #DEFAULT_ARM} with {@link RankOptions#formula()}. */
   public RankService(LoadedModel model, RankOptions options) {
@@ -103,7 +103,7 @@ final class RankService implements BindableService {
    * Fills, for later calls, what requests do not carry from {@code store}'s user and item features
    * (null: from nothing). Lookups are lock-free reads of the store's current snapshots.
    */
-  public void useFeatures(FeatureStore store) {
+  public void useFeatures(OnlineStore store) {
     this.features = store;
   }
 

@@ -1,7 +1,7 @@
 package io.hiformer.ranker;
 
 import io.hiformer.features.kafka.TopicNames;
-import io.hiformer.features.online.FeatureStore;
+import io.hiformer.features.online.StoreChoice;
 import io.hiformer.features.ranklog.RankLogWriter;
 import io.hiformer.model.ModelRegistry;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -64,7 +64,7 @@ public final class Ranker implements AutoCloseable {
     private TopicNames topics = TopicNames.DEFAULT;
     private RankLogWriter.Options rankLog = RankLogWriter.Options.DEFAULTS;
     private Path featureSchema;
-    private int maxStoredEntities = FeatureStore.DEFAULT_MAX_ENTITIES;
+    private StoreChoice store = StoreChoice.DEFAULT;
 
     private Options() {}
 
@@ -168,12 +168,13 @@ public final class Ranker implements AutoCloseable {
 
     /**
      * With Kafka, the online store: the schema file whose user and item fields it holds (null: the
-     * fields of the models served at start), and the most users, and as many items, it holds.
+     * fields of the models served at start), and which store (in the heap with at most so many
+     * users, and as many items, or every entity on local disk in RocksDB).
      */
-    public Options withFeatureStore(Path featureSchema, int maxStoredEntities) {
+    public Options withFeatureStore(Path featureSchema, StoreChoice store) {
       return with(o -> {
         o.featureSchema = featureSchema;
-        o.maxStoredEntities = maxStoredEntities;
+        o.store = Objects.requireNonNull(store, "store");
       });
     }
 
@@ -197,8 +198,8 @@ public final class Ranker implements AutoCloseable {
       return featureSchema;
     }
 
-    int maxStoredEntities() {
-      return maxStoredEntities;
+    StoreChoice store() {
+      return store;
     }
 
     RankerServer.Settings serverSettings() {

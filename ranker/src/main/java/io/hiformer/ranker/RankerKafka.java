@@ -4,7 +4,7 @@ import io.hiformer.features.FeatureSchema;
 import io.hiformer.features.announce.AnnouncementListener;
 import io.hiformer.features.kafka.TopicNames;
 import io.hiformer.features.online.FeatureIngestor;
-import io.hiformer.features.online.FeatureStore;
+import io.hiformer.features.online.OnlineStore;
 import io.hiformer.features.online.StoreSchema;
 import io.hiformer.features.ranklog.RankLogWriter;
 import io.hiformer.proto.EntityKind;
@@ -38,12 +38,13 @@ final class RankerKafka implements AutoCloseable {
   }
 
   /** The online store, its ingestion and the rank-log writer, attached to one service. */
-  private record Features(FeatureStore store, FeatureIngestor ingestor, RankLogWriter writer) {}
+  private record Features(OnlineStore store, FeatureIngestor ingestor, RankLogWriter writer) {}
 
   static RankerKafka start(Ranker.Options o, RegistryWatcher watcher, PrintStream out) throws IOException {
     if (!o.kafka()) {
       return new RankerKafka(null, null);
     }
+    o.store().check(); // a store directory in use or not writable: refused now, not a log line later
     TopicNames topics = o.topics();
     AnnouncementListener listener = watcher.follow(o.bootstrapServers(), topics.models());
     CompletableFuture<Features> features = (o.featureSchema() != null ? CompletableFuture.completedFuture(null)
@@ -78,7 +79,7 @@ final class RankerKafka implements AutoCloseable {
 
   private static Features features(Ranker.Options o, RankService service, PrintStream out) throws IOException {
     TopicNames topics = o.topics();
-    FeatureStore store = new FeatureStore(storeSchema(o, service), o.maxStoredEntities());
+    OnlineStore store = o.store().open(storeSchema(o, service));
     store.bindTo(service.metrics().registry());
     service.useFeatures(store);
     FeatureIngestor ingestor = FeatureIngestor.start(FeatureIngestor.Settings.of(o.bootstrapServers(), topics), store,
@@ -86,8 +87,9 @@ final class RankerKafka implements AutoCloseable {
     RankLogWriter writer = RankLogWriter.start(o.bootstrapServers(), topics.rankLog(), o.rankLog());
     service.logTo(writer);
     out.printf("logging calls to %s at %s%n", topics.rankLog(), o.bootstrapServers());
-    out.printf("features from %s and %s: users %s, items %s%n", topics.featuresUser(), topics.featuresItem(),
-        store.schema().columns(EntityKind.ENTITY_KIND_USER), store.schema().columns(EntityKind.ENTITY_KIND_ITEM));
+    out.printf("features from %s and %s: users %s, items %s; store %s%n", topics.featuresUser(),
+        topics.featuresItem(), store.schema().columns(EntityKind.ENTITY_KIND_USER),
+        store.schema().columns(EntityKind.ENTITY_KIND_ITEM), o.store().describe());
     return new Features(store, ingestor, writer);
   }
 
@@ -120,6 +122,7 @@ final class RankerKafka implements AutoCloseable {
       if (f != null) {
         f.writer().close();
         f.ingestor().close();
+        f.store().close();
       }
     }
   }

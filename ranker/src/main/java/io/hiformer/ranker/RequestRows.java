@@ -3,13 +3,15 @@ package io.hiformer.ranker;
 import io.hiformer.features.BadRowException;
 import io.hiformer.features.Featurizer;
 import io.hiformer.features.RawRecord;
-import io.hiformer.features.online.FeatureStore;
+import io.hiformer.features.online.OnlineStore;
 import io.hiformer.features.online.StoredEntity;
 import io.hiformer.model.Batch;
 import io.hiformer.model.ModelConfig;
 import io.hiformer.proto.Candidate;
 import io.hiformer.proto.FeatureValue;
 import io.hiformer.proto.RankRequest;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -92,6 +94,9 @@ public final class RequestRows {
   private final float[] dense;
   private final SharedRecord shared;
   private final CandidateRecord candidate;
+  // A request's item ids and their stored entities: looked up together, one call to the store.
+  private final List<String> itemIds = new ArrayList<>();
+  private final StoredEntity[] storedItems;
 
   /** Rows for {@code model}'s fields, at most {@code capacity} candidates a request. */
   public RequestRows(LoadedModel model, String userColumn, String itemColumn, int capacity) {
@@ -100,6 +105,7 @@ public final class RequestRows {
     ModelConfig config = model.parameters().config();
     this.featurizer = new Featurizer(model.transforms(), field -> notes.unusableStored(field));
     this.batch = new Batch(config, capacity);
+    this.storedItems = new StoredEntity[capacity];
     this.one = new Batch(config, 1);
     List<ModelConfig.Field> fields = config.fields();
     List<String> columns = model.transforms().columns();
@@ -145,7 +151,7 @@ public final class RequestRows {
     return batch;
   }
 
-  /** {@link #encode(RankRequest, FeatureStore)} without stored features. */
+  /** {@link #encode(RankRequest, OnlineStore)} without stored features. */
   public Batch encode(RankRequest request) {
     return encode(request, null);
   }
@@ -157,12 +163,12 @@ public final class RequestRows {
    * cannot be read by its field's transform (e.g. text for a dense field), or when there are more
    * candidates than the capacity.
    */
-  public Batch encode(RankRequest request, FeatureStore store) {
+  public Batch encode(RankRequest request, OnlineStore store) {
     return encode(request, store, FeatureNotes.NONE);
   }
 
-  /** {@link #encode(RankRequest, FeatureStore)}, telling {@code notes} what it ignored or read as missing. */
-  public Batch encode(RankRequest request, FeatureStore store, FeatureNotes notes) {
+  /** {@link #encode(RankRequest, OnlineStore)}, telling {@code notes} what it ignored or read as missing. */
+  public Batch encode(RankRequest request, OnlineStore store, FeatureNotes notes) {
     this.notes = Objects.requireNonNull(notes, "notes");
     try {
       Batch out = encodeRows(request, store);
@@ -173,7 +179,7 @@ public final class RequestRows {
     }
   }
 
-  private Batch encodeRows(RankRequest request, FeatureStore store) {
+  private Batch encodeRows(RankRequest request, OnlineStore store) {
     int n = request.getCandidatesCount();
     if (n > batch.capacity()) {
       throw new IllegalArgumentException("candidates has " + n + " entries; at most " + batch.capacity() + " fit");
@@ -196,9 +202,16 @@ public final class RequestRows {
       sharedDense[k] = one.dense(0, k);
     }
     Map<String, FeatureValue> context = request.getContextMap();
+    if (store != null) {
+      itemIds.clear();
+      for (int i = 0; i < n; i++) {
+        itemIds.add(request.getCandidates(i).getItemId());
+      }
+      store.items(itemIds, n, storedItems);
+    }
     for (int i = 0; i < n; i++) {
       Candidate c = request.getCandidates(i);
-      candidate.set(c, context, store == null ? null : store.item(c.getItemId()));
+      candidate.set(c, context, store == null ? null : storedItems[i]);
       one.clear();
       try {
         featurizer.add(candidate, one);
@@ -218,6 +231,7 @@ public final class RequestRows {
     }
     candidate.set(null, null, null);
     shared.set(null, null);
+    Arrays.fill(storedItems, 0, n, null);
     return batch;
   }
 

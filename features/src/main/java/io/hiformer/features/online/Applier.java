@@ -5,10 +5,13 @@ import io.hiformer.proto.EntityKind;
 import io.hiformer.proto.FeatureUpdate;
 import java.lang.System.Logger.Level;
 import java.nio.charset.StandardCharsets;
+import java.util.HashMap;
+import java.util.Map;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.common.TopicPartition;
 
 /**
  * The second stage of ingestion: takes batches of parsed updates from the consumer thread and
@@ -26,6 +29,9 @@ final class Applier {
     final ConsumerRecord<byte[], byte[]>[] records;
     final FeatureUpdate[] updates;
     int size;
+    // The next offset per partition polled, rejected records included: what the store commits.
+    final Map<TopicPartition, Long> positions = new HashMap<>();
+    boolean rejected;
 
     @SuppressWarnings("unchecked")
     Batch(int capacity) {
@@ -45,7 +51,7 @@ final class Applier {
   private static final Batch CAUGHT_UP = new Batch(0);
   private static final Batch END = new Batch(0);
 
-  private final FeatureStore store;
+  private final OnlineStore store;
   private final IngestMetrics metrics;
   private final DeadLetters deadLetters;
   private final CompletableFuture<Void> caughtUp;
@@ -53,7 +59,7 @@ final class Applier {
   private final Thread thread;
   private final long[] applied = new long[2];
 
-  Applier(FeatureStore store, IngestMetrics metrics, DeadLetters deadLetters, CompletableFuture<Void> caughtUp) {
+  Applier(OnlineStore store, IngestMetrics metrics, DeadLetters deadLetters, CompletableFuture<Void> caughtUp) {
     this.store = store;
     this.metrics = metrics;
     this.deadLetters = deadLetters;
@@ -124,11 +130,30 @@ final class Applier {
         applied[kind]++;
       } else {
         deadLetters.reject(kind, r, problem);
+        b.rejected = true;
       }
     }
+    commit(b);
     metrics.applied(0, applied[0]);
     metrics.applied(1, applied[1]);
     applied[0] = 0;
     applied[1] = 0;
+  }
+
+  /**
+   * Commits the batch's positions with what it applied. A store that keeps positions must not move
+   * past a rejected record before the dead-letter topic has it, so those batches flush it first.
+   * A failed commit keeps what was staged for the next one (the store's contract) and is logged.
+   */
+  private void commit(Batch b) {
+    if (b.rejected && store.durable()) {
+      deadLetters.flush();
+    }
+    try {
+      store.commit(b.positions);
+    } catch (RuntimeException e) {
+      metrics.commitFailed();
+      LOG.log(Level.ERROR, "feature store commit failed (retried with the next batch): " + e.getMessage());
+    }
   }
 }

@@ -69,6 +69,11 @@ final class DeadLetters implements AutoCloseable {
     return r.topic() + "/" + r.partition() + "@" + r.offset();
   }
 
+  /** Waits until every record handed over so far was written (or failed, logged and counted). */
+  void flush() {
+    producer.flush();
+  }
+
   /** Sends what is pending, waiting up to 10 s. */
   @Override
   public void close() {

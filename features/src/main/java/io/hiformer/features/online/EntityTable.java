@@ -1,13 +1,9 @@
 package io.hiformer.features.online;
 
-import io.hiformer.features.DenseValues;
-import io.hiformer.features.online.Rejection.Reason;
 import io.hiformer.features.online.StoreSchema.EntitySchema;
 import io.hiformer.proto.EntityKind;
 import io.hiformer.proto.FeatureUpdate;
-import io.hiformer.proto.FeatureValue;
 import java.util.Arrays;
-import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
@@ -22,8 +18,6 @@ import java.util.concurrent.ConcurrentHashMap;
  * entities on each write; reads never mark, so the read path never writes.
  */
 final class EntityTable {
-  private final EntityKind kind;
-  private final EntitySchema schema;
   private final int maxEntities;
   private final ConcurrentHashMap<String, Node> byId;
   // The CLOCK ring, guarded by this: slots [0, used) were handed out, free[0, freeCount) are
@@ -33,10 +27,7 @@ final class EntityTable {
   private int[] free = new int[16];
   private int freeCount;
   private int hand;
-  // Slot and value (as StoredEntity keeps it) per field of the update being applied; guarded by this.
-  private int[] slots = new int[16];
-  private Object[] pendingRefs = new Object[16];
-  private long[] pendingNumbers = new long[16];
+  private final UpdateMerge update; // guarded by this
   private volatile int size;
   private volatile long evictions;
 
@@ -44,8 +35,7 @@ final class EntityTable {
     if (maxEntities < 1) {
       throw new IllegalArgumentException("maxEntities must be positive, got " + maxEntities);
     }
-    this.kind = kind;
-    this.schema = schema;
+    this.update = new UpdateMerge(kind, schema);
     this.maxEntities = maxEntities;
     this.byId = new ConcurrentHashMap<>();
   }
@@ -81,73 +71,26 @@ final class EntityTable {
   }
 
   /**
-   * Validates {@code u} (of this table's kind) and merges it: per column, a value or delete
-   * replaces the stored one when its event time is at least the stored time. A rejected update
-   * changes nothing.
+   * Validates {@code u} (of this table's kind) and merges it by {@link UpdateMerge}'s rule. A
+   * rejected update changes nothing.
    */
   synchronized Rejection apply(FeatureUpdate u) {
+    Rejection problem = update.check(u);
+    if (problem != null) {
+      return problem;
+    }
     String id = u.getEntityId();
-    if (id.isEmpty()) {
-      return new Rejection(Reason.MISSING_ENTITY_ID, "entity_id is empty");
+    Node node = byId.get(id);
+    if (node == null) {
+      node = new Node(id);
+      node.entity = update.merge(null);
+      place(node);
+      byId.put(id, node);
+      size++;
+    } else {
+      node.entity = update.merge(node.entity);
+      node.written = true;
     }
-    long time = u.getEventTimeMs();
-    if (time <= 0) {
-      return new Rejection(Reason.BAD_EVENT_TIME, "event_time_ms is " + time + "; it must be positive");
-    }
-    Map<String, FeatureValue> fields = u.getFieldsMap();
-    int n = fields.size() + u.getDeletesCount();
-    if (slots.length < n) {
-      slots = new int[n];
-      pendingRefs = new Object[n];
-      pendingNumbers = new long[n];
-    }
-    int k = 0;
-    for (Map.Entry<String, FeatureValue> e : fields.entrySet()) {
-      int slot = schema.slot(e.getKey());
-      if (slot < 0) {
-        return unknown(e.getKey());
-      }
-      FeatureValue v = e.getValue();
-      FeatureValue.KindCase kc = v.getKindCase();
-      if (kc != FeatureValue.KindCase.KIND_NOT_SET && (schema.accepted[slot] & StoreSchema.bit(kc)) == 0) {
-        return new Rejection(Reason.WRONG_TYPE, "field '" + e.getKey() + "' of " + noun() + " takes "
-            + accepted(schema.accepted[slot]) + " values, got " + kc.name().toLowerCase(java.util.Locale.ROOT));
-      }
-      slots[k] = slot;
-      switch (kc) {
-        case CATEGORICAL -> pendingRefs[k] = v.getCategorical();
-        case BAG -> pendingRefs[k] = v.getBag().getValuesList();
-        case ID -> {
-          pendingRefs[k] = StoredEntity.ID;
-          pendingNumbers[k] = v.getId();
-        }
-        case DENSE -> {
-          double x = v.getDense();
-          String problem = DenseValues.problem(x);
-          if (problem != null) {
-            return new Rejection(Reason.NOT_FINITE, "field '" + e.getKey() + "' of " + noun() + " " + problem
-                + "; dense values must be finite floats");
-          }
-          pendingRefs[k] = StoredEntity.DENSE;
-          pendingNumbers[k] = Double.doubleToRawLongBits(x);
-        }
-        case KIND_NOT_SET -> pendingRefs[k] = null; // an empty value means missing
-      }
-      k++;
-    }
-    for (int i = 0; i < u.getDeletesCount(); i++) {
-      String column = u.getDeletes(i);
-      int slot = schema.slot(column);
-      if (slot < 0) {
-        return unknown(column);
-      }
-      if (fields.containsKey(column)) {
-        return new Rejection(Reason.CONFLICTING_DELETE, "field '" + column + "' is both set and deleted");
-      }
-      slots[k] = slot;
-      pendingRefs[k++] = null;
-    }
-    merge(id, time, k);
     return null;
   }
 
@@ -161,42 +104,6 @@ final class EntityTable {
       }
       free[freeCount++] = n.slot;
       size--;
-    }
-  }
-
-  private void merge(String id, long time, int count) {
-    int n = schema.size();
-    Node node = byId.get(id);
-    StoredEntity old = node == null ? null : node.entity;
-    long[] data = null;
-    Object[] refs = null;
-    for (int i = 0; i < count; i++) {
-      int slot = slots[i];
-      // Ties go to the later delivery, so a replay of the same record is a no-op.
-      if (old != null && time < old.data[slot]) {
-        continue;
-      }
-      if (data == null) {
-        data = old == null ? StoredEntity.emptyData(n) : old.data.clone();
-        refs = old == null ? new Object[n] : old.refs.clone();
-      }
-      data[slot] = time;
-      data[n + slot] = pendingNumbers[i];
-      refs[slot] = pendingRefs[i];
-    }
-    Arrays.fill(pendingRefs, 0, count, null);
-    if (node == null) {
-      node = new Node(id);
-      node.entity = new StoredEntity(schema, data == null ? StoredEntity.emptyData(n) : data,
-          refs == null ? new Object[n] : refs);
-      place(node);
-      byId.put(id, node);
-      size++;
-    } else {
-      if (data != null) {
-        node.entity = new StoredEntity(schema, data, refs);
-      }
-      node.written = true;
     }
   }
 
@@ -234,22 +141,4 @@ final class EntityTable {
     }
   }
 
-  private Rejection unknown(String column) {
-    return new Rejection(Reason.UNKNOWN_FIELD, "unknown field '" + column + "' for " + noun()
-        + "; stored fields: " + Arrays.toString(schema.columns));
-  }
-
-  private String noun() {
-    return kind == EntityKind.ENTITY_KIND_USER ? "a user" : "an item";
-  }
-
-  private static String accepted(int mask) {
-    StringBuilder sb = new StringBuilder();
-    for (FeatureValue.KindCase kc : FeatureValue.KindCase.values()) {
-      if ((mask & StoreSchema.bit(kc)) != 0) {
-        sb.append(sb.isEmpty() ? "" : " or ").append(kc.name().toLowerCase(java.util.Locale.ROOT));
-      }
-    }
-    return sb.toString();
-  }
 }

@@ -33,10 +33,11 @@ import org.apache.kafka.common.errors.WakeupException;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 
 /**
- * Keeps a {@link FeatureStore} up to date from the topics {@code features.user} and
+ * Keeps an {@link OnlineStore} up to date from the topics {@code features.user} and
  * {@code features.item}: a full replica on every ranker, so it assigns itself all their
  * partitions (no consumer group, no rebalancing, no committed offsets), reads them from the
- * beginning, reports {@link #caughtUp()} once it has reached the end offsets it found at start,
+ * beginning (or, for a {@link OnlineStore#durable} store, from the positions it committed with its
+ * data), reports {@link #caughtUp()} once it has reached the end offsets it found at start,
  * then tails them.
  *
  * <p>A record that is not a valid update for the store (unparsable, key other than entity_id,
@@ -87,6 +88,8 @@ public final class FeatureIngestor implements AutoCloseable {
   }
 
   private final Settings settings;
+  // Where the store's data ends, per partition; partitions not in it are read from the beginning.
+  private final Map<TopicPartition, Long> resumeFrom;
   private final IngestMetrics metrics;
   private final KafkaConsumer<byte[], byte[]> consumer;
   private final DeadLetters deadLetters;
@@ -100,8 +103,9 @@ public final class FeatureIngestor implements AutoCloseable {
   private long nextRefreshNanos;
   private volatile boolean closing;
 
-  private FeatureIngestor(Settings settings, FeatureStore store, MeterRegistry registry) {
+  private FeatureIngestor(Settings settings, OnlineStore store, MeterRegistry registry) {
     this.settings = settings;
+    this.resumeFrom = store.positions();
     this.metrics = new IngestMetrics(registry);
     this.consumer = new KafkaConsumer<>(consumerConfig(settings.bootstrapServers(), settings.clientId()),
         new ByteArrayDeserializer(), new ByteArrayDeserializer());
@@ -113,7 +117,7 @@ public final class FeatureIngestor implements AutoCloseable {
   }
 
   /** Starts ingesting into {@code store} on threads of its own; meters go to {@code registry}. */
-  public static FeatureIngestor start(Settings settings, FeatureStore store, MeterRegistry registry) {
+  public static FeatureIngestor start(Settings settings, OnlineStore store, MeterRegistry registry) {
     FeatureIngestor ingestor = new FeatureIngestor(Objects.requireNonNull(settings, "settings"),
         Objects.requireNonNull(store, "store"), Objects.requireNonNull(registry, "registry"));
     ingestor.applier.start();
@@ -231,7 +235,9 @@ public final class FeatureIngestor implements AutoCloseable {
     Applier.Batch batch = new Applier.Batch(records.count());
     for (TopicPartition tp : records.partitions()) {
       int kind = tp.topic().equals(settings.topics().featuresUser()) ? USER : ITEM;
-      for (ConsumerRecord<byte[], byte[]> r : records.records(tp)) {
+      List<ConsumerRecord<byte[], byte[]>> polled = records.records(tp);
+      batch.positions.put(tp, polled.getLast().offset() + 1);
+      for (ConsumerRecord<byte[], byte[]> r : polled) {
         FeatureUpdate u = null;
         Rejection problem = null;
         try {
@@ -248,6 +254,7 @@ public final class FeatureIngestor implements AutoCloseable {
           batch.add(kind, r, u);
         } else {
           deadLetters.reject(kind, r, problem);
+          batch.rejected = true;
         }
       }
     }
@@ -272,7 +279,7 @@ public final class FeatureIngestor implements AutoCloseable {
     return null;
   }
 
-  /** Assigns every partition of both topics; new ones are read from the beginning. */
+  /** Assigns every partition of both topics; new ones are read from the store's position, else the beginning. */
   private void refreshAssignment() {
     Set<TopicPartition> all = new HashSet<>();
     for (String topic : List.of(settings.topics().featuresUser(), settings.topics().featuresItem())) {
@@ -290,7 +297,18 @@ public final class FeatureIngestor implements AutoCloseable {
       List<TopicPartition> added = new ArrayList<>(all);
       added.removeAll(assigned);
       consumer.assign(all);
-      consumer.seekToBeginning(added);
+      List<TopicPartition> fromStart = new ArrayList<>();
+      for (TopicPartition tp : added) {
+        Long position = resumeFrom.get(tp);
+        if (position == null) {
+          fromStart.add(tp);
+        } else {
+          consumer.seek(tp, position); // beyond the log's range (a topic recreated), auto.offset.reset starts over
+        }
+      }
+      if (!fromStart.isEmpty()) {
+        consumer.seekToBeginning(fromStart); // an empty list would mean every assigned partition
+      }
       assigned = Set.copyOf(all);
     }
     if (catchUpTargets == null) {

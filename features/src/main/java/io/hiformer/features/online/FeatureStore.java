@@ -6,12 +6,11 @@ import io.hiformer.proto.FeatureUpdate;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
-import io.micrometer.core.instrument.binder.MeterBinder;
 import java.util.Objects;
 
 /**
- * The online feature store: the newest raw value per user or item and column, as feature
- * updates set them (see {@code features/README.md}, "Online store").
+ * The in-memory online feature store (the default {@link OnlineStore}): the newest raw value per
+ * user or item and column, as feature updates set them (see {@code features/README.md}, "Online store").
  *
  * <ul>
  *   <li>Merge: per column, the value (or delete) with the newest event time wins; on equal times
@@ -29,7 +28,7 @@ import java.util.Objects;
  * <p>Metrics ({@link #bindTo}): {@code hiformer_features_entities{kind}},
  * {@code hiformer_features_entities_max{kind}} and {@code hiformer_features_evictions_total{kind}}.
  */
-public final class FeatureStore implements MeterBinder {
+public final class FeatureStore implements OnlineStore {
   /** The default limit per kind; see the README for the memory an entity takes. */
   public static final int DEFAULT_MAX_ENTITIES = 1_000_000;
 
@@ -45,16 +44,19 @@ public final class FeatureStore implements MeterBinder {
         maxEntitiesPerKind);
   }
 
+  @Override
   public StoreSchema schema() {
     return schema;
   }
 
   /** The stored features of user {@code id}, or null when the store does not hold it. */
+  @Override
   public StoredEntity user(String id) {
     return users.get(id);
   }
 
   /** The stored features of item {@code id}, or null when the store does not hold it. */
+  @Override
   public StoredEntity item(String id) {
     return items.get(id);
   }
@@ -63,6 +65,7 @@ public final class FeatureStore implements MeterBinder {
    * Validates and merges one update; returns null when applied (even if every value was older
    * than the stored one), else why it was rejected, having changed nothing.
    */
+  @Override
   public Rejection apply(FeatureUpdate update) {
     EntityTable table = table(update.getEntityKind());
     if (table == null) {
@@ -73,12 +76,14 @@ public final class FeatureStore implements MeterBinder {
   }
 
   /** Forgets an entity, as a tombstone (null value) on a compacted topic asks. */
+  @Override
   public void remove(EntityKind kind, String id) {
     Objects.requireNonNull(table(kind), "kind").remove(id);
   }
 
   /** Entities of {@code kind} held now. */
-  public int size(EntityKind kind) {
+  @Override
+  public long size(EntityKind kind) {
     return Objects.requireNonNull(table(kind), "kind").size();
   }
 

@@ -20,6 +20,7 @@ final class IngestMetrics {
   private final Timer[] freshness = new Timer[2];
   private final Counter dlqFailures;
   private final Counter pollErrors;
+  private final Counter commitErrors;
   final long[] lag = new long[2];
   volatile boolean caughtUp;
 
@@ -52,6 +53,8 @@ final class IngestMetrics {
         .register(registry);
     pollErrors = Counter.builder("hiformer.features.poll.errors")
         .description("errors of the consume loop, retried after a back-off").register(registry);
+    commitErrors = Counter.builder("hiformer.features.commit.errors")
+        .description("failed writes of the disk-backed store (retried with the next batch)").register(registry);
     Gauge.builder("hiformer.features.caught.up", this, m -> m.caughtUp ? 1 : 0)
         .description("1 once the ingestor has read the feature topics up to their end at start").register(registry);
   }
@@ -81,6 +84,10 @@ final class IngestMetrics {
 
   void dlqFailed() {
     dlqFailures.increment();
+  }
+
+  void commitFailed() {
+    commitErrors.increment();
   }
 
   void pollFailed() {

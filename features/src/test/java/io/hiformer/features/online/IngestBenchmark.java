@@ -249,7 +249,7 @@ public final class IngestBenchmark {
   }
 
   /** CPU time of this whole process (broker, clients and GC included). */
-  private static long cpuNanos() {
+  static long cpuNanos() {
     return ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean()).getProcessCpuTime();
   }
 
