@@ -65,11 +65,16 @@ public final class TrainJob {
   /**
    * How data reaches the trainer: featurised caches in {@code cacheDir} (null: a temporary
    * directory removed after the run), shuffled through a window of {@code shuffleWindow} examples,
-   * featurised on {@code threads} threads.
+   * featurised on {@code threads} threads; an epoch's batches are assembled on {@code feedThreads}.
    */
-  public record Pipeline(Path cacheDir, int shuffleWindow, int threads) {
+  public record Pipeline(Path cacheDir, int shuffleWindow, int threads, int feedThreads) {
     /** The default shuffle window: a million examples, 8 MB of positions. */
     public static final int DEFAULT_WINDOW = 1 << 20;
+
+    /** Batches assembled on every core. */
+    public Pipeline(Path cacheDir, int shuffleWindow, int threads) {
+      this(cacheDir, shuffleWindow, threads, Runtime.getRuntime().availableProcessors());
+    }
 
     public static Pipeline defaults() {
       return new Pipeline(null, DEFAULT_WINDOW, Runtime.getRuntime().availableProcessors());
@@ -143,7 +148,7 @@ public final class TrainJob {
       reportData.put("bad_rows", badRows(bad, progress));
       reportData.put("warnings", warnings);
       return train(spec.name(), spec.trainer(), spec.maxEpochs(), spec.patience(), spec.maxBadRows(),
-          pipeline.shuffleWindow(), spec.checkpoints(), config, Parameters.initialize(config, spec.trainer().seed()),
+          pipeline, spec.checkpoints(), config, Parameters.initialize(config, spec.trainer().seed()),
           train, valid, test, transformsJson, lineage, reportData, kernels, progress, start);
     }
   }
@@ -243,11 +248,11 @@ public final class TrainJob {
   public static Outcome run(ExamplesSpec spec, Pipeline pipeline, CpuKernels kernels, TrainingRun.Progress progress)
       throws IOException {
     try (Workspace ws = Workspace.open(pipeline, progress)) {
-      return fromTopic(spec, pipeline.shuffleWindow(), ws, kernels, progress);
+      return fromTopic(spec, pipeline, ws, kernels, progress);
     }
   }
 
-  private static Outcome fromTopic(ExamplesSpec spec, int shuffleWindow, Workspace ws, CpuKernels kernels,
+  private static Outcome fromTopic(ExamplesSpec spec, Pipeline pipeline, Workspace ws, CpuKernels kernels,
       TrainingRun.Progress progress) throws IOException {
     long start = System.nanoTime();
     ModelFile.Loaded base = spec.registry().verify(spec.base());
@@ -294,12 +299,12 @@ public final class TrainJob {
     reportData.put("data", data);
     reportData.put("bad_rows", badRows(bad, progress));
     return train(spec.name(), spec.trainer(), spec.maxEpochs(), spec.patience(), spec.maxBadRows(),
-        shuffleWindow, spec.checkpoints(), config, params,
+        pipeline, spec.checkpoints(), config, params,
         train, valid, null, transforms, lineage, reportData, kernels, progress, start);
   }
 
   private static Outcome train(String name, Trainer.Options options, int maxEpochs, int patience, long maxBadRows,
-      int shuffleWindow, Path checkpoints, ModelConfig config, Parameters params, ExampleSource train,
+      Pipeline pipeline, Path checkpoints, ModelConfig config, Parameters params, ExampleSource train,
       ExampleSource valid, ExampleSource test,
       String transforms,
       Map<String, Object> lineageData, Map<String, Object> reportData, CpuKernels kernels,
@@ -313,7 +318,7 @@ public final class TrainJob {
     identity.put("transforms", transforms);
     identity.put("data", JSON.writeValueAsString(lineageData.get("data")));
     identity.put("max_bad_rows", Long.toString(maxBadRows));  // which rows are kept
-    identity.put("shuffle_window", Integer.toString(shuffleWindow));  // the order examples train in
+    identity.put("shuffle_window", Integer.toString(pipeline.shuffleWindow()));  // the order examples train in
     if (lineageData.containsKey("base")) {
       identity.put("base", JSON.writeValueAsString(lineageData.get("base")));  // the initial weights
     }
@@ -322,7 +327,8 @@ public final class TrainJob {
     List<Metrics.Task> testMetrics = List.of();
     try (Trainer trainer = new Trainer(params, options, kernels)) {
       result = TrainingRun.run(trainer, train, valid,
-          new TrainingRun.Options(maxEpochs, patience, checkpoints, options.seed(), identity), progress);
+          new TrainingRun.Options(maxEpochs, patience, checkpoints, options.seed(), identity, pipeline.feedThreads()),
+          progress);
       try (CpuScorer scorer = new CpuScorer(trainer.evaluationModel(), options.threads())) {
         validMetrics = Metrics.evaluate(scorer, valid, 4096);
         if (test != null) {
@@ -344,7 +350,7 @@ public final class TrainJob {
         .average().orElse(Double.NaN));
     report.put("seconds", seconds);
     report.put("options", JSON.convertValue(Map.of("trainer", options.toString(), "max_epochs",
-        maxEpochs, "patience", patience, "max_bad_rows", maxBadRows, "shuffle_window", shuffleWindow), Map.class));
+        maxEpochs, "patience", patience, "max_bad_rows", maxBadRows, "shuffle_window", pipeline.shuffleWindow()), Map.class));
     report.put("config", JSON.readTree(config.toJson()));
     report.put("history", history(result));
 
