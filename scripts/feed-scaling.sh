@@ -33,6 +33,7 @@ done
 for n in $cores; do
   [ -f "$out/cores-$n.csv" ] && cat "$out/cores-$n.csv"
 done | awk -F, -v jmh="$jmh" -v rows="$rows" '
+  { sub(/\r$/, "") }  # JMH writes CRLF
   /^"Benchmark"/ { for (i = 1; i <= NF; i++) col[$i] = i; next }
   {
     gsub(/"/, "")
