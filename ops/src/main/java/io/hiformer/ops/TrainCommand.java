@@ -189,8 +189,13 @@ final class TrainCommand implements Callable<Integer> {
           + " (default: ${DEFAULT-VALUE})")
   int shuffleWindow;
 
+  @Option(names = "--feed-threads", paramLabel = "N", description = "threads assembling each epoch's shuffled"
+      + " batches from the cache; any number gives the same batches in the same order (default: all processors)")
+  Integer feedThreads;
+
   private TrainJob.Pipeline pipeline(int threads) {
-    return new TrainJob.Pipeline(cacheDir, shuffleWindow, threads);
+    return new TrainJob.Pipeline(cacheDir, shuffleWindow, threads,
+        feedThreads == null ? Runtime.getRuntime().availableProcessors() : feedThreads);
   }
 
   @Override
@@ -275,6 +280,8 @@ final class TrainCommand implements Callable<Integer> {
     require(batchSize >= 1, "--batch-size must be at least 1, got " + batchSize);
     require(threads == null || (threads >= 1 && threads <= MAX_THREADS),
         "--threads must be in 1.." + MAX_THREADS + ", got " + threads);
+    require(feedThreads == null || (feedThreads >= 1 && feedThreads <= MAX_THREADS),
+        "--feed-threads must be in 1.." + MAX_THREADS + ", got " + feedThreads);
     require(Double.isFinite(lr) && lr > 0, "--lr must be a positive finite number, got " + lr);
     require(dropout >= 0 && dropout < 1, "--dropout must be in [0, 1), got " + dropout);
     require(tokenDropout >= 0 && tokenDropout < 1, "--token-dropout must be in [0, 1), got " + tokenDropout);

@@ -185,7 +185,8 @@ class TrainCommandTest {
   @CsvSource({"--batch-size,0", "--batch-size,-5", "--threads,0", "--threads,100000", "--lr,0", "--lr,-1",
       "--lr,NaN", "--lr,Infinity", "--dropout,1", "--dropout,-0.1", "--token-dropout,1.5", "--ema,1", "--ema,-0.5",
       "--ema,NaN", "--epochs,0", "--epochs,-3", "--patience,0", "--patience,-1", "--warmup,-1",
-      "--max-bad-rows,-1", "--embedding-decay,-1", "--shuffle-window,0", "--shuffle-window,-4"})
+      "--max-bad-rows,-1", "--embedding-decay,-1", "--shuffle-window,0", "--shuffle-window,-4",
+      "--feed-threads,0", "--feed-threads,100000"})
   void anInvalidOptionValueExitsTwoNamingIt(String option, String value, @TempDir Path dir) throws Exception {
     VerifyCommandTest.Result r = train(dir, option, value);
     refused(r, 2, dir, option);

@@ -205,56 +205,120 @@ final class CachedExamples implements ExampleSource, AutoCloseable {
     arena.close();
   }
 
-  /** One pass: blocks in order (or a seeded order), examples through the shuffle window. */
+  /**
+   * Shuffled passes assembled on {@code threads} threads, each pass handing out exactly the
+   * batches of {@code batches(batchSize, true, seed)} in the same order.
+   */
+  @Override
+  public BatchFeed feed(int batchSize, int threads) {
+    return new ParallelFeed(this, batchSize, threads);
+  }
+
+  /** One pass: the planned order's examples copied into one reused batch. */
   private final class Reader implements Iterator<Batch> {
     private final Batch batch;
-    private final int batchSize;
-    private final int[] order;
-    private final SplittableRandom random;
-    private final long[] slots;
-    private final int[] cat = new int[cats];
-    private final int[] ends = new int[bags];
-    private int[] ids = new int[64];
-    private final float[] den = new float[dense];
-    private final float[] lab = new float[tasks];
-    private final float[] msk = new float[tasks];
+    private final Order order = new Order();
+    private final Rows rows = new Rows();
+    private final long[] positions;
+
+    Reader(int batchSize, boolean shuffle, long seed) {
+      this.batch = new Batch(config, batchSize);
+      this.positions = new long[batchSize];
+      order.start(shuffle, seed);
+    }
+
+    @Override
+    public boolean hasNext() {
+      return order.remaining() > 0;
+    }
+
+    @Override
+    public Batch next() {
+      if (!hasNext()) {
+        throw new NoSuchElementException();
+      }
+      rows.fill(batch, positions, order.next(positions, positions.length));
+      return batch;
+    }
+  }
+
+  /**
+   * The order of a pass, as positions {@code block << 32 | row}: blocks in order (or a seeded
+   * order), examples through the shuffle window. Sequential by nature (each pick depends on the
+   * window's state); cheap next to copying the examples, which {@link Rows} does. Reusable: the
+   * window is allocated once.
+   */
+  final class Order {
+    private final int[] blocks = new int[blockN.length];
+    private long[] slots;
+    private SplittableRandom random;
+    private boolean shuffle;
     private int filled;
     private int nextBlock;
     private int nextRow;
     private long handed;
 
-    Reader(int batchSize, boolean shuffle, long seed) {
-      this.batchSize = batchSize;
-      this.batch = new Batch(config, batchSize);
-      this.order = new int[blockN.length];
-      for (int i = 0; i < order.length; i++) {
-        order[i] = i;
+    /** Starts a pass: in stored order, or shuffled by {@code seed}. */
+    void start(boolean shuffle, long seed) {
+      this.shuffle = shuffle;
+      filled = 0;
+      nextBlock = 0;
+      nextRow = 0;
+      handed = 0;
+      for (int i = 0; i < blocks.length; i++) {
+        blocks[i] = i;
       }
-      if (shuffle) {
-        random = new SplittableRandom(seed);
-        for (int i = order.length - 1; i > 0; i--) {
-          int j = random.nextInt(i + 1);
-          int t = order[i];
-          order[i] = order[j];
-          order[j] = t;
-        }
-        slots = new long[(int) Math.max(1, Math.min(window, count))];
-        while (filled < slots.length && hasSource()) {
-          slots[filled++] = nextSource();
-        }
-      } else {
-        random = null;
-        slots = null;
+      if (!shuffle) {
+        return;
       }
+      random = new SplittableRandom(seed);
+      for (int i = blocks.length - 1; i > 0; i--) {
+        int j = random.nextInt(i + 1);
+        int t = blocks[i];
+        blocks[i] = blocks[j];
+        blocks[j] = t;
+      }
+      int size = (int) Math.max(1, Math.min(window, count));
+      if (slots == null || slots.length != size) {
+        slots = new long[size];
+      }
+      while (filled < size && hasSource()) {
+        slots[filled++] = nextSource();
+      }
+    }
+
+    /** Examples this pass has still to hand out. */
+    long remaining() {
+      return count - handed;
+    }
+
+    /** Writes the next examples' positions, at most {@code max}, to {@code out}; returns how many. */
+    int next(long[] out, int max) {
+      int n = (int) Math.min(max, remaining());
+      for (int i = 0; i < n; i++) {
+        if (!shuffle) {
+          out[i] = nextSource();
+        } else {
+          int pick = random.nextInt(filled);
+          out[i] = slots[pick];
+          if (hasSource()) {
+            slots[pick] = nextSource();
+          } else {
+            slots[pick] = slots[--filled];
+          }
+        }
+      }
+      handed += n;
+      return n;
     }
 
     private boolean hasSource() {
-      return nextBlock < order.length;
+      return nextBlock < blocks.length;
     }
 
-    /** The next example in block order, as (block << 32 | row); checks a block as it starts it. */
+    /** The next example in block order; checks a block as it starts it. */
     private long nextSource() {
-      int b = order[nextBlock];
+      int b = blocks[nextBlock];
       if (nextRow == 0) {
         verify(b);
       }
@@ -265,38 +329,26 @@ final class CachedExamples implements ExampleSource, AutoCloseable {
       }
       return at;
     }
+  }
 
-    @Override
-    public boolean hasNext() {
-      return handed < count;
-    }
+  /** Copies examples from the mapped file into a batch; one per thread (it holds one example's arrays). */
+  final class Rows {
+    private final int[] cat = new int[cats];
+    private final int[] ends = new int[bags];
+    private int[] ids = new int[64];
+    private final float[] den = new float[dense];
+    private final float[] lab = new float[tasks];
+    private final float[] msk = new float[tasks];
 
-    @Override
-    public Batch next() {
-      if (!hasNext()) {
-        throw new NoSuchElementException();
-      }
+    /** Empties {@code batch} and fills it with the examples at {@code positions[0 .. n)}. */
+    void fill(Batch batch, long[] positions, int n) {
       batch.clear();
-      while (batch.size() < batchSize && handed < count) {
-        long at;
-        if (slots == null) {
-          at = nextSource();
-        } else {
-          int pick = random.nextInt(filled);
-          at = slots[pick];
-          if (hasSource()) {
-            slots[pick] = nextSource();
-          } else {
-            slots[pick] = slots[--filled];
-          }
-        }
-        add((int) (at >>> 32), (int) at);
-        handed++;
+      for (int i = 0; i < n; i++) {
+        add(batch, (int) (positions[i] >>> 32), (int) positions[i]);
       }
-      return batch;
     }
 
-    private void add(int b, int row) {
+    private void add(Batch batch, int b, int row) {
       int n = blockN[b];
       long catAt = blockOffset[b] + 8;
       long offAt = catAt + 4L * n * cats;
@@ -304,29 +356,21 @@ final class CachedExamples implements ExampleSource, AutoCloseable {
       long denseAt = idsAt + 4L * blockM[b];
       long labelAt = denseAt + 4L * n * dense;
       long maskAt = labelAt + 4L * n * tasks;
-      for (int c = 0; c < cats; c++) {
-        cat[c] = data.get(INT, catAt + 4L * (row * cats + c));
-      }
+      MemorySegment.copy(data, INT, catAt + 4L * row * cats, cat, 0, cats);
       if (bags > 0) {
         int from = data.get(INT, offAt + 4L * row * bags);
         int to = data.get(INT, offAt + 4L * (row * bags + bags));
         if (to - from > ids.length) {
           ids = new int[Math.max(to - from, ids.length * 2)];
         }
-        for (int p = from; p < to; p++) {
-          ids[p - from] = data.get(INT, idsAt + 4L * p);
-        }
+        MemorySegment.copy(data, INT, idsAt + 4L * from, ids, 0, to - from);
         for (int k = 0; k < bags; k++) {
           ends[k] = data.get(INT, offAt + 4L * (row * bags + k + 1)) - from;
         }
       }
-      for (int d = 0; d < dense; d++) {
-        den[d] = data.get(FLOAT, denseAt + 4L * (row * dense + d));
-      }
-      for (int t = 0; t < tasks; t++) {
-        lab[t] = data.get(FLOAT, labelAt + 4L * (row * tasks + t));
-        msk[t] = data.get(FLOAT, maskAt + 4L * (row * tasks + t));
-      }
+      MemorySegment.copy(data, FLOAT, denseAt + 4L * row * dense, den, 0, dense);
+      MemorySegment.copy(data, FLOAT, labelAt + 4L * row * tasks, lab, 0, tasks);
+      MemorySegment.copy(data, FLOAT, maskAt + 4L * row * tasks, msk, 0, tasks);
       batch.addPacked(cat, ids, ends, den, lab, msk);
     }
   }

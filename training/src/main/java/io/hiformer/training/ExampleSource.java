@@ -21,4 +21,12 @@ public interface ExampleSource {
    * for the next.
    */
   Iterable<Batch> batches(int batchSize, boolean shuffle, long seed);
+
+  /**
+   * Shuffled passes for training, each handing out exactly {@code batches(batchSize, true, seed)}'s
+   * batches in the same order, assembled on up to {@code threads} threads. Close it to stop them.
+   */
+  default BatchFeed feed(int batchSize, int threads) {
+    return seed -> batches(batchSize, true, seed).iterator();
+  }
 }

@@ -68,11 +68,16 @@ public final class TrainJob {
   /**
    * How data reaches the trainer: featurised caches in {@code cacheDir} (null: a temporary
    * directory removed after the run), shuffled through a window of {@code shuffleWindow} examples,
-   * featurised on {@code threads} threads.
+   * featurised on {@code threads} threads; an epoch's batches are assembled on {@code feedThreads}.
    */
-  public record Pipeline(Path cacheDir, int shuffleWindow, int threads) {
+  public record Pipeline(Path cacheDir, int shuffleWindow, int threads, int feedThreads) {
     /** The default shuffle window: a million examples, 8 MB of positions. */
     public static final int DEFAULT_WINDOW = 1 << 20;
+
+    /** Batches assembled on every core. */
+    public Pipeline(Path cacheDir, int shuffleWindow, int threads) {
+      this(cacheDir, shuffleWindow, threads, Runtime.getRuntime().availableProcessors());
+    }
 
     public static Pipeline defaults() {
       return new Pipeline(null, DEFAULT_WINDOW, Runtime.getRuntime().availableProcessors());
@@ -152,7 +157,7 @@ public final class TrainJob {
       reportData.put("bad_rows", badRows(bad, progress));
       reportData.put("warnings", warnings);
       return train(spec.name(), spec.trainer(), spec.maxEpochs(), spec.patience(), spec.maxBadRows(),
-          pipeline.shuffleWindow(), spec.checkpoints(), config, Parameters.initialize(config, spec.trainer().seed()),
+          pipeline, spec.checkpoints(), config, Parameters.initialize(config, spec.trainer().seed()),
           train, valid, test, transformsJson, lineage, reportData, kernels, backend, progress, start);
     }
   }
@@ -259,11 +264,11 @@ public final class TrainJob {
       TrainingRun.Progress progress)
       throws IOException {
     try (Workspace ws = Workspace.open(pipeline, progress)) {
-      return fromTopic(spec, pipeline.shuffleWindow(), ws, kernels, backend, progress);
+      return fromTopic(spec, pipeline, ws, kernels, backend, progress);
     }
   }
 
-  private static Outcome fromTopic(ExamplesSpec spec, int shuffleWindow, Workspace ws, CpuKernels kernels,
+  private static Outcome fromTopic(ExamplesSpec spec, Pipeline pipeline, Workspace ws, CpuKernels kernels,
       TrainingBackend backend,
       TrainingRun.Progress progress) throws IOException {
     long start = System.nanoTime();
@@ -332,7 +337,7 @@ public final class TrainJob {
     reportData.put("data", data);
     reportData.put("bad_rows", badRows(bad, progress));
     return train(spec.name(), spec.trainer(), spec.maxEpochs(), spec.patience(), spec.maxBadRows(),
-        shuffleWindow, spec.checkpoints(), config, params,
+        pipeline, spec.checkpoints(), config, params,
         train, valid, null, trained, lineage, reportData, kernels, backend, progress, start);
   }
 
@@ -376,7 +381,7 @@ public final class TrainJob {
   }
 
   private static Outcome train(String name, Trainer.Options options, int maxEpochs, int patience, long maxBadRows,
-      int shuffleWindow, Path checkpoints, ModelConfig config, Parameters params, ExampleSource train,
+      Pipeline pipeline, Path checkpoints, ModelConfig config, Parameters params, ExampleSource train,
       ExampleSource valid, ExampleSource test,
       String transforms,
       Map<String, Object> lineageData, Map<String, Object> reportData, CpuKernels kernels,
@@ -390,7 +395,7 @@ public final class TrainJob {
     identity.put("transforms", transforms);
     identity.put("data", JSON.writeValueAsString(lineageData.get("data")));
     identity.put("max_bad_rows", Long.toString(maxBadRows));  // which rows are kept
-    identity.put("shuffle_window", Integer.toString(shuffleWindow));  // the order examples train in
+    identity.put("shuffle_window", Integer.toString(pipeline.shuffleWindow()));  // the order examples train in
     if (lineageData.containsKey("base")) {
       identity.put("base", JSON.writeValueAsString(lineageData.get("base")));  // the initial weights
     }
@@ -399,7 +404,8 @@ public final class TrainJob {
     List<Metrics.Task> testMetrics = List.of();
     try (Trainer trainer = backend.open(params, options, kernels, progress)) {
       result = TrainingRun.run(trainer, train, valid,
-          new TrainingRun.Options(maxEpochs, patience, checkpoints, options.seed(), identity), progress);
+          new TrainingRun.Options(maxEpochs, patience, checkpoints, options.seed(), identity, pipeline.feedThreads()),
+          progress);
       try (CpuScorer scorer = new CpuScorer(trainer.evaluationModel(), options.threads())) {
         validMetrics = Metrics.evaluate(scorer, valid, 4096);
         if (test != null) {
@@ -421,7 +427,7 @@ public final class TrainJob {
         .average().orElse(Double.NaN));
     report.put("seconds", seconds);
     report.put("options", JSON.convertValue(Map.of("trainer", options.toString(), "max_epochs",
-        maxEpochs, "patience", patience, "max_bad_rows", maxBadRows, "shuffle_window", shuffleWindow), Map.class));
+        maxEpochs, "patience", patience, "max_bad_rows", maxBadRows, "shuffle_window", pipeline.shuffleWindow()), Map.class));
     report.put("config", JSON.readTree(config.toJson()));
     report.put("history", history(result));
 

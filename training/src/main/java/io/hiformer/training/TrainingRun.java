@@ -7,6 +7,7 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -31,10 +32,15 @@ public final class TrainingRun {
   /**
    * {@code checkpoints} may be null (no checkpoints, no resume). {@code identity} names what,
    * besides the model config and trainer options, makes the result what it is (transforms, data):
-   * a checkpoint written under another identity is not resumed.
+   * a checkpoint written under another identity is not resumed. {@code feedThreads} assemble the
+   * training batches ({@link ExampleSource#feed}); they change no result.
    */
-  public record Options(int maxEpochs, int patience, Path checkpoints, long seed, Map<String, String> identity) {
+  public record Options(int maxEpochs, int patience, Path checkpoints, long seed, Map<String, String> identity,
+      int feedThreads) {
     public Options {
+      if (feedThreads < 1) {
+        throw new IllegalArgumentException("feed threads must be at least 1, got " + feedThreads);
+      }
       if (maxEpochs < 1) {
         throw new IllegalArgumentException("epochs must be at least 1, got " + maxEpochs);
       }
@@ -42,6 +48,11 @@ public final class TrainingRun {
         throw new IllegalArgumentException("patience must be at least 1, got " + patience);
       }
       identity = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(identity));
+    }
+
+    /** Batches assembled on every core. */
+    public Options(int maxEpochs, int patience, Path checkpoints, long seed, Map<String, String> identity) {
+      this(maxEpochs, patience, checkpoints, seed, identity, Runtime.getRuntime().availableProcessors());
     }
 
     public Options(int maxEpochs, int patience, Path checkpoints, long seed) {
@@ -73,7 +84,8 @@ public final class TrainingRun {
     Checkpoint.State state;
     boolean resumed;
     try (Checkpoint.Lock lock = o.checkpoints() == null ? null : Checkpoint.lock(o.checkpoints());
-        CpuScorer scorer = new CpuScorer(trainer.evaluationModel(), trainer.options().threads())) {
+        CpuScorer scorer = new CpuScorer(trainer.evaluationModel(), trainer.options().threads());
+        BatchFeed feed = train.feed(batchSize, o.feedThreads())) {
       resumed = Checkpoint.exists(o.checkpoints());
       if (resumed) {
         state = Checkpoint.restore(o.checkpoints(), trainer, best, identity);
@@ -86,7 +98,8 @@ public final class TrainingRun {
         double loss = 0;
         int steps = 0;
         PassProgress bar = progress.pass("epoch " + e, "examples", train.count());
-        for (Batch b : train.batches(batchSize, true, o.seed() * 1_000_003L + e)) {
+        for (Iterator<Batch> pass = feed.pass(o.seed() * 1_000_003L + e); pass.hasNext(); ) {
+          Batch b = pass.next();
           try {
             loss += trainer.step(b);
           } catch (TrainingFailedException diverged) {

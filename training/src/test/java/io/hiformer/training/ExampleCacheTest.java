@@ -47,11 +47,11 @@ class ExampleCacheTest {
     return out;
   }
 
-  private static ExampleCache cache(Path dir, int window, ByteArrayOutputStream log) {
+  static ExampleCache cache(Path dir, int window, ByteArrayOutputStream log) {
     return new ExampleCache(dir, window, new PrintStream(log, true));
   }
 
-  private static CachedExamples fill(ExampleCache cache, ExampleSet set, AtomicInteger fills) throws IOException {
+  static CachedExamples fill(ExampleCache cache, ExampleSet set, AtomicInteger fills) throws IOException {
     return cache.examples("train", new ExampleCache.Key("test").add("set"), CONFIG, out -> {
       fills.incrementAndGet();
       for (Batch b : set.batches(1000, false, 0)) {
@@ -149,7 +149,7 @@ class ExampleCacheTest {
     }
   }
 
-  private static void flip(RandomAccessFile f, long at) throws IOException {
+  static void flip(RandomAccessFile f, long at) throws IOException {
     f.seek(at);
     int b = f.read();
     f.seek(at);
