@@ -81,16 +81,7 @@ public final class HostDeviceStep implements DeviceStep {
 
   /** Zeroes the gradients the backward accumulated: the dense ones and the table rows it touched. */
   private void clear() {
-    for (Parameters.Tensor t : grads.tensors()) {
-      if (io.hiformer.model.Parameters.isEmbedding(t.name())) {
-        int d = t.shape()[1];
-        TouchedRows.Table rows = touched.table(t.name());
-        for (int k = 0; k < rows.count(); k++) {
-          java.util.Arrays.fill(t.data(), rows.row(k) * d, (rows.row(k) + 1) * d, 0f);
-        }
-      } else {
-        java.util.Arrays.fill(t.data(), 0f);
-      }
-    }
+    touched.zero(grads);
   }
+
 }

@@ -80,4 +80,23 @@ final class TouchedRows {
   public Table table(String name) {
     return tables.get(name);
   }
+  /**
+   * Zeroes what a backward over the collected batch accumulated into {@code grads}: every dense
+   * tensor, and of each table only the rows this batch touched (a step costs its batch, not the
+   * vocabularies).
+   */
+  void zero(Parameters grads) {
+    for (Parameters.Tensor t : grads.tensors()) {
+      if (Parameters.isEmbedding(t.name())) {
+        int d = t.shape()[1];
+        Table rows = table(t.name());
+        for (int k = 0; k < rows.count(); k++) {
+          java.util.Arrays.fill(t.data(), rows.row(k) * d, (rows.row(k) + 1) * d, 0f);
+        }
+      } else {
+        java.util.Arrays.fill(t.data(), 0f);
+      }
+    }
+  }
+
 }

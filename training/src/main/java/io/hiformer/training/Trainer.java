@@ -261,17 +261,7 @@ public final class Trainer implements AutoCloseable {
 
   private void clearGradients() {
     for (Parameters g : grads) {
-      for (Parameters.Tensor t : g.tensors()) {
-        if (Parameters.isEmbedding(t.name())) {
-          int d = t.shape()[1];
-          TouchedRows.Table rows = touched.table(t.name());
-          for (int k = 0; k < rows.count(); k++) {
-            java.util.Arrays.fill(t.data(), rows.row(k) * d, (rows.row(k) + 1) * d, 0f);
-          }
-        } else {
-          java.util.Arrays.fill(t.data(), 0f);
-        }
-      }
+      touched.zero(g);
     }
   }
 

@@ -7,6 +7,7 @@ import static jcuda.driver.JCudaDriver.cuDeviceGetName;
 import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRetain;
 import static jcuda.driver.JCudaDriver.cuDriverGetVersion;
 import static jcuda.driver.JCudaDriver.cuInit;
+import static jcuda.driver.JCudaDriver.cuMemAlloc;
 import static jcuda.driver.JCudaDriver.cuMemGetInfo;
 import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
 import static jcuda.driver.JCudaDriver.cuModuleLoadData;
@@ -20,6 +21,7 @@ import java.util.Map;
 import jcuda.driver.CUcontext;
 import jcuda.driver.CUdevice;
 import jcuda.driver.CUdevice_attribute;
+import jcuda.driver.CUdeviceptr;
 import jcuda.driver.CUfunction;
 import jcuda.driver.CUmodule;
 import jcuda.driver.JCudaDriver;
@@ -169,5 +171,12 @@ public final class CudaDevice {
   public String toString() {
     return name + " (" + multiprocessors + " SMs, driver " + driverVersion / 1000 + "." + driverVersion % 1000 / 10
         + ")";
+  }
+
+  /** {@code bytes} of device memory (at least 16, so that an empty buffer still has an address). */
+  static CUdeviceptr alloc(long bytes) {
+    CUdeviceptr p = new CUdeviceptr();
+    cuMemAlloc(p, Math.max(bytes, 16));
+    return p;
   }
 }

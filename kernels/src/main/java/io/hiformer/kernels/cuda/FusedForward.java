@@ -7,7 +7,6 @@ import static jcuda.driver.JCudaDriver.cuEventRecord;
 import static jcuda.driver.JCudaDriver.cuEventSynchronize;
 import static jcuda.driver.JCudaDriver.cuFuncSetAttribute;
 import static jcuda.driver.JCudaDriver.cuLaunchKernel;
-import static jcuda.driver.JCudaDriver.cuMemAlloc;
 import static jcuda.driver.JCudaDriver.cuMemFree;
 import static jcuda.driver.JCudaDriver.cuMemcpyDtoH;
 import static jcuda.driver.JCudaDriver.cuMemcpyHtoD;
@@ -75,9 +74,9 @@ public final class FusedForward implements AutoCloseable {
     long[] d = layout.descriptor();
     this.weightBytes = 4L * blob.length;
     try {
-      desc = alloc(8L * d.length);
+      desc = CudaDevice.alloc(8L * d.length);
       cuMemcpyHtoD(desc, Pointer.to(d), 8L * d.length);
-      weights = alloc(weightBytes);
+      weights = CudaDevice.alloc(weightBytes);
       cuMemcpyHtoD(weights, Pointer.to(blob), weightBytes);
       for (FusedLayout.Variant v : layout.variants()) {
         CUfunction f = device.function(v.kernelName());
@@ -219,22 +218,16 @@ public final class FusedForward implements AutoCloseable {
     freeBuffers();
     // every tile is whole in the layer buffer: 32 examples is the largest tile
     long rows = (newCapacity + 31L) / 32 * 32;
-    dCat = alloc(4L * newCapacity * numCategorical);
-    dBagOff = alloc(4L * ((long) newCapacity * numBag + 1));
-    dBagIds = alloc(4L * newBag);
-    dDense = alloc(4L * newCapacity * numDense);
-    dX = alloc(4L * rows * rowFloats);
-    dLogits = alloc(4L * newCapacity * tasks);
+    dCat = CudaDevice.alloc(4L * newCapacity * numCategorical);
+    dBagOff = CudaDevice.alloc(4L * ((long) newCapacity * numBag + 1));
+    dBagIds = CudaDevice.alloc(4L * newBag);
+    dDense = CudaDevice.alloc(4L * newCapacity * numDense);
+    dX = CudaDevice.alloc(4L * rows * rowFloats);
+    dLogits = CudaDevice.alloc(4L * newCapacity * tasks);
     capacity = newCapacity;
     bagCapacity = newBag;
     params = Pointer.to(Pointer.to(desc), Pointer.to(weights), Pointer.to(dCat), Pointer.to(dBagOff),
         Pointer.to(dBagIds), Pointer.to(dDense), Pointer.to(dX), Pointer.to(dLogits), Pointer.to(batchArg));
-  }
-
-  private static CUdeviceptr alloc(long bytes) {
-    CUdeviceptr p = new CUdeviceptr();
-    cuMemAlloc(p, Math.max(bytes, 16));
-    return p;
   }
 
   private void checkOpen() {

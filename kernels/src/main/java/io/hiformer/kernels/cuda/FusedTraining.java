@@ -1,7 +1,6 @@
 package io.hiformer.kernels.cuda;
 
 import static jcuda.driver.JCudaDriver.cuLaunchKernel;
-import static jcuda.driver.JCudaDriver.cuMemAlloc;
 import static jcuda.driver.JCudaDriver.cuMemFree;
 import static jcuda.driver.JCudaDriver.cuMemcpyDtoH;
 import static jcuda.driver.JCudaDriver.cuMemcpyHtoD;
@@ -60,12 +59,12 @@ public final class FusedTraining implements AutoCloseable {
     device.makeCurrent();
     try {
       long[] d = layout.descriptor();
-      desc = alloc(8L * d.length);
+      desc = CudaDevice.alloc(8L * d.length);
       cuMemcpyHtoD(desc, Pointer.to(d), 8L * d.length);
       int[] table = training.segments();
-      segs = alloc(4L * table.length);
+      segs = CudaDevice.alloc(4L * table.length);
       cuMemcpyHtoD(segs, Pointer.to(table), 4L * table.length);
-      dLoss = alloc(4L * tasks);
+      dLoss = CudaDevice.alloc(4L * tasks);
     } catch (RuntimeException e) {
       close();
       throw e;
@@ -171,11 +170,11 @@ public final class FusedTraining implements AutoCloseable {
     CUdeviceptr g = null;
     CUdeviceptr e = null;
     try {
-      w = alloc(4L * packedWeights.length);
+      w = CudaDevice.alloc(4L * packedWeights.length);
       cuMemcpyHtoD(w, Pointer.to(packedWeights), 4L * packedWeights.length);
-      g = alloc(4L * packedWeights.length);
+      g = CudaDevice.alloc(4L * packedWeights.length);
       jcuda.driver.JCudaDriver.cuMemsetD32(g, 0, packedWeights.length);
-      e = alloc(4L * n * nemb * layout.d);
+      e = CudaDevice.alloc(4L * n * nemb * layout.d);
       forwardBackward(n, categorical, bagOffsets, bagIds, denseValues, labels, labelMask, n, w, g, e, false);
       float[] grads = new float[packedWeights.length];
       cuMemcpyDtoH(Pointer.to(grads), g, 4L * grads.length);
@@ -227,23 +226,17 @@ public final class FusedTraining implements AutoCloseable {
     int newCapacity = Math.max(n, capacity);
     int newBag = Math.max(Math.max(ids, bagCapacity), 1);
     freeBuffers();
-    dCat = alloc(4L * newCapacity * numCategorical);
-    dBagOff = alloc(4L * ((long) newCapacity * numBag + 1));
-    dBagIds = alloc(4L * newBag);
-    dDense = alloc(4L * newCapacity * numDense);
-    dLabels = alloc(4L * newCapacity * tasks);
-    dMask = alloc(4L * newCapacity * tasks);
-    dAct = alloc(4L * newCapacity * training.activationFloats());
-    dGrad = alloc(4L * newCapacity * training.gradientFloats());
-    dLogits = alloc(4L * newCapacity * tasks);
+    dCat = CudaDevice.alloc(4L * newCapacity * numCategorical);
+    dBagOff = CudaDevice.alloc(4L * ((long) newCapacity * numBag + 1));
+    dBagIds = CudaDevice.alloc(4L * newBag);
+    dDense = CudaDevice.alloc(4L * newCapacity * numDense);
+    dLabels = CudaDevice.alloc(4L * newCapacity * tasks);
+    dMask = CudaDevice.alloc(4L * newCapacity * tasks);
+    dAct = CudaDevice.alloc(4L * newCapacity * training.activationFloats());
+    dGrad = CudaDevice.alloc(4L * newCapacity * training.gradientFloats());
+    dLogits = CudaDevice.alloc(4L * newCapacity * tasks);
     capacity = newCapacity;
     bagCapacity = newBag;
-  }
-
-  private static CUdeviceptr alloc(long bytes) {
-    CUdeviceptr p = new CUdeviceptr();
-    cuMemAlloc(p, Math.max(bytes, 16));
-    return p;
   }
 
   private void checkOpen() {
