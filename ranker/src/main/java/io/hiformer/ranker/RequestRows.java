@@ -115,6 +115,14 @@ public final class RequestRows {
     this(model, userColumn, itemColumn, capacity, model.itemRows(ItemRowCache.DEFAULT_MAX_ROWS));
   }
 
+  /**
+   * As above, with the model's item row cache of about {@code itemCacheRows} rows (0: none) when
+   * no call set its size before (see {@link ItemRowCache}).
+   */
+  public RequestRows(LoadedModel model, String userColumn, String itemColumn, int capacity, int itemCacheRows) {
+    this(model, userColumn, itemColumn, capacity, model.itemRows(itemCacheRows));
+  }
+
   /** As above, with {@code cache} (null: none) for item rows. */
   RequestRows(LoadedModel model, String userColumn, String itemColumn, int capacity, ItemRowCache cache) {
     this.userColumn = Objects.requireNonNull(userColumn, "userColumn");
