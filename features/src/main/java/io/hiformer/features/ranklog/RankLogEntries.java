@@ -82,9 +82,13 @@ public final class RankLogEntries {
         .build().toByteArray();
     int n = request.getCandidatesCount();
     int size = head.length;
+    // Each candidate's and its inputs' sizes, computed once: the lengths precede the bytes.
+    int[] sizes = new int[2 * n];
     for (int i = 0; i < n; i++) {
-      int c = candidateSize(request.getCandidates(i).getItemId(), tasks, categorical, bags, dense, inputs, i,
-          probabilities, scores[i], positions[i]);
+      int in = inputsSize(categorical, bags, dense, inputs, i);
+      int c = candidateSize(request.getCandidates(i).getItemId(), tasks, in, i, probabilities, scores[i], positions[i]);
+      sizes[2 * i] = c;
+      sizes[2 * i + 1] = in;
       size += CodedOutputStream.computeTagSize(CANDIDATES) + CodedOutputStream.computeUInt32SizeNoTag(c) + c;
     }
     byte[] out = new byte[size];
@@ -94,13 +98,12 @@ public final class RankLogEntries {
       for (int i = 0; i < n; i++) {
         String itemId = request.getCandidates(i).getItemId();
         w.writeTag(CANDIDATES, WIRE_LENGTH);
-        w.writeUInt32NoTag(candidateSize(itemId, tasks, categorical, bags, dense, inputs, i, probabilities, scores[i],
-            positions[i]));
+        w.writeUInt32NoTag(sizes[2 * i]);
         if (!itemId.isEmpty()) {
           w.writeString(1, itemId);
         }
         w.writeTag(2, WIRE_LENGTH); // inputs: always set, as entry() sets it
-        w.writeUInt32NoTag(inputsSize(categorical, bags, dense, inputs, i));
+        w.writeUInt32NoTag(sizes[2 * i + 1]);
         writeInputs(w, categorical, bags, dense, inputs, i);
         for (int t = 0; t < tasks.size(); t++) {
           float p = probabilities[i * tasks.size() + t];
@@ -131,10 +134,9 @@ public final class RankLogEntries {
   private static final int WIRE_LENGTH = 2; // WireFormat.WIRETYPE_LENGTH_DELIMITED
 
   // Sizes as protobuf writes proto3 fields: defaults (empty, 0) left out, packed repeated scalars.
-  private static int candidateSize(String itemId, List<String> tasks, int categorical, int bags, int dense, Batch batch,
-      int b, float[] probabilities, float score, int position) {
+  private static int candidateSize(String itemId, List<String> tasks, int in, int b, float[] probabilities, float score,
+      int position) {
     int size = itemId.isEmpty() ? 0 : CodedOutputStream.computeStringSize(1, itemId);
-    int in = inputsSize(categorical, bags, dense, batch, b);
     size += CodedOutputStream.computeTagSize(2) + CodedOutputStream.computeUInt32SizeNoTag(in) + in;
     for (int t = 0; t < tasks.size(); t++) {
       int ts = taskScoreSize(tasks.get(t), probabilities[b * tasks.size() + t]);
