@@ -10,46 +10,47 @@
 # the summary then gives new against baseline. SERVER_CPUS=LIST and LOADGEN_CPUS=LIST pin the server
 # and the load generator to those CPUs with taskset (e.g. 0-1 and 2-15), so that the load generator
 # does not take the server's cores.
-# Writes OUT (default ./out): the servers' logs, one JSON per step and summary.md.
+# Writes OUT (default ./out): the servers' logs, one JSON per step and summary.md; unpacks into WORK
+# (default /tmp).
 set -uo pipefail
 cd "$(dirname "$0")"
 here=$PWD
 out=${OUT:-$here/out}
 mkdir -p "$out"
-tar xJf jre.tar.xz -C /tmp
-rm -rf /tmp/gpu-serve-lib && mkdir -p /tmp/gpu-serve-lib && tar xJf lib.tar.xz -C /tmp/gpu-serve-lib
+work=${WORK:-/tmp}
+mkdir -p "$work"
+tar xJf jre.tar.xz -C "$work"
+rm -rf $work/gpu-serve-lib && mkdir -p $work/gpu-serve-lib && tar xJf lib.tar.xz -C $work/gpu-serve-lib
 versions=new
 if [ -f baseline.tar.xz ]; then
   # the baseline: the same third-party jars, the baseline's own
-  rm -rf /tmp/gpu-serve-lib-baseline && mkdir -p /tmp/gpu-serve-lib-baseline/lib
-  cp /tmp/gpu-serve-lib/lib/*.jar /tmp/gpu-serve-lib-baseline/lib/ && rm /tmp/gpu-serve-lib-baseline/lib/hiformer-*.jar
-  tar xJf baseline.tar.xz -C /tmp/gpu-serve-lib-baseline && mv /tmp/gpu-serve-lib-baseline/baseline/*.jar /tmp/gpu-serve-lib-baseline/lib/
+  rm -rf $work/gpu-serve-lib-baseline && mkdir -p $work/gpu-serve-lib-baseline/lib
+  cp $work/gpu-serve-lib/lib/*.jar $work/gpu-serve-lib-baseline/lib/ && rm $work/gpu-serve-lib-baseline/lib/hiformer-*.jar
+  tar xJf baseline.tar.xz -C $work/gpu-serve-lib-baseline && mv $work/gpu-serve-lib-baseline/baseline/*.jar $work/gpu-serve-lib-baseline/lib/
   versions="new baseline"
 fi
 server_pin=()
 loadgen_pin=()
 if [ -n "${SERVER_CPUS:-}" ]; then server_pin=(taskset -c "$SERVER_CPUS"); fi
 if [ -n "${LOADGEN_CPUS:-}" ]; then loadgen_pin=(taskset -c "$LOADGEN_CPUS"); fi
-hf_lib() { # args: lib folder, then hiformer arguments
-  local lib="$1"; shift
-  /tmp/jre/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED ${JAVA_OPTS:--XX:+UseZGC -Xmx16g} \
-    -cp "$lib/*" io.hiformer.ops.HiformerCommand "$@" 2> >(grep -v '^WARNING' >&2)
+hf() {
+  $work/jre/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED ${JAVA_OPTS:--XX:+UseZGC -Xmx16g} \
+    -cp "$work/gpu-serve-lib/lib/*" io.hiformer.ops.HiformerCommand "$@" 2> >(grep -v '^WARNING' >&2)
 }
-hf() { hf_lib /tmp/gpu-serve-lib/lib "$@"; }
 k=${CANDIDATES:-200}
 secs=${SECONDS_RUN:-10}
-reg=/tmp/gpu-serve-registry
+reg=$work/gpu-serve-registry
 rm -rf "$reg"
 hf models synthetic --registry "$reg" --model ref --config ref-serving --count 1
 { nvidia-smi --query-gpu=name,driver_version --format=csv,noheader; echo "$(nproc) CPU cores"; } | tee "$out/host.txt"
 backends=${BACKENDS:-cpu cuda}
 for version in $versions; do
-lib=/tmp/gpu-serve-lib/lib
+lib=$work/gpu-serve-lib/lib
 prefix=
-if [ "$version" = baseline ]; then lib=/tmp/gpu-serve-lib-baseline/lib; prefix=baseline-; fi
+if [ "$version" = baseline ]; then lib=$work/gpu-serve-lib-baseline/lib; prefix=baseline-; fi
 for backend in $backends; do
   log="$out/${prefix}serve-$backend.log"
-  "${server_pin[@]}" /tmp/jre/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
+  "${server_pin[@]}" $work/jre/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
     ${JAVA_OPTS:--XX:+UseZGC -Xmx16g} -cp "$lib/*" io.hiformer.ops.HiformerCommand serve --registry "$reg" --model ref --port 0 --metrics-port 0 --backend "$backend" --max-concurrent-calls 1024 \
     ${SERVE_OPTS:-} >"$log" 2>&1 &
   pid=$!
@@ -57,8 +58,8 @@ for backend in $backends; do
   port=$(sed -n 's/^serving .* on port \([0-9]*\).*/\1/p' "$log")
   [ -n "$port" ] || { cat "$log"; exit 1; }
   for c in ${CONCURRENCY:-1 8 32 128}; do
-    "${loadgen_pin[@]}" /tmp/jre/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
-      ${JAVA_OPTS:--XX:+UseZGC -Xmx16g} -cp "/tmp/gpu-serve-lib/lib/*" io.hiformer.ops.HiformerCommand \
+    "${loadgen_pin[@]}" $work/jre/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
+      ${JAVA_OPTS:--XX:+UseZGC -Xmx16g} -cp "$work/gpu-serve-lib/lib/*" io.hiformer.ops.HiformerCommand \
       loadtest --target "127.0.0.1:$port" --concurrency "$c" --candidates "$k" --schema-from-registry "$reg" \
       --model ref --warmup 3 --duration "$secs" --json "$out/$prefix$backend-c$c.json" 2> >(grep -v '^WARNING' >&2) \
       | sed "s/^/[$version $backend c=$c] /"
