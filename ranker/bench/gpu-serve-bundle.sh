@@ -5,6 +5,9 @@
 # RocksDB, Scala, compression codecs), and JCuda's natives less the libraries that link CUDA 12
 # runtimes; packed with xz, about 55 MB: with the working tree, within the device tool's 64 MiB
 # carry limit (unpacked they were not). Build first: ./mvnw -q package -DskipTests
+# BASELINE=DIR (optional): another checkout of this project, built the same way (e.g. the commit
+# before a change); its hiformer-*.jar files go into baseline.tar.xz (under 1 MB), and gpu-serve.sh
+# then serves with those jars too, side by side with this tree's, on the same host in the same run.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=$(mkdir -p "${1:-$root/.gpu-serve}" && cd "${1:-$root/.gpu-serve}" && pwd)
@@ -31,5 +34,13 @@ java.naming,java.net.http,jdk.httpserver,java.security.jgss,java.security.sasl,j
   --strip-debug --no-header-files --no-man-pages --output "$tmp/jre"
 tar cJf "$out/jre.tar.xz" -C "$tmp" jre && rm -rf "$tmp"
 tar cJf "$out/lib.tar.xz" -C "$out" lib && rm -rf "$out/lib"
+if [ -n "${BASELINE:-}" ]; then
+  [ -d "$BASELINE/ops/target/lib" ] || { echo "build the baseline first: (cd $BASELINE && ./mvnw -q package -DskipTests)" >&2; exit 1; }
+  mkdir -p "$out/baseline"
+  cp "$BASELINE"/ops/target/lib/hiformer-*.jar "$out/baseline/"
+  cp "$(ls "$BASELINE"/ops/target/hiformer-ops-*.jar | grep -v -- '-tests.jar' | head -n 1)" "$out/baseline/"
+  rm -f "$out"/baseline/hiformer-kafka-local-*
+  tar cJf "$out/baseline.tar.xz" -C "$out" baseline && rm -rf "$out/baseline"
+fi
 cp ranker/bench/gpu-serve.sh "$out/"
 du -sh "$out"

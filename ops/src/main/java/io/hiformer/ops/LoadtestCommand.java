@@ -121,6 +121,15 @@ final class LoadtestCommand implements Callable<Integer> {
       description = "--in-process: featurize the --distinct requests once up front and time only the model's scoring")
   boolean modelOnly;
 
+  @Option(names = "--stored-items",
+      description = "with --in-process: item features come from an online store filled up front with the requests'"
+          + " item values, and the requests carry only item ids (as with the ranker's online store)")
+  boolean storedItems;
+
+  @Option(names = "--item-cache-rows", defaultValue = "100000", paramLabel = "N",
+      description = "with --in-process: item rows the model keeps transformed (0: none; default: ${DEFAULT-VALUE})")
+  int itemCacheRows;
+
   @Option(names = "--distinct", defaultValue = "64", paramLabel = "N",
       description = "distinct requests each generator builds up front and then cycles through, so building them"
           + " costs the measured machine nothing (default: ${DEFAULT-VALUE})")
@@ -191,10 +200,16 @@ final class LoadtestCommand implements Callable<Integer> {
       if (threads < 1 || (scorerThreads != null && scorerThreads < 1)) {
         throw new IllegalArgumentException("--threads and --scorer-threads must be positive");
       }
+      if (itemCacheRows < 0 || itemCacheRows == 1) {
+        throw new IllegalArgumentException("--item-cache-rows must be 0 (no cache) or at least 2, got " + itemCacheRows);
+      }
       return;
     }
     if (target == null) {
       throw new IllegalArgumentException("give --target HOST:PORT (or --in-process)");
+    }
+    if (storedItems) {
+      throw new IllegalArgumentException("--stored-items needs --in-process (a server reads its own store)");
     }
     if (load == null) {
       throw new IllegalArgumentException("give --rps N or --concurrency C");
@@ -218,7 +233,7 @@ final class LoadtestCommand implements Callable<Integer> {
     int scoring = scorerThreads == null ? Runtime.getRuntime().availableProcessors() : scorerThreads;
     ModelRegistry r = ModelRegistry.open(registry);
     try (LoadedModel m = LoadedModel.load(r, RegistryCommand.resolve(r, model, version), scoring)) {
-      return InProcessLoad.run(m, spec(), threads, modelOnly, scoring);
+      return InProcessLoad.run(m, spec(), threads, modelOnly, scoring, storedItems, itemCacheRows);
     }
   }
 

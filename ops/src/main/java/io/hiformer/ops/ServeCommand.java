@@ -75,6 +75,12 @@ final class ServeCommand extends RegistryCommand {
       description = "most candidates per request (default: ${DEFAULT-VALUE})")
   int maxCandidates;
 
+  @Option(names = "--item-cache-rows", defaultValue = "100000", paramLabel = "N",
+      description = "item rows each served model version keeps transformed, about; an item update or a request"
+          + " carrying its own item features is never answered from it; 0: no cache; off with --feature-store rocksdb"
+          + " (default: ${DEFAULT-VALUE})")
+  int itemCacheRows;
+
   @Option(names = "--max-concurrent-calls", defaultValue = "" + Ranker.DEFAULT_MAX_CONCURRENT_CALLS,
       paramLabel = "N", description = "most Rank calls in flight; more fail at once with RESOURCE_EXHAUSTED"
           + " (default: ${DEFAULT-VALUE})")
@@ -226,6 +232,9 @@ final class ServeCommand extends RegistryCommand {
       throw new IllegalArgumentException("--threads must be positive, got " + n);
     }
     positive("--max-concurrent-calls", maxConcurrentCalls);
+    if (itemCacheRows < 0 || itemCacheRows == 1) {
+      throw new IllegalArgumentException("--item-cache-rows must be 0 (no cache) or at least 2, got " + itemCacheRows);
+    }
     positive("--request-timeout", requestTimeout);
     positive("--max-calls-per-connection", maxCallsPerConnection);
     positive("--max-message-bytes", maxMessageBytes);
@@ -262,6 +271,7 @@ final class ServeCommand extends RegistryCommand {
         .withRegistryPoll(Duration.ofSeconds(registryPoll))
         .withScoring(n, scoring)
         .withMaxCandidates(maxCandidates)
+        .withItemCacheRows(itemCacheRows)
         .withAddress(new InetSocketAddress(port))
         .withLimits(maxMessageBytes, maxConcurrentCalls, Duration.ofSeconds(requestTimeout), maxCallsPerConnection)
         .withTls(tls, tlsKey, tlsClientCa)

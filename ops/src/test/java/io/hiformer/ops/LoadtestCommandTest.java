@@ -125,6 +125,28 @@ class LoadtestCommandTest {
   }
 
   @Test
+  void inProcessReadsItemsFromAStoreWithAndWithoutTheItemRowCache() throws Exception {
+    for (String rows : new String[] {"0", "1000"}) {
+      Path json = root.resolve("stored-" + rows + ".json");
+      Result r = run("loadtest", "--in-process", "--stored-items", "--item-cache-rows", rows, "--registry",
+          root.resolve("registry").toString(), "--model", "tiny", "--candidates", "30", "--distinct", "4",
+          "--duration", "0.5", "--json", json.toString());
+      assertThat(r.exit()).as(r.err()).isZero();
+      assertThat(r.out()).contains("stored items, item cache " + rows + " rows");
+      JsonNode n = new ObjectMapper().readTree(Files.readString(json));
+      assertThat(n.path("status").path("OK").asLong()).isPositive();
+      assertThat(n.path("status").path("other").asLong()).isZero();
+    }
+    Result one = run("loadtest", "--in-process", "--item-cache-rows", "1", "--registry",
+        root.resolve("registry").toString(), "--model", "tiny", "--duration", "0.5");
+    assertThat(one.exit()).isEqualTo(2);
+    assertThat(one.err()).contains("--item-cache-rows must be 0 (no cache) or at least 2, got 1");
+    Result served = run("loadtest", "--target", target(), "--concurrency", "1", "--stored-items", "--duration", "0.5");
+    assertThat(served.exit()).isEqualTo(2);
+    assertThat(served.err()).contains("--stored-items needs --in-process");
+  }
+
+  @Test
   void needsTargetAndALoadShape() {
     Result r = run("loadtest", "--target", target(), "--duration", "1");
     assertThat(r.exit()).isEqualTo(2);

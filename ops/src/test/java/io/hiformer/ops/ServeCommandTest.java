@@ -222,6 +222,16 @@ class ServeCommandTest {
   }
 
   @Test
+  void anItemCacheOfOneRowOrLessThanNoneExits2() {
+    for (String rows : new String[] {"1", "-5"}) {
+      Result r = run("serve", "--registry", root.toString(), "--model", "tiny", "--port", "0", "--metrics-port", "0",
+          "--item-cache-rows", rows);
+      assertThat(r.exit()).isEqualTo(2);
+      assertThat(r.err()).contains("--item-cache-rows must be 0 (no cache) or at least 2, got " + rows);
+    }
+  }
+
+  @Test
   void nonPositiveConnectionLimitsExit2() {
     Result r = run("serve", "--registry", root.toString(), "--model", "tiny", "--port", "0", "--metrics-port", "0",
         "--request-timeout", "0");

@@ -21,7 +21,8 @@ final class CallBuffers {
   CallBuffers(LoadedModel model, RankOptions options) {
     this.options = options;
     int n = options.maxCandidates();
-    this.rows = new RequestRows(model, options.userColumn(), options.itemColumn(), n);
+    this.rows = new RequestRows(model, options.userColumn(), options.itemColumn(), n,
+        model.itemRows(options.itemCacheRows()));
     this.probabilities = new float[n * model.parameters().config().numTasks()];
     this.scores = new float[n];
     this.order = new long[n];

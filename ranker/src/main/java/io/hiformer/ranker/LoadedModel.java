@@ -53,6 +53,9 @@ public final class LoadedModel implements AutoCloseable {
   private final AtomicInteger references = new AtomicInteger(1);
   private final AtomicBoolean ownerReleased = new AtomicBoolean();
   private final CountDownLatch closed = new CountDownLatch(1);
+  /** Item rows transformed by this version; set by the first {@link #itemRows} call. */
+  private ItemRowCache itemRows;
+  private boolean itemRowsSet;
 
   private LoadedModel(VerifiedModel verified, ScoringBackend scoring, int threads) {
     this.verified = Objects.requireNonNull(verified, "verified");
@@ -159,6 +162,18 @@ public final class LoadedModel implements AutoCloseable {
   /** Waits until {@link #isClosed()}; false when {@code millis} passed first. */
   public boolean awaitClosed(long millis) throws InterruptedException {
     return closed.await(millis, java.util.concurrent.TimeUnit.MILLISECONDS);
+  }
+
+  /**
+   * This version's item row cache, of about {@code maxRows} rows (0: none, null returned). The
+   * first call decides the size; later calls get the same cache whatever they pass.
+   */
+  synchronized ItemRowCache itemRows(int maxRows) {
+    if (!itemRowsSet) {
+      itemRows = maxRows == 0 ? null : new ItemRowCache(maxRows);
+      itemRowsSet = true;
+    }
+    return itemRows;
   }
 
   /** Reusable request buffers for {@code options}' columns and candidate limit; give them back with {@link #recycle}. */

@@ -9,9 +9,12 @@ import java.util.Objects;
  * @param userColumn the raw column the request's {@code user_id} is passed under
  * @param itemColumn the raw column each candidate's {@code item_id} is passed under
  * @param formula how task probabilities combine into the score (of the single arm a model is served as)
+ * @param itemCacheRows about the most item rows each model version keeps transformed ({@link ItemRowCache}); 0: none
  */
-record RankOptions(int maxCandidates, String userColumn, String itemColumn, ProbabilityCombiner formula) {
-  static final RankOptions DEFAULTS = new RankOptions(1000, "user_id", "item_id", ProbabilityCombiner.MEAN);
+record RankOptions(int maxCandidates, String userColumn, String itemColumn, ProbabilityCombiner formula,
+    int itemCacheRows) {
+  static final RankOptions DEFAULTS = new RankOptions(1000, "user_id", "item_id", ProbabilityCombiner.MEAN,
+      ItemRowCache.DEFAULT_MAX_ROWS);
 
   RankOptions {
     if (maxCandidates < 1) {
@@ -20,17 +23,24 @@ record RankOptions(int maxCandidates, String userColumn, String itemColumn, Prob
     Objects.requireNonNull(userColumn, "userColumn");
     Objects.requireNonNull(itemColumn, "itemColumn");
     Objects.requireNonNull(formula, "formula");
+    if (itemCacheRows != 0 && itemCacheRows < 2) {
+      throw new IllegalArgumentException("itemCacheRows must be 0 (no cache) or at least 2, got " + itemCacheRows);
+    }
   }
 
   RankOptions withMaxCandidates(int n) {
-    return new RankOptions(n, userColumn, itemColumn, formula);
+    return new RankOptions(n, userColumn, itemColumn, formula, itemCacheRows);
   }
 
   RankOptions withColumns(String user, String item) {
-    return new RankOptions(maxCandidates, user, item, formula);
+    return new RankOptions(maxCandidates, user, item, formula, itemCacheRows);
   }
 
   RankOptions withFormula(ProbabilityCombiner f) {
-    return new RankOptions(maxCandidates, userColumn, itemColumn, f);
+    return new RankOptions(maxCandidates, userColumn, itemColumn, f, itemCacheRows);
+  }
+
+  RankOptions withItemCacheRows(int rows) {
+    return new RankOptions(maxCandidates, userColumn, itemColumn, formula, rows);
   }
 }

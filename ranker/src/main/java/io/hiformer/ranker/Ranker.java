@@ -65,6 +65,7 @@ public final class Ranker implements AutoCloseable {
     private RankLogWriter.Options rankLog = RankLogWriter.Options.DEFAULTS;
     private Path featureSchema;
     private StoreChoice store = StoreChoice.DEFAULT;
+    private int itemCacheRows = ItemRowCache.DEFAULT_MAX_ROWS;
 
     private Options() {}
 
@@ -118,6 +119,14 @@ public final class Ranker implements AutoCloseable {
 
     public Options withMaxCandidates(int n) {
       return with(o -> o.maxCandidates = n);
+    }
+
+    /**
+     * About the most item rows each served version keeps transformed (see the ranker README, "Item
+     * row cache"); 0 transforms every candidate on every call.
+     */
+    public Options withItemCacheRows(int rows) {
+      return with(o -> o.itemCacheRows = rows);
     }
 
     /** The gRPC address (port 0: an ephemeral one, see {@link Ranker#port()}). */
@@ -244,7 +253,10 @@ public final class Ranker implements AutoCloseable {
 
   private void open() throws IOException {
     Options o = options;
-    RankOptions rankOptions = RankOptions.DEFAULTS.withMaxCandidates(o.maxCandidates);
+    // The item row cache knows a stored item is unchanged by its snapshot's identity; the RocksDB
+    // store decodes a new snapshot on every read, so with it every lookup would miss and churn.
+    int itemCacheRows = o.store.kind() == StoreChoice.Kind.ROCKSDB ? 0 : o.itemCacheRows;
+    RankOptions rankOptions = RankOptions.DEFAULTS.withMaxCandidates(o.maxCandidates).withItemCacheRows(itemCacheRows);
     RegistryWatcher watcher;
     CompletionStage<?> ready;
     if (o.experiments != null) {

@@ -35,8 +35,15 @@ import java.util.Set;
  * stored value its field cannot use (not a finite float, as stored or after the transform), which
  * reads as missing: the candidate is scored, the call does not fail.
  *
+ * <p>Item rows come from the model's {@link ItemRowCache} when they can: a candidate without
+ * features of its own, in a request whose context holds no item field, depends only on its item id
+ * and the item's stored snapshot, so its item side is transformed once per model version and
+ * stored snapshot and then copied from the cache. Any other candidate is transformed from its
+ * values and neither read from nor put in the cache, so request-time values always win.
+ *
  * <p>Reuses its buffers (the batch, one row, the records): after warm-up a request allocates only
- * what the transforms allocate (bag id arrays). Not thread-safe: one per thread.
+ * what the transforms allocate on a cache miss (bag id arrays, the cached row). Not thread-safe:
+ * one per thread.
  */
 public final class RequestRows {
   /** Why a request feature was not used; the tag is a metric label. */
@@ -97,13 +104,39 @@ public final class RequestRows {
   // A request's item ids and their stored entities: looked up together, one call to the store.
   private final List<String> itemIds = new ArrayList<>();
   private final StoredEntity[] storedItems;
+  /** The item side of a candidate that is not cached; overwritten per candidate. */
+  private final ItemRowCache.Row scratchRow;
+  /** Null: every candidate is transformed. */
+  private final ItemRowCache cache;
+  /** Stored fields read as missing while transforming the current candidate. */
+  private final List<String> unusableNow = new ArrayList<>();
 
-  /** Rows for {@code model}'s fields, at most {@code capacity} candidates a request. */
+  /**
+   * Rows for {@code model}'s fields, at most {@code capacity} candidates a request, with the
+   * model's item row cache ({@link ItemRowCache#DEFAULT_MAX_ROWS} rows unless set before).
+   */
   public RequestRows(LoadedModel model, String userColumn, String itemColumn, int capacity) {
+    this(model, userColumn, itemColumn, capacity, model.itemRows(ItemRowCache.DEFAULT_MAX_ROWS));
+  }
+
+  /**
+   * As above, with the model's item row cache of about {@code itemCacheRows} rows (0: none) when
+   * no call set its size before (see {@link ItemRowCache}).
+   */
+  public RequestRows(LoadedModel model, String userColumn, String itemColumn, int capacity, int itemCacheRows) {
+    this(model, userColumn, itemColumn, capacity, model.itemRows(itemCacheRows));
+  }
+
+  /** As above, with {@code cache} (null: none) for item rows. */
+  RequestRows(LoadedModel model, String userColumn, String itemColumn, int capacity, ItemRowCache cache) {
     this.userColumn = Objects.requireNonNull(userColumn, "userColumn");
     this.itemColumn = Objects.requireNonNull(itemColumn, "itemColumn");
+    this.cache = cache;
     ModelConfig config = model.parameters().config();
-    this.featurizer = new Featurizer(model.transforms(), field -> notes.unusableStored(field));
+    this.featurizer = new Featurizer(model.transforms(), field -> {
+      unusableNow.add(field);
+      notes.unusableStored(field);
+    });
     this.batch = new Batch(config, capacity);
     this.storedItems = new StoredEntity[capacity];
     this.one = new Batch(config, 1);
@@ -132,6 +165,8 @@ public final class RequestRows {
     dense = new float[itemDense.length];
     shared = new SharedRecord();
     candidate = new CandidateRecord();
+    scratchRow = new ItemRowCache.Row(null, new int[itemCategorical.length], new int[itemBag.length][],
+        new float[itemDense.length], new String[0]);
   }
 
   private static boolean[] itemSide(List<ModelConfig.Field> fields) {
@@ -209,23 +244,36 @@ public final class RequestRows {
       }
       store.items(itemIds, n, storedItems);
     }
+    boolean cacheable = cache != null && !contextHasItemField(context);
     for (int i = 0; i < n; i++) {
       Candidate c = request.getCandidates(i);
-      candidate.set(c, context, store == null ? null : storedItems[i]);
-      one.clear();
-      try {
-        featurizer.add(candidate, one);
-      } catch (BadRowException e) {
-        throw new IllegalArgumentException("candidates[" + i + "] (item_id '" + Echo.of(c.getItemId()) + "'): " + e.reason(), e);
+      String id = c.getItemId();
+      StoredEntity stored = store == null ? null : storedItems[i];
+      ItemRowCache.Row row;
+      if (cacheable && c.getFeaturesCount() == 0) {
+        row = cache.get(id, stored);
+        if (row == null) {
+          row = transformItem(i, c, context, stored, true);
+          cache.put(id, row);
+        } else {
+          for (String field : row.unusable()) {
+            notes.unusableStored(field);
+          }
+        }
+      } else {
+        row = transformItem(i, c, context, stored, false);
       }
+      int[] itemCat = row.categorical();
       for (int j = 0; j < categorical.length; j++) {
-        categorical[j] = itemCategorical[j] ? one.categorical(0, j) : sharedCategorical[j];
+        categorical[j] = itemCategorical[j] ? itemCat[j] : sharedCategorical[j];
       }
+      int[][] itemBags = row.bags();
       for (int k = 0; k < bags.length; k++) {
-        bags[k] = itemBag[k] ? one.bag(0, k) : sharedBags[k];
+        bags[k] = itemBag[k] ? itemBags[k] : sharedBags[k];
       }
+      float[] itemDenseValues = row.dense();
       for (int k = 0; k < dense.length; k++) {
-        dense[k] = itemDense[k] ? one.dense(0, k) : sharedDense[k];
+        dense[k] = itemDense[k] ? itemDenseValues[k] : sharedDense[k];
       }
       batch.add(categorical, bags, dense, null, null);
     }
@@ -233,6 +281,47 @@ public final class RequestRows {
     shared.set(null, null);
     Arrays.fill(storedItems, 0, n, null);
     return batch;
+  }
+
+  /**
+   * Transforms candidate {@code i}'s item side. For the cache ({@code keep}) into a new row; else
+   * into this object's reusable row, which the next call overwrites.
+   */
+  private ItemRowCache.Row transformItem(int i, Candidate c, Map<String, FeatureValue> context, StoredEntity stored,
+      boolean keep) {
+    candidate.set(c, context, stored);
+    one.clear();
+    unusableNow.clear();
+    try {
+      featurizer.add(candidate, one);
+    } catch (BadRowException e) {
+      throw new IllegalArgumentException("candidates[" + i + "] (item_id '" + Echo.of(c.getItemId()) + "'): " + e.reason(), e);
+    }
+    ItemRowCache.Row row = keep ? new ItemRowCache.Row(stored, new int[itemCategorical.length],
+        new int[itemBag.length][], new float[itemDense.length], unusableNow.toArray(String[]::new)) : scratchRow;
+    for (int j = 0; j < itemCategorical.length; j++) {
+      row.categorical()[j] = itemCategorical[j] ? one.categorical(0, j) : 0;
+    }
+    for (int k = 0; k < itemBag.length; k++) {
+      row.bags()[k] = itemBag[k] ? one.bag(0, k) : null;
+    }
+    for (int k = 0; k < itemDense.length; k++) {
+      row.dense()[k] = itemDense[k] ? one.dense(0, k) : 0f;
+    }
+    return row;
+  }
+
+  /** True when the context holds a value an item field reads: rows then depend on the request. */
+  private boolean contextHasItemField(Map<String, FeatureValue> context) {
+    if (context.isEmpty()) {
+      return false;
+    }
+    for (String key : context.keySet()) {
+      if (itemColumns.contains(key) && !key.equals(itemColumn)) {
+        return true;
+      }
+    }
+    return false;
   }
 
   /** Tells {@link #notes} of every request feature no field read. */

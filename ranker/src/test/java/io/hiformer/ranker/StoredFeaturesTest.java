@@ -219,6 +219,34 @@ class StoredFeaturesTest {
     }
   }
 
+  /** Rows are cached per item (ItemRowCache): an item update through the topic must replace the cached row. */
+  @Test
+  void anItemUpdateAfterTheItemWasScoredIsScoredWithTheNewValue() throws Exception {
+    TopicNames topics = topics("recached.");
+    try (Ranker ranker = Ranker.start(topics);
+        FeaturePublisher publisher = new FeaturePublisher(kafka.bootstrapServers(), topics)) {
+      assertThat(ranker.ingestor().awaitCaughtUp(Duration.ofSeconds(30))).isTrue();
+      float[] first = ranker.scores(request(null, 12.0, 3.0));
+      float[] second = ranker.scores(request(null, 0.5, 15.0));
+      assertThat(close(first, second, 1e-3f)).as("the prices matter to the scores").isFalse();
+      for (float[] expected : List.of(first, second, first)) {
+        double price1 = expected == first ? 12 : 0.5;
+        double price2 = expected == first ? 3 : 15;
+        publisher.send(update(EntityKind.ENTITY_KIND_ITEM, "i1", "price", dense(price1)));
+        publisher.send(update(EntityKind.ENTITY_KIND_ITEM, "i2", "price", dense(price2)));
+        publisher.flush();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        float[] seen = ranker.scores(request(null, null, null));
+        while (!close(seen, expected, TOLERANCE) && System.nanoTime() < deadline) {
+          Thread.sleep(5);
+          seen = ranker.scores(request(null, null, null)); // each call re-reads (and caches) the rows
+        }
+        assertThat(seen).as("scored with prices %s and %s", price1, price2)
+            .containsExactly(expected, within(TOLERANCE));
+      }
+    }
+  }
+
   @Test
   void aDenseValueBeyondTheFloatRangeGoesToTheDeadLettersAndCallsWithThatItemKeepSucceeding() throws Exception {
     TopicNames topics = topics("overflow.");

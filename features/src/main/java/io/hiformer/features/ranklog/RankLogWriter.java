@@ -99,7 +99,10 @@ public final class RankLogWriter implements AutoCloseable {
   private final String topic;
   private final long capacityBytes;
   private final KafkaProducer<String, byte[]> producer;
-  private final LinkedBlockingQueue<RankLogEntry> queue = new LinkedBlockingQueue<>();
+  private final LinkedBlockingQueue<Serialized> queue = new LinkedBlockingQueue<>();
+
+  /** A queued entry as it goes to Kafka: keyed by its request id, timestamped with its served time. */
+  private record Serialized(String requestId, long servedTimeMs, byte[] bytes) {}
   private final AtomicLong queuedBytes = new AtomicLong();
   private final LongAdder sent = new LongAdder();
   private final LongAdder dropped = new LongAdder();
@@ -130,18 +133,26 @@ public final class RankLogWriter implements AutoCloseable {
    * buffer is full or the writer is closing. Never blocks.
    */
   public boolean offer(RankLogEntry entry) {
+    return offer(entry.getRequestId(), entry.getServedTimeMs(), entry.toByteArray());
+  }
+
+  /**
+   * {@link #offer(RankLogEntry)} for an entry already serialized ({@link RankLogEntries#encode}),
+   * given with its request id and served time.
+   */
+  public boolean offer(String requestId, long servedTimeMs, byte[] entry) {
     if (closing) {
       dropped.increment();
       return false;
     }
-    long size = entry.getSerializedSize();
+    long size = entry.length;
     if (queuedBytes.addAndGet(size) > capacityBytes) {
       queuedBytes.addAndGet(-size);
       dropped.increment();
       warn("rank log buffer full (" + capacityBytes + " bytes): entries are being dropped");
       return false;
     }
-    queue.add(entry);
+    queue.add(new Serialized(requestId, servedTimeMs, entry));
     return true;
   }
 
@@ -166,7 +177,7 @@ public final class RankLogWriter implements AutoCloseable {
   }
 
   private void send() {
-    RankLogEntry entry = null; // taken from the queue, not yet taken by the producer
+    Serialized entry = null; // taken from the queue, not yet taken by the producer
     try {
       while (true) {
         if (entry == null) {
@@ -175,7 +186,7 @@ public final class RankLogWriter implements AutoCloseable {
           }
           entry = queue.poll(100, TimeUnit.MILLISECONDS);
         } else if (handOver(entry)) {
-          queuedBytes.addAndGet(-entry.getSerializedSize());
+          queuedBytes.addAndGet(-entry.bytes().length);
           entry = null;
         } else {
           Thread.sleep(RETRY_PAUSE_MS);
@@ -185,7 +196,7 @@ public final class RankLogWriter implements AutoCloseable {
       // close() gave up waiting: what the sender holds was never sent.
       if (entry != null) {
         failed.increment();
-        queuedBytes.addAndGet(-entry.getSerializedSize());
+        queuedBytes.addAndGet(-entry.bytes().length);
       }
     }
   }
@@ -195,12 +206,12 @@ public final class RankLogWriter implements AutoCloseable {
    * failed), false when it should be offered again (the producer's buffer stayed full or it had no
    * metadata for {@code max.block.ms}: a broker outage).
    */
-  private boolean handOver(RankLogEntry entry) {
+  private boolean handOver(Serialized entry) {
     boolean[] refused = {false};
     Thread sending = Thread.currentThread();
     try {
-      producer.send(new ProducerRecord<>(topic, null, entry.getServedTimeMs(), entry.getRequestId(),
-          entry.toByteArray()), (metadata, error) -> {
+      producer.send(new ProducerRecord<>(topic, null, entry.servedTimeMs(), entry.requestId(),
+          entry.bytes()), (metadata, error) -> {
             if (error == null) {
               sent.increment();
             } else if (Thread.currentThread() == sending && error instanceof RetriableException) {
@@ -248,9 +259,9 @@ public final class RankLogWriter implements AutoCloseable {
     }
     long left = deadline - System.nanoTime();
     producer.close(Duration.ofNanos(Math.max(0, left)));
-    for (RankLogEntry e; (e = queue.poll()) != null; ) {
+    for (Serialized e; (e = queue.poll()) != null; ) {
       failed.increment();
-      queuedBytes.addAndGet(-e.getSerializedSize());
+      queuedBytes.addAndGet(-e.bytes().length);
     }
   }
 

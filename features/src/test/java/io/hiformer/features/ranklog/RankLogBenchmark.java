@@ -108,6 +108,13 @@ public class RankLogBenchmark {
     return build().getSerializedSize();
   }
 
+  /** The entry's bytes written straight from the buffers, as the ranker logs it. */
+  @Benchmark
+  public int encoded() {
+    return RankLogEntries.encode(request, "req-1", new RankLogEntries.Served("ref", 1, "default", config, 1L), batch,
+        logits, scores, positions, candidates).length;
+  }
+
   @Benchmark
   public byte[] serialize() {
     return built.toByteArray();
