@@ -8,6 +8,7 @@ import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthCheckResponse;
 import io.grpc.health.v1.HealthGrpc;
 import io.hiformer.features.Featurizer;
+import io.hiformer.features.OpenVocabulary;
 import io.hiformer.features.RawRecord;
 import io.hiformer.features.VerifiedModel;
 import io.hiformer.features.BadRows;
@@ -26,6 +27,14 @@ import io.hiformer.model.ModelRegistry;
 import io.hiformer.model.CpuScorer;
 import io.hiformer.proto.Candidate;
 import io.hiformer.ranker.Ranker;
+import io.hiformer.model.Dropout;
+import io.hiformer.training.Adam;
+import io.hiformer.training.FollowStats;
+import io.hiformer.training.FollowTrainer;
+import io.hiformer.training.Holdout;
+import io.hiformer.training.Trainer;
+import io.hiformer.training.TrainingRun;
+import io.hiformer.training.evaluation.Evaluation;
 import io.hiformer.proto.EntityKind;
 import io.hiformer.proto.FeatureUpdate;
 import io.hiformer.proto.FeatureValue;
@@ -73,10 +82,17 @@ import picocli.CommandLine.Option;
         + " population with a planted user x item x context interaction, feature streaming, training and"
         + " publishing v1, the ranker over gRPC with live traffic and outcomes, the example joiner, v2 trained on"
         + " the logged examples, an offline evaluation of v1 against v2, and the winner promoted and swapped in"
-        + " live. Prints a summary and where the report is; the log of every step goes to OUT/demo.log.",
+        + " live. Then (--continuous, the default) new items launch and a preference shifts while a frozen v1 and"
+        + " a continuously trained arm (train --follow in this process, its item vocabulary growing) serve side by"
+        + " side; both are compared on the new items, and the outcome-to-served freshness is reported."
+        + " Prints a summary and where the reports are; the log of every step goes to OUT/demo.log.",
         "Exits 0 when every step worked, 1 when one failed (the summary says which)."})
 final class DemoCommand implements Callable<Integer> {
   private static final String MODEL = "demo";
+  /** How long the joiner waits for a request's outcomes, and its grace for late ones. */
+  private static final Duration JOINER_WINDOW = Duration.ofSeconds(3);
+  private static final Duration JOINER_GRACE = Duration.ofSeconds(1);
+  private static final Duration REGISTRY_POLL = Duration.ofSeconds(2);
 
   @Option(names = "--out", defaultValue = "demo-out", paramLabel = "DIR",
       description = "working directory: Kafka's log, the registry, data, report; replaced when an earlier demo made it,"
@@ -114,6 +130,20 @@ final class DemoCommand implements Callable<Integer> {
       description = "the ranker's online feature store, as serve's (rocksdb: in OUT/feature-store) (default: ${DEFAULT-VALUE})")
   io.hiformer.features.online.StoreChoice.Kind featureStore;
 
+  @Option(names = "--continuous", negatable = true, defaultValue = "true", fallbackValue = "true",
+      description = "then launch new items and shift a preference: the frozen v1 and a continuously trained arm"
+      + " (train --follow, its item vocabulary growing) serve side by side; the summary compares them on the new"
+      + " items and reports the outcome-to-served freshness (default: on; --no-continuous skips it)")
+  boolean continuous;
+
+  @Option(names = "--launched", defaultValue = "60",
+      description = "with --continuous: items launched after v1 (default: ${DEFAULT-VALUE})")
+  int launched;
+
+  @Option(names = "--publish-every", defaultValue = "10s", paramLabel = "TIME",
+      description = "with --continuous: the continuous trainer's --publish-every (default: ${DEFAULT-VALUE})")
+  String publishEvery;
+
   private PrintStream console;
   private final List<AutoCloseable> running = new ArrayList<>();
 
@@ -150,11 +180,14 @@ final class DemoCommand implements Callable<Integer> {
   }
 
   private int run(long start) throws Exception {
-    DemoWorld world = new DemoWorld(seed, users, items);
+    DemoWorld world = new DemoWorld(seed, users, items, continuous ? launched : 0);
     TopicNames topics = TopicNames.DEFAULT;
     Path registryDir = Files.createDirectories(out.resolve("registry"));
     Path data = Files.createDirectories(out.resolve("data"));
-    Files.writeString(data.resolve("demo.yaml"), DemoWorld.schemaYaml());
+    // With --continuous the item id is open: versions trained after v1 grow its vocabulary.
+    Files.writeString(data.resolve("demo.yaml"), DemoWorld.schemaYaml(continuous ? 2 * (items + launched) : 0));
+    Path experiments = out.resolve("experiments.yaml");
+    Files.writeString(experiments, EXPERIMENT_PRODUCTION);
 
     step(start, "Kafka: starting an embedded broker (KRaft)");
     LocalKafka kafka = LocalKafka.start(out.resolve("kafka"));
@@ -184,9 +217,12 @@ final class DemoCommand implements Callable<Integer> {
     console.println("      published demo v1 and promoted it to production");
 
     step(start, "Ranker: serving demo/production over gRPC (features from Kafka, rank log to Kafka)");
-    Ranker ranker = Ranker.start(Ranker.Options.of(ModelRegistry.open(registryDir), MODEL)
-        .withVersion("production").withAddress(new InetSocketAddress(0))
-        .withMetricsAddress(new InetSocketAddress(0)).withRegistryPoll(Duration.ofSeconds(2))
+    Ranker.Options rankerOptions = Ranker.Options.of(ModelRegistry.open(registryDir), MODEL);
+    // --continuous serves an experiment file (one arm, production, until the launch adds the second).
+    rankerOptions = continuous ? rankerOptions.withExperiments(experiments, Duration.ofSeconds(1))
+        : rankerOptions.withVersion("production");
+    Ranker ranker = Ranker.start(rankerOptions.withAddress(new InetSocketAddress(0))
+        .withMetricsAddress(new InetSocketAddress(0)).withRegistryPoll(REGISTRY_POLL)
         .withKafka(bootstrap, topics, RankLogWriter.Options.DEFAULTS)
         .withFeatureStore(null, new io.hiformer.features.online.StoreChoice(featureStore, out.resolve("feature-store"),
             io.hiformer.features.online.StoreChoice.DEFAULT.cacheBytes(),
@@ -202,7 +238,7 @@ final class DemoCommand implements Callable<Integer> {
     step(start, "Joiner: joining rank-log with outcomes into examples (Kafka Streams, exactly-once)");
     ExampleJoiner joiner = ExampleJoiner.start(
         new ExampleJoiner.Deployment(bootstrap, "demo-joiner", out.resolve("joiner-state"), 1),
-        new ExampleJoiner.Options(Duration.ofSeconds(3), Duration.ofSeconds(1), topics));
+        new ExampleJoiner.Options(JOINER_WINDOW, JOINER_GRACE, topics));
     running.add(joiner);
 
     step(start, "Traffic: %,d Rank calls of %d candidates, clicks on the top %d drawn from the planted truth",
@@ -271,6 +307,10 @@ final class DemoCommand implements Callable<Integer> {
     }
     Thread.sleep(1000);
     traffic.stopLive();
+    String liveCalls = String.format("%,d live calls: %s, %,d errors", traffic.ok.get(), traffic.byVersion,
+        traffic.errors.get());
+    Continuous arms = continuous ? continuous(start, world, bootstrap, topics, registryDir, data, experiments, traffic,
+        joiner) : null;
 
     double recovery1 = recovery(world, registryDir, "1");
     double recovery2 = recovery(world, registryDir, "2");
@@ -286,13 +326,151 @@ final class DemoCommand implements Callable<Integer> {
         v2.aucDeltaLow, v2.aucDeltaHigh, v2.aucVerdict);
     console.printf("  interaction recovered = share of (segment, category) cells whose day-minus-night score%n"
         + "  difference has the planted sign (chance 50%%, truth 100%%)%n");
-    console.printf("  promoted v%s; %s; %,d live calls: %s, %,d errors%n", winner,
+    console.printf("  promoted v%s; %s; %s%n", winner,
         swappedAt < 0 ? "the ranker did NOT switch within 30 s"
             : String.format("the ranker switched %.2f s after promotion", (swappedAt - promoted) / 1e9),
-        traffic.ok.get(), traffic.byVersion, traffic.errors.get());
+        liveCalls);
+    if (arms != null) {
+      arms.print(console);
+    }
     console.printf("  report: %s%n  log: %s%n  finished in %.0f s%n", report.resolve("report.html").toAbsolutePath(),
         out.resolve("demo.log").toAbsolutePath(), elapsed);
     return swappedAt < 0 || traffic.errors.get() > 0 ? 1 : 0;
+  }
+
+  private static final String EXPERIMENT_PRODUCTION = """
+      salt: demo
+      arms:
+        - {name: production, model: production, share: 1.0}
+      """;
+
+  private static final String EXPERIMENT_ARMS = """
+      salt: demo
+      arms:
+        - {name: frozen, model: 1, share: 0.5}
+        - {name: continuous, model: continuous, share: 0.5}
+      """;
+
+  /**
+   * {@code --continuous}: launches the new items and the preference shift, serves two arms (the
+   * frozen v1, and the alias {@code continuous} that a {@link FollowTrainer} in this process moves
+   * to each version it publishes, its item vocabulary growing), sends a burst of traffic, waits for
+   * a version trained on it, and compares the arms offline on fresh impressions of the new items.
+   */
+  private Continuous continuous(long start, DemoWorld world, String bootstrap, TopicNames topics, Path registryDir,
+      Path data, Path experiments, Traffic traffic, ExampleJoiner joiner) throws Exception {
+    step(start, "Launch: %d new items and a preference shift; arms 'frozen' (v1) and 'continuous' (train --follow)",
+        world.launched());
+    world.launch();
+    publishFeatures(world, bootstrap, topics, world.items(), world.items() + world.launched());
+    ModelRegistry registry = ModelRegistry.open(registryDir);
+    registry.setAlias(MODEL, "continuous", 1);
+    Files.writeString(experiments, EXPERIMENT_ARMS);
+    FollowTrainer follow = new FollowTrainer(new FollowTrainer.Spec(registry, MODEL, "1", "continuous", bootstrap,
+        topics.examples(), new ExampleTopic.Bound.End(), out.resolve("follow-checkpoints"),
+        new Trainer.Options(256, 2e-3, 0, Dropout.NONE, Adam.Settings.defaults(), 1, 5, 0),
+        TrainCommand.parsePublishEvery(publishEvery), Duration.ofSeconds(5), new Holdout(0.05, 2000), List.of(),
+        Evaluation.Options.defaults().withBootstrap(50).withThreads(1)),
+        CpuKernels.best(), TrainingRun.Progress.console());
+    AtomicBoolean stop = new AtomicBoolean();
+    java.util.concurrent.CompletableFuture<Void> followRun = java.util.concurrent.CompletableFuture.runAsync(() -> {
+      try {
+        follow.run(stop::get);
+      } catch (IOException e) {
+        throw new java.io.UncheckedIOException(e);
+      }
+    });
+    running.add(() -> {
+      stop.set(true);
+      followRun.exceptionally(e -> null).get(60, TimeUnit.SECONDS);
+    });
+    FollowStats stats = follow.stats();
+    // Wait until the ranker serves both arms.
+    long armsDeadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+    while (!traffic.arms.containsKey("continuous") && System.nanoTime() < armsDeadline) {
+      traffic.burst(20, 1);
+    }
+    Map<String, Long> armsBefore = traffic.armCounts();
+    long examplesBefore = joiner.counts().examples();
+    long shownBefore = traffic.shown.get();
+    long trafficStart = System.nanoTime();
+    traffic.burst(requests, 2);
+    Map<String, Long> byArm = traffic.armCounts();
+    byArm.replaceAll((arm, n) -> n - armsBefore.getOrDefault(arm, 0L));
+    byArm.values().removeIf(n -> n == 0);
+    console.printf("      %,d calls after the launch in %.1f s, by arm %s%n", requests,
+        (System.nanoTime() - trafficStart) / 1e9, byArm);
+    traffic.startLive(20);
+    long wanted = examplesBefore + (long) (0.95 * (traffic.shown.get() - shownBefore));
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(90);
+    while (joiner.counts().examples() < wanted && System.nanoTime() < deadline) {
+      Thread.sleep(250);
+    }
+    // The trainer catches up with the burst's examples, then the next promotion serves what it learned.
+    long joined = joiner.counts().examples() - examplesBefore;
+    deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+    while (stats.examplesTrained() + stats.examplesHeldOut() + stats.examplesSkipped() < joined
+        && !followRun.isDone() && System.nanoTime() < deadline) {
+      Thread.sleep(250);
+    }
+    long promotedBefore = stats.versionsPromoted();
+    while (stats.versionsPromoted() <= promotedBefore && !followRun.isDone() && System.nanoTime() < deadline) {
+      Thread.sleep(250);
+    }
+    traffic.stopLive();
+    stop.set(true);
+    followRun.get(60, TimeUnit.SECONDS);
+    long version = registry.resolve(MODEL, "continuous").orElseThrow().number();
+    StringBuilder vocabulary = new StringBuilder();
+    for (OpenVocabulary.Stats v : stats.vocabularies()) {
+      vocabulary.append(String.format("%s %,d ids (%,d admitted)", v.field(), v.size(), v.admitted()));
+    }
+    console.printf("      continuous trainer: %,d examples trained, versions promoted: %d, alias continuous -> v%d;"
+        + " vocabulary %s%n", stats.examplesTrained(), stats.versionsPromoted(), version, vocabulary);
+
+    step(start, "Evaluation: frozen v1 against continuous v%d on fresh impressions of the launched items", version);
+    writeLaunched(world, data.resolve("launched.csv"), Math.max(2000, 2 * requests));
+    Path report = out.resolve("report-launched");
+    command("evaluate", "--registry", registryDir.toString(), "--model", MODEL, "--versions", "1," + version,
+        "--data", "launched.csv", "--data-dir", data.toString(), "--schema", data.resolve("demo.yaml").toString(),
+        "--out", report.toString());
+    JsonNode summary = new ObjectMapper().readTree(report.resolve("summary.json").toFile());
+    return new Continuous(Quality.of(summary, 0), Quality.of(summary, 1), version, stats.freshnessSeconds(),
+        JOINER_WINDOW.toMillis() / 1000.0 + JOINER_GRACE.toMillis() / 1000.0, REGISTRY_POLL.toMillis() / 1000.0,
+        stats.examplesTrained(), report);
+  }
+
+  /** Impressions of the launched items only, drawn from the world after the launch (labels from the truth). */
+  private void writeLaunched(DemoWorld world, Path file, int rows) throws IOException {
+    SplittableRandom rnd = new SplittableRandom(seed + 2);
+    List<String> columns = new ArrayList<>(world.row(0, 0, DemoWorld.context(rnd)).keySet());
+    columns.add("click");
+    try (var w = Files.newBufferedWriter(file)) {
+      w.write(String.join(",", columns) + "\n");
+      for (int n = 0; n < rows; n++) {
+        int u = rnd.nextInt(world.users());
+        int i = world.items() + rnd.nextInt(world.launched());
+        Map<String, String> context = DemoWorld.context(rnd);
+        Map<String, String> row = new LinkedHashMap<>(world.row(u, i, context));
+        row.put("click", world.click(u, i, context, rnd) ? "1" : "0");
+        w.write(String.join(",", row.values()) + "\n");
+      }
+    }
+  }
+
+  /** The two arms on the launched items, and the freshness of the continuous one. */
+  private record Continuous(Quality frozen, Quality trained, long version, double trainerFreshness,
+      double joinerWindow, double registryPoll, long examples, Path report) {
+    void print(PrintStream console) {
+      console.printf("  launched items (after v1), fresh impressions: frozen v1 AUC %.4f, continuous v%d AUC %.4f%n",
+          frozen.auc, version, trained.auc);
+      console.printf("  continuous - frozen AUC %+.4f, 95%% interval [%+.4f, %+.4f]: %s%n", trained.auc - frozen.auc,
+          trained.aucDeltaLow, trained.aucDeltaHigh, trained.aucVerdict);
+      console.printf("  freshness, outcome to served: %.1f s = joiner window %.1f s + trainer %.1f s (promotion after"
+          + " the newest trained example) + ranker registry poll %.1f s%n", joinerWindow + trainerFreshness
+          + registryPoll, joinerWindow, trainerFreshness, registryPoll);
+      console.printf("  launched-items report: %s%n", report.resolve("report.html").toAbsolutePath());
+    }
   }
 
   private void step(long start, String format, Object... args) {
@@ -308,11 +486,16 @@ final class DemoCommand implements Callable<Integer> {
   }
 
   private void publishFeatures(DemoWorld world, String bootstrap, TopicNames topics) {
+    publishFeatures(world, bootstrap, topics, 0, world.items());
+  }
+
+  /** Publishes the users' features when {@code fromItem} is 0, and those of items [fromItem, toItem). */
+  private void publishFeatures(DemoWorld world, String bootstrap, TopicNames topics, int fromItem, int toItem) {
     long now = System.currentTimeMillis();
     try (KafkaProducer<String, byte[]> producer = new KafkaProducer<>(Map.of(
         ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap, ProducerConfig.LINGER_MS_CONFIG, 5),
         new StringSerializer(), new ByteArraySerializer())) {
-      for (int u = 0; u < world.users(); u++) {
+      for (int u = 0; fromItem == 0 && u < world.users(); u++) {
         FeatureUpdate.Builder update = FeatureUpdate.newBuilder().setEntityKind(EntityKind.ENTITY_KIND_USER)
             .setEntityId(DemoWorld.userId(u)).setEventTimeMs(now);
         world.userFeatures(u).forEach((k, v) -> update.putFields(k, k.equals("recent_categories")
@@ -321,7 +504,7 @@ final class DemoCommand implements Callable<Integer> {
         producer.send(new ProducerRecord<>(topics.prefix() + "features.user", DemoWorld.userId(u),
             update.build().toByteArray()));
       }
-      for (int i = 0; i < world.items(); i++) {
+      for (int i = fromItem; i < toItem; i++) {
         FeatureUpdate.Builder update = FeatureUpdate.newBuilder().setEntityKind(EntityKind.ENTITY_KIND_ITEM)
             .setEntityId(DemoWorld.itemId(i)).setEventTimeMs(now);
         world.itemFeatures(i).forEach((k, v) -> update.putFields(k, k.equals("item_price")
@@ -507,6 +690,7 @@ final class DemoCommand implements Callable<Integer> {
     final AtomicLong clicks = new AtomicLong();
     final Map<Long, AtomicLong> byVersion = new ConcurrentHashMap<>();
     final AtomicLong lastVersion = new AtomicLong();
+    final Map<String, AtomicLong> arms = new ConcurrentHashMap<>();
     private final DemoWorld world;
     private final RankerGrpc.RankerBlockingStub ranker;
     private final KafkaProducer<String, byte[]> outcomes;
@@ -526,6 +710,13 @@ final class DemoCommand implements Callable<Integer> {
       this.outcomesTopic = topics.outcomes();
       this.outcomes = new KafkaProducer<>(Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap,
           ProducerConfig.LINGER_MS_CONFIG, 5), new StringSerializer(), new ByteArraySerializer());
+    }
+
+    /** Calls answered so far, by the arm that served them. */
+    Map<String, Long> armCounts() {
+      Map<String, Long> out = new java.util.TreeMap<>();
+      arms.forEach((arm, n) -> out.put(arm, n.get()));
+      return out;
     }
 
     void burst(int calls, int threads) throws InterruptedException {
@@ -577,7 +768,7 @@ final class DemoCommand implements Callable<Integer> {
       context.forEach((k, v) -> request.putContext(k, FeatureValue.newBuilder().setCategorical(v).build()));
       java.util.Set<Integer> picked = new java.util.HashSet<>();
       while (picked.size() < candidates) {
-        picked.add(rnd.nextInt(world.items()));
+        picked.add(world.candidate(rnd));
       }
       picked.forEach(i -> request.addCandidates(Candidate.newBuilder().setItemId(DemoWorld.itemId(i))));
       RankResponse response;
@@ -590,6 +781,7 @@ final class DemoCommand implements Callable<Integer> {
       ok.incrementAndGet();
       byVersion.computeIfAbsent(response.getModelVersion(), v -> new AtomicLong()).incrementAndGet();
       lastVersion.set(response.getModelVersion());
+      arms.computeIfAbsent(response.getArm(), a -> new AtomicLong()).incrementAndGet();
       long now = System.currentTimeMillis();
       for (var scored : response.getCandidatesList()) {
         int item = Integer.parseInt(scored.getItemId().substring(1));

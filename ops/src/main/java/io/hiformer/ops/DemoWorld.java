@@ -23,6 +23,11 @@ import java.util.function.ToDoubleFunction;
  * 06:00 to 17:59 and -1 otherwise: a segment that likes a category by day dislikes it at night. No
  * field alone predicts a click; the model sees the raw hour, not the daypart, and must learn the
  * three-way product. {@link #interactionRecovery} measures whether it did.
+ *
+ * <p>Later, {@link #launch} adds {@code launched} new items (ids after the first catalogue's) with
+ * a planted quality of their own (popularity drawn twice as wide: learnable from the item id only,
+ * which a model fitted before the launch maps to "unknown"), and shifts a preference: from then on
+ * the affinity of the first half of the segments is reversed.
  */
 final class DemoWorld {
   static final int SEGMENTS = 8;
@@ -32,6 +37,8 @@ final class DemoWorld {
 
   private final int users;
   private final int items;
+  private final int launched;
+  private volatile boolean afterLaunch;
   private final double[][] affinity = new double[SEGMENTS][CATEGORIES];
   private final int[] segment;
   private final int[] country;
@@ -43,8 +50,13 @@ final class DemoWorld {
   private final double logPriceStd;
 
   DemoWorld(long seed, int users, int items) {
+    this(seed, users, items, 0);
+  }
+
+  DemoWorld(long seed, int users, int items, int launched) {
     this.users = users;
     this.items = items;
+    this.launched = launched;
     SplittableRandom rnd = new SplittableRandom(seed);
     for (double[] row : affinity) {
       for (int c = 0; c < CATEGORIES; c++) {
@@ -62,15 +74,18 @@ final class DemoWorld {
         recent[u][k] = rnd.nextInt(CATEGORIES);
       }
     }
-    category = new int[items];
-    price = new double[items];
-    popularity = new double[items];
+    category = new int[items + launched];
+    price = new double[items + launched];
+    popularity = new double[items + launched];
     double sum = 0;
     double sumSq = 0;
-    for (int i = 0; i < items; i++) {
+    for (int i = 0; i < items + launched; i++) {
       category[i] = rnd.nextInt(CATEGORIES);
       price[i] = Math.round(Math.exp(2.5 + 1.2 * rnd.nextGaussian()) * 100) / 100.0;
-      popularity[i] = 0.5 * rnd.nextGaussian();
+      popularity[i] = (i < items ? 0.5 : 1.0) * rnd.nextGaussian();
+      if (i >= items) {
+        continue; // the price scale is the first catalogue's
+      }
       double lp = Math.log(price[i]);
       sum += lp;
       sumSq += lp * lp;
@@ -81,6 +96,17 @@ final class DemoWorld {
 
   /** The feature schema the demo's models use. */
   static String schemaYaml() {
+    return schemaYaml(0);
+  }
+
+  /**
+   * The schema, with {@code item_id} open (growing from the examples, at most {@code maxItems}
+   * ids) when {@code maxItems > 0}.
+   */
+  static String schemaYaml(int maxItems) {
+    String itemId = maxItems > 0
+        ? "{name: item_id, kind: categorical, side: item, open: true, min_count: 2, max_vocabulary: " + maxItems + "}"
+        : "{name: item_id, kind: categorical, side: item}";
     return """
         tasks:
           - {name: click}
@@ -89,20 +115,42 @@ final class DemoWorld {
           - {name: user_segment, kind: categorical, side: user}
           - {name: country, kind: categorical, side: user}
           - {name: recent_categories, kind: bag, side: user}
-          - {name: item_id, kind: categorical, side: item}
+          - %s
           - {name: item_category, kind: categorical, side: item}
           - {name: item_price, kind: dense, side: item, log1p: true, standardize: true}
           - {name: hour, kind: categorical, side: context}
           - {name: device, kind: categorical, side: context}
-        """;
+        """.formatted(itemId);
   }
 
   int users() {
     return users;
   }
 
+  /** Items of the first catalogue: {@code i0} to {@code i<items-1>}. */
   int items() {
     return items;
+  }
+
+  /** Items launched by {@link #launch}: the ones after {@link #items()}. */
+  int launched() {
+    return launched;
+  }
+
+  /** Items on offer now: the first catalogue, and after {@link #launch} the launched ones too. */
+  int catalogue() {
+    return afterLaunch ? items + launched : items;
+  }
+
+  /** Launches the new items and shifts the preference (see the class comment). */
+  void launch() {
+    afterLaunch = true;
+  }
+
+  /** A candidate item: after the launch, a launched one with probability 0.3. */
+  int candidate(SplittableRandom rnd) {
+    return afterLaunch && launched > 0 && rnd.nextDouble() < 0.3 ? items + rnd.nextInt(launched)
+        : rnd.nextInt(items);
   }
 
   static String userId(int u) {
@@ -154,7 +202,8 @@ final class DemoWorld {
     for (int c : recent[u]) {
       seen |= c == category[i];
     }
-    return -2.0 + popularity[i] + 1.8 * affinity[segment[u]][category[i]] * daypart + 0.7 * z * device
+    double shift = afterLaunch && segment[u] < SEGMENTS / 2 ? -1 : 1;
+    return -2.0 + popularity[i] + 1.8 * shift * affinity[segment[u]][category[i]] * daypart + 0.7 * z * device
         + (seen ? 0.4 : 0);
   }
 

@@ -1,5 +1,6 @@
 package io.hiformer.ops;
 
+import io.hiformer.features.OpenVocabulary;
 import io.hiformer.training.FollowStats;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
@@ -12,14 +13,16 @@ import java.util.function.ToDoubleFunction;
 /**
  * The continuous trainer's Prometheus metrics ({@code hiformer_follow_*}): examples by result
  * (their rate is the trainer's examples/s), steps, lag behind the topic's end, versions published
- * and promoted, gate results by reason, freshness, the time of the last promotion, and the JVM's
- * and process's ({@link ProcessMetrics}).
+ * and promoted, gate results by reason, freshness, the time of the last promotion, each growing
+ * vocabulary's size and ids admitted, expired and refused (by field), and the JVM's and process's
+ * ({@link ProcessMetrics}).
  */
 final class FollowMetrics implements AutoCloseable {
   private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
   private final ProcessMetrics process = new ProcessMetrics(registry);
   private final FollowStats stats;
   private final Set<FollowStats.Gate> gates = new HashSet<>();
+  private final Set<String> vocabularies = new HashSet<>();
 
   FollowMetrics(FollowStats stats) {
     this.stats = stats;
@@ -69,7 +72,40 @@ final class FollowMetrics implements AutoCloseable {
             .tag("result", g.result()).tag("reason", g.reason()).register(registry);
       }
     }
+    for (OpenVocabulary.Stats v : stats.vocabularies()) {
+      if (vocabularies.add(v.field())) {
+        vocabulary(v.field(), Gauge.builder("hiformer.follow.vocabulary.size", stats,
+            s -> field(s, v.field()).size()).description("ids an open field's vocabulary holds (rows in use)"));
+        vocabularyCounter(v.field(), "admitted", "ids admitted to an open field's vocabulary",
+            OpenVocabulary.Stats::admitted);
+        vocabularyCounter(v.field(), "expired", "ids expired from an open field's vocabulary (unseen for its ttl)",
+            OpenVocabulary.Stats::expired);
+        vocabularyCounter(v.field(), "refused", "ids that reached min_count while the vocabulary was at its maximum",
+            OpenVocabulary.Stats::refused);
+      }
+    }
     return registry.scrape();
+  }
+
+  private void vocabulary(String field, Gauge.Builder<FollowStats> b) {
+    b.tag("field", field).register(registry);
+  }
+
+  private void vocabularyCounter(String field, String what, String description,
+      ToDoubleFunction<OpenVocabulary.Stats> f) {
+    FunctionCounter.builder("hiformer.follow.vocabulary." + what, stats, s -> f.applyAsDouble(field(s, field)))
+        .description(description + " since the base version (a resumed run included)").tag("field", field)
+        .register(registry);
+  }
+
+  /** The named field's latest figures (the list is replaced after each step). */
+  private static OpenVocabulary.Stats field(FollowStats s, String field) {
+    for (OpenVocabulary.Stats v : s.vocabularies()) {
+      if (v.field().equals(field)) {
+        return v;
+      }
+    }
+    throw new IllegalStateException("no open field " + field);
   }
 
   @Override

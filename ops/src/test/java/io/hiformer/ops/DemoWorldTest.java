@@ -47,4 +47,39 @@ class DemoWorldTest {
     }
     assertThat(clicks / 20_000.0).isBetween(0.1, 0.4);
   }
+
+  @Test
+  void theLaunchOffersNewItemsAndReversesHalfTheSegmentsPreferences() {
+    DemoWorld launching = new DemoWorld(7, 2000, 500, 40);
+    // The first catalogue is the same world's: the launched items come after it.
+    assertThat(launching.itemFeatures(17)).isEqualTo(world.itemFeatures(17));
+    SplittableRandom rnd = new SplittableRandom(5);
+    assertThat(java.util.stream.IntStream.range(0, 2000).map(n -> launching.candidate(rnd)).max().orElseThrow())
+        .isLessThan(500);
+    Map<String, String> day = Map.of("hour", "12", "device", "desktop");
+    int early = -1;
+    int late = -1;
+    for (int u = 0; u < 2000 && (early < 0 || late < 0); u++) {
+      int s = Integer.parseInt(launching.userFeatures(u).get("user_segment").substring(1));
+      if (s < DemoWorld.SEGMENTS / 2 && early < 0) {
+        early = u;
+      } else if (s >= DemoWorld.SEGMENTS / 2 && late < 0) {
+        late = u;
+      }
+    }
+    double before = launching.clickLogit(early, 3, day);
+    double kept = launching.clickLogit(late, 3, day);
+    launching.launch();
+    assertThat(launching.catalogue()).isEqualTo(540);
+    long launched = java.util.stream.IntStream.range(0, 2000).map(n -> launching.candidate(rnd))
+        .filter(i -> i >= 500).count();
+    assertThat(launched).isBetween(450L, 750L); // 30%
+    assertThat(launching.row(1, 520, day)).containsEntry("item_id", "i520");
+    // The segment x category term flips sign for the first half of the segments only.
+    assertThat(launching.clickLogit(late, 3, day)).isEqualTo(kept);
+    assertThat(launching.clickLogit(early, 3, day)).isNotEqualTo(before);
+    FeatureSchema open = FeatureSchema.parse(DemoWorld.schemaYaml(1000));
+    assertThat(DemoWorld.schemaYaml(1000)).contains("open: true", "max_vocabulary: 1000");
+    assertThat(open.fields()).hasSize(FeatureSchema.parse(DemoWorld.schemaYaml()).fields().size());
+  }
 }

@@ -46,9 +46,15 @@ class TrainFollowCommandTest {
 
   @Test
   void publishesGatesAndExportsTheMetricsTheAlertsUse(@TempDir Path dir) throws Exception {
-    Files.writeString(dir.resolve("schema.yaml"), TrainCommandTest.SCHEMA);
-    TrainCommandTest.writeCsv(dir.resolve("train.csv"), 2000, 1, null);
-    TrainCommandTest.writeCsv(dir.resolve("valid.csv"), 600, 2, null);
+    // The item field is open (it reads the examples' raw item_id): the trainer grows it and exports its figures.
+    String schema = TrainCommandTest.SCHEMA.replace("{name: item, kind: categorical, side: item}",
+        "{name: item, column: item_id, kind: categorical, side: item, open: true, min_count: 2, max_vocabulary: 20}");
+    Files.writeString(dir.resolve("schema.yaml"), schema);
+    for (String file : List.of("train.csv", "valid.csv")) {
+      TrainCommandTest.writeCsv(dir.resolve(file), file.equals("train.csv") ? 2000 : 600,
+          file.equals("train.csv") ? 1 : 2, null);
+      Files.writeString(dir.resolve(file), Files.readString(dir.resolve(file)).replaceFirst("user,item,", "user,item_id,"));
+    }
     Path registry = dir.resolve("registry");
     Result first = VerifyCommandTest.run("train", "--schema", dir.resolve("schema.yaml").toString(),
         "--data-dir", dir.toString(), "--train", "train.csv", "--valid", "valid.csv", "--token-dim", "8",
@@ -67,13 +73,13 @@ class TrainFollowCommandTest {
       Featurizer featurizer = new Featurizer(Transforms.fromJson(v1.metadata().get(Transforms.METADATA_KEY)));
       int served = 0;
       for (String file : List.of("train.csv", "valid.csv")) {
-        for (RawRecord row : RecordFiles.open(dir.resolve(file), FeatureSchema.parse(TrainCommandTest.SCHEMA),
-            BadRows.none())) {
+        for (RawRecord row : RecordFiles.open(dir.resolve(file), FeatureSchema.parse(schema), BadRows.none())) {
           Batch batch = new Batch(config, 1);
           featurizer.add(row, batch);
           producer.send(new ProducerRecord<>("examples", "r" + served, TrainingExample.newBuilder()
               .setInputs(RankLogEntries.inputs(config, batch, 0)).addLabels(batch.label(0, 0)).addLabelMask(true)
-              .setModelName("ctr").setModelVersion(1).setRequestId("r" + served++).build().toByteArray()));
+              .setItemId(row.value("item_id")).setModelName("ctr").setModelVersion(1).setRequestId("r" + served++).build()
+              .toByteArray()));
         }
       }
       producer.flush();
@@ -105,7 +111,10 @@ class TrainFollowCommandTest {
       assertThat(metrics).as(result.out()).contains("hiformer_follow_gates_total{reason=\"auc>=+1\",result=\"fail\"} 2.0",
           "hiformer_follow_versions_published_total 2.0", "hiformer_follow_versions_promoted_total 0.0",
           "hiformer_follow_examples_total{result=\"trained\"}", "hiformer_follow_lag_records",
-          "hiformer_follow_running 1.0");
+          "hiformer_follow_running 1.0", "hiformer_follow_vocabulary_size{field=\"item\"} 9.0",
+          "hiformer_follow_vocabulary_admitted_total{field=\"item\"}",
+          "hiformer_follow_vocabulary_expired_total{field=\"item\"}",
+          "hiformer_follow_vocabulary_refused_total{field=\"item\"}");
       // Published and announced, never promoted; the reason is in the log.
       assertThat(r.versions("ctr")).hasSizeGreaterThanOrEqualTo(3);
       assertThat(r.aliases("ctr")).containsEntry("production", 1L);

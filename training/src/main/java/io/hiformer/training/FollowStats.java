@@ -1,5 +1,7 @@
 package io.hiformer.training;
 
+import io.hiformer.features.OpenVocabulary;
+import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
@@ -28,6 +30,7 @@ public final class FollowStats {
   volatile long lastProgressMillis;
   volatile long newestTrainedMillis;
   volatile boolean running;
+  volatile List<OpenVocabulary.Stats> vocabularies = List.of();
 
   FollowStats() {
     long now = System.currentTimeMillis();
@@ -98,6 +101,11 @@ public final class FollowStats {
   /** Whether the trainer's loop runs (started, not stopped or failed). */
   public boolean running() {
     return running;
+  }
+
+  /** The growing vocabularies' figures as of the last step, one per open field (empty while fixed). */
+  public List<OpenVocabulary.Stats> vocabularies() {
+    return vocabularies;
   }
 
   /** Gate outcomes so far, by result and reason. */

@@ -156,8 +156,9 @@ public final class FollowTrainer {
 
   /**
    * Trains until {@code stop} says so (checked between polls, at most {@code 200 ms} apart), then
-   * commits a last generation. A partly filled batch is not trained: its records are read again
-   * after a restart. Throws {@link TrainingFailedException} when a step diverges (the last
+   * commits a last generation (a partly filled batch is trained first; one left when nothing needs
+   * committing is read again after a restart). When the base has open fields and no
+   * {@link #vocabulary} is attached, their vocabularies grow from the trained examples. Throws {@link TrainingFailedException} when a step diverges (the last
    * generation stays committed) and IllegalArgumentException or IllegalStateException for a
    * base, topic or checkpoint that does not fit.
    */
@@ -189,13 +190,19 @@ public final class FollowTrainer {
       try (Trainer t = new Trainer(loaded.parameters().copy(), spec.trainer(), kernels);
           KafkaConsumer<byte[], byte[]> consumer = consumer()) {
         trainer = t;
-        rows = new ExampleRows(config);
+        Transforms parsed = Transforms.fromJson(transforms);
+        if (vocabulary == FollowVocabulary.NONE && parsed.hasOpenFields()) {
+          vocabulary = new OpenFollowVocabulary(parsed);
+        }
         batch = new Batch(config, spec.trainer().batchSize());
         scratch = new Batch(config, 1);
-        select = new TrainJob.SameTransforms(spec.registry(), base, transforms, Transforms.fromJson(transforms));
+        // Accepts examples of the trainer's own later versions: they differ from the base in open vocabularies only.
+        select = new TrainJob.SameTransforms(spec.registry(), base, transforms, parsed);
         if (saved != null) {
           restore(saved);
         }
+        rows = vocabulary.rows(config);
+        stats.vocabularies = vocabulary.stats();
         assign(consumer, saved == null);
         loop(consumer, stop);
       } finally {
@@ -397,7 +404,21 @@ public final class FollowTrainer {
     trainer.step(batch); // a diverging step throws before the weights change; the last generation stays
     batch.clear();
     stats.steps.incrementAndGet();
+    stats.vocabularies = vocabulary.stats();
     commitPending();
+  }
+
+  /**
+   * Before a checkpoint or a publication: trains a partly filled batch, so that the vocabulary
+   * state holds exactly the committed examples' observations (a restart reads the rest again), and
+   * initialises any row admitted since the last step, so that the weights fit the vocabularies.
+   */
+  private void settle() {
+    if (batch.size() > 0) {
+      step();
+    } else {
+      vocabulary.beforeStep(trainer);
+    }
   }
 
   /** The records taken since the last step are accounted for: their offsets join the committed state. */
@@ -450,6 +471,7 @@ public final class FollowTrainer {
 
   /** Commits a checkpoint generation of the committed state. */
   private void checkpoint() throws IOException {
+    settle();
     trainer.optimizer().settle();
     List<SafeTensors.Tensor> tensors = new ArrayList<>();
     Checkpoint.add(tensors, "param.", trainer.parameters());
@@ -492,6 +514,7 @@ public final class FollowTrainer {
 
   /** Publishes the trained weights as the next version, gates it, and commits a generation. */
   private void publish() throws IOException {
+    settle();
     trainer.optimizer().settle();
     Parameters weights = trainer.evaluationParameters();
     for (Parameters.Tensor t : weights.tensors()) {

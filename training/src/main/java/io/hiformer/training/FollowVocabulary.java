@@ -1,6 +1,10 @@
 package io.hiformer.training;
 
+import io.hiformer.features.OpenVocabulary;
+import io.hiformer.features.data.ExampleRows;
+import io.hiformer.model.ModelConfig;
 import io.hiformer.proto.TrainingExample;
+import java.util.List;
 
 /**
  * The hook through which growing vocabularies join the continuous trainer ({@link FollowTrainer}).
@@ -9,7 +13,9 @@ import io.hiformer.proto.TrainingExample;
  * before the update), saves {@link #state()} in each checkpoint generation (file
  * {@code vocabulary.bin}, covered by the generation's checksum) and hands it back through
  * {@link #restore} on resume, and publishes each version with {@link #transforms}.
- * {@link #NONE}, the default, keeps the base version's vocabularies fixed.
+ * Training and held-out examples are featurised with {@link #rows}, made after {@link #restore}.
+ * {@link #NONE} keeps the base version's vocabularies fixed; when none is attached and the base
+ * has open fields, the trainer grows them ({@link OpenFollowVocabulary}).
  */
 public interface FollowVocabulary {
   /**
@@ -33,6 +39,16 @@ public interface FollowVocabulary {
    */
   default String transforms(String base) {
     return base;
+  }
+
+  /** How examples become model rows: with the vocabularies as they are now (made after {@link #restore}). */
+  default ExampleRows rows(ModelConfig config) {
+    return new ExampleRows(config);
+  }
+
+  /** Each growing field's figures (size, admitted, expired, refused), for metrics; empty while fixed. */
+  default List<OpenVocabulary.Stats> stats() {
+    return List.of();
   }
 
   FollowVocabulary NONE = new FollowVocabulary() {

@@ -6,6 +6,8 @@ import io.hiformer.features.BadRowException;
 import io.hiformer.features.BadRows;
 import io.hiformer.features.Featurizer;
 import io.hiformer.features.VerifiedModel;
+import io.hiformer.features.OpenVocabularies;
+import io.hiformer.features.Transforms;
 import io.hiformer.features.data.ExampleRows;
 import io.hiformer.kernels.CpuKernels;
 import io.hiformer.model.Batch;
@@ -118,6 +120,7 @@ public final class Evaluation {
   private final int[][] taskIndex;
   private final Accumulator.Layout layout;
   private final boolean sameTransforms;
+  private final boolean sameFixedFields;
   private final List<SliceValues> sliceValues = new ArrayList<>();
   private final ConcurrentLinkedQueue<BadRowException> badFromWorkers = new ConcurrentLinkedQueue<>();
   private final AtomicReference<Throwable> failure = new AtomicReference<>();
@@ -146,6 +149,11 @@ public final class Evaluation {
     this.layout = Accumulator.Layout.of(options.bootstrap(), options.calibrationBins(), options.ndcgArray());
     String first = models.getFirst().transforms().toJson();
     this.sameTransforms = models.stream().allMatch(m -> m.transforms().toJson().equals(first));
+    // Versions that differ only in open vocabularies (a grown version against its base) can share logged
+    // examples: each looks its open fields' ids up again from the examples' raw ids, in its own vocabulary.
+    Transforms base = models.getFirst().transforms();
+    this.sameFixedFields = sameTransforms || base.hasOpenFields()
+        && models.stream().allMatch(m -> base.sameFixedFields(m.transforms()));
     for (String column : options.slices()) {
       sliceValues.add(new SliceValues(column, options.sliceValues()));
     }
@@ -420,7 +428,8 @@ public final class Evaluation {
         for (int i = 0; i < v; i++) {
           VerifiedModel m = models.get(i);
           featurizers[i] = new Featurizer(m.transforms());
-          exampleRows[i] = new ExampleRows(m.parameters().config());
+          exampleRows[i] = sameTransforms ? new ExampleRows(m.parameters().config())
+              : new ExampleRows(m.parameters().config(), OpenVocabularies.of(m.transforms()));
           batches[i] = new Batch(m.parameters().config(), CHUNK);
           scorers[i] = new CpuScorer(networks.get(i), 1);
           logits[i] = new float[CHUNK * m.parameters().config().numTasks()];
@@ -495,7 +504,7 @@ public final class Evaluation {
           continue;
         }
         EvalRow row = c.rows[i];
-        if (row.logged() != null && !sameTransforms) {
+        if (row.logged() != null && !sameFixedFields) {
           throw new IllegalArgumentException(row.record().location() + ": logged examples hold inputs already "
               + "transformed by the serving version, but the versions compared have different feature transforms; "
               + "evaluate them on raw rows (CSV, TSV, libFM) instead");
