@@ -34,8 +34,9 @@ public final class LocalKafka implements KafkaBroker {
   private LocalKafka(Path dir, boolean deleteOnClose) {
     this.dir = dir;
     this.deleteOnClose = deleteOnClose;
-    int brokerPort = freePort();
-    int controllerPort = freePort();
+    int[] ports = freePorts(2);
+    int brokerPort = ports[0];
+    int controllerPort = ports[1];
     this.bootstrap = "127.0.0.1:" + brokerPort;
     this.props = config(dir.resolve("log"), brokerPort, controllerPort);
   }
@@ -137,12 +138,33 @@ public final class LocalKafka implements KafkaBroker {
     return p;
   }
 
-  private static int freePort() {
-    try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-      socket.setReuseAddress(true);
-      return socket.getLocalPort();
+  /**
+   * {@code n} distinct free loopback ports. Every socket stays open until all are chosen: one
+   * closed before the next is opened may be handed out again (the broker then refused two
+   * listeners on one port).
+   */
+  static int[] freePorts(int n) {
+    ServerSocket[] sockets = new ServerSocket[n];
+    try {
+      int[] ports = new int[n];
+      for (int i = 0; i < n; i++) {
+        sockets[i] = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
+        sockets[i].setReuseAddress(true);
+        ports[i] = sockets[i].getLocalPort();
+      }
+      return ports;
     } catch (IOException e) {
       throw new UncheckedIOException(e);
+    } finally {
+      for (ServerSocket socket : sockets) {
+        if (socket != null) {
+          try {
+            socket.close();
+          } catch (IOException ignored) {
+            // a port we only reserved for a moment
+          }
+        }
+      }
     }
   }
 

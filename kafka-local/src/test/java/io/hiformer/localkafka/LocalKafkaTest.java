@@ -23,6 +23,16 @@ import org.junit.jupiter.api.Test;
 class LocalKafkaTest {
 
   @Test
+  void theBrokerAndControllerPortsAreNeverTheSame() {
+    // One CI run got the same port twice when each was probed and released in turn.
+    for (int i = 0; i < 2000; i++) {
+      int[] ports = LocalKafka.freePorts(2);
+      assertThat(ports[0]).isNotEqualTo(ports[1]).isPositive();
+      assertThat(ports[1]).isPositive();
+    }
+  }
+
+  @Test
   void recordsSurviveABrokerRestartAtTheSameAddress() throws Exception {
     try (KafkaBroker kafka = KafkaBroker.forTests()) {
       try (Admin admin = Admin.create(Map.of("bootstrap.servers", kafka.bootstrapServers()))) {
