@@ -31,16 +31,7 @@ public final class RankLogEntries {
     int categorical = config.categoricalFields().size();
     int bags = config.bagFields().size();
     int dense = config.numDense();
-    RankLogEntry.Builder entry = RankLogEntry.newBuilder()
-        .setRequestId(requestId)
-        .setUserId(request.getUserId())
-        .setUnitId(request.getUnitId().isEmpty() ? request.getUserId() : request.getUnitId())
-        .putAllContext(request.getContextMap())
-        .setReturnedCount(returned)
-        .setModelName(served.model())
-        .setModelVersion(served.version())
-        .setArm(served.arm())
-        .setServedTimeMs(served.timeMs());
+    RankLogEntry.Builder entry = head(request, requestId, served, returned);
     for (int i = 0; i < request.getCandidatesCount(); i++) {
       // Plain builders, not entry.addCandidatesBuilder(): nested builders track their parent and cost more.
       LoggedCandidate.Builder c = LoggedCandidate.newBuilder()
@@ -69,17 +60,7 @@ public final class RankLogEntries {
     int bags = config.bagFields().size();
     int dense = config.numDense();
     // Every field but the candidates, through the message: a few objects per call, none per candidate.
-    byte[] head = RankLogEntry.newBuilder()
-        .setRequestId(requestId)
-        .setUserId(request.getUserId())
-        .setUnitId(request.getUnitId().isEmpty() ? request.getUserId() : request.getUnitId())
-        .putAllContext(request.getContextMap())
-        .setReturnedCount(returned)
-        .setModelName(served.model())
-        .setModelVersion(served.version())
-        .setArm(served.arm())
-        .setServedTimeMs(served.timeMs())
-        .build().toByteArray();
+    byte[] head = head(request, requestId, served, returned).build().toByteArray();
     int n = request.getCandidatesCount();
     int size = head.length;
     // Each candidate's and its inputs' sizes, computed once: the lengths precede the bytes.
@@ -258,5 +239,19 @@ public final class RankLogEntries {
       in.addDense(batch.dense(b, d));
     }
     return in.build();
+  }
+
+  /** Every field of a call's entry but its candidates: one place for both ways of writing it. */
+  private static RankLogEntry.Builder head(RankRequest request, String requestId, Served served, int returned) {
+    return RankLogEntry.newBuilder()
+        .setRequestId(requestId)
+        .setUserId(request.getUserId())
+        .setUnitId(request.getUnitId().isEmpty() ? request.getUserId() : request.getUnitId())
+        .putAllContext(request.getContextMap())
+        .setReturnedCount(returned)
+        .setModelName(served.model())
+        .setModelVersion(served.version())
+        .setArm(served.arm())
+        .setServedTimeMs(served.timeMs());
   }
 }
